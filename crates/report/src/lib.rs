@@ -1,0 +1,2 @@
+//! report — TODO
+#![deny(missing_docs)]
