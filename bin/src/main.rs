@@ -1,1 +1,119 @@
-fn main() {}
+//! `natscope`: tells you, in one run, why peer-to-peer connections from your
+//! network will or will not work.
+//!
+//! This binary is thin: it parses arguments, wires the crates together
+//! (`probe` → `natclass` → `report`), writes output and sets the exit code:
+//!
+//! - `0`: every requested check passed;
+//! - `1`: a check failed (e.g. no STUN server answered);
+//! - `2`: usage, configuration or environment error (bad URI, unreadable
+//!   file, cannot bind): the run could not be done.
+
+mod cli_time;
+mod diagnose;
+mod interfaces_cmd;
+mod output;
+mod servers_arg;
+mod stun_cmd;
+mod to_report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// What a command found, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every requested check passed.
+    Pass,
+    /// At least one check failed.
+    Fail,
+}
+
+impl Verdict {
+    /// `Fail` if any of the checks failed.
+    pub fn from_checks<'a>(checks: impl IntoIterator<Item = &'a report::Check>) -> Self {
+        if checks
+            .into_iter()
+            .any(|c| c.status == report::CheckStatus::Fail)
+        {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "natscope",
+    version,
+    about = "Why peer-to-peer connections from this network will or will not work",
+    long_about = "natscope probes STUN servers, classifies your NAT (RFC 4787/5780) and reports \
+                  what it means for WebRTC/VoIP/P2P.\n\n\
+                  Exit codes: 0 all checks passed, 1 a check failed, 2 usage/configuration error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List network interfaces: addresses, MTU, gateway, VPN/CGNAT hints.
+    Interfaces(interfaces_cmd::InterfacesArgs),
+    /// Query STUN servers concurrently and compare the public mappings they see.
+    Stun(stun_cmd::StunArgs),
+    /// Run the whole diagnosis (with --lab: against embedded loopback servers).
+    Diagnose(diagnose::DiagnoseArgs),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NATSCOPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("natscope: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Interfaces(args) => interfaces_cmd::run(args).await,
+            Command::Stun(args) => stun_cmd::run(args).await,
+            Command::Diagnose(args) => diagnose::run(args).await,
+        }
+    });
+    match result {
+        Ok(Verdict::Pass) => ExitCode::SUCCESS,
+        Ok(Verdict::Fail) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("natscope: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,77 +1,69 @@
-//! natclass — TODO(helper): crate docs.
+//! # natclass: NAT behaviour classification, pure and deterministic
+//!
+//! Observations in (plain data the network probe fills in: [`Observations`]),
+//! verdicts out ([`NatVerdict`]: mapping, filtering, hairpinning, UDP status,
+//! double NAT/CGNAT, port allocation, mapping lifetime, per-server status,
+//! disagreements, an RFC 3489 name and a P2P outlook), each with evidence and
+//! a confidence.
+//!
+//! - [`classify`] / [`classify_with`]: the whole verdict.
+//! - [`holepunch`]: can two peers connect directly (docs/holepunch.md)?
+//! - [`port_allocation`]: port preservation and sequential/random allocation.
+//! - [`mapping_lifetime`] and [`next_lifetime_probe`]: where the UDP idle
+//!   timeout lies and which idle interval to test next (time is an input).
+//!
+//! The meaning of every value, evidence test name and confidence level is in
+//! docs/verdicts.md.
+//!
+//! ## What it deliberately does not do
+//!
+//! - No sockets, no clock, no tokio, no randomness: the same observations
+//!   always give the same verdict, and every rule is unit-tested without a
+//!   network. `crates/probe` runs the tests and fills [`Observations`].
+//! - It never pretends: silence is only evidence when the control request on
+//!   the same fresh socket was answered; answers from unexpected sources
+//!   (e.g. coturn ignoring CHANGE-REQUEST) are reported as server problems,
+//!   not read as filtering; plain servers never yield a filtering verdict;
+//!   disagreeing servers are listed, not averaged away.
+//! - It does not render output (that is `natscope-report`).
+//!
+//! ## RFC checklist
+//!
+//! - [x] RFC 4787 vocabulary: endpoint-independent, address-dependent,
+//!   address-and-port-dependent mapping and filtering; port preservation;
+//!   hairpinning; mapping lifetime (REQ-5 idle timeout bracket).
+//! - [x] RFC 5780 §4.3 mapping tests I–III (including "no NAT" when the mapped
+//!   address is local).
+//! - [x] RFC 5780 §4.4 filtering tests I–III on a fresh socket, with the
+//!   control test required and response sources checked.
+//! - [x] RFC 5780 §4.5 hairpinning.
+//! - [x] RFC 5780 §4.6 mapping lifetime (bracket + binary-search planner).
+//! - [x] RFC 3489 names: open internet, symmetric UDP firewall, full cone,
+//!   restricted cone, port restricted cone, symmetric, UDP blocked.
+//! - [x] RFC 6598 shared address space (CGNAT) and double-NAT evidence.
+//! - [ ] RFC 5780 §4.6 with two sockets over TCP, and ALG detection: not
+//!   modelled.
 #![deny(missing_docs)]
 
-use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+mod class;
+mod classify;
+mod holepunch;
+mod lifetime;
+mod observe;
+mod plain;
+mod ports;
+mod server;
+mod verdict;
 
-/// RFC 4787 mapping / filtering behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Behaviour {
-    /// Endpoint-independent.
-    EndpointIndependent,
-    /// Address-dependent.
-    AddressDependent,
-    /// Address-and-port-dependent.
-    AddressAndPortDependent,
-    /// Could not be determined (the evidence says why).
-    Unknown,
-}
-
-/// Whether UDP gets through at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UdpStatus {
-    /// At least one UDP Binding was answered.
-    Ok,
-    /// UDP is blocked (TCP reached a server that UDP could not).
-    Blocked,
-    /// Not enough evidence.
-    Unknown,
-}
-
-/// How sure a verdict is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Confidence {
-    /// Nothing to go on.
-    None,
-    /// Inferred indirectly or from partial/contradictory evidence.
-    Low,
-    /// Consistent evidence, but one test or one server only.
-    Medium,
-    /// Direct RFC 5780 tests, consistent, repeated.
-    High,
-}
-
-/// One piece of evidence behind a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
-    /// Which test produced it, e.g. `mapping-test-2`, `filtering-test-3`.
-    pub test: String,
-    /// What happened, in words, with the addresses involved.
-    pub detail: String,
-}
-
-/// The NAT verdict: the `nat` section of the JSON report (docs/json.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NatVerdict {
-    /// Mapping behaviour.
-    pub mapping: Behaviour,
-    /// Filtering behaviour.
-    pub filtering: Behaviour,
-    /// Whether we are behind a NAT at all; `None` when unknown.
-    pub behind_nat: Option<bool>,
-    /// Whether UDP works.
-    pub udp: UdpStatus,
-    /// Hairpinning; `None` when not tested.
-    pub hairpinning: Option<bool>,
-    /// The public address:port seen by the servers.
-    pub public: Option<SocketAddr>,
-    /// Double NAT; `None` when it cannot be told.
-    pub double_nat: Option<bool>,
-    /// Overall confidence.
-    pub confidence: Confidence,
-    /// Evidence, in the order it was gathered.
-    pub evidence: Vec<Evidence>,
-}
+pub use classify::{classify, classify_with, is_cgnat, is_private};
+pub use holepunch::{HolePunchOutcome, HolePunchPrediction, holepunch};
+pub use lifetime::{LifetimePlan, mapping_lifetime, next_lifetime_probe};
+pub use observe::{
+    ClassifyOptions, FilteringTests, Hairpin, LifetimeProbe, LocalNetwork, MappingTests,
+    Observations, PlainAnswer, PlainProbe, PortSample, Reply, ServerObservation,
+};
+pub use ports::{MAX_SEQUENTIAL_STEP, MIN_PATTERN_SAMPLES, port_allocation};
+pub use verdict::{
+    Behaviour, Confidence, Disagreement, Evidence, MappingLifetime, NatVerdict, P2pOutlook,
+    PortAllocation, PortPattern, Rfc3489Type, ServerStatus, ServerVerdict, UdpStatus,
+};

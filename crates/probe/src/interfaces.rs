@@ -1,1 +1,543 @@
-//! TODO
+//! Local network interfaces: names, kinds, addresses with prefixes, MTU,
+//! gateways, DNS servers, and the flags a user cares about (private, CGNAT,
+//! link-local, ULA, "looks like a VPN").
+//!
+//! [`list`] is the only function that asks the operating system (through
+//! `netdev`); the classification helpers ([`classify_ip`], [`classify_kind`],
+//! [`vpn_hint`]) are pure and tested on data.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use netdev::interface::state::OperState;
+use netdev::interface::types::InterfaceType;
+use serde::Serialize;
+
+/// What sort of link an interface is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterfaceKind {
+    /// Wired Ethernet (or anything the OS reports as Ethernet that no name
+    /// heuristic reclassified).
+    Ethernet,
+    /// The loopback interface.
+    Loopback,
+    /// A tunnel: WireGuard, tun/tap, PPP, IPsec, Tailscale, ZeroTier...
+    Tunnel,
+    /// Wi-Fi or a mobile (WWAN) modem.
+    Wireless,
+    /// A software bridge (`br0`, `docker0`, `virbr0`...).
+    Bridge,
+    /// Another virtual device (`veth*`, `dummy*`, macvlan...).
+    Virtual,
+    /// Anything else.
+    Other,
+}
+
+/// Flags of one address. Several can be true at once (e.g. a documentation
+/// address is never `global`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AddrFlags {
+    /// 127.0.0.0/8 or ::1.
+    pub loopback: bool,
+    /// 169.254.0.0/16 or fe80::/10.
+    pub link_local: bool,
+    /// RFC 1918: 10/8, 172.16/12, 192.168/16.
+    pub private: bool,
+    /// RFC 6598 shared address space 100.64.0.0/10 (carrier-grade NAT, also
+    /// used by Tailscale).
+    pub cgnat: bool,
+    /// RFC 4193 unique local IPv6, fc00::/7.
+    pub ula: bool,
+    /// Documentation ranges: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
+    /// 2001:db8::/32, 3fff::/20.
+    pub documentation: bool,
+    /// Globally routable unicast (public): none of the special ranges above
+    /// nor other reserved ones (multicast, unspecified, benchmarking, 240/4...).
+    pub global: bool,
+}
+
+/// One address of an interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterfaceAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length (netmask) in bits.
+    pub prefix_len: u8,
+    /// IPv6 scope id (zone index) for link-local addresses, if any.
+    pub scope_id: Option<u32>,
+    /// What kind of address it is.
+    pub flags: AddrFlags,
+}
+
+/// One local network interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    /// System name (`eth0`, `wlan0`, `en0`; a GUID on Windows).
+    pub name: String,
+    /// Human-readable name when the OS has one (Windows, macOS).
+    pub friendly_name: Option<String>,
+    /// OS interface index.
+    pub index: u32,
+    /// Link kind, from the OS type and name heuristics.
+    pub kind: InterfaceKind,
+    /// Administratively up and not operationally down.
+    pub up: bool,
+    /// Point-to-point link (typical of tunnels and PPP).
+    pub point_to_point: bool,
+    /// MTU in bytes, if known.
+    pub mtu: Option<u32>,
+    /// MAC address (`aa:bb:cc:dd:ee:ff`), if any (tunnels have none).
+    pub mac: Option<String>,
+    /// IPv4 and IPv6 addresses with prefix and flags (fe80:: included).
+    pub addresses: Vec<InterfaceAddr>,
+    /// Default gateway addresses through this interface, if known.
+    pub gateways: Vec<IpAddr>,
+    /// DNS servers the OS associates with this interface, if known.
+    pub dns_servers: Vec<IpAddr>,
+    /// This interface carries the default route.
+    pub is_default: bool,
+    /// Why this interface looks like a VPN/tunnel, if it does.
+    pub vpn_hint: Option<String>,
+}
+
+/// Why the interface list could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum InterfacesError {
+    /// The operating system reported no interface at all (not even
+    /// loopback), so the list could not be read.
+    #[error("the operating system reported no network interfaces")]
+    NoneFound,
+}
+
+/// Every local interface, with classification. Reads the OS tables once.
+pub fn list() -> Result<Vec<Interface>, InterfacesError> {
+    let raw = netdev::get_interfaces();
+    if raw.is_empty() {
+        return Err(InterfacesError::NoneFound);
+    }
+    Ok(raw.iter().map(convert).collect())
+}
+
+/// Every address of every local interface (up or down, loopback included),
+/// for "is the mapped address one of ours?" (no NAT) checks. Empty if the
+/// list cannot be read.
+pub fn local_addresses() -> Vec<IpAddr> {
+    list()
+        .map(|ifaces| {
+            ifaces
+                .into_iter()
+                .flat_map(|i| i.addresses.into_iter().map(|a| a.addr))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn convert(raw: &netdev::Interface) -> Interface {
+    let mut addresses: Vec<InterfaceAddr> = raw
+        .ipv4
+        .iter()
+        .map(|net| InterfaceAddr {
+            addr: IpAddr::V4(net.addr()),
+            prefix_len: net.prefix_len(),
+            scope_id: None,
+            flags: classify_ip(IpAddr::V4(net.addr())),
+        })
+        .collect();
+    addresses.extend(raw.ipv6.iter().enumerate().map(|(i, net)| {
+        let scope = raw.ipv6_scope_ids.get(i).copied().filter(|s| *s != 0);
+        InterfaceAddr {
+            addr: IpAddr::V6(net.addr()),
+            prefix_len: net.prefix_len(),
+            scope_id: scope,
+            flags: classify_ip(IpAddr::V6(net.addr())),
+        }
+    }));
+
+    let kind = classify_kind(raw.if_type, &raw.name, raw.is_loopback());
+    let point_to_point = raw.is_point_to_point();
+    let ips: Vec<IpAddr> = addresses.iter().map(|a| a.addr).collect();
+    let vpn_hint = vpn_hint(&raw.name, kind, point_to_point, raw.mtu, &ips);
+    let up = raw.is_up()
+        && !matches!(
+            raw.oper_state,
+            OperState::Down | OperState::LowerLayerDown | OperState::NotPresent
+        );
+    let mac = raw
+        .mac_addr
+        .filter(|m| m.octets() != [0u8; 6])
+        .map(|m| m.to_string());
+    let gateways = raw
+        .gateway
+        .as_ref()
+        .map(|g| {
+            g.ipv4
+                .iter()
+                .map(|v4| IpAddr::V4(*v4))
+                .chain(g.ipv6.iter().map(|v6| IpAddr::V6(*v6)))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    Interface {
+        name: raw.name.clone(),
+        friendly_name: raw.friendly_name.clone(),
+        index: raw.index,
+        kind,
+        up,
+        point_to_point,
+        mtu: raw.mtu,
+        mac,
+        addresses,
+        gateways,
+        dns_servers: raw.dns_servers.clone(),
+        is_default: raw.default,
+        vpn_hint,
+    }
+}
+
+/// Classifies one address (pure).
+pub fn classify_ip(ip: IpAddr) -> AddrFlags {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => classify_v4(v4),
+            None => classify_v6(v6),
+        },
+    }
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddrFlags {
+    let o = ip.octets();
+    let loopback = ip.is_loopback();
+    let link_local = ip.is_link_local();
+    let private = ip.is_private();
+    let cgnat = o[0] == 100 && (o[1] & 0xc0) == 64;
+    let documentation = ip.is_documentation();
+    let reserved = ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || o[0] == 0
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24 IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
+        || o[0] >= 240; // 240.0.0.0/4 reserved
+    AddrFlags {
+        loopback,
+        link_local,
+        private,
+        cgnat,
+        ula: false,
+        documentation,
+        global: !(loopback || link_local || private || cgnat || documentation || reserved),
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> AddrFlags {
+    let s = ip.segments();
+    let loopback = ip.is_loopback();
+    let link_local = (s[0] & 0xffc0) == 0xfe80;
+    let ula = (s[0] & 0xfe00) == 0xfc00;
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] & 0xfff0) == 0x3ff0;
+    // Global unicast is 2000::/3 (RFC 4291), minus the special ranges.
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    AddrFlags {
+        loopback,
+        link_local,
+        private: false,
+        cgnat: false,
+        ula,
+        documentation,
+        global: global_unicast && !documentation,
+    }
+}
+
+/// Link kind from the OS type, the name and the loopback flag (pure).
+///
+/// Name heuristics win over the OS type where the OS is vague (Linux reports
+/// WireGuard, bridges and veth pairs as "Ethernet" or "Unknown").
+pub fn classify_kind(if_type: InterfaceType, name: &str, loopback_flag: bool) -> InterfaceKind {
+    let n = name.to_ascii_lowercase();
+    if loopback_flag || if_type == InterfaceType::Loopback || n == "lo" || n.starts_with("lo0") {
+        return InterfaceKind::Loopback;
+    }
+    if tunnel_name_prefix(&n).is_some() {
+        return InterfaceKind::Tunnel;
+    }
+    const BRIDGE: &[&str] = &["br", "docker", "virbr", "bridge", "lxcbr", "cni", "vmbr"];
+    if BRIDGE.iter().any(|p| n.starts_with(p)) {
+        return InterfaceKind::Bridge;
+    }
+    const VIRTUAL: &[&str] = &[
+        "veth",
+        "dummy",
+        "macvlan",
+        "macvtap",
+        "vnet",
+        "vmnet",
+        "vboxnet",
+        "vethernet",
+        "flannel",
+        "cali",
+        "kube",
+        "ifb",
+        "nlmon",
+        "vxlan",
+        "geneve",
+    ];
+    if VIRTUAL.iter().any(|p| n.starts_with(p)) {
+        return InterfaceKind::Virtual;
+    }
+    if n.starts_with("wl") || n.starts_with("wifi") || n.starts_with("ath") || n.starts_with("wwan")
+    {
+        return InterfaceKind::Wireless;
+    }
+    match if_type {
+        InterfaceType::Loopback => InterfaceKind::Loopback,
+        InterfaceType::Tunnel | InterfaceType::Ppp | InterfaceType::Slip => InterfaceKind::Tunnel,
+        InterfaceType::Wireless80211
+        | InterfaceType::PeerToPeerWireless
+        | InterfaceType::Wwan
+        | InterfaceType::Wwanpp
+        | InterfaceType::Wwanpp2
+        | InterfaceType::Wman => InterfaceKind::Wireless,
+        InterfaceType::Bridge => InterfaceKind::Bridge,
+        InterfaceType::ProprietaryVirtual => InterfaceKind::Virtual,
+        InterfaceType::Ethernet
+        | InterfaceType::Ethernet3Megabit
+        | InterfaceType::FastEthernetT
+        | InterfaceType::FastEthernetFx
+        | InterfaceType::GigabitEthernet => InterfaceKind::Ethernet,
+        _ => InterfaceKind::Other,
+    }
+}
+
+/// Name prefixes of VPN/tunnel interfaces and what they usually are.
+const TUNNEL_PREFIXES: &[(&str, &str)] = &[
+    ("tailscale", "Tailscale"),
+    ("wg", "WireGuard"),
+    ("utun", "macOS utun (VPN apps, WireGuard, Tailscale)"),
+    ("tun", "TUN device (OpenVPN and others)"),
+    ("tap", "TAP device (OpenVPN bridged mode and others)"),
+    ("ppp", "PPP link (PPTP/L2TP VPN or PPPoE)"),
+    ("zt", "ZeroTier"),
+    ("ipsec", "IPsec"),
+    ("gpd", "GlobalProtect"),
+    ("nordlynx", "NordVPN (WireGuard)"),
+    ("proton", "ProtonVPN"),
+];
+
+fn tunnel_name_prefix(lower_name: &str) -> Option<(&'static str, &'static str)> {
+    TUNNEL_PREFIXES
+        .iter()
+        .find(|(p, _)| lower_name.starts_with(p))
+        .copied()
+}
+
+/// Largest MTU we call "typical of WireGuard" (its default is 1420; Tailscale
+/// uses 1280).
+pub const WIREGUARD_MTU_MAX: u32 = 1420;
+/// Smallest MTU an IPv6-capable link may have; below it MTU says nothing.
+const MIN_VPN_MTU: u32 = 1280;
+
+/// Explains why an interface looks like a VPN or tunnel, or `None` (pure).
+///
+/// Primary signs: a tunnel-style name (`tun*`, `tap*`, `wg*`, `utun*`,
+/// `ppp*`, `tailscale*`, `zt*`, `ipsec*`...), a tunnel kind, the
+/// point-to-point flag. Supporting signs, reported with a primary one (or
+/// alone for the MTU on a non-loopback link with addresses): MTU 1280..=1420
+/// (WireGuard-typical) and a 100.64.0.0/10 address on a tunnel
+/// (Tailscale-like).
+pub fn vpn_hint(
+    name: &str,
+    kind: InterfaceKind,
+    point_to_point: bool,
+    mtu: Option<u32>,
+    addrs: &[IpAddr],
+) -> Option<String> {
+    if kind == InterfaceKind::Loopback {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    let mut reasons: Vec<String> = Vec::new();
+    if let Some((prefix, what)) = tunnel_name_prefix(&lower) {
+        reasons.push(format!("name starts with \"{prefix}\" ({what})"));
+    } else if kind == InterfaceKind::Tunnel {
+        reasons.push("the OS reports a tunnel interface".into());
+    }
+    if point_to_point {
+        reasons.push("point-to-point link".into());
+    }
+    let primary = !reasons.is_empty();
+    let low_mtu = mtu.filter(|m| (MIN_VPN_MTU..=WIREGUARD_MTU_MAX).contains(m));
+    if let Some(m) = low_mtu
+        && (primary || !addrs.is_empty())
+    {
+        reasons.push(format!(
+            "MTU {m} ≤ {WIREGUARD_MTU_MAX} (typical of WireGuard)"
+        ));
+    }
+    if primary && addrs.iter().any(|a| classify_ip(*a).cgnat) {
+        reasons.push("100.64.0.0/10 address on a tunnel (Tailscale-like)".into());
+    }
+    if reasons.is_empty() {
+        None
+    } else {
+        Some(reasons.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(s: &str) -> AddrFlags {
+        classify_ip(s.parse().expect("test address"))
+    }
+
+    #[test]
+    fn ipv4_flags() {
+        assert!(f("127.0.0.1").loopback && !f("127.0.0.1").global);
+        assert!(f("169.254.10.1").link_local);
+        for p in ["10.1.2.3", "172.16.0.1", "172.31.255.254", "192.168.1.1"] {
+            assert!(f(p).private && !f(p).global, "{p}");
+        }
+        assert!(!f("172.32.0.1").private);
+        assert!(f("100.64.0.1").cgnat && f("100.127.255.254").cgnat && !f("100.64.0.1").global);
+        assert!(!f("100.128.0.1").cgnat && !f("100.63.255.255").cgnat);
+        for d in ["192.0.2.1", "198.51.100.7", "203.0.113.200"] {
+            assert!(f(d).documentation && !f(d).global, "{d}");
+        }
+        // A public address (Cloudflare's resolver) and reserved ones.
+        assert!(f("1.1.1.1").global);
+        for r in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.9",
+        ] {
+            assert!(!f(r).global, "{r}");
+        }
+    }
+
+    #[test]
+    fn ipv6_flags() {
+        assert!(f("::1").loopback && !f("::1").global);
+        assert!(f("fe80::1").link_local && !f("fe80::1").global);
+        assert!(f("fd12:3456::1").ula && f("fc00::1").ula && !f("fd00::1").global);
+        assert!(f("2001:db8::1").documentation && !f("2001:db8::1").global);
+        assert!(f("3fff::1").documentation);
+        assert!(f("2606:4700:4700::1111").global);
+        assert!(!f("ff02::1").global && !f("::").global);
+        // IPv4-mapped addresses are classified as IPv4.
+        assert!(f("::ffff:10.0.0.1").private);
+    }
+
+    #[test]
+    fn kinds() {
+        use InterfaceKind as K;
+        use InterfaceType as T;
+        assert_eq!(classify_kind(T::Loopback, "lo", true), K::Loopback);
+        assert_eq!(classify_kind(T::Unknown, "lo0", false), K::Loopback);
+        assert_eq!(classify_kind(T::Ethernet, "eth0", false), K::Ethernet);
+        assert_eq!(classify_kind(T::Ethernet, "enp3s0", false), K::Ethernet);
+        assert_eq!(classify_kind(T::Ethernet, "wlan0", false), K::Wireless);
+        assert_eq!(classify_kind(T::Wireless80211, "en0", false), K::Wireless);
+        assert_eq!(classify_kind(T::Unknown, "wg0", false), K::Tunnel);
+        assert_eq!(classify_kind(T::Ethernet, "tailscale0", false), K::Tunnel);
+        assert_eq!(classify_kind(T::Unknown, "utun3", false), K::Tunnel);
+        assert_eq!(classify_kind(T::Ppp, "ppp0", false), K::Tunnel);
+        assert_eq!(classify_kind(T::Tunnel, "gif0", false), K::Tunnel);
+        assert_eq!(classify_kind(T::Ethernet, "docker0", false), K::Bridge);
+        assert_eq!(classify_kind(T::Ethernet, "br-1a2b3c", false), K::Bridge);
+        assert_eq!(classify_kind(T::Bridge, "bridge0", false), K::Bridge);
+        assert_eq!(classify_kind(T::Ethernet, "veth12ab", false), K::Virtual);
+        assert_eq!(classify_kind(T::Unknown, "can0", false), K::Other);
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter()
+            .map(|s| s.parse().expect("test address"))
+            .collect()
+    }
+
+    #[test]
+    fn vpn_hints() {
+        use InterfaceKind as K;
+        let h = vpn_hint("wg0", K::Tunnel, true, Some(1420), &ips(&["10.8.0.2"])).unwrap();
+        assert!(
+            h.contains("WireGuard") && h.contains("point-to-point") && h.contains("MTU 1420"),
+            "{h}"
+        );
+
+        let h = vpn_hint(
+            "tailscale0",
+            K::Tunnel,
+            false,
+            Some(1280),
+            &ips(&["100.101.102.103", "fd7a:115c:a1e0::1"]),
+        )
+        .unwrap();
+        assert!(
+            h.contains("Tailscale-like") && h.contains("MTU 1280"),
+            "{h}"
+        );
+
+        // The OS type alone.
+        let h = vpn_hint("gif0", K::Tunnel, false, Some(1500), &[]).unwrap();
+        assert!(h.contains("tunnel"), "{h}");
+        // Point-to-point alone.
+        assert!(vpn_hint("sl0", K::Other, true, Some(1500), &[]).is_some());
+        // A WireGuard-sized MTU on an unnamed interface with addresses.
+        let h = vpn_hint("eth1", K::Ethernet, false, Some(1420), &ips(&["192.0.2.5"])).unwrap();
+        assert!(h.contains("MTU"), "{h}");
+
+        // Ordinary interfaces: no hint.
+        assert_eq!(
+            vpn_hint(
+                "eth0",
+                K::Ethernet,
+                false,
+                Some(1500),
+                &ips(&["192.168.1.10"])
+            ),
+            None
+        );
+        assert_eq!(
+            vpn_hint(
+                "wlan0",
+                K::Wireless,
+                false,
+                Some(1500),
+                &ips(&["100.64.1.2"])
+            ),
+            None,
+            "CGNAT alone is the ISP, not a VPN"
+        );
+        assert_eq!(
+            vpn_hint("lo", K::Loopback, false, Some(65536), &ips(&["127.0.0.1"])),
+            None
+        );
+        assert_eq!(vpn_hint("eth2", K::Ethernet, false, Some(1420), &[]), None);
+    }
+
+    #[test]
+    fn list_sees_loopback() {
+        // Reads the OS tables only; sends nothing.
+        let all = list().expect("every Linux host has an interface");
+        let lo = all
+            .iter()
+            .find(|i| i.kind == InterfaceKind::Loopback)
+            .expect("a loopback interface");
+        assert!(lo.up);
+        assert!(lo.vpn_hint.is_none());
+        let v4 = lo
+            .addresses
+            .iter()
+            .find(|a| a.addr == IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .expect("127.0.0.1 on loopback");
+        assert_eq!(v4.prefix_len, 8);
+        assert!(v4.flags.loopback);
+        assert!(local_addresses().contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+}

@@ -10,8 +10,14 @@
 //! - [`stun`]: the one STUN transaction layer (RFC 8489 retransmission over UDP
 //!   and TCP), the RFC 5780 attributes natscope adds to `stun-types`, and the
 //!   Binding probe every other probe builds on.
+//! - [`nat`]: the RFC 5780 NAT behaviour tests (mapping, filtering,
+//!   hairpinning, port allocation, lifetime), producing `natclass` observations.
+//! - [`ice`]: two ICE agents (rice-proto) on this machine, connected to each
+//!   other per candidate type.
 //! - [`responder`]: an RFC 5780 STUN responder (`natscope serve`, and the
 //!   embedded loopback lab).
+//! - [`turn`]: TURN diagnostics (UDP, TCP, TLS, DTLS) on the turn-client-proto
+//!   family, and the embedded test TURN server.
 //! - [`lab`]: the network-namespace NAT lab (Linux, root): real kernel NATs
 //!   for tests and for users.
 //!
@@ -35,9 +41,12 @@
 //! - [x] RFC 8489 §8 SRV discovery (`_stun._udp`, `_stun._tcp`).
 #![deny(missing_docs)]
 
+pub mod ice;
 pub mod interfaces;
 pub mod lab;
+pub mod nat;
 pub mod resolve;
 pub mod responder;
 pub mod servers;
 pub mod stun;
+pub mod turn;

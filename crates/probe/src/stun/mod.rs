@@ -3,6 +3,7 @@
 
 pub mod attrs;
 pub mod binding;
+pub mod tcp;
 pub mod transaction;
 
 pub use stun_proto::types;

@@ -1,0 +1,88 @@
+//! Output options shared by every command: format, destination file, colour.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable tables (default on a terminal).
+    Table,
+    /// The versioned JSON document (docs/json.md); default when stdout is not a terminal.
+    Json,
+}
+
+/// `--format` and `-o`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum, global = true)]
+    pub format: Option<Format>,
+    /// Write the output to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE", global = true)]
+    pub output: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The format to use: explicit, else by the file extension of `-o`,
+    /// else table on a terminal and JSON otherwise.
+    pub fn format(&self) -> Format {
+        if let Some(f) = self.format {
+            return f;
+        }
+        if let Some(path) = &self.output {
+            return match path.extension().and_then(|e| e.to_str()) {
+                Some("json") => Format::Json,
+                _ => Format::Table,
+            };
+        }
+        if std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Json
+        }
+    }
+
+    /// Whether tables may use colour: stdout is a terminal, no `-o`, and
+    /// `NO_COLOR` is unset or empty (https://no-color.org).
+    pub fn color(&self) -> bool {
+        self.output.is_none()
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    }
+
+    /// Renders the report in the chosen format and writes it out.
+    pub fn emit(&self, report: &report::Report) -> anyhow::Result<()> {
+        let text = match self.format() {
+            Format::Json => {
+                let mut s = report.to_json_pretty();
+                s.push('\n');
+                s
+            }
+            Format::Table => report::table::render(
+                report,
+                report::table::TableOptions {
+                    color: self.color(),
+                    width: None,
+                },
+            ),
+        };
+        match &self.output {
+            Some(path) => std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            None => {
+                let mut out = std::io::stdout().lock();
+                // A closed pipe (`natscope ... | head`) is not an error worth a message.
+                if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
+                {
+                    return Err(e).context("writing to stdout");
+                }
+            }
+        }
+        Ok(())
+    }
+}

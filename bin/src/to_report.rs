@@ -1,0 +1,227 @@
+//! Maps probe results into the report model (`report`), and derives the
+//! summary lines and checks the exit code is computed from.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use probe::stun::binding::{BindingError, BindingResult, Transport as ProbeTransport, compare_mappings};
+use report::{Agreement, Check, CheckStatus, FamilyAgreement, Outcome, StunSection, StunServer, Transport};
+
+/// One server the user asked about, with what became of it.
+pub struct StunEntry {
+    /// As the user wrote it.
+    pub label: String,
+    /// Canonical URI (no credentials).
+    pub uri: String,
+    /// Transport tried.
+    pub transport: ProbeTransport,
+    /// The binding result, or why the name could not be resolved.
+    pub result: Result<BindingResult, String>,
+}
+
+fn transport(t: ProbeTransport) -> Transport {
+    match t {
+        ProbeTransport::Udp => Transport::Udp,
+        ProbeTransport::Tcp => Transport::Tcp,
+    }
+}
+
+/// The `stun` section from the probe results.
+pub fn stun_section(entries: &[StunEntry], counters: report::Counters) -> StunSection {
+    let mut servers = Vec::with_capacity(entries.len());
+    for e in entries {
+        let mut s = StunServer {
+            label: e.label.clone(),
+            uri: e.uri.clone(),
+            transport: transport(e.transport),
+            address: None,
+            local: None,
+            outcome: Outcome::Unresolved,
+            mapped: None,
+            rtt_ms: None,
+            transmissions: 0,
+            response_origin: None,
+            other_address: None,
+            rfc5780: None,
+            software: None,
+            error: None,
+        };
+        match &e.result {
+            Err(why) => s.error = Some(why.clone()),
+            Ok(r) => {
+                s.address = Some(r.target.addr);
+                s.local = r.local;
+                match &r.outcome {
+                    Ok(info) => {
+                        s.outcome = Outcome::Ok;
+                        s.mapped = Some(info.mapped);
+                        s.rtt_ms = Some(info.rtt.as_secs_f64() * 1000.0);
+                        s.transmissions = info.transmissions;
+                        s.response_origin = info.response_origin;
+                        s.other_address = info.other_address;
+                        s.rfc5780 = Some(info.other_address.is_some());
+                        s.software = info.software.clone();
+                    }
+                    Err(err) => {
+                        s.outcome = match err {
+                            BindingError::Timeout { .. } | BindingError::Deadline { .. } => {
+                                Outcome::Timeout
+                            }
+                            _ => Outcome::Error,
+                        };
+                        if let BindingError::Timeout { transmissions }
+                        | BindingError::Deadline { transmissions } = err
+                        {
+                            s.transmissions = *transmissions;
+                        }
+                        s.error = Some(err.to_string());
+                    }
+                }
+            }
+        }
+        servers.push(s);
+    }
+    let results: Vec<BindingResult> = entries
+        .iter()
+        .filter_map(|e| e.result.as_ref().ok().cloned())
+        .collect();
+    let mut agreement = Agreement::default();
+    for a in compare_mappings(&results) {
+        if a.transport != ProbeTransport::Udp {
+            continue;
+        }
+        let fam = FamilyAgreement {
+            answered: u32::try_from(a.answers).unwrap_or(u32::MAX),
+            same_ip: a.same_ip,
+            same_port: a.same_port,
+            public_ips: a.public_ips.clone(),
+        };
+        if a.ipv4 {
+            agreement.ipv4 = fam;
+        } else {
+            agreement.ipv6 = fam;
+        }
+    }
+    StunSection {
+        servers,
+        agreement,
+        counters,
+    }
+}
+
+/// Summary lines and checks for the `stun` section.
+pub fn summarize_stun(section: &StunSection, summary: &mut report::Summary) {
+    let answered: Vec<&StunServer> = section
+        .servers
+        .iter()
+        .filter(|s| s.outcome == Outcome::Ok)
+        .collect();
+    let udp_answered = answered.iter().any(|s| s.transport == Transport::Udp);
+    let udp_tried = section.servers.iter().any(|s| s.transport == Transport::Udp);
+    let total = section.servers.len();
+    if answered.is_empty() {
+        summary.problems.push(format!("no STUN server answered ({total} tried)"));
+        summary.advice.push(
+            "check that UDP to the servers' ports is allowed, and that the servers are up \
+             (natscope stun --tcp tells UDP blocking from a dead server)"
+                .into(),
+        );
+    } else {
+        summary
+            .works
+            .push(format!("{} of {total} STUN servers answered", answered.len()));
+    }
+    for s in section.servers.iter().filter(|s| s.outcome != Outcome::Ok) {
+        summary.problems.push(format!(
+            "{} ({}): {}",
+            s.label,
+            match s.transport {
+                Transport::Udp => "udp",
+                Transport::Tcp => "tcp",
+            },
+            s.error.as_deref().unwrap_or("no answer")
+        ));
+    }
+    let v4 = &section.agreement.ipv4;
+    if v4.answered >= 2 {
+        match (v4.same_ip, v4.same_port) {
+            (Some(true), Some(true)) => summary.works.push(
+                "all servers saw the same public IPv4 address and port: consistent with \
+                 endpoint-independent mapping"
+                    .into(),
+            ),
+            (Some(true), Some(false)) => summary.problems.push(
+                "servers saw different public ports: the NAT's mapping depends on the \
+                 destination (symmetric-like); direct P2P will often need TURN"
+                    .into(),
+            ),
+            (Some(false), _) => summary.problems.push(
+                "servers saw different public IPv4 addresses (several NATs or a NAT pool)".into(),
+            ),
+            _ => {}
+        }
+    }
+    summary.checks.push(Check {
+        id: "stun".into(),
+        status: if answered.is_empty() {
+            CheckStatus::Fail
+        } else {
+            CheckStatus::Pass
+        },
+        reason: format!("{} of {total} servers answered", answered.len()),
+    });
+    summary.checks.push(Check {
+        id: "udp".into(),
+        status: match (udp_tried, udp_answered) {
+            (false, _) => CheckStatus::NotTested,
+            (true, true) => CheckStatus::Pass,
+            (true, false) => CheckStatus::Fail,
+        },
+        reason: if udp_answered {
+            "a UDP Binding request was answered".into()
+        } else if udp_tried {
+            "no UDP Binding request was answered".into()
+        } else {
+            "no UDP server was tried".into()
+        },
+    });
+}
+
+/// The current time as RFC 3339 UTC (`2026-11-23T20:37:40Z`).
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_466_260), "2026-11-23T20:37:40Z");
+    }
+}

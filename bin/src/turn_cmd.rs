@@ -1,0 +1,103 @@
+//! `natscope turn`: TURN diagnostics per server URI and transport.
+
+use anyhow::{Context, bail};
+use probe::turn::{
+    QualityConfig, Secret, TlsOptions, TurnAuth, TurnProbeConfig, TurnTransportResult, TurnUri,
+    probe_all,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `natscope turn`. Secrets are `Secret`s: their Debug output
+/// is `<redacted>`.
+#[derive(clap::Args, Debug)]
+pub struct TurnArgs {
+    /// TURN server URIs: turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]
+    /// (TLS) or turns:HOST[:PORT]?transport=udp (DTLS).
+    #[arg(required = true)]
+    pub uris: Vec<String>,
+    /// Long-term credential username.
+    #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
+    pub username: Option<String>,
+    /// Long-term credential password.
+    #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
+    pub password: Option<Secret>,
+    /// TURN REST API shared secret (coturn static-auth-secret): natscope
+    /// derives an ephemeral username/password from it.
+    #[arg(
+        long,
+        env = "NATSCOPE_TURN_SECRET",
+        hide_env_values = true,
+        conflicts_with = "password"
+    )]
+    pub turn_secret: Option<Secret>,
+    /// Validity of the REST credential in seconds.
+    #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
+    pub rest_ttl: i64,
+    /// The realm the credentials belong to (reported as a mismatch if the
+    /// server announces another).
+    #[arg(long)]
+    pub realm: Option<String>,
+    /// PEM file of CA certificate(s) to trust for turns: instead of the
+    /// system store.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Do not verify the server certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// External UDP echo peer (default: a local echo socket).
+    #[arg(long, value_name = "ADDR")]
+    pub peer: Option<SocketAddr>,
+    /// Deadline of each stage, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub stage_timeout_ms: u64,
+    /// Skip the relay quality burst.
+    #[arg(long)]
+    pub no_quality: bool,
+}
+
+/// Builds the probe configuration from the arguments.
+pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<TurnUri>, TurnProbeConfig)> {
+    let uris = args
+        .uris
+        .iter()
+        .map(|u| TurnUri::parse(u).with_context(|| format!("bad TURN URI {u}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let auth = match (&args.turn_secret, &args.username, &args.password) {
+        (Some(secret), user, _) => Some(TurnAuth::Rest {
+            secret: secret.clone(),
+            user: user.clone(),
+            ttl_secs: args.rest_ttl,
+        }),
+        (None, Some(u), Some(p)) => Some(TurnAuth::LongTerm {
+            username: u.clone(),
+            password: p.clone(),
+        }),
+        (None, Some(_), None) => bail!("--username needs --password (or NATSCOPE_TURN_PASSWORD)"),
+        (None, None, Some(_)) => bail!("--password needs --username"),
+        (None, None, None) => None,
+    };
+    let ca_pem = match &args.ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let cfg = TurnProbeConfig {
+        auth,
+        expected_realm: args.realm.clone(),
+        tls: TlsOptions {
+            ca_pem,
+            insecure: args.insecure,
+        },
+        peer: args.peer,
+        stage_timeout: Duration::from_millis(args.stage_timeout_ms.clamp(100, 60_000)),
+        quality: (!args.no_quality).then(QualityConfig::default),
+    };
+    Ok((uris, cfg))
+}
+
+/// Runs the TURN probe: one result per URI and transport, in input order.
+pub async fn run_probe(args: &TurnArgs) -> anyhow::Result<Vec<TurnTransportResult>> {
+    let (uris, cfg) = probe_config(args)?;
+    Ok(probe_all(&uris, &cfg).await)
+}

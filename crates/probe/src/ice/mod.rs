@@ -1,0 +1,118 @@
+//! ICE on this machine: two rice-proto agents in one process, driven by
+//! natscope's own tokio loop, gather host, server-reflexive and relayed
+//! candidates from the configured STUN/TURN servers, exchange them
+//! in-process (through their SDP `a=candidate:` lines), run connectivity
+//! checks, and send a real payload both ways over the selected pair.
+//!
+//! rice-proto has no public per-pair state, so each candidate-type
+//! restriction ([`CandidateFilter`]: host↔host, srflx↔srflx, relay↔relay,
+//! relay↔host, unrestricted) is its own ICE session. Runs go in parallel,
+//! each bounded in time, and one run's failure never affects another.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use probe::ice::{CandidateFilter, IceOptions, IceServers, run_all};
+//! let results = run_all(&CandidateFilter::ALL_FILTERS, &IceServers::default(), &IceOptions::loopback()).await;
+//! for r in &results {
+//!     println!("{}: {:?}", r.filter, r.failure);
+//! }
+//! # }
+//! ```
+//!
+//! - [`filter`]: candidate types and per-run filters.
+//! - [`result`]: the result model of one run.
+//! - [`run`]: one run per filter, and all of them in parallel.
+//! - `agent` (private): the tokio driver around the two sans-IO agents.
+//! - `gather` (private): host and srflx candidates (rice-proto's gatherer
+//!   skips loopback sockets); relayed ones come from rice-proto's TURN
+//!   gatherer.
+//!
+//! Limits: UDP only (host, srflx, TURN over UDP); one component; no data
+//! channel (DTLS/SCTP) on top of the selected pair.
+
+mod agent;
+pub mod filter;
+mod gather;
+pub mod result;
+pub mod run;
+
+pub use filter::{CandidateFilter, CandidateKind};
+pub use result::{
+    AgentReport, CandidateInfo, GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult,
+    PayloadExchange, SelectedPairInfo, ServerProblem,
+};
+pub use run::{run_all, run_filter};
+
+use crate::turn::Secret;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// A STUN server for srflx candidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StunServerSpec {
+    /// The URL shown in results (e.g. `stun:stun.example.net:3478`).
+    pub url: String,
+    /// Its resolved UDP address.
+    pub addr: SocketAddr,
+}
+
+/// A TURN server (UDP) for relayed candidates. The password never appears
+/// in results or logs.
+#[derive(Debug, Clone)]
+pub struct TurnServerSpec {
+    /// The URL shown in results (e.g. `turn:turn.example.net:3478`).
+    pub url: String,
+    /// Its resolved UDP address.
+    pub addr: SocketAddr,
+    /// Long-term credential username.
+    pub username: String,
+    /// Long-term credential password.
+    pub password: Secret,
+}
+
+/// The servers both agents gather from.
+#[derive(Debug, Clone, Default)]
+pub struct IceServers {
+    /// STUN servers (srflx).
+    pub stun: Vec<StunServerSpec>,
+    /// TURN servers (relay).
+    pub turn: Vec<TurnServerSpec>,
+}
+
+/// Bounds and local addresses of the runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceOptions {
+    /// IPs to bind host sockets on (one socket per IP per agent). Loopback
+    /// works here although rice-proto's own gatherer would skip it.
+    pub host_ips: Vec<IpAddr>,
+    /// Deadline for gathering (STUN answers, TURN allocations).
+    pub gather_timeout: Duration,
+    /// Deadline for connectivity checks, from the candidate exchange.
+    pub connect_timeout: Duration,
+    /// Deadline for each ping/pong over the selected pair.
+    pub payload_timeout: Duration,
+    /// Number of ping/pong round trips over the selected pair.
+    pub pings: u32,
+}
+
+impl IceOptions {
+    /// Host sockets on 127.0.0.1; 5 s gathering, 10 s checks, 2 s per
+    /// ping, 5 pings.
+    pub fn loopback() -> Self {
+        Self {
+            host_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            gather_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            payload_timeout: Duration::from_secs(2),
+            pings: 5,
+        }
+    }
+
+    /// The longest one run can take.
+    pub fn run_bound(&self) -> Duration {
+        self.gather_timeout
+            + self.connect_timeout
+            + self.payload_timeout.saturating_mul(2 * self.pings.max(1))
+            + Duration::from_secs(2)
+    }
+}

@@ -1,0 +1,263 @@
+//! What one ICE session (one [`CandidateFilter`]) found: the candidates
+//! each agent gathered, the pair ICE selected, the payload exchanged over
+//! it, or the named reason it failed.
+
+use super::filter::{CandidateFilter, CandidateKind};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// One candidate an agent gathered (or learned, for peer-reflexive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CandidateInfo {
+    /// Candidate type.
+    pub kind: CandidateKind,
+    /// Transport protocol (`udp`).
+    pub protocol: String,
+    /// The candidate's address.
+    pub address: SocketAddr,
+    /// The related address (the base for srflx, the mapped address for
+    /// relay), when there is one.
+    pub related_address: Option<SocketAddr>,
+    /// URL of the STUN/TURN server that produced it (`None` for host).
+    pub server: Option<String>,
+    /// Time from the start of gathering to this candidate.
+    pub gathered_after: Duration,
+    /// Whether the run's filter let the agent use it.
+    pub used: bool,
+    /// Why a gathered candidate of an allowed type was not used (e.g.
+    /// redundant with a host candidate), if so.
+    pub dropped: Option<String>,
+}
+
+/// A STUN or TURN server that produced no candidate for one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerProblem {
+    /// The server URL.
+    pub server: String,
+    /// What kind of candidate it should have produced.
+    pub kind: CandidateKind,
+    /// What went wrong.
+    pub error: GatherError,
+}
+
+/// Why a STUN/TURN server produced no candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum GatherError {
+    /// No answer before the gathering deadline.
+    NoResponse,
+    /// The TURN server answered with an error (last one seen on the wire).
+    /// `401` twice means the credentials were rejected.
+    TurnError {
+        /// STUN ERROR-CODE.
+        code: u16,
+        /// Reason phrase (untrusted network text).
+        reason: String,
+        /// How many error answers were seen.
+        count: u32,
+    },
+    /// The STUN server answered with an error.
+    StunError {
+        /// STUN ERROR-CODE.
+        code: u16,
+        /// Reason phrase (untrusted network text).
+        reason: String,
+    },
+    /// The TURN client gave up without an error answer we could read.
+    TurnFailed,
+    /// The STUN answer had no mapped address.
+    NoMappedAddress,
+    /// A local socket error.
+    Socket {
+        /// The error text.
+        message: String,
+    },
+    /// The address family of the server does not match the local socket.
+    FamilyMismatch,
+}
+
+impl std::fmt::Display for GatherError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GatherError::NoResponse => f.write_str("no response"),
+            GatherError::TurnError { code: 401, count, .. } if *count >= 2 => {
+                f.write_str("TURN 401 Unauthorized: credentials rejected")
+            }
+            GatherError::TurnError { code, reason, .. } => write!(f, "TURN error {code} {reason}"),
+            GatherError::StunError { code, reason } => write!(f, "STUN error {code} {reason}"),
+            GatherError::TurnFailed => f.write_str("TURN allocation failed"),
+            GatherError::NoMappedAddress => f.write_str("answer without a mapped address"),
+            GatherError::Socket { message } => write!(f, "socket error: {message}"),
+            GatherError::FamilyMismatch => f.write_str("address family mismatch"),
+        }
+    }
+}
+
+/// What one agent did in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentReport {
+    /// `a` (controlling) or `b` (controlled).
+    pub role: String,
+    /// The candidate types this agent was allowed (`None`: all).
+    pub allowed: Option<CandidateKind>,
+    /// Every candidate gathered, used or not.
+    pub candidates: Vec<CandidateInfo>,
+    /// Servers that produced no candidate, and why.
+    pub server_problems: Vec<ServerProblem>,
+    /// How long gathering took for this agent.
+    pub gathering_time: Duration,
+    /// Whether gathering finished before its deadline.
+    pub gathering_complete: bool,
+}
+
+/// The pair ICE selected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelectedPairInfo {
+    /// Local (agent "a") candidate type.
+    pub local_kind: CandidateKind,
+    /// Local candidate address.
+    pub local_address: SocketAddr,
+    /// Remote (agent "b") candidate type.
+    pub remote_kind: CandidateKind,
+    /// Remote candidate address.
+    pub remote_address: SocketAddr,
+    /// The same pair as agent "b" selected it, when it did (local = b).
+    pub peer_view: Option<(CandidateKind, SocketAddr, CandidateKind, SocketAddr)>,
+}
+
+/// Whether a srflx↔srflx pair needs the NAT to hairpin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum HairpinNote {
+    /// The srflx addresses equal the host addresses: there is no NAT
+    /// between the agents and the STUN server, so hairpinning was not
+    /// exercised.
+    NoNat,
+    /// Both agents share one public IP: the check only passes if the NAT
+    /// hairpins (loops packets to its own public address back inside).
+    Required {
+        /// The shared public IP.
+        public_ip: IpAddr,
+    },
+    /// The agents have different public IPs: no hairpinning involved.
+    NotRequired,
+}
+
+/// The application payload sent over the selected pair, both ways.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PayloadExchange {
+    /// Pings sent by "a".
+    pub sent: u32,
+    /// Pings "b" received intact.
+    pub a_to_b: u32,
+    /// Pongs "a" received intact.
+    pub b_to_a: u32,
+    /// Round-trip times of the answered pings.
+    pub rtts: Vec<Duration>,
+}
+
+impl PayloadExchange {
+    /// Whether at least one payload went each way.
+    pub fn both_ways(&self) -> bool {
+        self.a_to_b > 0 && self.b_to_a > 0
+    }
+
+    /// The smallest round-trip time.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.rtts.iter().min().copied()
+    }
+}
+
+/// The ICE phase a timeout happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IcePhase {
+    /// Gathering candidates.
+    Gathering,
+    /// Connectivity checks.
+    Checks,
+    /// Sending payload over the selected pair.
+    Payload,
+}
+
+/// Why a run did not connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum IceFailure {
+    /// An agent gathered no candidate of the type the filter allows it.
+    NoCandidates {
+        /// `a` or `b`.
+        agent: String,
+        /// The candidate type that is missing.
+        kind: CandidateKind,
+        /// Why (e.g. "no TURN server configured", or the servers' errors).
+        reason: String,
+    },
+    /// A TURN server refused the allocation; the error is named.
+    TurnError {
+        /// The TURN server URL.
+        server: String,
+        /// What it answered.
+        error: GatherError,
+    },
+    /// Connectivity checks ran and every pair failed.
+    ChecksFailed,
+    /// A phase did not finish before its deadline.
+    Timeout {
+        /// Which phase.
+        phase: IcePhase,
+    },
+    /// ICE connected but no payload made it one of the ways.
+    PayloadFailed,
+    /// A local error (socket, rice-proto) stopped the run.
+    Local {
+        /// The error text.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for IceFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IceFailure::NoCandidates { agent, kind, reason } => {
+                write!(f, "no {kind} candidates gathered by agent {agent}: {reason}")
+            }
+            IceFailure::TurnError { server, error } => write!(f, "{server}: {error}"),
+            IceFailure::ChecksFailed => f.write_str("connectivity checks failed"),
+            IceFailure::Timeout { phase } => write!(f, "timeout during {phase:?}"),
+            IceFailure::PayloadFailed => f.write_str("connected, but payload did not pass both ways"),
+            IceFailure::Local { message } => write!(f, "local error: {message}"),
+        }
+    }
+}
+
+/// The result of one ICE session restricted by one filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IceRunResult {
+    /// The filter.
+    pub filter: CandidateFilter,
+    /// `None` when connected and payload passed both ways, else the reason.
+    pub failure: Option<IceFailure>,
+    /// Agent "a" (controlling) and agent "b" (controlled).
+    pub agents: Vec<AgentReport>,
+    /// The pair ICE selected (nominated), if any.
+    pub selected: Option<SelectedPairInfo>,
+    /// Whether a peer-reflexive candidate appeared on either agent.
+    pub peer_reflexive_seen: bool,
+    /// From the start of connectivity checks to both agents connected.
+    pub time_to_connected: Option<Duration>,
+    /// Payload over the selected pair (`None` when ICE never connected).
+    pub payload: Option<PayloadExchange>,
+    /// For srflx↔srflx: whether the NAT must hairpin.
+    pub hairpin: Option<HairpinNote>,
+    /// Total wall time of the run.
+    pub duration: Duration,
+}
+
+impl IceRunResult {
+    /// Whether the run connected and exchanged payload both ways.
+    pub fn connected(&self) -> bool {
+        self.failure.is_none()
+    }
+}

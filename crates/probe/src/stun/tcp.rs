@@ -1,0 +1,205 @@
+//! STUN over TCP (RFC 8489 §6.2.2): one connection, messages framed by the
+//! 20-byte header's length field, a single transmission per transaction, and
+//! a wait of at most Ti = 39.5 s (or the caller's deadline, if sooner).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use stun_proto::agent::StunAgent;
+use stun_proto::types::TransportType;
+use stun_proto::types::message::{Message, MessageClass, MessageHeader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
+
+use super::transaction::{MAX_MESSAGE_SIZE, StunResponse, TransactionError, parse_response};
+
+/// RFC 8489 Ti: the longest a client waits for a response over TCP.
+pub const TCP_TRANSACTION_TIMEOUT: Duration = Duration::from_millis(39_500);
+
+/// The STUN magic cookie (RFC 8489 §5).
+const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+
+/// A STUN client on one TCP connection. Transactions on it run one at a
+/// time (`request` takes `&mut self`).
+#[derive(Debug)]
+pub struct TcpStunClient {
+    stream: TcpStream,
+    local: SocketAddr,
+    peer: SocketAddr,
+    agent: StunAgent,
+    base: Instant,
+    /// Messages read that were not the awaited response (other transaction
+    /// ids, requests/indications).
+    unmatched: u64,
+}
+
+impl TcpStunClient {
+    /// Connects to `to`, from `local` if given (port 0 for an ephemeral
+    /// port), by `deadline`.
+    pub async fn connect(
+        to: SocketAddr,
+        local: Option<SocketAddr>,
+        deadline: Instant,
+    ) -> Result<Self, TransactionError> {
+        let socket = if to.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(local) = local {
+            socket
+                .bind(local)
+                .map_err(|source| TransactionError::Bind {
+                    addr: local,
+                    source,
+                })?;
+        }
+        let stream = match tokio::time::timeout_at(deadline, socket.connect(to)).await {
+            Err(_) => return Err(TransactionError::ConnectTimeout(to)),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(TransactionError::ConnectRefused(to));
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(TransactionError::ConnectTimeout(to));
+            }
+            Ok(Err(e)) => return Err(TransactionError::Io(e)),
+            Ok(Ok(s)) => s,
+        };
+        let local = stream.local_addr()?;
+        let peer = stream.peer_addr()?;
+        Ok(Self {
+            stream,
+            local,
+            peer,
+            agent: StunAgent::builder(TransportType::Tcp, local)
+                .remote_addr(peer)
+                .build(),
+            base: Instant::now(),
+            unmatched: 0,
+        })
+    }
+
+    /// The connection's local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Messages read so far that were not an awaited response.
+    pub fn unmatched(&self) -> u64 {
+        self.unmatched
+    }
+
+    fn sans_io(&self, t: Instant) -> stun_proto::Instant {
+        let nanos = t.saturating_duration_since(self.base).as_nanos();
+        stun_proto::Instant::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
+    /// Sends the encoded STUN `request` once and waits for the response with
+    /// its transaction id, until `deadline` or Ti (39.5 s), whichever is
+    /// sooner.
+    pub async fn request(
+        &mut self,
+        request: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<StunResponse, TransactionError> {
+        let hdr = MessageHeader::from_bytes(&request)
+            .map_err(|e| TransactionError::Encode(e.to_string()))?;
+        if hdr.get_type().class() != MessageClass::Request {
+            return Err(TransactionError::Encode("not a STUN request".to_owned()));
+        }
+        let tid = hdr.transaction_id();
+        let start = Instant::now();
+        let deadline = deadline.min(start + TCP_TRANSACTION_TIMEOUT);
+        let data = self
+            .agent
+            .send_request(request.as_slice(), self.peer, self.sans_io(start))
+            .map_err(|e| TransactionError::Encode(e.to_string()))?
+            .data
+            .to_vec();
+        let result = tokio::time::timeout_at(deadline, async {
+            self.stream.write_all(&data).await?;
+            let sent = Instant::now();
+            loop {
+                let frame = read_frame(&mut self.stream).await?;
+                let Ok(msg) = Message::from_bytes(&frame) else {
+                    // A corrupt frame on a stream: the framing cannot be trusted.
+                    return Err(TransactionError::Parse("invalid STUN message".to_owned()));
+                };
+                if !msg.is_response() || msg.transaction_id() != tid {
+                    self.unmatched += 1;
+                    continue;
+                }
+                let now = Instant::now();
+                self.agent
+                    .handle_stun_message_with_time(&msg, self.peer, self.sans_io(now));
+                let parsed = parse_response(&frame)?;
+                return Ok(StunResponse {
+                    from: self.peer,
+                    local: self.local,
+                    rtt: now.saturating_duration_since(sent),
+                    transmissions: 1,
+                    bytes: frame,
+                    parsed,
+                });
+            }
+        })
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                if let Some(mut req) = self.agent.mut_request_transaction(tid) {
+                    req.cancel();
+                }
+                // Let the agent forget the cancelled transaction.
+                let _ = self.agent.poll(self.sans_io(Instant::now()));
+                if deadline >= start + TCP_TRANSACTION_TIMEOUT {
+                    Err(TransactionError::Timeout { transmissions: 1 })
+                } else {
+                    Err(TransactionError::Deadline { transmissions: 1 })
+                }
+            }
+        }
+    }
+}
+
+/// Reads one STUN message from a stream: the 20-byte header, then the
+/// length it announces (a multiple of 4, at most [`MAX_MESSAGE_SIZE`]).
+pub async fn read_frame<R: AsyncReadExt + Unpin>(
+    reader: &mut R,
+) -> Result<Vec<u8>, TransactionError> {
+    let mut header = [0u8; 20];
+    reader
+        .read_exact(&mut header)
+        .await
+        .map_err(eof_is_closed)?;
+    if header[0] & 0xc0 != 0 || header[4..8] != MAGIC_COOKIE {
+        return Err(TransactionError::Parse("not a STUN header".to_owned()));
+    }
+    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    if len % 4 != 0 || len + 20 > MAX_MESSAGE_SIZE {
+        return Err(TransactionError::Parse(format!(
+            "bad STUN message length {len}"
+        )));
+    }
+    let mut frame = vec![0u8; 20 + len];
+    frame[..20].copy_from_slice(&header);
+    reader
+        .read_exact(&mut frame[20..])
+        .await
+        .map_err(eof_is_closed)?;
+    Ok(frame)
+}
+
+fn eof_is_closed(e: std::io::Error) -> TransactionError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        TransactionError::Closed
+    } else {
+        TransactionError::Io(e)
+    }
+}

@@ -1,0 +1,1199 @@
+//! The TURN probe driver: runs turn-client-proto's sans-IO client from a
+//! tokio loop over UDP, TCP or TLS, stage by stage, and reads the server's
+//! answers on the way past (the "tap") to name each failure.
+
+use super::creds::{ResolvedCredentials, TurnAuth, unix_now};
+use super::quality::{QualityConfig, run_burst};
+use super::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
+use super::tls::{TlsOptions, client_config, name_tls_error, server_name};
+use super::uri::TurnUri;
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use turn_client_proto::api::{TurnClientApi, TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet};
+use turn_client_proto::client::TurnClient;
+use turn_client_proto::prelude::DelayedTransmitBuild;
+use turn_client_proto::stun::Instant as SansInstant;
+use turn_client_proto::stun::agent::Transmit;
+use turn_client_proto::tcp::TurnClientTcp;
+use turn_client_proto::types::TransportType;
+use turn_client_proto::types::TurnCredentials;
+use turn_client_proto::types::attribute::{Lifetime, XorRelayedAddress};
+use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
+use turn_client_proto::types::stun::attribute::{
+    AlternateServer, ErrorCode, Nonce, Realm, Software, XorMappedAddress,
+};
+use turn_client_proto::types::stun::message::{Message, MessageClass, Method};
+use turn_client_proto::udp::TurnClientUdp;
+
+/// Everything a TURN probe needs besides the server URIs.
+#[derive(Clone, Debug)]
+pub struct TurnProbeConfig {
+    /// Credentials; `None` runs only the unauthenticated stage.
+    pub auth: Option<TurnAuth>,
+    /// The realm the credentials belong to; a different server realm is
+    /// reported as a realm mismatch.
+    pub expected_realm: Option<String>,
+    /// Certificate verification for `turns:`.
+    pub tls: TlsOptions,
+    /// External UDP echo peer; default: a local echo socket.
+    pub peer: Option<SocketAddr>,
+    /// Deadline of each stage.
+    pub stage_timeout: Duration,
+    /// Relay quality burst; `None` skips it.
+    pub quality: Option<QualityConfig>,
+}
+
+impl Default for TurnProbeConfig {
+    fn default() -> Self {
+        Self {
+            auth: None,
+            expected_realm: None,
+            tls: TlsOptions::default(),
+            peer: None,
+            stage_timeout: Duration::from_secs(5),
+            quality: Some(QualityConfig::default()),
+        }
+    }
+}
+
+/// Probes every URI over every transport it implies, concurrently. One
+/// transport's failure never stops the others; results keep input order.
+pub async fn probe_all(uris: &[TurnUri], cfg: &TurnProbeConfig) -> Vec<TurnTransportResult> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut n = 0usize;
+    for uri in uris {
+        for t in uri.transports() {
+            let (uri, cfg) = (uri.clone(), cfg.clone());
+            let idx = n;
+            n += 1;
+            set.spawn(async move { (idx, probe_transport(&uri, t, &cfg).await) });
+        }
+    }
+    let mut out: Vec<(usize, TurnTransportResult)> = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        if let Ok(pair) = r {
+            out.push(pair);
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Maps a socket error to a named failure.
+pub fn name_io_error(err: &io::Error) -> TurnFailure {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => TurnFailure::ConnectionRefused,
+        io::ErrorKind::TimedOut => TurnFailure::Timeout { after_ms: 0 },
+        _ => TurnFailure::Io {
+            detail: err.to_string(),
+        },
+    }
+}
+
+fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Probes one URI over one transport, following one 300 redirect.
+pub async fn probe_transport(
+    uri: &TurnUri,
+    transport: TurnTransport,
+    cfg: &TurnProbeConfig,
+) -> TurnTransportResult {
+    let mut result = TurnTransportResult::new(&uri.original, transport);
+    let server = match tokio::time::timeout(
+        cfg.stage_timeout,
+        tokio::net::lookup_host((uri.host.as_str(), uri.port)),
+    )
+    .await
+    {
+        Ok(Ok(mut addrs)) => match addrs.next() {
+            Some(a) => a,
+            None => {
+                result.fail(
+                    first_stage(transport),
+                    None,
+                    TurnFailure::Io {
+                        detail: format!("DNS: no address for {}", uri.host),
+                    },
+                );
+                return result;
+            }
+        },
+        Ok(Err(e)) => {
+            result.fail(
+                first_stage(transport),
+                None,
+                TurnFailure::Io {
+                    detail: format!("DNS: {e}"),
+                },
+            );
+            return result;
+        }
+        Err(_) => {
+            result.fail(
+                first_stage(transport),
+                None,
+                TurnFailure::Timeout {
+                    after_ms: cfg.stage_timeout.as_millis() as u64,
+                },
+            );
+            return result;
+        }
+    };
+    match run_once(uri, transport, server, cfg, &mut result).await {
+        Flow::Done => {}
+        Flow::Redirect(alt) => {
+            let mut second = TurnTransportResult::new(&uri.original, transport);
+            second.redirected_from = Some(server);
+            if let Flow::Redirect(again) = run_once(uri, transport, alt, cfg, &mut second).await {
+                second.fail(
+                    TurnStage::Allocate,
+                    None,
+                    TurnFailure::AlternateServerLoop { alternate: again },
+                );
+            }
+            result = second;
+        }
+    }
+    result.ok = result.failure.is_none()
+        && matches!(
+            result.stage(TurnStage::ChannelRoundTrip).map(|s| &s.status),
+            Some(super::stages::StageStatus::Passed)
+        );
+    result
+}
+
+fn first_stage(t: TurnTransport) -> TurnStage {
+    match t {
+        TurnTransport::Udp => TurnStage::UnauthenticatedAllocate,
+        TurnTransport::Dtls => TurnStage::DtlsHandshake,
+        _ => TurnStage::TcpConnect,
+    }
+}
+
+enum Flow {
+    Done,
+    Redirect(SocketAddr),
+}
+
+/// The per-transport sequence after the connection exists.
+async fn run_once(
+    uri: &TurnUri,
+    transport: TurnTransport,
+    server: SocketAddr,
+    cfg: &TurnProbeConfig,
+    r: &mut TurnTransportResult,
+) -> Flow {
+    r.server = Some(server);
+    let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+    // --- connect ---
+    let conn = match transport {
+        TurnTransport::Dtls => {
+            r.fail(
+                TurnStage::DtlsHandshake,
+                None,
+                TurnFailure::NotSupported {
+                    detail: "DTLS is not built in: the available DTLS client (dimpl) requires the \
+                         aws-lc-rs crypto provider; natscope uses ring only"
+                        .into(),
+                },
+            );
+            return Flow::Done;
+        }
+        TurnTransport::Udp => {
+            let bind: SocketAddr = if server.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let sock = match UdpSocket::bind(bind).await {
+                Ok(s) => s,
+                Err(e) => {
+                    r.fail(TurnStage::UnauthenticatedAllocate, None, name_io_error(&e));
+                    return Flow::Done;
+                }
+            };
+            if let Err(e) = sock.connect(server).await {
+                r.fail(TurnStage::UnauthenticatedAllocate, None, name_io_error(&e));
+                return Flow::Done;
+            }
+            Conn::Udp(sock)
+        }
+        TurnTransport::Tcp | TurnTransport::Tls => {
+            let t0 = std::time::Instant::now();
+            let tcp =
+                match tokio::time::timeout(cfg.stage_timeout, TcpStream::connect(server)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        r.fail(TurnStage::TcpConnect, Some(ms_since(t0)), name_io_error(&e));
+                        return Flow::Done;
+                    }
+                    Err(_) => {
+                        r.fail(
+                            TurnStage::TcpConnect,
+                            Some(ms_since(t0)),
+                            TurnFailure::Timeout {
+                                after_ms: timeout_ms,
+                            },
+                        );
+                        return Flow::Done;
+                    }
+                };
+            r.pass(TurnStage::TcpConnect, ms_since(t0), None);
+            let _ = tcp.set_nodelay(true);
+            let (local, remote) = match (tcp.local_addr(), tcp.peer_addr()) {
+                (Ok(l), Ok(p)) => (l, p),
+                (Err(e), _) | (_, Err(e)) => {
+                    r.fail(TurnStage::TcpConnect, None, name_io_error(&e));
+                    return Flow::Done;
+                }
+            };
+            if transport == TurnTransport::Tcp {
+                Conn::Stream {
+                    io: Box::new(tcp),
+                    buf: Vec::new(),
+                    local,
+                    remote,
+                }
+            } else {
+                let t1 = std::time::Instant::now();
+                let config = match client_config(&cfg.tls) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        r.fail(
+                            TurnStage::TlsHandshake,
+                            None,
+                            TurnFailure::TlsOther {
+                                detail: e.to_string(),
+                            },
+                        );
+                        return Flow::Done;
+                    }
+                };
+                let Some(name) = server_name(&uri.host) else {
+                    r.fail(
+                        TurnStage::TlsHandshake,
+                        None,
+                        TurnFailure::TlsOther {
+                            detail: format!("{} is not a valid TLS server name", uri.host),
+                        },
+                    );
+                    return Flow::Done;
+                };
+                let connector = tokio_rustls::TlsConnector::from(config);
+                match tokio::time::timeout(cfg.stage_timeout, connector.connect(name, tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
+                        r.pass(TurnStage::TlsHandshake, ms_since(t1), version);
+                        Conn::Stream {
+                            io: Box::new(tls),
+                            buf: Vec::new(),
+                            local,
+                            remote,
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        r.fail(
+                            TurnStage::TlsHandshake,
+                            Some(ms_since(t1)),
+                            name_tls_error(&e, &uri.host),
+                        );
+                        return Flow::Done;
+                    }
+                    Err(_) => {
+                        r.fail(
+                            TurnStage::TlsHandshake,
+                            Some(ms_since(t1)),
+                            TurnFailure::Timeout {
+                                after_ms: timeout_ms,
+                            },
+                        );
+                        return Flow::Done;
+                    }
+                }
+            }
+        }
+    };
+    let creds = cfg.auth.as_ref().map(|a| a.resolve(unix_now()));
+    let mut s = match Session::new(conn, creds.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            r.fail(first_stage(transport), None, name_io_error(&e));
+            return Flow::Done;
+        }
+    };
+    let flow = s.run_stages(cfg, creds.as_ref(), r).await;
+    r.stale_nonce_retried = s.tap.stale_nonces > 0;
+    if r.software.is_none() {
+        r.software = s.tap.software.clone();
+    }
+    flow
+}
+
+// ---------------------------------------------------------------- transport
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+enum Conn {
+    Udp(UdpSocket),
+    Stream {
+        io: Box<dyn Io>,
+        buf: Vec<u8>,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+/// Upper bound of one frame on a stream (STUN header + max length).
+const MAX_FRAME: usize = 20 + 65535;
+
+const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+
+/// Drops up to 3 zero bytes of ChannelData padding in front of the next
+/// frame. Returns false when more data is needed to decide.
+fn strip_padding(buf: &mut Vec<u8>) -> bool {
+    let mut skip = 0;
+    while skip < 3 && buf.get(skip) == Some(&0) {
+        if buf.len() < skip + 8 {
+            return false;
+        }
+        if buf[skip + 4..skip + 8] == MAGIC_COOKIE {
+            break;
+        }
+        skip += 1;
+    }
+    buf.drain(..skip);
+    true
+}
+
+/// Length of the first complete STUN or ChannelData frame in `buf`, if any.
+fn frame_len(buf: &[u8]) -> Option<usize> {
+    if buf.len() < 4 {
+        return None;
+    }
+    let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+    // ChannelData should be padded to 4 bytes over streams (RFC 8656
+    // §12.5); coturn pads, turn-proto servers do not. The frame ends after
+    // its data; padding is skipped by `strip_padding` before the next frame.
+    let total = if buf[0] & 0xC0 == 0x40 {
+        4 + len
+    } else {
+        20 + len
+    };
+    (buf.len() >= total).then_some(total)
+}
+
+impl Conn {
+    fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        match self {
+            Conn::Udp(s) => Ok((s.local_addr()?, s.peer_addr()?)),
+            Conn::Stream { local, remote, .. } => Ok((*local, *remote)),
+        }
+    }
+
+    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Udp(s) => s.send(data).await.map(|_| ()),
+            Conn::Stream { io, .. } => {
+                // Every payload natscope sends is a multiple of 4 bytes, so
+                // ChannelData needs no padding: turn-proto does not pad (nor
+                // accept padding) over streams, coturn requires it.
+                io.write_all(data).await?;
+                io.flush().await
+            }
+        }
+    }
+
+    /// One frame (datagram, or one STUN/ChannelData message of a stream).
+    /// Cancel-safe: partial stream data stays in `buf`.
+    async fn recv(&mut self) -> io::Result<Vec<u8>> {
+        match self {
+            Conn::Udp(s) => {
+                let mut b = vec![0u8; 65536];
+                let n = s.recv(&mut b).await?;
+                b.truncate(n);
+                Ok(b)
+            }
+            Conn::Stream { io, buf, .. } => loop {
+                if strip_padding(buf)
+                    && let Some(n) = frame_len(buf)
+                {
+                    return Ok(buf.drain(..n).collect());
+                }
+                if buf.len() > MAX_FRAME + 4 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "oversized frame",
+                    ));
+                }
+                let mut tmp = [0u8; 16384];
+                let n = io.read(&mut tmp).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ));
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------- tap
+
+/// What the server told us, read from responses on their way to the client.
+#[derive(Default, Debug)]
+struct Tap {
+    first_401: Option<std::time::Instant>,
+    last_error: Vec<(Method, u16, String)>,
+    realm: Option<String>,
+    alternate: Option<SocketAddr>,
+    stale_nonces: u32,
+    software: Option<String>,
+    lifetime: Option<u32>,
+    mapped: Option<SocketAddr>,
+    relayed: Option<SocketAddr>,
+    refresh_ok: u32,
+    responses: u32,
+}
+
+impl Tap {
+    fn inspect(&mut self, frame: &[u8]) {
+        let Ok(msg) = Message::from_bytes(frame) else {
+            return;
+        };
+        if !msg.is_response() {
+            return;
+        }
+        self.responses += 1;
+        let tx = msg.transaction_id();
+        if let Ok(sw) = msg.attribute::<Software>() {
+            self.software = Some(sw.software().to_string());
+        }
+        if let Ok(realm) = msg.attribute::<Realm>() {
+            self.realm = Some(realm.realm().to_string());
+        }
+        let method = msg.method();
+        if msg.has_class(MessageClass::Error) {
+            let (code, reason) = match msg.attribute::<ErrorCode>() {
+                Ok(e) => (e.code(), e.reason().to_string()),
+                Err(_) => (0, String::new()),
+            };
+            if method == ALLOCATE && code == 401 && self.first_401.is_none() {
+                self.first_401 = Some(std::time::Instant::now());
+                let _ = msg.attribute::<Nonce>();
+            }
+            if code == 438 {
+                self.stale_nonces += 1;
+            }
+            if code == 300
+                && let Ok(alt) = msg.attribute::<AlternateServer>()
+            {
+                self.alternate = Some(alt.server());
+            }
+            if self.last_error.len() < 64 {
+                self.last_error.push((method, code, reason));
+            }
+        } else if method == ALLOCATE {
+            if let Ok(l) = msg.attribute::<Lifetime>() {
+                self.lifetime = Some(l.seconds());
+            }
+            if let Ok(m) = msg.attribute::<XorMappedAddress>() {
+                self.mapped = Some(m.addr(tx));
+            }
+            if let Ok(m) = msg.attribute::<XorRelayedAddress>() {
+                self.relayed = Some(m.addr(tx));
+            }
+        } else if method == REFRESH {
+            self.refresh_ok += 1;
+        }
+    }
+
+    fn last_error_for(&self, method: Method) -> Option<(u16, String)> {
+        self.last_error
+            .iter()
+            .rev()
+            .find(|(m, _, _)| *m == method)
+            .map(|(_, c, r)| (*c, r.clone()))
+    }
+}
+
+// ---------------------------------------------------------------- session
+
+enum PumpError {
+    Timeout,
+    Io(io::Error),
+    Closed,
+}
+
+struct Session {
+    conn: Conn,
+    client: TurnClient,
+    base: std::time::Instant,
+    tap: Tap,
+    events: VecDeque<TurnEvent>,
+    peer_data: VecDeque<Vec<u8>>,
+    closed: bool,
+    transport: TransportType,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+/// The peer echo: a local UDP socket that returns every datagram. Aborted
+/// on drop.
+struct Echo {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start_echo(ip: IpAddr) -> io::Result<Echo> {
+    let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let addr = sock.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut b = vec![0u8; 65536];
+        while let Ok((n, from)) = sock.recv_from(&mut b).await {
+            let _ = sock.send_to(&b[..n], from).await;
+        }
+    });
+    Ok(Echo { addr, task })
+}
+
+fn map_pump(e: PumpError, timeout_ms: u64) -> TurnFailure {
+    match e {
+        PumpError::Timeout => TurnFailure::Timeout {
+            after_ms: timeout_ms,
+        },
+        PumpError::Io(e) => name_io_error(&e),
+        PumpError::Closed => TurnFailure::Failed,
+    }
+}
+
+fn name_code(code: u16, reason: String) -> TurnFailure {
+    match code {
+        438 => TurnFailure::StaleNonce,
+        486 => TurnFailure::AllocationQuota,
+        508 => TurnFailure::InsufficientCapacity,
+        403 => TurnFailure::ForbiddenPeer,
+        _ => TurnFailure::ServerError { code, reason },
+    }
+}
+
+impl Session {
+    fn new(conn: Conn, creds: Option<&ResolvedCredentials>) -> io::Result<Self> {
+        let (local, remote) = conn.addrs()?;
+        let credentials = match creds {
+            Some(c) => TurnCredentials::new(&c.username, c.password.expose()),
+            None => TurnCredentials::new("", ""),
+        };
+        let mut config = TurnConfig::new(credentials);
+        config.set_allocation_transport(TransportType::Udp);
+        let (client, transport) = match conn {
+            Conn::Udp(_) => {
+                config.set_request_retransmits(
+                    Duration::from_millis(250),
+                    Duration::from_secs(2),
+                    6,
+                    Duration::from_secs(2),
+                );
+                (
+                    TurnClient::Udp(TurnClientUdp::allocate(local, remote, config)),
+                    TransportType::Udp,
+                )
+            }
+            Conn::Stream { .. } => (
+                TurnClient::Tcp(TurnClientTcp::allocate(local, remote, config)),
+                TransportType::Tcp,
+            ),
+        };
+        Ok(Self {
+            conn,
+            client,
+            base: std::time::Instant::now(),
+            tap: Tap::default(),
+            events: VecDeque::new(),
+            peer_data: VecDeque::new(),
+            closed: false,
+            transport,
+            local,
+            remote,
+        })
+    }
+
+    fn now(&self) -> SansInstant {
+        SansInstant::from_nanos(self.base.elapsed().as_nanos() as i64)
+    }
+
+    fn to_tokio(&self, t: SansInstant) -> tokio::time::Instant {
+        let nanos = t.as_nanos().max(0) as u64;
+        tokio::time::Instant::from_std(self.base + Duration::from_nanos(nanos))
+    }
+
+    fn handle_frame(&mut self, frame: Vec<u8>) {
+        self.tap.inspect(&frame);
+        let now = self.now();
+        let t = Transmit::new(frame.as_slice(), self.transport, self.remote, self.local);
+        if let TurnRecvRet::PeerData(d) = self.client.recv(t, now)
+            && self.peer_data.len() < 1024
+        {
+            self.peer_data.push_back(d.data().to_vec());
+        }
+        while let Some(d) = self.client.poll_recv(now) {
+            if self.peer_data.len() < 1024 {
+                self.peer_data.push_back(d.data().to_vec());
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), PumpError> {
+        let now = self.now();
+        while let Some(t) = self.client.poll_transmit(now) {
+            self.conn.send(&t.data).await.map_err(PumpError::Io)?;
+        }
+        Ok(())
+    }
+
+    /// Drives the client until `done` holds, the deadline passes, or the
+    /// connection fails.
+    async fn pump<F: FnMut(&mut Session) -> bool>(
+        &mut self,
+        deadline: tokio::time::Instant,
+        mut done: F,
+    ) -> Result<(), PumpError> {
+        loop {
+            self.flush().await?;
+            let now = self.now();
+            let wait = match self.client.poll(now) {
+                TurnPollRet::WaitUntil(t) => Some(t),
+                TurnPollRet::Closed => {
+                    self.closed = true;
+                    None
+                }
+                _ => None,
+            };
+            self.flush().await?;
+            while let Some(ev) = self.client.poll_event() {
+                if self.events.len() < 256 {
+                    self.events.push_back(ev);
+                }
+            }
+            if done(self) {
+                return Ok(());
+            }
+            if self.closed {
+                return Err(PumpError::Closed);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PumpError::Timeout);
+            }
+            let wake = wait
+                .map(|t| self.to_tokio(t))
+                .unwrap_or(deadline)
+                .min(deadline);
+            tokio::select! {
+                r = self.conn.recv() => match r {
+                    Ok(frame) => self.handle_frame(frame),
+                    Err(e) => return Err(PumpError::Io(e)),
+                },
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    async fn send_to_peer(&mut self, peer: SocketAddr, payload: &[u8]) -> Result<(), PumpError> {
+        let now = self.now();
+        match self.client.send_to(TransportType::Udp, peer, payload, now) {
+            Ok(Some(t)) => {
+                let data = t.data.build();
+                self.conn.send(&data).await.map_err(PumpError::Io)
+            }
+            Ok(None) => self.flush().await,
+            Err(_) => Err(PumpError::Closed),
+        }
+    }
+
+    /// Sends `payload` to the peer and waits for it to come back.
+    async fn round_trip(
+        &mut self,
+        peer: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<(), PumpError> {
+        self.peer_data.clear();
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Resend every 500 ms: UDP to the peer may be lost.
+        loop {
+            self.send_to_peer(peer, payload).await?;
+            let step = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+            let p = payload.to_vec();
+            match self
+                .pump(step, |s| s.peer_data.iter().any(|d| *d == p))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(PumpError::Timeout) if tokio::time::Instant::now() < deadline => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn run_stages(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: Option<&ResolvedCredentials>,
+        r: &mut TurnTransportResult,
+    ) -> Flow {
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let stage_deadline = || tokio::time::Instant::now() + cfg.stage_timeout;
+        let all_later = |r: &mut TurnTransportResult, from: TurnStage, note: &str| {
+            for st in [
+                TurnStage::UnauthenticatedAllocate,
+                TurnStage::Allocate,
+                TurnStage::CreatePermission,
+                TurnStage::DataRoundTrip,
+                TurnStage::ChannelBind,
+                TurnStage::ChannelRoundTrip,
+                TurnStage::Refresh,
+                TurnStage::Quality,
+                TurnStage::Deallocate,
+            ] {
+                if st as u8 > from as u8 && r.stage(st).is_none() {
+                    r.not_tested(st, note);
+                }
+            }
+        };
+
+        // --- unauthenticated Allocate -> 401 ---
+        let t0 = std::time::Instant::now();
+        let res = self
+            .pump(stage_deadline(), |s| {
+                s.tap.first_401.is_some()
+                    || s.tap.last_error_for(ALLOCATE).is_some()
+                    || s.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            TurnEvent::AllocationCreated(..)
+                                | TurnEvent::AllocationCreateFailed(..)
+                        )
+                    })
+            })
+            .await;
+        if let Err(e) = res {
+            r.fail(
+                TurnStage::UnauthenticatedAllocate,
+                Some(ms_since(t0)),
+                map_pump(e, timeout_ms),
+            );
+            all_later(
+                r,
+                TurnStage::UnauthenticatedAllocate,
+                "earlier stage failed",
+            );
+            return Flow::Done;
+        }
+        r.realm = self.tap.realm.clone();
+        let Some(t401) = self.tap.first_401 else {
+            if let Some((300, _)) = self.tap.last_error_for(ALLOCATE)
+                && let Some(alt) = self.tap.alternate
+            {
+                return Flow::Redirect(alt);
+            }
+            let f = match self.tap.last_error_for(ALLOCATE) {
+                Some((code, reason)) => name_code(code, reason),
+                None => TurnFailure::UnexpectedResponse {
+                    detail: "Allocate without credentials succeeded (no 401 challenge)".into(),
+                },
+            };
+            r.fail(TurnStage::UnauthenticatedAllocate, Some(ms_since(t0)), f);
+            all_later(
+                r,
+                TurnStage::UnauthenticatedAllocate,
+                "earlier stage failed",
+            );
+            return Flow::Done;
+        };
+        r.pass(
+            TurnStage::UnauthenticatedAllocate,
+            t401.duration_since(t0).as_secs_f64() * 1000.0,
+            self.tap
+                .realm
+                .as_ref()
+                .map(|rl| format!("401 with realm {rl:?}")),
+        );
+        if let (Some(exp), Some(srv)) = (&cfg.expected_realm, &self.tap.realm)
+            && exp != srv
+        {
+            r.fail(
+                TurnStage::Allocate,
+                None,
+                TurnFailure::RealmMismatch {
+                    expected: exp.clone(),
+                    server: srv.clone(),
+                },
+            );
+            all_later(r, TurnStage::Allocate, "earlier stage failed");
+            return Flow::Done;
+        }
+        let Some(creds) = creds else {
+            r.not_tested(TurnStage::Allocate, "no credentials given");
+            all_later(r, TurnStage::Allocate, "no credentials given");
+            return Flow::Done;
+        };
+
+        // --- authenticated Allocate ---
+        let t1 = std::time::Instant::now();
+        let res = self
+            .pump(stage_deadline(), |s| {
+                s.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        TurnEvent::AllocationCreated(..) | TurnEvent::AllocationCreateFailed(..)
+                    )
+                })
+            })
+            .await;
+        let created = self
+            .events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
+        if !created {
+            let errs_after_401: Vec<_> = self
+                .tap
+                .last_error
+                .iter()
+                .filter(|(m, _, _)| *m == ALLOCATE)
+                .skip(1)
+                .cloned()
+                .collect();
+            if let Some((_, 300, _)) = errs_after_401.last()
+                && let Some(alt) = self.tap.alternate
+            {
+                return Flow::Redirect(alt);
+            }
+            let f = match (res, errs_after_401.last()) {
+                (_, Some((_, 401, _))) => match creds.rest_expiry_unix {
+                    Some(exp) if exp <= unix_now() => TurnFailure::RestCredentialExpired {
+                        expiry_unix: exp,
+                        now_unix: unix_now(),
+                    },
+                    Some(_) => TurnFailure::RestCredentialRejected,
+                    None => TurnFailure::WrongCredentials,
+                },
+                (_, Some((_, code, reason))) => name_code(*code, reason.clone()),
+                (Err(e), None) => map_pump(e, timeout_ms),
+                (Ok(()), None) => TurnFailure::Failed,
+            };
+            r.fail(TurnStage::Allocate, Some(ms_since(t1)), f);
+            all_later(r, TurnStage::Allocate, "earlier stage failed");
+            return Flow::Done;
+        }
+        self.events.clear();
+        r.relayed_address = self
+            .client
+            .relayed_addresses()
+            .next()
+            .map(|(_, a)| a)
+            .or(self.tap.relayed);
+        r.mapped_address = self.tap.mapped;
+        r.lifetime_secs = self.tap.lifetime;
+        let note = if self.tap.stale_nonces > 0 {
+            Some("stale nonce (438), retried once".to_string())
+        } else {
+            None
+        };
+        r.pass(TurnStage::Allocate, ms_since(t1), note);
+
+        // --- the peer ---
+        let _echo;
+        let peer = match cfg.peer {
+            Some(p) => p,
+            None => {
+                let ip = self.local.ip();
+                match start_echo(ip).await {
+                    Ok(e) => {
+                        let a = e.addr;
+                        _echo = e;
+                        a
+                    }
+                    Err(e) => {
+                        r.fail(TurnStage::CreatePermission, None, name_io_error(&e));
+                        all_later(r, TurnStage::CreatePermission, "no peer");
+                        self.deallocate(cfg, r).await;
+                        return Flow::Done;
+                    }
+                }
+            }
+        };
+        r.peer = Some(peer);
+
+        // --- CreatePermission ---
+        let t2 = std::time::Instant::now();
+        let now = self.now();
+        let ok = if self
+            .client
+            .create_permission(TransportType::Udp, peer.ip(), now)
+            .is_err()
+        {
+            Err(PumpError::Closed)
+        } else {
+            self.pump(stage_deadline(), |s| {
+                s.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        TurnEvent::PermissionCreated(..) | TurnEvent::PermissionCreateFailed(..)
+                    )
+                })
+            })
+            .await
+        };
+        let created = self
+            .events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::PermissionCreated(..)));
+        self.events.clear();
+        if !created {
+            let f = match (self.tap.last_error_for(CREATE_PERMISSION), ok) {
+                (Some((c, reason)), _) => name_code(c, reason),
+                (None, Err(e)) => map_pump(e, timeout_ms),
+                (None, Ok(())) => TurnFailure::Failed,
+            };
+            r.fail(TurnStage::CreatePermission, Some(ms_since(t2)), f);
+            all_later(r, TurnStage::CreatePermission, "earlier stage failed");
+            self.deallocate(cfg, r).await;
+            return Flow::Done;
+        }
+        r.pass(TurnStage::CreatePermission, ms_since(t2), None);
+
+        // --- Send/Data indication round trip ---
+        let t3 = std::time::Instant::now();
+        match self
+            .round_trip(peer, b"natscope-turn-data-indication...", cfg.stage_timeout)
+            .await
+        {
+            Ok(()) => r.pass(TurnStage::DataRoundTrip, ms_since(t3), None),
+            Err(PumpError::Timeout) => r.fail(
+                TurnStage::DataRoundTrip,
+                Some(ms_since(t3)),
+                TurnFailure::NoRelayedData {
+                    after_ms: timeout_ms,
+                },
+            ),
+            Err(e) => r.fail(
+                TurnStage::DataRoundTrip,
+                Some(ms_since(t3)),
+                map_pump(e, timeout_ms),
+            ),
+        }
+
+        // --- ChannelBind ---
+        let t4 = std::time::Instant::now();
+        let now = self.now();
+        let ok = if self
+            .client
+            .bind_channel(TransportType::Udp, peer, now)
+            .is_err()
+        {
+            Err(PumpError::Closed)
+        } else {
+            self.pump(stage_deadline(), |s| {
+                s.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        TurnEvent::ChannelCreated(..) | TurnEvent::ChannelCreateFailed(..)
+                    )
+                })
+            })
+            .await
+        };
+        let bound = self
+            .events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::ChannelCreated(..)));
+        self.events.clear();
+        if bound {
+            r.pass(TurnStage::ChannelBind, ms_since(t4), None);
+            let t5 = std::time::Instant::now();
+            match self
+                .round_trip(peer, b"natscope-turn-channel-data..", cfg.stage_timeout)
+                .await
+            {
+                Ok(()) => r.pass(TurnStage::ChannelRoundTrip, ms_since(t5), None),
+                Err(PumpError::Timeout) => r.fail(
+                    TurnStage::ChannelRoundTrip,
+                    Some(ms_since(t5)),
+                    TurnFailure::NoRelayedData {
+                        after_ms: timeout_ms,
+                    },
+                ),
+                Err(e) => r.fail(
+                    TurnStage::ChannelRoundTrip,
+                    Some(ms_since(t5)),
+                    map_pump(e, timeout_ms),
+                ),
+            }
+        } else {
+            let f = match (self.tap.last_error_for(CHANNEL_BIND), ok) {
+                (Some((c, reason)), _) => name_code(c, reason),
+                (None, Err(e)) => map_pump(e, timeout_ms),
+                (None, Ok(())) => TurnFailure::Failed,
+            };
+            r.fail(TurnStage::ChannelBind, Some(ms_since(t4)), f);
+            r.not_tested(TurnStage::ChannelRoundTrip, "channel bind failed");
+        }
+
+        // --- Refresh ---
+        r.not_tested(
+            TurnStage::Refresh,
+            "refreshes are sent by the client when the allocation nears expiry; \
+             not forced during a short probe",
+        );
+
+        // --- quality ---
+        let channel_ok = matches!(
+            r.stage(TurnStage::ChannelRoundTrip).map(|s| &s.status),
+            Some(super::stages::StageStatus::Passed)
+        );
+        match (&cfg.quality, channel_ok) {
+            (Some(q), true) => {
+                let t6 = std::time::Instant::now();
+                let qr = run_burst(self, peer, q).await;
+                r.pass(TurnStage::Quality, ms_since(t6), None);
+                r.quality = Some(qr);
+            }
+            (Some(_), false) => r.not_tested(TurnStage::Quality, "channel round trip failed"),
+            (None, _) => r.not_tested(TurnStage::Quality, "disabled"),
+        }
+
+        self.deallocate(cfg, r).await;
+        Flow::Done
+    }
+
+    async fn deallocate(&mut self, cfg: &TurnProbeConfig, r: &mut TurnTransportResult) {
+        let t = std::time::Instant::now();
+        let before = self.tap.refresh_ok;
+        let errors_before = self.tap.last_error.len();
+        let now = self.now();
+        if self.client.delete(now).is_err() {
+            r.not_tested(TurnStage::Deallocate, "no allocation");
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
+        let mut res = self
+            .pump(deadline, |s| {
+                s.tap.refresh_ok > before
+                    || s.tap.last_error[errors_before.min(s.tap.last_error.len())..]
+                        .iter()
+                        .any(|(m, _, _)| *m == REFRESH)
+            })
+            .await;
+        if matches!(res, Err(PumpError::Closed)) {
+            // The client forgets the allocation as soon as it sends the
+            // deleting Refresh; read the answer off the wire ourselves.
+            while self.tap.refresh_ok == before {
+                match tokio::time::timeout_at(deadline, self.conn.recv()).await {
+                    Ok(Ok(frame)) => self.tap.inspect(&frame),
+                    Ok(Err(e)) => {
+                        res = Err(PumpError::Io(e));
+                        break;
+                    }
+                    Err(_) => {
+                        res = Err(PumpError::Timeout);
+                        break;
+                    }
+                }
+                if self.tap.last_error[errors_before.min(self.tap.last_error.len())..]
+                    .iter()
+                    .any(|(m, _, _)| *m == REFRESH)
+                {
+                    break;
+                }
+            }
+        }
+        if self.tap.refresh_ok > before {
+            r.pass(TurnStage::Deallocate, ms_since(t), None);
+        } else if matches!(self.conn, Conn::Stream { .. })
+            && matches!(&res, Err(PumpError::Io(e)) if matches!(e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof))
+        {
+            // Servers may close the control connection once the allocation
+            // is gone (coturn does over TCP).
+            r.pass(
+                TurnStage::Deallocate,
+                ms_since(t),
+                Some("server closed the connection after deleting the allocation".into()),
+            );
+        } else {
+            let f = match (self.tap.last_error_for(REFRESH), res) {
+                (Some((c, reason)), _) => name_code(c, reason),
+                (None, Err(e)) => map_pump(e, cfg.stage_timeout.as_millis() as u64),
+                (None, Ok(())) => TurnFailure::Failed,
+            };
+            r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+        }
+    }
+}
+
+/// Access for the quality burst.
+pub(crate) trait BurstIo {
+    /// Sends one payload to the peer through the relay.
+    fn send(
+        &mut self,
+        peer: SocketAddr,
+        payload: &[u8],
+    ) -> impl std::future::Future<Output = bool> + Send;
+    /// Waits until `deadline` for peer data; returns what arrived.
+    fn recv_until(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send;
+}
+
+impl BurstIo for Session {
+    async fn send(&mut self, peer: SocketAddr, payload: &[u8]) -> bool {
+        self.send_to_peer(peer, payload).await.is_ok()
+    }
+
+    async fn recv_until(&mut self, deadline: tokio::time::Instant) -> Vec<Vec<u8>> {
+        let _ = self.pump(deadline, |s| !s.peer_data.is_empty()).await;
+        self.peer_data.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_stun_and_channel_data() {
+        let mut stun = vec![0u8, 1, 0, 4];
+        stun.extend_from_slice(&[0; 16]);
+        stun.extend_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(frame_len(&stun), Some(24));
+        assert_eq!(frame_len(&stun[..23]), None);
+        let chan = [0x40u8, 0, 0, 5, 1, 2, 3, 4, 5, 0, 0, 0];
+        assert_eq!(frame_len(&chan), Some(9));
+        assert_eq!(frame_len(&chan[..8]), None);
+        // Padding followed by a STUN message is skipped; a STUN message is not.
+        let mut s2 = stun.clone();
+        s2[4..8].copy_from_slice(&MAGIC_COOKIE);
+        let mut padded = vec![0u8, 0];
+        padded.extend_from_slice(&s2);
+        assert!(strip_padding(&mut padded));
+        assert_eq!(padded, s2);
+        let mut keep = s2.clone();
+        assert!(strip_padding(&mut keep));
+        assert_eq!(keep, s2);
+    }
+}

@@ -1,0 +1,31 @@
+//! TURN diagnostics (RFC 8656): does the relay really work over UDP, TCP and
+//! TLS, and if not, at which stage and why.
+//!
+//! - [`uri`]: `turn:`/`turns:` URIs and the transports they imply.
+//! - [`creds`]: long-term and TURN REST API credentials; [`creds::Secret`]
+//!   keeps passwords out of every output.
+//! - [`stages`]: the result model (stages, named failures, relay quality).
+//! - [`client`]: the probe driver on turn-client-proto's sans-IO client.
+//! - [`tls`]: certificate verification options and naming of TLS failures.
+//! - [`quality`]: the bounded burst through the relay.
+//! - [`server`]: an embedded TURN server (UDP, TCP, TLS on loopback) for
+//!   tests and the lab.
+
+pub mod client;
+pub mod creds;
+pub mod quality;
+pub mod server;
+pub mod stages;
+pub mod tls;
+pub mod uri;
+
+pub use client::{TurnProbeConfig, probe_all, probe_transport};
+pub use creds::{Secret, TurnAuth};
+pub use quality::QualityConfig;
+pub use server::{TestTurnServer, TestTurnServerConfig};
+pub use stages::{
+    RelayQuality, StageResult, StageStatus, TurnFailure, TurnStage, TurnTransport,
+    TurnTransportResult,
+};
+pub use tls::{TestPki, TlsOptions};
+pub use uri::TurnUri;

@@ -1,0 +1,281 @@
+//! The single-file HTML report: [`render`].
+//!
+//! One self-contained page: inline CSS, inline SVG diagrams, no JavaScript,
+//! no external fetches (a `Content-Security-Policy` meta forbids them), usable
+//! on a phone and printable. The full report is embedded as JSON in
+//! `<script type="application/json" id="natscope-report">` for tools
+//! (docs/html.md).
+//!
+//! Every string of the report is untrusted (it may come from the network or
+//! from whoever wrote the JSON file). All output goes through the private
+//! writer type, whose only way to write a runtime string is to escape it:
+//! markup can only be a string literal of this crate.
+
+mod interfaces;
+mod nat;
+mod opaque;
+mod stun;
+mod writer;
+
+use crate::document::Report;
+use crate::section::Section;
+use crate::summary::CheckStatus;
+use writer::Html;
+
+/// The `id` of the `<script type="application/json">` element that holds the
+/// report's JSON.
+pub const JSON_ELEMENT_ID: &str = "natscope-report";
+
+/// The page's Content-Security-Policy: nothing may be fetched or run; only
+/// the inline stylesheet and `data:` images are allowed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+
+const STYLE: &str = include_str!("html/style.css");
+
+/// Render a report as one self-contained HTML page.
+///
+/// The verdict in plain words comes first, then the NAT type with a diagram,
+/// the STUN servers with an RTT chart, TURN, ICE, the interfaces, and the
+/// raw JSON (embedded so that [`Report::from_json`] reads it back unchanged
+/// from the element with id [`JSON_ELEMENT_ID`]).
+pub fn render(report: &Report) -> String {
+    let mut h = Html::new();
+    h.m("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+        .m("<meta http-equiv=\"Content-Security-Policy\" content=\"")
+        .t(CONTENT_SECURITY_POLICY)
+        .m("\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+        .m("<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"generator\" content=\"natscope ")
+        .t(&report.tool.version)
+        .m("\">\n<title>natscope report: ")
+        .t(&report.command)
+        .m(" — ")
+        .t(&report.generated_at)
+        .m("</title>\n<style>\n")
+        .m(STYLE)
+        .m("</style>\n</head>\n<body>\n");
+
+    header(&mut h, report);
+    h.m("<main>\n");
+    verdict(&mut h, report);
+    nat::section(&mut h, report);
+    stun::section(&mut h, &report.stun);
+    opaque::turn_section(&mut h, &report.turn);
+    opaque::ice_section(&mut h, &report.ice);
+    interfaces::section(&mut h, &report.interfaces);
+    raw_json(&mut h, report);
+    h.m("</main>\n<footer>Made by ")
+        .t(&report.tool.name)
+        .m(" ")
+        .t(&report.tool.version)
+        .m(". This page is self-contained: it loads nothing and runs no scripts.</footer>\n");
+
+    h.m("<script type=\"application/json\" id=\"natscope-report\">")
+        .json(&report.to_json_pretty())
+        .m("</script>\n</body>\n</html>\n");
+    h.finish()
+}
+
+fn header(h: &mut Html, r: &Report) {
+    h.m("<header class=\"top\"><h1>natscope report</h1><p><span>")
+        .t(&r.command)
+        .m("</span> · <span>")
+        .t(&r.generated_at)
+        .m("</span> · <span>")
+        .t(&r.tool.name)
+        .m(" ")
+        .t(&r.tool.version)
+        .m("</span></p></header>\n");
+}
+
+/// The verdict: headline, works / problems / advice, checks.
+fn verdict(h: &mut Html, r: &Report) {
+    let s = &r.summary;
+    let failed = s
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .count();
+    let passed = s
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pass)
+        .count();
+    let not_tested = s.checks.len() - failed - passed;
+
+    h.m("<section class=\"card\" id=\"verdict\"><h2>Verdict</h2>\n");
+    if failed > 0 {
+        h.m("<div class=\"headline bad\" id=\"verdict-headline\">Problems found: ")
+            .int(failed)
+            .m(" of ")
+            .int(s.checks.len())
+            .m(if failed == 1 {
+                " check failed"
+            } else {
+                " checks failed"
+            })
+            .m("</div>\n");
+    } else if passed > 0 {
+        h.m("<div class=\"headline ok\" id=\"verdict-headline\">All ")
+            .int(passed)
+            .m(if passed == 1 {
+                " check that ran passed"
+            } else {
+                " checks that ran passed"
+            })
+            .m("</div>\n");
+    } else {
+        h.m("<div class=\"headline nt\" id=\"verdict-headline\">Nothing was tested conclusively</div>\n");
+    }
+    if let Some(v) = r.nat.tested() {
+        h.m("<p><strong>NAT:</strong> ");
+        nat::plain_sentence(h, v);
+        h.m("</p>\n");
+    }
+
+    h.m("<div class=\"cols\">\n");
+    list(h, "works", "What works", &s.works, "nothing confirmed working");
+    list(h, "problems", "Problems", &s.problems, "no problems found");
+    list(h, "advice", "What to do", &s.advice, "nothing to do");
+    h.m("</div>\n");
+
+    h.m("<h3>Checks</h3>\n");
+    if s.checks.is_empty() {
+        h.m("<p class=\"muted\">No checks ran.</p>\n");
+    } else {
+        h.m("<div class=\"scroll\"><table class=\"checks\" id=\"checks\"><thead><tr><th>Check</th><th>Result</th><th>Why</th></tr></thead><tbody>\n");
+        for c in &s.checks {
+            h.m("<tr><td><code>").t(&c.id).m("</code></td><td>");
+            check_badge(h, c.status);
+            h.m("</td><td>").t(&c.reason).m("</td></tr>\n");
+        }
+        h.m("</tbody></table></div>\n");
+        if not_tested > 0 {
+            h.m("<p class=\"muted\">Not tested is not the same as failed: those parts were skipped or not applicable.</p>\n");
+        }
+    }
+    h.m("</section>\n");
+}
+
+fn list(h: &mut Html, class: &'static str, title: &'static str, items: &[String], empty: &'static str) {
+    h.m("<div class=\"col\"><h3>").m(title).m("</h3>");
+    if items.is_empty() {
+        h.m("<p class=\"muted\">").m(empty).m("</p>");
+    } else {
+        h.m("<ul class=\"").m(class).m("\">");
+        for item in items {
+            h.m("<li>").t(item).m("</li>");
+        }
+        h.m("</ul>");
+    }
+    h.m("</div>\n");
+}
+
+/// A pass / fail / not-tested badge.
+pub(crate) fn check_badge(h: &mut Html, status: CheckStatus) {
+    h.m(match status {
+        CheckStatus::Pass => "<span class=\"badge pass\">pass</span>",
+        CheckStatus::Fail => "<span class=\"badge fail\">fail</span>",
+        CheckStatus::NotTested => "<span class=\"badge nt\">not tested</span>",
+    });
+}
+
+/// Opens `<section id=...>` with its heading and status badge. Returns the
+/// content when tested; otherwise writes "not tested: reason" (or "failed:
+/// reason"), closes the section and returns `None`.
+pub(crate) fn open_section<'a, T>(
+    h: &mut Html,
+    id: &'static str,
+    title: &'static str,
+    section: &'a Section<T>,
+) -> Option<&'a T> {
+    h.m("<section class=\"card\" id=\"")
+        .m(id)
+        .m("\" data-status=\"")
+        .m(section.status_str())
+        .m("\"><h2>")
+        .m(title)
+        .m(" ");
+    match section {
+        Section::Tested(content) => {
+            h.m("<span class=\"badge pass\">tested</span></h2>\n");
+            Some(content)
+        }
+        Section::NotTested { reason } => {
+            h.m("<span class=\"badge nt\">not tested</span></h2>\n<p class=\"reason\">not tested: ")
+                .t(reason)
+                .m("</p>\n</section>\n");
+            None
+        }
+        Section::Failed { reason } => {
+            h.m("<span class=\"badge fail\">failed</span></h2>\n<p class=\"reason failed\">failed: ")
+                .t(reason)
+                .m("</p>\n</section>\n");
+            None
+        }
+    }
+}
+
+/// "yes" / "no" / "unknown".
+pub(crate) fn yes_no(h: &mut Html, v: Option<bool>, unknown: &'static str) {
+    h.m(match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => unknown,
+    });
+}
+
+/// An optional `Display` value, or a muted dash.
+pub(crate) fn opt<D: std::fmt::Display>(h: &mut Html, v: Option<D>) {
+    match v {
+        Some(v) => {
+            h.d(v);
+        }
+        None => {
+            h.m("<span class=\"muted\">—</span>");
+        }
+    }
+}
+
+fn raw_json(h: &mut Html, r: &Report) {
+    h.m("<section class=\"card\" id=\"raw-json\"><h2>Raw data</h2>\n<p>The complete report (schema <code>")
+        .t(&r.schema)
+        .m("</code>) is embedded in this file as JSON, in the element <code>&lt;script type=\"application/json\" id=\"natscope-report\"&gt;</code>. ")
+        .m("Tools can read it from there; the format is described in natscope's <code>docs/json.md</code>.</p>\n");
+    h.m("<h3>Options of the run</h3><div class=\"scroll\"><table class=\"kv\"><tbody>");
+    h.m("<tr><th>Servers</th><td>");
+    if r.options.servers.is_empty() {
+        h.m("<span class=\"muted\">defaults</span>");
+    }
+    for (i, s) in r.options.servers.iter().enumerate() {
+        if i > 0 {
+            h.m("<br>");
+        }
+        h.m("<code>").t(s).m("</code>");
+    }
+    h.m("</td></tr><tr><th>Timeout</th><td>");
+    match r.options.timeout_ms {
+        Some(ms) => {
+            h.int(ms).m(" ms");
+        }
+        None => {
+            h.m("default");
+        }
+    }
+    h.m("</td></tr><tr><th>Bind address</th><td>");
+    match &r.options.bind {
+        Some(b) => {
+            h.m("<code>").t(b).m("</code>");
+        }
+        None => {
+            h.m("any");
+        }
+    }
+    h.m("</td></tr><tr><th>Address families</th><td>");
+    match (r.options.ipv4, r.options.ipv6) {
+        (true, true) => h.m("IPv4 and IPv6"),
+        (true, false) => h.m("IPv4 only"),
+        (false, true) => h.m("IPv6 only"),
+        (false, false) => h.m("none"),
+    };
+    h.m("</td></tr></tbody></table></div>\n</section>\n");
+}

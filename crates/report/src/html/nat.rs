@@ -1,0 +1,377 @@
+//! The NAT section: plain-language verdict, the client → NAT → servers
+//! diagram, details, per-server findings and evidence.
+
+use super::writer::Html;
+use super::{open_section, opt, yes_no};
+use crate::document::Report;
+use natclass::{Behaviour, Confidence, NatVerdict, P2pOutlook, PortPattern};
+use std::net::SocketAddr;
+
+/// The NAT type in one sentence (the verdict's own summary when it has one).
+pub(super) fn plain_sentence(h: &mut Html, v: &NatVerdict) {
+    if v.summary.trim().is_empty() {
+        h.t(v.rfc3489.name()).m(": ").t(v.p2p.sentence()).m(".");
+    } else {
+        h.t(&v.summary);
+    }
+}
+
+pub(super) fn section(h: &mut Html, r: &Report) {
+    let Some(v) = open_section(h, "nat", "NAT type", &r.nat) else {
+        return;
+    };
+    h.m("<p class=\"lead\" id=\"nat-summary\">");
+    plain_sentence(h, v);
+    h.m("</p>\n");
+    diagram(h, r, v);
+
+    h.m("<h3>What this means</h3>\n<ul>");
+    h.m("<li><strong>Mapping</strong> (which public address:port the NAT gives you): ");
+    h.m(mapping_words(v.mapping)).m("</li>");
+    h.m("<li><strong>Filtering</strong> (who may send to you): ");
+    h.m(filtering_words(v.filtering)).m("</li>");
+    h.m("<li><strong>Peer-to-peer</strong>: ").t(v.p2p.sentence()).m(".</li></ul>\n");
+
+    h.m("<div class=\"scroll\"><table class=\"kv\" id=\"nat-details\"><tbody>\n");
+    h.m("<tr><th>Mapping</th><td>");
+    behaviour(h, v.mapping);
+    h.m(" <span class=\"muted\">(confidence ");
+    confidence(h, v.mapping_confidence);
+    h.m(")</span></td></tr>\n<tr><th>Filtering</th><td>");
+    behaviour(h, v.filtering);
+    h.m(" <span class=\"muted\">(confidence ");
+    confidence(h, v.filtering_confidence);
+    h.m(")</span></td></tr>\n<tr><th>RFC 3489 name</th><td>")
+        .t(v.rfc3489.name())
+        .m("</td></tr>\n<tr><th>Overall confidence</th><td>");
+    confidence(h, v.confidence);
+    h.m("</td></tr>\n<tr><th>Behind a NAT</th><td>");
+    yes_no(h, v.behind_nat, "unknown");
+    h.m("</td></tr>\n<tr><th>UDP</th><td>");
+    h.m(match v.udp {
+        natclass::UdpStatus::Ok => "<span class=\"badge pass\">works</span>",
+        natclass::UdpStatus::Blocked => "<span class=\"badge fail\">blocked</span>",
+        natclass::UdpStatus::Unknown => "<span class=\"badge nt\">unknown</span>",
+    });
+    h.m("</td></tr>\n<tr><th>Public address</th><td><code>");
+    opt(h, v.public);
+    h.m("</code></td></tr>\n<tr><th>Hairpinning</th><td>");
+    yes_no(h, v.hairpinning, "not tested");
+    h.m("</td></tr>\n<tr><th>Double NAT</th><td>");
+    yes_no(h, v.double_nat, "unknown");
+    h.m("</td></tr>\n<tr><th>Carrier-grade NAT</th><td>");
+    yes_no(h, v.cgnat, "unknown");
+    h.m("</td></tr>\n<tr><th>Port allocation</th><td>");
+    match &v.port_allocation {
+        None => {
+            h.m("<span class=\"muted\">not sampled</span>");
+        }
+        Some(p) => {
+            h.m(match p.pattern {
+                PortPattern::Preserved => "ports preserved",
+                PortPattern::Reused => "one port reused for every destination",
+                PortPattern::Sequential { .. } => "sequential, step ",
+                PortPattern::Random => "random",
+                PortPattern::Unknown => "unknown",
+            });
+            if let PortPattern::Sequential { step } = p.pattern {
+                h.int(step);
+            }
+            h.m(" <span class=\"muted\">(")
+                .int(p.preserved)
+                .m(" of ")
+                .int(p.samples)
+                .m(" samples kept their local port)</span>");
+        }
+    }
+    h.m("</td></tr>\n<tr><th>Mapping lifetime</th><td>");
+    match &v.mapping_lifetime {
+        None => {
+            h.m("<span class=\"muted\">not probed</span>");
+        }
+        Some(l) => {
+            match (l.lower_ms, l.upper_ms) {
+                (Some(lo), Some(hi)) => h.m("between ").int(lo / 1000).m(" s and ").int(hi / 1000).m(" s"),
+                (Some(lo), None) => h.m("at least ").int(lo / 1000).m(" s"),
+                (None, Some(hi)) => h.m("less than ").int(hi / 1000).m(" s"),
+                (None, None) => h.m("unknown"),
+            };
+            h.m(" <span class=\"muted\">(").int(l.probes).m(" probes");
+            if !l.consistent {
+                h.m(", inconsistent");
+            }
+            h.m(")</span>");
+        }
+    }
+    h.m("</td></tr>\n</tbody></table></div>\n");
+
+    if !v.servers.is_empty() {
+        h.m("<h3>Per server</h3>\n<div class=\"scroll\"><table id=\"nat-servers\"><thead><tr><th>Server</th><th>Status</th><th>Mapping</th><th>Filtering</th><th>Hairpinning</th><th>Public</th><th>Confidence</th></tr></thead><tbody>\n");
+        for s in &v.servers {
+            h.m("<tr><td><code>").d(s.server).m("</code></td><td>");
+            h.m(match s.status {
+                natclass::ServerStatus::Rfc5780 => "<span class=\"badge pass\">RFC 5780</span>",
+                natclass::ServerStatus::NotRfc5780 => "<span class=\"badge warn\">no RFC 5780</span>",
+                natclass::ServerStatus::Inconsistent => "<span class=\"badge warn\">inconsistent</span>",
+                natclass::ServerStatus::UdpBlocked => "<span class=\"badge fail\">UDP blocked</span>",
+                natclass::ServerStatus::Down => "<span class=\"badge fail\">down</span>",
+                natclass::ServerStatus::NoUdpAnswer => "<span class=\"badge fail\">no UDP answer</span>",
+                natclass::ServerStatus::NotTested => "<span class=\"badge nt\">not tested</span>",
+            });
+            h.m("</td><td>");
+            behaviour(h, s.mapping);
+            h.m("</td><td>");
+            behaviour(h, s.filtering);
+            h.m("</td><td>");
+            yes_no(h, s.hairpinning, "not tested");
+            h.m("</td><td><code>");
+            opt(h, s.public);
+            h.m("</code></td><td>");
+            confidence(h, s.confidence);
+            h.m("</td></tr>\n");
+        }
+        h.m("</tbody></table></div>\n");
+    }
+
+    if !v.disagreements.is_empty() {
+        h.m("<h3>Disagreements</h3>\n<ul id=\"nat-disagreements\">");
+        for d in &v.disagreements {
+            h.m("<li><strong>").t(&d.aspect).m("</strong>: ").t(&d.detail).m("</li>");
+        }
+        h.m("</ul>\n");
+    }
+
+    h.m("<h3>Evidence</h3>\n");
+    if v.evidence.is_empty() {
+        h.m("<p class=\"muted\">No evidence recorded.</p>\n");
+    } else {
+        h.m("<div class=\"scroll\"><table id=\"nat-evidence\"><thead><tr><th>Test</th><th>Server</th><th>What happened</th></tr></thead><tbody>\n");
+        for e in &v.evidence {
+            h.m("<tr><td><code>").t(&e.test).m("</code></td><td><code>");
+            opt(h, e.server);
+            h.m("</code></td><td>").t(&e.detail).m("</td></tr>\n");
+        }
+        h.m("</tbody></table></div>\n");
+    }
+    h.m("</section>\n");
+}
+
+fn mapping_words(b: Behaviour) -> &'static str {
+    match b {
+        Behaviour::EndpointIndependent => {
+            "endpoint-independent: the same public address:port is used for every destination, so a peer can reach you at the address a STUN server saw."
+        }
+        Behaviour::AddressDependent => {
+            "address-dependent: each destination address gets its own public port, so the address a STUN server saw is not the one a peer sees."
+        }
+        Behaviour::AddressAndPortDependent => {
+            "address-and-port-dependent (symmetric): every destination address:port gets its own public port; peers cannot predict it."
+        }
+        Behaviour::Unknown => "unknown: the tests could not tell (see the evidence).",
+    }
+}
+
+fn filtering_words(b: Behaviour) -> &'static str {
+    match b {
+        Behaviour::EndpointIndependent => {
+            "endpoint-independent: once you have sent anything, packets from anyone reach you."
+        }
+        Behaviour::AddressDependent => {
+            "address-dependent: only hosts (IP addresses) you have sent to can reach you."
+        }
+        Behaviour::AddressAndPortDependent => {
+            "address-and-port-dependent: only the exact address:port you have sent to can reach you."
+        }
+        Behaviour::Unknown => "unknown: the tests could not tell (see the evidence).",
+    }
+}
+
+fn behaviour_str(b: Behaviour) -> &'static str {
+    match b {
+        Behaviour::EndpointIndependent => "endpoint-independent",
+        Behaviour::AddressDependent => "address-dependent",
+        Behaviour::AddressAndPortDependent => "address-and-port-dependent",
+        Behaviour::Unknown => "unknown",
+    }
+}
+
+fn behaviour(h: &mut Html, b: Behaviour) {
+    h.m(behaviour_str(b));
+}
+
+fn confidence(h: &mut Html, c: Confidence) {
+    h.m(match c {
+        Confidence::None => "none",
+        Confidence::Low => "low",
+        Confidence::Medium => "medium",
+        Confidence::High => "high",
+    });
+}
+
+/// Up to three server addresses to draw: the verdict's servers, else the
+/// STUN servers that answered.
+fn diagram_servers(r: &Report, v: &NatVerdict) -> (Vec<SocketAddr>, usize) {
+    let mut all: Vec<SocketAddr> = v.servers.iter().map(|s| s.server).collect();
+    if all.is_empty()
+        && let Some(stun) = r.stun.tested()
+    {
+        for s in &stun.servers {
+            if let Some(a) = s.address
+                && s.mapped.is_some()
+                && !all.contains(&a)
+            {
+                all.push(a);
+            }
+        }
+    }
+    let total = all.len();
+    all.truncate(3);
+    (all, total)
+}
+
+/// The client → NAT → servers diagram (inline SVG, id `nat-diagram`).
+fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
+    let local = r
+        .stun
+        .tested()
+        .and_then(|s| s.servers.iter().find_map(|s| s.local));
+    let (servers, total) = diagram_servers(r, v);
+    let no_nat = v.behind_nat == Some(false);
+
+    h.m("<figure><svg id=\"nat-diagram\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"nat-diagram-title\">")
+        .m("<title id=\"nat-diagram-title\">Your device, the NAT (")
+        .m(behaviour_str(v.mapping))
+        .m(" mapping, ")
+        .m(behaviour_str(v.filtering))
+        .m(" filtering, RFC 3489: ")
+        .t(v.rfc3489.name())
+        .m(") and the STUN servers</title>\n");
+
+    // Client.
+    h.m("<rect x=\"8\" y=\"60\" width=\"170\" height=\"90\" rx=\"10\" fill=\"#e8f0fb\" stroke=\"#0b5cad\"/>")
+        .m("<text x=\"93\" y=\"92\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"600\" fill=\"#0b3d73\">Your device</text>")
+        .m("<text x=\"93\" y=\"116\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">");
+    match local {
+        Some(a) => h.t_short(&a.to_string(), 26),
+        None => h.m("local address"),
+    };
+    h.m("</text>\n");
+
+    // Client → NAT arrow.
+    arrow(h, 178, 105, 262);
+
+    // NAT box.
+    let (fill, stroke) = match v.p2p {
+        P2pOutlook::Direct | P2pOutlook::HolePunching => ("#dafbe1", "#1a7f37"),
+        P2pOutlook::TurnForSymmetricPeers => ("#fff8c5", "#9a6700"),
+        P2pOutlook::TurnNeeded => ("#ffebe9", "#c62828"),
+        P2pOutlook::Unknown => ("#eaeef2", "#57606a"),
+    };
+    h.m("<rect x=\"266\" y=\"20\" width=\"250\" height=\"170\" rx=\"10\" fill=\"")
+        .m(fill)
+        .m("\" stroke=\"")
+        .m(stroke)
+        .m("\" stroke-width=\"2\"/>")
+        .m("<text x=\"391\" y=\"46\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"600\" fill=\"#1b1f24\">")
+        .m(if no_nat { "No NAT" } else { "NAT" })
+        .m("</text>")
+        .m("<text x=\"391\" y=\"70\" text-anchor=\"middle\" font-size=\"13\" fill=\"#1b1f24\">")
+        .t(v.rfc3489.name())
+        .m("</text>")
+        .m("<text x=\"280\" y=\"100\" font-size=\"12\" fill=\"#333\">mapping:</text>")
+        .m("<text x=\"280\" y=\"116\" font-size=\"12\" font-weight=\"600\" fill=\"#1b1f24\">")
+        .m(behaviour_str(v.mapping))
+        .m("</text>")
+        .m("<text x=\"280\" y=\"138\" font-size=\"12\" fill=\"#333\">filtering:</text>")
+        .m("<text x=\"280\" y=\"154\" font-size=\"12\" font-weight=\"600\" fill=\"#1b1f24\">")
+        .m(behaviour_str(v.filtering))
+        .m("</text>")
+        .m("<text x=\"280\" y=\"178\" font-size=\"12\" fill=\"#333\">public: ");
+    match v.public {
+        Some(p) => h.t_short(&p.to_string(), 30),
+        None => h.m("unknown"),
+    };
+    h.m("</text>\n");
+
+    // Servers.
+    let boxes: Vec<Option<SocketAddr>> = if servers.is_empty() {
+        vec![None]
+    } else {
+        servers.into_iter().map(Some).collect()
+    };
+    let n = boxes.len() as i64;
+    for (i, server) in boxes.iter().enumerate() {
+        let i = i as i64;
+        // Spread the boxes over y 20..190.
+        let height = 44i64;
+        let gap = if n > 1 { (170 - n * height) / (n - 1) } else { 0 };
+        let y = if n == 1 { 83 } else { 20 + i * (height + gap) };
+        let mid = y + height / 2;
+        // From the NAT's right edge to the box.
+        h.m("<line x1=\"516\" y1=\"105\" x2=\"590\" y2=\"")
+            .int(mid)
+            .m("\" stroke=\"#57606a\" stroke-width=\"2\"/>");
+        h.m("<polygon points=\"590,")
+            .int(mid - 6)
+            .m(" 600,")
+            .int(mid)
+            .m(" 590,")
+            .int(mid + 6)
+            .m("\" fill=\"#57606a\"/>");
+        h.m("<rect x=\"600\" y=\"")
+            .int(y)
+            .m("\" width=\"152\" height=\"")
+            .int(height)
+            .m("\" rx=\"8\" fill=\"#f6f8fa\" stroke=\"#57606a\"/>")
+            .m("<text x=\"676\" y=\"")
+            .int(y + 18)
+            .m("\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"#1b1f24\">STUN server</text>")
+            .m("<text x=\"676\" y=\"")
+            .int(y + 35)
+            .m("\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">");
+        match server {
+            Some(a) => h.t_short(&a.to_string(), 24),
+            None => h.m("servers"),
+        };
+        h.m("</text>\n");
+    }
+    if total > 3 {
+        h.m("<text x=\"676\" y=\"204\" text-anchor=\"middle\" font-size=\"11\" fill=\"#57606a\">and ")
+            .int(total - 3)
+            .m(" more</text>");
+    }
+
+    // Outlook banner.
+    h.m("<rect x=\"8\" y=\"212\" width=\"744\" height=\"32\" rx=\"6\" fill=\"")
+        .m(fill)
+        .m("\" stroke=\"")
+        .m(stroke)
+        .m("\"/><text x=\"380\" y=\"233\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\" fill=\"#1b1f24\">Peer-to-peer: ")
+        .t(v.p2p.sentence())
+        .m("</text>\n</svg><figcaption>Your device sends through the NAT to the STUN servers; the NAT's mapping and filtering decide whether peers can reach you directly.</figcaption></figure>\n");
+}
+
+/// A horizontal arrow at height `y` from `x1` to `x2` (head at `x2`).
+fn arrow(h: &mut Html, x1: i64, y: i64, x2: i64) {
+    h.m("<line x1=\"")
+        .int(x1)
+        .m("\" y1=\"")
+        .int(y)
+        .m("\" x2=\"")
+        .int(x2 - 8)
+        .m("\" y2=\"")
+        .int(y)
+        .m("\" stroke=\"#57606a\" stroke-width=\"2\"/><polygon points=\"")
+        .int(x2 - 10)
+        .m(",")
+        .int(y - 6)
+        .m(" ")
+        .int(x2)
+        .m(",")
+        .int(y)
+        .m(" ")
+        .int(x2 - 10)
+        .m(",")
+        .int(y + 6)
+        .m("\" fill=\"#57606a\"/>\n");
+}

@@ -1,0 +1,189 @@
+//! The `interfaces` section: local network interfaces and the default route.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Content of the `interfaces` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Interfaces {
+    /// Every interface found, in the order the OS listed them.
+    pub interfaces: Vec<Interface>,
+    /// The default route's interface and gateway; `None` when there is no
+    /// default route (or it could not be read).
+    pub default_gateway: Option<DefaultGateway>,
+}
+
+/// The default route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultGateway {
+    /// Name of the interface the default route leaves through.
+    pub interface: String,
+    /// Gateway addresses (IPv4 and/or IPv6) of the default route.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// One network interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    /// OS name, e.g. `eth0`, `wlan0`, `wg0`.
+    pub name: String,
+    /// OS interface index.
+    pub index: u32,
+    /// What kind of link it is.
+    pub kind: InterfaceKind,
+    /// Administratively and operationally up.
+    pub up: bool,
+    /// MTU in bytes; `None` when unknown.
+    pub mtu: Option<u32>,
+    /// Hardware address as `aa:bb:cc:dd:ee:ff`; `None` when there is none.
+    pub mac: Option<String>,
+    /// Addresses configured on it.
+    pub addresses: Vec<InterfaceAddress>,
+    /// Gateway reached through this interface; `None` when none.
+    pub gateway: Option<IpAddr>,
+    /// Why natscope thinks this is a VPN or tunnel (e.g. "WireGuard-style
+    /// name wg0, no MAC"); `None` when nothing suggests one.
+    pub vpn_hint: Option<String>,
+}
+
+/// Kind of interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InterfaceKind {
+    /// Wired Ethernet.
+    Ethernet,
+    /// Loopback.
+    Loopback,
+    /// Tunnel (WireGuard, tun/tap, GRE, IPsec...).
+    Tunnel,
+    /// Wi-Fi.
+    Wireless,
+    /// Bridge.
+    Bridge,
+    /// Other virtual link (veth, docker, dummy...).
+    Virtual,
+    /// Anything else.
+    Other,
+}
+
+/// One address on an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceAddress {
+    /// The address.
+    pub ip: IpAddr,
+    /// Prefix length (e.g. 24 for a /24).
+    pub prefix: u8,
+    /// What kind of address it is.
+    pub scope: AddressScope,
+}
+
+/// Classification flags of an IP address. Several may be true at once
+/// (`documentation` and `global` cannot both be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AddressScope {
+    /// 127.0.0.0/8 or ::1.
+    pub loopback: bool,
+    /// 169.254.0.0/16 or fe80::/10.
+    pub link_local: bool,
+    /// RFC 1918: 10/8, 172.16/12, 192.168/16.
+    pub private: bool,
+    /// RFC 6598 carrier-grade NAT space 100.64.0.0/10.
+    pub cgnat: bool,
+    /// IPv6 unique local fc00::/7.
+    pub ula: bool,
+    /// Documentation ranges: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
+    /// 2001:db8::/32.
+    pub documentation: bool,
+    /// Globally routable (none of the above, not unspecified, multicast or
+    /// otherwise reserved).
+    pub global: bool,
+}
+
+impl AddressScope {
+    /// Classify an address.
+    pub fn of(ip: IpAddr) -> AddressScope {
+        match ip {
+            IpAddr::V4(v4) => AddressScope::of_v4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressScope::of_v4(v4),
+                None => AddressScope::of_v6(v6),
+            },
+        }
+    }
+
+    fn of_v4(ip: Ipv4Addr) -> AddressScope {
+        let o = ip.octets();
+        let mut s = AddressScope {
+            loopback: ip.is_loopback(),
+            link_local: ip.is_link_local(),
+            private: ip.is_private(),
+            cgnat: o[0] == 100 && (o[1] & 0xc0) == 64,
+            ula: false,
+            documentation: ip.is_documentation(),
+            global: false,
+        };
+        let reserved = ip.is_unspecified()
+            || ip.is_broadcast()
+            || ip.is_multicast()
+            || o[0] == 0
+            || o[0] >= 240
+            // 192.0.0.0/24 (IETF protocol assignments), 198.18.0.0/15 (benchmarking)
+            || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+            || (o[0] == 198 && (o[1] & 0xfe) == 18);
+        s.global =
+            !(s.loopback || s.link_local || s.private || s.cgnat || s.documentation || reserved);
+        s
+    }
+
+    fn of_v6(ip: Ipv6Addr) -> AddressScope {
+        let seg = ip.segments();
+        let mut s = AddressScope {
+            loopback: ip.is_loopback(),
+            link_local: (seg[0] & 0xffc0) == 0xfe80,
+            private: false,
+            cgnat: false,
+            ula: (seg[0] & 0xfe00) == 0xfc00,
+            documentation: seg[0] == 0x2001 && seg[1] == 0x0db8,
+            global: false,
+        };
+        // Global unicast is 2000::/3.
+        let global_unicast = (seg[0] & 0xe000) == 0x2000;
+        s.global = global_unicast && !s.documentation;
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(s: &str) -> AddressScope {
+        AddressScope::of(s.parse().expect("test literal is an IP address"))
+    }
+
+    #[test]
+    fn classifies_v4() {
+        assert!(scope("127.0.0.1").loopback && !scope("127.0.0.1").global);
+        assert!(scope("169.254.1.1").link_local);
+        assert!(scope("10.1.2.3").private && scope("172.16.0.1").private);
+        assert!(scope("192.168.1.1").private);
+        assert!(!scope("172.32.0.1").private);
+        assert!(scope("100.64.0.1").cgnat && scope("100.127.255.254").cgnat);
+        assert!(!scope("100.128.0.1").cgnat);
+        assert!(scope("203.0.113.7").documentation && !scope("203.0.113.7").global);
+        assert!(scope("198.51.100.1").documentation);
+        assert!(scope("11.22.33.44").global);
+        assert!(!scope("0.0.0.0").global && !scope("224.0.0.1").global);
+    }
+
+    #[test]
+    fn classifies_v6() {
+        assert!(scope("::1").loopback);
+        assert!(scope("fe80::1").link_local && !scope("fe80::1").global);
+        assert!(scope("fd00::1").ula && !scope("fd00::1").global);
+        assert!(scope("2001:db8::1").documentation && !scope("2001:db8::1").global);
+        assert!(scope("2a00:1::1").global);
+        assert!(scope("::ffff:192.168.0.1").private);
+        assert!(!scope("ff02::1").global);
+    }
+}

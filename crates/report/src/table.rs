@@ -1,0 +1,453 @@
+//! Terminal rendering of a [`Report`] with comfy-table.
+//!
+//! Layout: a header line, the summary (what works, what does not, what to
+//! do, the checks), then one block per section. Every string from the
+//! report goes through [`sanitize::terminal`] (reports may be read back from
+//! files, so nothing in them is trusted). Colour is used only when
+//! [`TableOptions::color`] is set; the renderer never looks at the terminal
+//! itself.
+
+use crate::interfaces::Interfaces;
+use crate::section::{Opaque, Section};
+use crate::stun::{FamilyAgreement, Outcome, StunSection, Transport};
+use crate::summary::CheckStatus;
+use crate::{Report, sanitize};
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use natclass::NatVerdict;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// How to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableOptions {
+    /// Use ANSI colours and bold (the CLI sets this from TTY + `NO_COLOR`).
+    pub color: bool,
+    /// Wrap tables to this many columns; `None`: no wrapping.
+    pub width: Option<u16>,
+}
+
+/// Longest SOFTWARE text shown in the STUN table (the JSON has it all).
+const SOFTWARE_MAX: usize = 48;
+
+/// Render a report for a terminal.
+pub fn render(report: &Report, opts: TableOptions) -> String {
+    let r = Renderer { opts };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} · {} · {}",
+        r.bold(&clean(&report.tool.name)),
+        clean(&report.tool.version),
+        clean(&report.command),
+        clean(&report.generated_at)
+    );
+    out.push('\n');
+    r.summary(report, &mut out);
+    r.section(&mut out, "Interfaces", &report.interfaces, |o, c| {
+        r.interfaces(c, o)
+    });
+    r.section(&mut out, "STUN servers", &report.stun, |o, c| r.stun(c, o));
+    r.section(&mut out, "NAT", &report.nat, |o, c| r.nat(c, o));
+    r.section(&mut out, "TURN", &report.turn, |o, c| r.opaque(c, o));
+    r.section(&mut out, "ICE", &report.ice, |o, c| r.opaque(c, o));
+    out
+}
+
+fn clean(s: &str) -> String {
+    sanitize::terminal(s)
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    }
+}
+
+fn or_dash<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// `port-restricted-cone` → `port restricted cone`.
+fn words(kebab: &str) -> String {
+    clean(&kebab.replace('-', " "))
+}
+
+/// A JSON enum value (string) in words, or `-`.
+fn value_words(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => words(s),
+        Some(Value::Bool(b)) => yes_no(Some(*b)).to_owned(),
+        Some(Value::Null) | None => "-".to_owned(),
+        Some(other) => clean(&other.to_string()),
+    }
+}
+
+struct Renderer {
+    opts: TableOptions,
+}
+
+impl Renderer {
+    fn table(&self) -> Table {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_FULL_CONDENSED);
+        // Never consult the real terminal: the caller decided colour/width.
+        t.force_no_tty();
+        if self.opts.color {
+            t.enforce_styling();
+        }
+        if let Some(w) = self.opts.width {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(w);
+        }
+        t
+    }
+
+    fn paint(&self, text: &str, sgr: &str) -> String {
+        if self.opts.color {
+            format!("\u{1b}[{sgr}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.paint(text, "1")
+    }
+
+    fn heading(&self, out: &mut String, title: &str) {
+        let _ = writeln!(out, "{}", self.bold(title));
+    }
+
+    fn cell(&self, text: &str, color: Option<Color>) -> Cell {
+        let cell = Cell::new(clean(text));
+        match color {
+            Some(c) if self.opts.color => cell.fg(c),
+            _ => cell,
+        }
+    }
+
+    fn push_table(&self, out: &mut String, t: &Table) {
+        out.push_str(&t.to_string());
+        out.push_str("\n\n");
+    }
+
+    fn section<T>(
+        &self,
+        out: &mut String,
+        title: &str,
+        section: &Section<T>,
+        body: impl FnOnce(&mut String, &T),
+    ) {
+        match section {
+            Section::Tested(content) => {
+                self.heading(out, title);
+                body(out, content);
+            }
+            Section::NotTested { reason } => {
+                let _ = writeln!(
+                    out,
+                    "{}: {} ({})\n",
+                    self.bold(title),
+                    self.paint("not tested", "33"),
+                    clean(reason)
+                );
+            }
+            Section::Failed { reason } => {
+                let _ = writeln!(
+                    out,
+                    "{}: {} ({})\n",
+                    self.bold(title),
+                    self.paint("failed", "31"),
+                    clean(reason)
+                );
+            }
+        }
+    }
+
+    fn summary(&self, report: &Report, out: &mut String) {
+        let s = &report.summary;
+        self.heading(out, "Summary");
+        let lists = [
+            (&s.works, "✔", "32"),
+            (&s.problems, "✘", "31"),
+            (&s.advice, "→", "36"),
+        ];
+        for (lines, mark, sgr) in lists {
+            for line in lines {
+                let _ = writeln!(out, "  {} {}", self.paint(mark, sgr), clean(line));
+            }
+        }
+        if s.works.is_empty() && s.problems.is_empty() && s.advice.is_empty() {
+            let _ = writeln!(out, "  (nothing to report)");
+        }
+        out.push('\n');
+        if !s.checks.is_empty() {
+            let mut t = self.table();
+            t.set_header(vec!["check", "result", "why"]);
+            for c in &s.checks {
+                let (text, color) = match c.status {
+                    CheckStatus::Pass => ("pass", Color::Green),
+                    CheckStatus::Fail => ("FAIL", Color::Red),
+                    CheckStatus::NotTested => ("not tested", Color::Yellow),
+                };
+                t.add_row(vec![
+                    self.cell(&c.id, None),
+                    self.cell(text, Some(color)),
+                    self.cell(&c.reason, None),
+                ]);
+            }
+            self.push_table(out, &t);
+        }
+    }
+
+    fn interfaces(&self, ifs: &Interfaces, out: &mut String) {
+        if ifs.interfaces.is_empty() {
+            let _ = writeln!(out, "  (no interfaces)");
+        } else {
+            let mut t = self.table();
+            t.set_header(vec![
+                "name",
+                "kind",
+                "up",
+                "MTU",
+                "addresses",
+                "gateway",
+                "note",
+            ]);
+            for i in &ifs.interfaces {
+                let addrs: Vec<String> = i
+                    .addresses
+                    .iter()
+                    .map(|a| {
+                        let s = a.scope;
+                        let flags: Vec<&str> = [
+                            (s.loopback, "loopback"),
+                            (s.link_local, "link-local"),
+                            (s.private, "private"),
+                            (s.cgnat, "CGNAT"),
+                            (s.ula, "ULA"),
+                            (s.documentation, "documentation"),
+                            (s.global, "global"),
+                        ]
+                        .into_iter()
+                        .filter_map(|(on, name)| on.then_some(name))
+                        .collect();
+                        format!("{}/{} {}", a.ip, a.prefix, flags.join(","))
+                    })
+                    .collect();
+                let kind = serde_json::to_value(i.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                t.add_row(vec![
+                    self.cell(&i.name, None),
+                    self.cell(&kind, None),
+                    self.cell(if i.up { "up" } else { "down" }, None),
+                    self.cell(&or_dash(i.mtu), None),
+                    Cell::new(clean(&addrs.join("\n"))),
+                    self.cell(&or_dash(i.gateway), None),
+                    self.cell(i.vpn_hint.as_deref().unwrap_or(""), None),
+                ]);
+            }
+            out.push_str(&t.to_string());
+            out.push('\n');
+        }
+        match &ifs.default_gateway {
+            Some(g) => {
+                let via: Vec<String> = g.addresses.iter().map(|a| a.to_string()).collect();
+                let _ = writeln!(
+                    out,
+                    "default route: {} via {}",
+                    clean(&g.interface),
+                    if via.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        via.join(", ")
+                    }
+                );
+            }
+            None => {
+                let _ = writeln!(out, "default route: none");
+            }
+        }
+        out.push('\n');
+    }
+
+    fn stun(&self, stun: &StunSection, out: &mut String) {
+        if stun.servers.is_empty() {
+            let _ = writeln!(out, "  (no servers)\n");
+        } else {
+            let mut t = self.table();
+            t.set_header(vec![
+                "server",
+                "transport",
+                "result",
+                "mapped (public)",
+                "RTT",
+                "RFC 5780",
+                "software",
+                "error",
+            ]);
+            for s in &stun.servers {
+                let (outcome, color) = match s.outcome {
+                    Outcome::Ok => ("ok", Color::Green),
+                    Outcome::Timeout => ("timeout", Color::Red),
+                    Outcome::Error => ("error", Color::Red),
+                    Outcome::Unresolved => ("unresolved", Color::Red),
+                };
+                let transport = match s.transport {
+                    Transport::Udp => "UDP",
+                    Transport::Tcp => "TCP",
+                };
+                let rtt = s
+                    .rtt_ms
+                    .filter(|v| v.is_finite())
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.1} ms"));
+                let rfc5780 = match s.rfc5780 {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                };
+                t.add_row(vec![
+                    self.cell(&s.label, None),
+                    self.cell(transport, None),
+                    self.cell(outcome, Some(color)),
+                    self.cell(&or_dash(s.mapped), None),
+                    self.cell(&rtt, None),
+                    self.cell(rfc5780, None),
+                    Cell::new(sanitize::terminal_short(
+                        s.software.as_deref().unwrap_or(""),
+                        SOFTWARE_MAX,
+                    )),
+                    self.cell(s.error.as_deref().unwrap_or(""), None),
+                ]);
+            }
+            self.push_table(out, &t);
+        }
+
+        self.heading(out, "Mapping agreement");
+        let mut t = self.table();
+        t.set_header(vec![
+            "family",
+            "answered",
+            "same IP",
+            "same port",
+            "public IPs",
+        ]);
+        let rows: [(&str, &FamilyAgreement); 2] = [
+            ("IPv4", &stun.agreement.ipv4),
+            ("IPv6", &stun.agreement.ipv6),
+        ];
+        for (family, a) in rows {
+            let same = |v: Option<bool>| match v {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "-",
+            };
+            let ips: Vec<String> = a.public_ips.iter().map(|ip| ip.to_string()).collect();
+            t.add_row(vec![
+                self.cell(family, None),
+                self.cell(&a.answered.to_string(), None),
+                self.cell(same(a.same_ip), None),
+                self.cell(same(a.same_port), None),
+                self.cell(&ips.join(", "), None),
+            ]);
+        }
+        self.push_table(out, &t);
+        let c = stun.counters;
+        if c.malformed > 0 || c.unmatched > 0 {
+            let _ = writeln!(
+                out,
+                "ignored packets: {} malformed, {} unmatched\n",
+                c.malformed, c.unmatched
+            );
+        }
+    }
+
+    fn nat(&self, v: &NatVerdict, out: &mut String) {
+        // Fields natclass may add later are read through their JSON form, so
+        // this renderer keeps compiling (and shows them) as the verdict grows.
+        let json = serde_json::to_value(v).unwrap_or(Value::Null);
+        let field = |name: &str| json.get(name);
+        let mut t = self.table();
+        let mut row = |k: &str, val: String| {
+            t.add_row(vec![self.cell(k, None), self.cell(&val, None)]);
+        };
+        if let Some(Value::String(s)) = field("summary")
+            && !s.is_empty()
+        {
+            row("in short", s.clone());
+        }
+        if let Some(v) = field("rfc3489") {
+            row("NAT type (RFC 3489)", value_words(Some(v)));
+        }
+        row("mapping", value_words(field("mapping")));
+        row("filtering", value_words(field("filtering")));
+        row("behind NAT", yes_no(v.behind_nat).to_owned());
+        row("UDP", value_words(field("udp")));
+        row("hairpinning", yes_no(v.hairpinning).to_owned());
+        row("public address", or_dash(v.public));
+        row("double NAT", yes_no(v.double_nat).to_owned());
+        if let Some(c) = field("cgnat") {
+            let text = match c {
+                Value::Null => "unknown".to_owned(),
+                other => value_words(Some(other)),
+            };
+            row("carrier-grade NAT", text);
+        }
+        if let Some(p) = field("p2p") {
+            row("peer-to-peer", value_words(Some(p)));
+        }
+        if let Some(Value::Object(pa)) = field("port_allocation") {
+            let kind = pa.get("pattern").and_then(|p| p.get("kind"));
+            row("port allocation", value_words(kind));
+        }
+        if let Some(Value::Object(ml)) = field("mapping_lifetime") {
+            let ms = |k: &str| ml.get(k).and_then(Value::as_u64);
+            let text = match (ms("lower_ms"), ms("upper_ms")) {
+                (Some(lo), Some(hi)) => format!("between {lo} and {hi} ms"),
+                (Some(lo), None) => format!("more than {lo} ms"),
+                (None, Some(hi)) => format!("less than {hi} ms"),
+                (None, None) => "unknown".to_owned(),
+            };
+            row("mapping lifetime", text);
+        }
+        row("confidence", value_words(field("confidence")));
+        self.push_table(out, &t);
+
+        if let Some(Value::Array(ds)) = field("disagreements")
+            && !ds.is_empty()
+        {
+            let _ = writeln!(out, "disagreements:");
+            for d in ds {
+                let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+                let _ = writeln!(out, "  - {}: {}", clean(s("aspect")), clean(s("detail")));
+            }
+        }
+        if !v.evidence.is_empty() {
+            let _ = writeln!(out, "evidence:");
+            for e in &v.evidence {
+                let _ = writeln!(out, "  - {}: {}", clean(&e.test), clean(&e.detail));
+            }
+        }
+        out.push('\n');
+    }
+
+    /// Sections without a typed model yet: scalar fields as key/value rows.
+    fn opaque(&self, content: &Opaque, out: &mut String) {
+        let mut t = self.table();
+        for (k, v) in content {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".to_owned(),
+                Value::Bool(_) | Value::Number(_) => v.to_string(),
+                Value::Array(a) => format!("[{} items]", a.len()),
+                Value::Object(o) => format!("{{{} fields}}", o.len()),
+            };
+            t.add_row(vec![self.cell(k, None), self.cell(&text, None)]);
+        }
+        self.push_table(out, &t);
+    }
+}

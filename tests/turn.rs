@@ -1,0 +1,355 @@
+//! TURN diagnostics against the embedded TURN server and a real coturn, on
+//! loopback only.
+
+use probe::turn::{
+    QualityConfig, Secret, StageStatus, TestPki, TestTurnServer, TestTurnServerConfig, TlsOptions,
+    TurnAuth, TurnFailure, TurnProbeConfig, TurnStage, TurnTransport, TurnTransportResult, TurnUri,
+    probe_all,
+};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "c0rrect-h0rse-battery";
+const SECRET: &str = "sh4red-rest-s3cret";
+const REALM: &str = "natscope.test";
+
+fn cfg(auth: Option<TurnAuth>) -> TurnProbeConfig {
+    TurnProbeConfig {
+        auth,
+        expected_realm: None,
+        tls: TlsOptions::default(),
+        peer: None,
+        stage_timeout: Duration::from_secs(3),
+        quality: Some(QualityConfig {
+            packets: 20,
+            ..QualityConfig::default()
+        }),
+    }
+}
+
+fn alice(pw: &str) -> Option<TurnAuth> {
+    Some(TurnAuth::LongTerm {
+        username: "alice".into(),
+        password: Secret::new(pw),
+    })
+}
+
+fn uri(s: &str) -> TurnUri {
+    TurnUri::parse(s).expect("test URIs are valid")
+}
+
+fn assert_relays(r: &TurnTransportResult) {
+    for st in [
+        TurnStage::UnauthenticatedAllocate,
+        TurnStage::Allocate,
+        TurnStage::CreatePermission,
+        TurnStage::DataRoundTrip,
+        TurnStage::ChannelBind,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Quality,
+        TurnStage::Deallocate,
+    ] {
+        let s = r
+            .stage(st)
+            .unwrap_or_else(|| panic!("{st:?} missing in {r:#?}"));
+        assert_eq!(
+            s.status,
+            StageStatus::Passed,
+            "{st:?} of {} {}: {r:#?}",
+            r.uri,
+            r.transport
+        );
+    }
+    assert!(r.ok, "{r:#?}");
+    assert!(r.relayed_address.is_some() && r.mapped_address.is_some());
+    assert_eq!(r.realm.as_deref(), Some(REALM));
+    let q = r.quality.as_ref().expect("quality measured");
+    assert!(q.received > 0, "{q:?}");
+}
+
+fn assert_no_secrets(results: &[TurnTransportResult]) {
+    let json = serde_json::to_string(results).expect("results serialize");
+    let dbg = format!("{results:?}");
+    for s in [PASSWORD, SECRET] {
+        assert!(!json.contains(s) && !dbg.contains(s), "secret leaked");
+    }
+}
+
+fn failure_of(r: &TurnTransportResult) -> &TurnFailure {
+    r.failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected a failure: {r:#?}"))
+}
+
+// ------------------------------------------------------------------ embedded
+
+#[tokio::test]
+async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
+    let server = TestTurnServer::start(TestTurnServerConfig::new(
+        REALM,
+        "alice",
+        Secret::new(PASSWORD),
+    ))
+    .await
+    .expect("embedded server starts");
+    let mut c = cfg(alice(PASSWORD));
+    c.tls.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+    let uris = [
+        uri(&format!(
+            "turn:127.0.0.1:{}?transport=udp",
+            server.udp_addr.port()
+        )),
+        uri(&format!(
+            "turn:127.0.0.1:{}?transport=tcp",
+            server.tcp_addr.port()
+        )),
+        uri(&format!("turns:localhost:{}", server.tls_addr.port())),
+    ];
+    let results = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
+        .await
+        .expect("probe is bounded");
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert_relays(r);
+    }
+    assert_eq!(results[2].transport, TurnTransport::Tls);
+    assert_eq!(
+        results[2]
+            .stage(TurnStage::TlsHandshake)
+            .map(|s| s.status.clone()),
+        Some(StageStatus::Passed)
+    );
+    assert_no_secrets(&results);
+
+    // Wrong password against the embedded server: named, not "relay failed".
+    let bad = probe_all(&uris[..1], &cfg(alice("nope"))).await;
+    assert_eq!(bad[0].failed_stage, Some(TurnStage::Allocate));
+    assert_eq!(failure_of(&bad[0]), &TurnFailure::WrongCredentials);
+
+    // Certificate for another name, verified with the right CA.
+    let mut other = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+    other.cert_names = vec!["turn.example.org".into()];
+    let other = TestTurnServer::start(other).await.expect("server starts");
+    let mut c2 = cfg(alice(PASSWORD));
+    c2.tls.ca_pem = Some(other.ca_pem().as_bytes().to_vec());
+    let r = probe_all(
+        &[uri(&format!("turns:127.0.0.1:{}", other.tls_addr.port()))],
+        &c2,
+    )
+    .await;
+    assert_eq!(r[0].failed_stage, Some(TurnStage::TlsHandshake));
+    assert!(
+        matches!(failure_of(&r[0]), TurnFailure::TlsNameMismatch { .. }),
+        "{r:#?}"
+    );
+    // ... and --insecure gets past it and relays.
+    c2.tls.insecure = true;
+    let r = probe_all(
+        &[uri(&format!("turns:127.0.0.1:{}", other.tls_addr.port()))],
+        &c2,
+    )
+    .await;
+    assert_relays(&r[0]);
+}
+
+// ------------------------------------------------------------------ coturn
+
+/// A coturn process on loopback; killed on drop (also when a test panics).
+struct Coturn {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    tls_port: u16,
+    ca_pem: String,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A free port P where TCP and UDP are free on 127.0.0.1.
+fn free_port() -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let p = l.local_addr().expect("bound").port();
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn start_coturn(auth_lines: &str, tag: &str) -> Coturn {
+    let dir = std::env::temp_dir().join(format!("natscope-coturn-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pki = TestPki::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    std::fs::write(dir.join("cert.pem"), &pki.chain_pem).expect("write cert");
+    std::fs::write(dir.join("key.pem"), &pki.key_pem).expect("write key");
+    let (port, tls_port) = (free_port(), free_port());
+    let conf = format!(
+        "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port={port}\n\
+         tls-listening-port={tls_port}\nrealm={REALM}\n{auth_lines}\nfingerprint\n\
+         allow-loopback-peers\nno-cli\nno-rfc5780\nno-multicast-peers\n\
+         min-port=40000\nmax-port=60000\n\
+         cert={d}/cert.pem\npkey={d}/key.pem\npidfile={d}/turn.pid\n\
+         log-file={d}/turn.log\nsimple-log\nno-stdout-log\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("turnserver.conf"), conf).expect("write config");
+    let child = Command::new("/usr/bin/turnserver")
+        .arg("-c")
+        .arg(dir.join("turnserver.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("coturn (/usr/bin/turnserver) starts");
+    let c = Coturn {
+        child,
+        dir,
+        port,
+        tls_port,
+        ca_pem: pki.ca_pem.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ok = [port, tls_port].iter().all(|p| {
+            TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], *p)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        });
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "coturn did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Give the UDP/DTLS listeners a moment after TCP is up.
+    std::thread::sleep(Duration::from_millis(200));
+    c
+}
+
+#[tokio::test]
+async fn coturn_allocates_and_relays_and_names_failures() {
+    let turn = start_coturn(&format!("lt-cred-mech\nuser=alice:{PASSWORD}"), "lt");
+    let mut c = cfg(alice(PASSWORD));
+    c.tls.ca_pem = Some(turn.ca_pem.as_bytes().to_vec());
+    let uris = [
+        uri(&format!("turn:127.0.0.1:{}", turn.port)), // UDP + TCP
+        uri(&format!("turns:localhost:{}", turn.tls_port)),
+        uri(&format!("turns:127.0.0.1:{}?transport=udp", turn.tls_port)),
+    ];
+    let results = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
+        .await
+        .expect("bounded");
+    assert_eq!(results.len(), 4, "{results:#?}");
+    assert_eq!(results[0].transport, TurnTransport::Udp);
+    assert_eq!(results[1].transport, TurnTransport::Tcp);
+    assert_eq!(results[2].transport, TurnTransport::Tls);
+    for r in &results[..3] {
+        assert_relays(r);
+        assert!(
+            r.software.as_deref().unwrap_or("").contains("Coturn"),
+            "{r:#?}"
+        );
+    }
+    // DTLS: reported as not supported in this build, never silently passed.
+    assert_eq!(results[3].transport, TurnTransport::Dtls);
+    assert!(matches!(
+        failure_of(&results[3]),
+        TurnFailure::NotSupported { .. }
+    ));
+    assert_no_secrets(&results);
+
+    let udp_tcp = uri(&format!("turn:127.0.0.1:{}", turn.port));
+    // Wrong password: 401 after authenticating, over both transports.
+    let r = probe_all(
+        std::slice::from_ref(&udp_tcp),
+        &cfg(alice("wrong-password")),
+    )
+    .await;
+    for r in &r {
+        assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::WrongCredentials);
+        assert_eq!(
+            r.stage(TurnStage::UnauthenticatedAllocate)
+                .map(|s| s.status.clone()),
+            Some(StageStatus::Passed)
+        );
+    }
+    // Credentials meant for another realm.
+    let mut wrong_realm = cfg(alice(PASSWORD));
+    wrong_realm.expected_realm = Some("other.example".into());
+    let r = probe_all(std::slice::from_ref(&udp_tcp), &wrong_realm).await;
+    assert!(
+        matches!(failure_of(&r[0]), TurnFailure::RealmMismatch { server, .. } if server == REALM),
+        "{r:#?}"
+    );
+    // Self-signed (private CA) certificate without --ca.
+    let r = probe_all(
+        &[uri(&format!("turns:localhost:{}", turn.tls_port))],
+        &cfg(alice(PASSWORD)),
+    )
+    .await;
+    assert_eq!(r[0].failed_stage, Some(TurnStage::TlsHandshake), "{r:#?}");
+    assert_eq!(failure_of(&r[0]), &TurnFailure::TlsUnknownCa);
+    // Nothing listening: refused, over UDP (ICMP) and TCP, within the deadline.
+    let dead = free_port();
+    let started = Instant::now();
+    let r = probe_all(
+        &[uri(&format!("turn:127.0.0.1:{dead}"))],
+        &cfg(alice(PASSWORD)),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(30));
+    for r in &r {
+        assert_eq!(failure_of(r), &TurnFailure::ConnectionRefused, "{r:#?}");
+    }
+    assert_eq!(r[1].failed_stage, Some(TurnStage::TcpConnect));
+}
+
+#[tokio::test]
+async fn coturn_rest_credentials_valid_and_expired() {
+    let turn = start_coturn(
+        &format!("use-auth-secret\nstatic-auth-secret={SECRET}"),
+        "rest",
+    );
+    let u = uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port));
+    let rest = |ttl_secs| {
+        Some(TurnAuth::Rest {
+            secret: Secret::new(SECRET),
+            user: Some("alice".into()),
+            ttl_secs,
+        })
+    };
+    let ok = probe_all(std::slice::from_ref(&u), &cfg(rest(600))).await;
+    assert_relays(&ok[0]);
+    let expired = probe_all(std::slice::from_ref(&u), &cfg(rest(-600))).await;
+    assert_eq!(expired[0].failed_stage, Some(TurnStage::Allocate));
+    assert!(
+        matches!(
+            failure_of(&expired[0]),
+            TurnFailure::RestCredentialExpired { .. }
+        ),
+        "{expired:#?}"
+    );
+    let wrong_secret = Some(TurnAuth::Rest {
+        secret: Secret::new("not-the-secret"),
+        user: None,
+        ttl_secs: 600,
+    });
+    let r = probe_all(std::slice::from_ref(&u), &cfg(wrong_secret)).await;
+    assert_eq!(failure_of(&r[0]), &TurnFailure::RestCredentialRejected);
+    let mut all = ok;
+    all.extend(expired);
+    all.extend(r);
+    assert_no_secrets(&all);
+}
