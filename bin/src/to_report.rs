@@ -3,8 +3,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use probe::stun::binding::{BindingError, BindingResult, Transport as ProbeTransport, compare_mappings};
-use report::{Agreement, Check, CheckStatus, FamilyAgreement, Outcome, StunSection, StunServer, Transport};
+use probe::stun::binding::{
+    BindingError, BindingResult, Transport as ProbeTransport, compare_mappings,
+};
+use report::{
+    Agreement, Check, CheckStatus, FamilyAgreement, Outcome, StunSection, StunServer, Transport,
+};
 
 /// One server the user asked about, with what became of it.
 pub struct StunEntry {
@@ -116,19 +120,25 @@ pub fn summarize_stun(section: &StunSection, summary: &mut report::Summary) {
         .filter(|s| s.outcome == Outcome::Ok)
         .collect();
     let udp_answered = answered.iter().any(|s| s.transport == Transport::Udp);
-    let udp_tried = section.servers.iter().any(|s| s.transport == Transport::Udp);
+    let udp_tried = section
+        .servers
+        .iter()
+        .any(|s| s.transport == Transport::Udp);
     let total = section.servers.len();
     if answered.is_empty() {
-        summary.problems.push(format!("no STUN server answered ({total} tried)"));
+        summary
+            .problems
+            .push(format!("no STUN server answered ({total} tried)"));
         summary.advice.push(
             "check that UDP to the servers' ports is allowed, and that the servers are up \
              (natscope stun --tcp tells UDP blocking from a dead server)"
                 .into(),
         );
     } else {
-        summary
-            .works
-            .push(format!("{} of {total} STUN servers answered", answered.len()));
+        summary.works.push(format!(
+            "{} of {total} STUN servers answered",
+            answered.len()
+        ));
     }
     for s in section.servers.iter().filter(|s| s.outcome != Outcome::Ok) {
         summary.problems.push(format!(
@@ -223,5 +233,62 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(super::rfc3339(1_795_466_260), "2026-11-23T20:37:40Z");
+    }
+}
+
+/// The `interfaces` section from the probe's interface list.
+pub fn interfaces(list: &[probe::interfaces::Interface]) -> report::Interfaces {
+    use probe::interfaces::InterfaceKind as K;
+    use report::InterfaceKind as R;
+    let mut default_gateway = None;
+    let interfaces = list
+        .iter()
+        .map(|i| {
+            if i.is_default && default_gateway.is_none() {
+                default_gateway = Some(report::DefaultGateway {
+                    interface: i.name.clone(),
+                    addresses: i.gateways.clone(),
+                });
+            }
+            report::Interface {
+                name: i.name.clone(),
+                index: i.index,
+                kind: match i.kind {
+                    K::Ethernet => R::Ethernet,
+                    K::Loopback => R::Loopback,
+                    K::Tunnel => R::Tunnel,
+                    K::Wireless => R::Wireless,
+                    K::Bridge => R::Bridge,
+                    K::Virtual => R::Virtual,
+                    K::Other => R::Other,
+                },
+                up: i.up,
+                mtu: i.mtu,
+                mac: i.mac.clone(),
+                addresses: i
+                    .addresses
+                    .iter()
+                    .map(|a| report::InterfaceAddress {
+                        ip: a.addr,
+                        prefix: a.prefix_len,
+                        scope: report::AddressScope {
+                            loopback: a.flags.loopback,
+                            link_local: a.flags.link_local,
+                            private: a.flags.private,
+                            cgnat: a.flags.cgnat,
+                            ula: a.flags.ula,
+                            documentation: a.flags.documentation,
+                            global: a.flags.global,
+                        },
+                    })
+                    .collect(),
+                gateway: i.gateways.first().copied(),
+                vpn_hint: i.vpn_hint.clone(),
+            }
+        })
+        .collect();
+    report::Interfaces {
+        interfaces,
+        default_gateway,
     }
 }

@@ -108,11 +108,7 @@ fn verdict(h: &mut Html, r: &Report) {
             .int(failed)
             .m(" of ")
             .int(s.checks.len())
-            .m(if failed == 1 {
-                " check failed"
-            } else {
-                " checks failed"
-            })
+            .m(" checks failed")
             .m("</div>\n");
     } else if passed > 0 {
         h.m("<div class=\"headline ok\" id=\"verdict-headline\">All ")

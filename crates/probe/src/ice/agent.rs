@@ -139,6 +139,22 @@ impl Side {
         }
     }
 
+    /// Whether gathering is over for this agent: never started, complete,
+    /// or every TURN server either produced a candidate or gave a final
+    /// error (anything but the first 401 challenge or a 438 stale nonce).
+    pub fn gathering_over(&self) -> bool {
+        if !self.gathering_started || self.gathering_done {
+            return true;
+        }
+        self.turn_sockets.values().all(|(i, _)| {
+            self.relays.iter().any(|r| r.turn_server == Some(*i))
+                || self
+                    .turn_errors
+                    .get(i)
+                    .is_some_and(|e| (e.code == 401 && e.count >= 2) || (e.code != 401 && e.code != 438))
+        })
+    }
+
     /// Whether the component is connected with a selected pair.
     pub fn is_connected(&self) -> bool {
         self.connected.is_some() && self.selected.is_some()
@@ -261,9 +277,9 @@ impl Pair {
 
     /// Polls agent `side` until it waits; handles its events and sends its
     /// transmits. Returns when it next wants to be polled.
-    fn service(&mut self, side: usize, gather_t0: Instant) -> Instant {
+    fn service(&mut self, side: usize) -> Instant {
         let now = self.now();
-        let mut wake;
+        let wake;
         loop {
             let ev = self.sides[side].agent.poll(now);
             match ev {
@@ -337,7 +353,6 @@ impl Pair {
                             None => (false, Some("no stream".to_string())),
                         }
                     };
-                    let _ = gather_t0;
                     s.relays.push(RelayGathered { candidate: cand, turn_server, at: Instant::now(), used, dropped });
                 }
                 AgentPoll::GatheringComplete(_) => {
@@ -389,11 +404,10 @@ impl Pair {
     /// Drives both agents until `done` holds or `deadline` passes. Returns
     /// whether `done` held.
     pub async fn drive_until(&mut self, deadline: Instant, done: impl Fn(&[Side; 2]) -> bool) -> bool {
-        let t0 = self.base;
         loop {
             let mut wake = deadline;
             for side in 0..2 {
-                wake = wake.min(self.service(side, t0));
+                wake = wake.min(self.service(side));
             }
             if done(&self.sides) {
                 return true;
@@ -460,5 +474,16 @@ impl Pair {
             reason: e.reason.clone(),
             count: e.count,
         })
+    }
+}
+
+impl Pair {
+    /// Closes both agents (TURN allocations are released by the following
+    /// polls).
+    pub fn close(&mut self) {
+        let now = self.now();
+        for s in &mut self.sides {
+            s.agent.close(now);
+        }
     }
 }

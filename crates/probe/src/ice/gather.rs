@@ -88,7 +88,6 @@ pub(crate) async fn srflx_on_socket(
             if pending[i].next <= now {
                 match pending[i].waits.pop() {
                     Some(w) => {
-                        let is_final = pending[i].waits.is_empty();
                         if let Err(e) = sock.send_to(&pending[i].bytes, pending[i].to).await {
                             let tx = pending.swap_remove(i);
                             answers.push(SrflxAnswer {
@@ -98,8 +97,7 @@ pub(crate) async fn srflx_on_socket(
                             });
                             continue;
                         }
-                        // After the last transmission we only wait.
-                        let _ = is_final;
+                        // After the last transmission `w` is the final wait.
                         pending[i].next = now + w;
                     }
                     None => {

@@ -231,7 +231,7 @@ pub(crate) fn build(lab: &Lab) -> Result<(), LabError> {
         ));
     }
     let router_rules = nat::ruleset(spec, a);
-    let carrier_rules = spec.carrier_nat.then(|| nat::carrier_ruleset());
+    let carrier_rules = spec.carrier_nat.then(nat::carrier_ruleset);
     let router_ns = n(Ns::Router);
     let carrier_ns = spec.carrier_nat.then(|| n(Ns::Carrier));
     let sys = sysctls.clone();

@@ -266,9 +266,9 @@ impl Responder {
             None
         };
         let software = match &cfg.software {
-            Some(s) => Some(
-                Software::new(s).map_err(|_| ResponderError::SoftwareTooLong(s.len()))?,
-            ),
+            Some(s) => {
+                Some(Software::new(s).map_err(|_| ResponderError::SoftwareTooLong(s.len()))?)
+            }
             None => None,
         };
         let metrics = Arc::new(Metrics::default());

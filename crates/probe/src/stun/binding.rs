@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::transaction::{
+    Counters,
     ResponseClass, RetransmitConfig, StunResponse, TcpStunClient, TransactionError, UdpStunClient,
     binding_request,
 };
@@ -201,6 +202,15 @@ fn local_for(family_v4: bool, bind: Option<IpAddr>) -> Result<SocketAddr, Bindin
 /// result per target, in the order of `targets`. The whole call is bounded
 /// by `opts.timeout`.
 pub async fn query_all(targets: &[BindingTarget], opts: &BindingOptions) -> Vec<BindingResult> {
+    query_all_counted(targets, opts).await.0
+}
+
+/// [`query_all`], plus the UDP sockets' counters summed over both families
+/// (malformed datagrams and unmatched responses that were ignored).
+pub async fn query_all_counted(
+    targets: &[BindingTarget],
+    opts: &BindingOptions,
+) -> (Vec<BindingResult>, Counters) {
     let deadline = Instant::now() + opts.timeout;
     // One UDP socket per family, only if a UDP target of that family exists.
     let mut udp: [Option<Result<Arc<UdpStunClient>, BindingError>>; 2] = [None, None];
@@ -293,7 +303,11 @@ pub async fn query_all(targets: &[BindingTarget], opts: &BindingOptions) -> Vec<
         }
     }
     set.abort_all();
-    targets
+    let mut counters = Counters::default();
+    for client in udp.iter().flatten().flatten() {
+        counters += client.counters();
+    }
+    let results = targets
         .iter()
         .zip(results)
         .map(|(target, r)| {
@@ -303,7 +317,8 @@ pub async fn query_all(targets: &[BindingTarget], opts: &BindingOptions) -> Vec<
                 outcome: Err(BindingError::Deadline { transmissions: 0 }),
             })
         })
-        .collect()
+        .collect();
+    (results, counters)
 }
 
 async fn probe_tcp(

@@ -346,6 +346,21 @@ pub struct Counters {
     pub socket_errors: u64,
 }
 
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, o: Counters) {
+        self.received += o.received;
+        self.malformed += o.malformed;
+        self.unmatched += o.unmatched;
+        self.matched += o.matched;
+        self.incoming += o.incoming;
+        self.incoming_dropped += o.incoming_dropped;
+        self.requests += o.requests;
+        self.retransmissions += o.retransmissions;
+        self.timeouts += o.timeouts;
+        self.socket_errors += o.socket_errors;
+    }
+}
+
 #[derive(Debug, Default)]
 struct AtomicCounters {
     received: AtomicU64,

@@ -268,7 +268,7 @@ fn waterfall(h: &mut Html, index: usize, stages: &[&Map<String, Value>]) {
         .int(height)
         .m("\" role=\"img\"><title>TURN stages, in order, as a timeline</title>\n")
         .m("<text x=\"200\" y=\"14\" font-size=\"11\" fill=\"#57606a\">0 ms</text><text x=\"600\" y=\"14\" text-anchor=\"end\" font-size=\"11\" fill=\"#57606a\">")
-        .num(total, 0)
+        .num(total, 1)
         .m(" ms</text>\n");
     for (i, (s, (start, dur))) in stages.iter().zip(spans).enumerate() {
         let y = TOP + ROW * i as i64;

@@ -81,8 +81,9 @@ impl Html {
         self
     }
 
-    /// JSON for a `<script type="application/json">` element: `<`, `>`, `&`
-    /// and U+2028/U+2029 become `\uXXXX` escapes. In JSON text these
+    /// JSON for a `<script type="application/json">` element: `<`, `>`, `&`,
+    /// U+2028/U+2029 and control characters other than line feeds become
+    /// `\uXXXX` escapes. In JSON text these
     /// characters only occur inside strings, where the escapes mean the same
     /// characters, so the JSON parses to the same value; and the element
     /// can contain neither `</script` nor `<!--`.
@@ -95,6 +96,12 @@ impl Html {
                 '&' => self.out.push_str("\\u0026"),
                 '\u{2028}' => self.out.push_str("\\u2028"),
                 '\u{2029}' => self.out.push_str("\\u2029"),
+                // serde_json leaves C1 controls and DEL raw; they only occur
+                // inside strings, so escape them too and keep the file free
+                // of control characters.
+                c if c.is_control() && c != '\n' => {
+                    self.out.push_str(&format!("\\u{:04x}", u32::from(c)))
+                }
                 c => self.out.push(c),
             }
         }

@@ -1,0 +1,276 @@
+//! `natscope ice`: two ICE agents on this machine, one session per
+//! candidate-type filter, and which candidate types connect.
+
+use anyhow::{Context, bail};
+use probe::ice::{
+    CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IcePhase,
+    IceRunResult, IceServers, StunServerSpec, TurnServerSpec, run_all,
+};
+use probe::servers::{Host, Scheme, ServerUri, Transport, default_port};
+use probe::turn::Secret;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Arguments of `natscope ice`. The TURN password is a `Secret`: its Debug
+/// output is redacted.
+#[derive(clap::Args, Debug)]
+pub struct IceArgs {
+    /// STUN servers for srflx candidates: stun:HOST[:PORT] (UDP).
+    #[arg(long = "stun", value_name = "URI")]
+    pub stun: Vec<String>,
+    /// TURN servers for relayed candidates: turn:HOST[:PORT][?transport=udp]
+    /// (UDP only for ICE runs).
+    #[arg(long = "turn", value_name = "URI")]
+    pub turn: Vec<String>,
+    /// TURN long-term username.
+    #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
+    pub username: Option<String>,
+    /// TURN long-term password.
+    #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
+    pub password: Option<Secret>,
+    /// Local IPs to bind host candidates on (repeatable). Default: the
+    /// address the system would use toward the first server, else 127.0.0.1.
+    #[arg(long = "bind", value_name = "IP")]
+    pub bind: Vec<IpAddr>,
+    /// Filters to run (default: all of host-host, srflx-srflx, relay-relay,
+    /// relay-host, all).
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<CandidateFilter>,
+    /// Gathering deadline, ms.
+    #[arg(long, default_value_t = 5000)]
+    pub gather_timeout_ms: u64,
+    /// Connectivity-check deadline, ms.
+    #[arg(long, default_value_t = 10000)]
+    pub connect_timeout_ms: u64,
+    /// Ping/pong round trips over the selected pair.
+    #[arg(long, default_value_t = 5)]
+    pub pings: u32,
+}
+
+async fn resolve(uri: &ServerUri) -> anyhow::Result<SocketAddr> {
+    let port = uri.port.unwrap_or_else(|| default_port(uri.scheme));
+    match &uri.host {
+        Host::Ip(ip) => Ok(SocketAddr::new(*ip, port)),
+        Host::Name(name) => tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((name.as_str(), port)),
+        )
+        .await
+        .with_context(|| format!("resolving {name}: timeout"))?
+        .with_context(|| format!("resolving {name}"))?
+        .next()
+        .with_context(|| format!("{name} has no address")),
+    }
+}
+
+/// Builds the servers and options from the arguments (resolves names).
+pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> {
+    let mut servers = IceServers::default();
+    for s in &args.stun {
+        let uri = ServerUri::parse(s).with_context(|| format!("bad STUN URI {s}"))?;
+        if uri.scheme != Scheme::Stun {
+            bail!("{s}: ICE runs use plain stun: (UDP) servers");
+        }
+        servers.stun.push(StunServerSpec {
+            url: uri.to_string(),
+            addr: resolve(&uri).await?,
+        });
+    }
+    for s in &args.turn {
+        let uri = ServerUri::parse(s).with_context(|| format!("bad TURN URI {s}"))?;
+        if uri.scheme != Scheme::Turn || uri.transport.is_some_and(|t| t != Transport::Udp) {
+            bail!("{s}: ICE runs use turn: over UDP only");
+        }
+        let username = uri
+            .username
+            .clone()
+            .or_else(|| args.username.clone())
+            .context("a TURN server needs --username")?;
+        let password = match (&uri.credential, &args.password) {
+            (Some(c), _) => Secret::new(c.expose()),
+            (None, Some(p)) => p.clone(),
+            (None, None) => bail!("a TURN server needs --password (or NATSCOPE_TURN_PASSWORD)"),
+        };
+        servers.turn.push(TurnServerSpec {
+            url: uri.to_string(),
+            addr: resolve(&uri).await?,
+            username,
+            password,
+        });
+    }
+    let mut host_ips = args.bind.clone();
+    if host_ips.is_empty() {
+        // connect() on UDP sends nothing: it only asks the routing table.
+        let first = servers
+            .stun
+            .first()
+            .map(|s| s.addr)
+            .or(servers.turn.first().map(|t| t.addr));
+        let ip = match first {
+            Some(to) => {
+                let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+                    .parse()
+                    .expect("literal socket address");
+                let sock = tokio::net::UdpSocket::bind(any)
+                    .await
+                    .context("binding a probe socket")?;
+                sock.connect(to)
+                    .await
+                    .context("no route to the first server")?;
+                sock.local_addr()?.ip()
+            }
+            None => IpAddr::from([127, 0, 0, 1]),
+        };
+        host_ips.push(ip);
+    }
+    let opts = IceOptions {
+        host_ips,
+        gather_timeout: Duration::from_millis(args.gather_timeout_ms.clamp(100, 60_000)),
+        connect_timeout: Duration::from_millis(args.connect_timeout_ms.clamp(100, 120_000)),
+        payload_timeout: Duration::from_secs(2),
+        pings: args.pings.clamp(1, 100),
+    };
+    Ok((servers, opts))
+}
+
+/// Runs every requested filter (in parallel); results in filter order.
+pub async fn run_probe(args: &IceArgs) -> anyhow::Result<Vec<IceRunResult>> {
+    let (servers, opts) = config(args).await?;
+    let filters = if args.filters.is_empty() {
+        CandidateFilter::ALL_FILTERS.to_vec()
+    } else {
+        args.filters.clone()
+    };
+    Ok(run_all(&filters, &servers, &opts).await)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn kind(k: CandidateKind) -> report::ice::CandidateType {
+    use report::ice::CandidateType as T;
+    match k {
+        CandidateKind::Host => T::Host,
+        CandidateKind::Srflx => T::Srflx,
+        CandidateKind::Prflx => T::Prflx,
+        CandidateKind::Relay => T::Relay,
+    }
+}
+
+fn gather_code(e: &GatherError) -> Option<u16> {
+    match e {
+        GatherError::TurnError { code, .. } | GatherError::StunError { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// Converts probe results into the report's `ice` section.
+pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
+    use report::ice as r;
+    let runs = results
+        .iter()
+        .map(|x| r::IceRun {
+            filter: match x.filter {
+                CandidateFilter::HostHost => r::IceFilter::HostHost,
+                CandidateFilter::SrflxSrflx => r::IceFilter::SrflxSrflx,
+                CandidateFilter::RelayRelay => r::IceFilter::RelayRelay,
+                CandidateFilter::RelayHost => r::IceFilter::RelayHost,
+                CandidateFilter::All => r::IceFilter::All,
+            },
+            connected: x.connected(),
+            failure: x.failure.as_ref().map(|f| match f {
+                IceFailure::NoCandidates {
+                    agent,
+                    kind: k,
+                    reason,
+                } => r::IceRunFailure::NoCandidates {
+                    agent: agent.clone(),
+                    candidate_type: kind(*k),
+                    reason: reason.clone(),
+                },
+                IceFailure::TurnError { server, error } => r::IceRunFailure::TurnError {
+                    server: server.clone(),
+                    code: gather_code(error),
+                    error: error.to_string(),
+                },
+                IceFailure::ChecksFailed => r::IceRunFailure::ChecksFailed,
+                IceFailure::Timeout { phase } => r::IceRunFailure::Timeout {
+                    phase: match phase {
+                        IcePhase::Gathering => "gathering",
+                        IcePhase::Checks => "checks",
+                        IcePhase::Payload => "payload",
+                    }
+                    .to_string(),
+                },
+                IceFailure::PayloadFailed => r::IceRunFailure::PayloadFailed,
+                IceFailure::Local { message } => r::IceRunFailure::Local {
+                    message: message.clone(),
+                },
+            }),
+            agents: x
+                .agents
+                .iter()
+                .map(|a| r::IceAgent {
+                    role: a.role.clone(),
+                    allowed: a.allowed.map(kind),
+                    candidates: a
+                        .candidates
+                        .iter()
+                        .map(|c| r::IceCandidate {
+                            kind: kind(c.kind),
+                            protocol: c.protocol.clone(),
+                            address: c.address,
+                            related_address: c.related_address,
+                            server: c.server.clone(),
+                            gathered_ms: ms(c.gathered_after),
+                            used: c.used,
+                            dropped: c.dropped.clone(),
+                        })
+                        .collect(),
+                    server_problems: a
+                        .server_problems
+                        .iter()
+                        .map(|p| r::IceServerProblem {
+                            server: p.server.clone(),
+                            kind: kind(p.kind),
+                            error: p.error.to_string(),
+                            code: gather_code(&p.error),
+                        })
+                        .collect(),
+                    gathering_ms: ms(a.gathering_time),
+                    gathering_complete: a.gathering_complete,
+                })
+                .collect(),
+            selected: x.selected.as_ref().map(|s| r::IcePair {
+                local_type: kind(s.local_kind),
+                local_address: s.local_address,
+                remote_type: kind(s.remote_kind),
+                remote_address: s.remote_address,
+            }),
+            peer_reflexive_seen: x.peer_reflexive_seen,
+            time_to_connected_ms: x.time_to_connected.map(ms),
+            rtt_ms: x.payload.as_ref().and_then(|p| p.min_rtt()).map(ms),
+            payload: x.payload.as_ref().map(|p| r::IcePayload {
+                sent: p.sent,
+                a_to_b: p.a_to_b,
+                b_to_a: p.b_to_a,
+            }),
+            hairpin: x.hairpin.as_ref().map(|h| match h {
+                HairpinNote::NoNat => r::IceHairpin::NoNat,
+                HairpinNote::Required { public_ip } => r::IceHairpin::Required {
+                    public_ip: *public_ip,
+                },
+                HairpinNote::NotRequired => r::IceHairpin::NotRequired,
+            }),
+            duration_ms: ms(x.duration),
+        })
+        .collect();
+    r::IceSection {
+        runs,
+        not_tested: vec![
+            "TCP candidates and TURN over TCP/TLS (ICE runs are UDP only)".into(),
+            "data channel (DTLS/SCTP) over the selected pair".into(),
+        ],
+    }
+}

@@ -1,0 +1,130 @@
+//! `natscope nat`: the NAT behaviour probe (RFC 5780) and its verdict.
+//!
+//! The lead's code resolves the servers; this module takes socket addresses,
+//! runs [`probe::nat::probe`] and classifies with [`natclass::classify`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use probe::nat::{LifetimeConfig, NatProbeConfig};
+
+use crate::cli_time::parse_duration;
+
+/// Flags of the NAT behaviour probe.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct NatArgs {
+    /// Also measure the UDP mapping lifetime (RFC 5780 §4.6): idle
+    /// intervals are searched within BUDGET (default 5m). Opt-in: it takes
+    /// that long.
+    #[arg(
+        long,
+        value_name = "BUDGET",
+        num_args = 0..=1,
+        default_missing_value = "5m",
+        value_parser = parse_duration
+    )]
+    pub lifetime: Option<Duration>,
+    /// Skip the hairpinning test.
+    #[arg(long)]
+    pub no_hairpin: bool,
+    /// Port allocation samples (fresh sockets) to take; 0 for none.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub port_samples: usize,
+}
+
+impl Default for NatArgs {
+    fn default() -> Self {
+        Self {
+            lifetime: None,
+            no_hairpin: false,
+            port_samples: 4,
+        }
+    }
+}
+
+impl NatArgs {
+    /// The probe configuration for these flags.
+    pub fn config(
+        &self,
+        targets: Vec<SocketAddr>,
+        bind: Option<IpAddr>,
+        timeout: Duration,
+    ) -> NatProbeConfig {
+        NatProbeConfig {
+            servers: targets,
+            bind,
+            timeout,
+            hairpin: !self.no_hairpin,
+            port_samples: self.port_samples,
+            lifetime: self.lifetime.map(|budget| LifetimeConfig {
+                budget,
+                plan: natclass::LifetimePlan::default(),
+            }),
+            ..NatProbeConfig::default()
+        }
+    }
+}
+
+/// One NAT probe run: the verdict, the observations it came from (for
+/// `--json` debugging) and the wall time.
+#[derive(Debug, Clone)]
+pub struct NatRun {
+    /// The classification.
+    pub verdict: natclass::NatVerdict,
+    /// What was observed.
+    pub observations: natclass::Observations,
+    /// Wall time of the probe.
+    pub elapsed: Duration,
+}
+
+/// Probes `targets` (RFC 5780 primary addresses or plain STUN servers, UDP;
+/// the TCP Binding goes to the same address) and classifies the NAT.
+/// Bounded by `timeout` (plus the `--lifetime` budget when given). Never
+/// fails: unreachable servers are part of the verdict.
+pub async fn run_probe(
+    targets: Vec<SocketAddr>,
+    bind: Option<IpAddr>,
+    timeout: Duration,
+    args: &NatArgs,
+) -> NatRun {
+    let out = probe::nat::probe(&args.config(targets, bind, timeout)).await;
+    NatRun {
+        verdict: natclass::classify(&out.observations),
+        observations: out.observations,
+        elapsed: out.elapsed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        nat: NatArgs,
+    }
+
+    #[test]
+    fn flags_parse() {
+        let c = Cli::parse_from(["t"]);
+        assert_eq!(c.nat, NatArgs::default());
+        let c = Cli::parse_from(["t", "--lifetime", "--no-hairpin", "--port-samples", "0"]);
+        assert_eq!(c.nat.lifetime, Some(Duration::from_secs(300)));
+        assert!(c.nat.no_hairpin);
+        assert_eq!(c.nat.port_samples, 0);
+        let c = Cli::parse_from(["t", "--lifetime", "90s"]);
+        assert_eq!(c.nat.lifetime, Some(Duration::from_secs(90)));
+        let cfg = c.nat.config(
+            vec!["192.0.2.1:3478".parse().expect("literal")],
+            None,
+            Duration::from_secs(3),
+        );
+        assert!(cfg.hairpin);
+        assert_eq!(
+            cfg.lifetime.map(|l| l.budget),
+            Some(Duration::from_secs(90))
+        );
+    }
+}

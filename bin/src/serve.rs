@@ -1,0 +1,221 @@
+//! `natscope serve`: run the RFC 5780 STUN responder as a server, with an
+//! optional Prometheus `/metrics` endpoint. See docs/serve.md.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use probe::responder::{Metrics, RateLimit, Responder, ResponderConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// Most metrics HTTP connections served at once.
+const MAX_METRICS_CONNECTIONS: usize = 16;
+/// Time a metrics client has to send its request and read the answer.
+const METRICS_IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest HTTP request head read from a metrics client.
+const MAX_HTTP_HEAD: usize = 8 * 1024;
+
+/// Arguments of `natscope serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Primary IP address to listen on. With --alternate it must be a
+    /// specific address (not 0.0.0.0).
+    #[arg(long, value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub primary: IpAddr,
+    /// Alternate IP address (a second address of this host): enables the
+    /// RFC 5780 NAT behaviour tests (OTHER-ADDRESS, CHANGE-REQUEST).
+    #[arg(long, value_name = "ADDR")]
+    pub alternate: Option<IpAddr>,
+    /// Primary port (0: pick free ports).
+    #[arg(long, value_name = "P", default_value_t = probe::responder::DEFAULT_PORT)]
+    pub port: u16,
+    /// Alternate port (used with --alternate).
+    #[arg(long, value_name = "P2", default_value_t = probe::responder::DEFAULT_ALT_PORT)]
+    pub alt_port: u16,
+    /// Public address of --primary behind a 1:1 NAT (cloud VM), reported in
+    /// RESPONSE-ORIGIN.
+    #[arg(long, value_name = "ADDR")]
+    pub advertise_primary: Option<IpAddr>,
+    /// Public address of --alternate behind a 1:1 NAT, reported in
+    /// OTHER-ADDRESS and RESPONSE-ORIGIN.
+    #[arg(long, value_name = "ADDR")]
+    pub advertise_alternate: Option<IpAddr>,
+    /// SOFTWARE attribute to put in responses (none by default).
+    #[arg(long, value_name = "TEXT")]
+    pub software: Option<String>,
+    /// Serve UDP only (no STUN over TCP).
+    #[arg(long)]
+    pub no_tcp: bool,
+    /// Binding requests per second allowed from one source IP (IPv6: /64),
+    /// with bursts of twice that; 0 disables the limit.
+    #[arg(long, value_name = "N", default_value_t = RateLimit::default().per_second)]
+    pub rate_limit: u32,
+    /// Serve Prometheus metrics over HTTP at ADDR (GET /metrics), e.g.
+    /// 127.0.0.1:9478.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> ResponderConfig {
+        ResponderConfig {
+            primary: self.primary,
+            alternate: self.alternate,
+            port: self.port,
+            alt_port: self.alt_port,
+            advertise_primary: self.advertise_primary,
+            advertise_alternate: self.advertise_alternate,
+            software: self.software.clone(),
+            tcp: !self.no_tcp,
+            rate_limit: if self.rate_limit == 0 {
+                RateLimit::disabled()
+            } else {
+                RateLimit::per_second(self.rate_limit)
+            },
+            ..ResponderConfig::default()
+        }
+    }
+}
+
+/// Runs the responder until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let responder = Responder::start(args.config()).context("cannot start the STUN responder")?;
+    let addrs = responder.addrs();
+    for a in addrs.udp() {
+        println!("udp {a}");
+    }
+    for a in &addrs.tcp {
+        println!("tcp {a}");
+    }
+    match addrs.other_address {
+        Some(o) => println!("OTHER-ADDRESS {o} (RFC 5780 tests available)"),
+        None => println!("single-address mode (no RFC 5780 NAT tests)"),
+    }
+
+    let metrics_task = match args.metrics {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind the metrics endpoint {addr}"))?;
+            println!("metrics http://{}/metrics", listener.local_addr()?);
+            Some(tokio::spawn(serve_metrics(listener, responder.metrics())))
+        }
+        None => None,
+    };
+
+    wait_for_signal().await?;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    let m = responder.metrics().snapshot();
+    responder.shutdown().await;
+    tracing::info!(counters = ?m, "natscope serve stopped");
+    eprintln!(
+        "natscope serve: stopped; requests={} success={} errors={} malformed={} \
+         not_binding={} rate_limited={} amplification_refused={} send_errors={}",
+        m.requests,
+        m.success_responses,
+        m.error_responses,
+        m.malformed_dropped,
+        m.ignored_dropped,
+        m.rate_limited,
+        m.amplification_refused,
+        m.send_errors
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    tracing::info!("signal received, shutting down");
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 server: `GET /metrics` → Prometheus text; anything
+/// else → 404/405. One request per connection.
+async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
+    let slots = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if tokio::time::timeout(METRICS_IO_TIMEOUT, http_exchange(stream, &metrics))
+                .await
+                .is_err()
+            {
+                tracing::debug!(%peer, "metrics client timed out");
+            }
+        });
+    }
+}
+
+async fn http_exchange(mut stream: TcpStream, metrics: &Metrics) {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > MAX_HTTP_HEAD {
+            let _ = stream
+                .write_all(&response(431, "text/plain", "too large\n"))
+                .await;
+            return;
+        }
+    }
+    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split(' ');
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let reply = match (method, path.split('?').next().unwrap_or("")) {
+        ("GET", "/metrics") => response(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            &metrics.snapshot().to_prometheus(),
+        ),
+        ("GET", _) => response(404, "text/plain", "not found; try /metrics\n"),
+        _ => response(405, "text/plain", "method not allowed\n"),
+    };
+    let _ = stream.write_all(&reply).await;
+    let _ = stream.shutdown().await;
+}
+
+fn response(code: u16, content_type: &str, body: &str) -> Vec<u8> {
+    let reason = match code {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Request Header Fields Too Large",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}

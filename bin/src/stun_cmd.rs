@@ -1,0 +1,145 @@
+//! `natscope stun`: Binding requests to every server at once.
+
+use clap::Args;
+use probe::resolve::Resolver;
+use probe::servers::{Host, Scheme, Transport as UriTransport};
+use probe::stun::binding::{BindingOptions, BindingTarget, Transport, query_all_counted};
+use probe::stun::transaction::RetransmitConfig;
+
+use crate::Verdict;
+use crate::output::OutputArgs;
+use crate::servers_arg::{NamedServer, ProbeArgs, ServerArgs};
+use crate::to_report::{self, StunEntry};
+
+/// Arguments of `natscope stun`.
+#[derive(Debug, Args)]
+pub struct StunArgs {
+    #[command(flatten)]
+    servers: ServerArgs,
+    /// Also send a Binding request over TCP to every stun: server.
+    #[arg(long)]
+    tcp: bool,
+    #[command(flatten)]
+    probe: ProbeArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Resolves and queries `servers`; the `stun` section of the report.
+pub async fn probe_section(
+    servers: &[NamedServer],
+    tcp: bool,
+    probe: &ProbeArgs,
+) -> report::StunSection {
+    let mut entries: Vec<StunEntry> = Vec::new();
+    // Slots in `entries` still waiting for a binding result, by target index.
+    let mut targets: Vec<BindingTarget> = Vec::new();
+    let mut slots: Vec<usize> = Vec::new();
+    let needs_dns = servers.iter().any(|s| matches!(s.uri.host, Host::Name(_)));
+    let resolver = if needs_dns {
+        Some(Resolver::system().map_err(|e| e.to_string()))
+    } else {
+        None
+    };
+    // Name resolution gets at most half the time budget; bindings get what
+    // is left of the whole budget when it is done.
+    let started = tokio::time::Instant::now();
+    let dns_budget = probe.timeout / 2;
+    let resolved = futures_util::future::join_all(servers.iter().map(|s| {
+        let resolver = resolver.as_ref();
+        async move {
+            let transports = s.uri.transports(tcp);
+            match (&s.uri.host, resolver) {
+                (Host::Name(_), Some(Err(e))) => Err(e.clone()),
+                (_, Some(Ok(r))) => r
+                    .resolve_for(&s.uri, &transports, dns_budget)
+                    .await
+                    .map_err(|e| e.to_string()),
+                (Host::Ip(ip), _) => Ok(transports
+                    .iter()
+                    .map(|t| probe::resolve::ResolvedTarget {
+                        uri: s.uri.clone(),
+                        addr: std::net::SocketAddr::new(*ip, s.uri.port_or_default()),
+                        transport: *t,
+                        via_srv: false,
+                    })
+                    .collect()),
+                (Host::Name(_), None) => Err("name resolution unavailable".to_string()),
+            }
+        }
+    }))
+    .await;
+    for (server, res) in servers.iter().zip(resolved) {
+        let uri = server.uri.to_string();
+        match res {
+            Err(why) => entries.push(StunEntry {
+                label: server.label.clone(),
+                uri,
+                transport: Transport::Udp,
+                result: Err(why),
+            }),
+            Ok(list) => {
+                for t in list {
+                    let transport = match t.transport {
+                        UriTransport::Udp => Transport::Udp,
+                        UriTransport::Tcp => Transport::Tcp,
+                    };
+                    if matches!(server.uri.scheme, Scheme::Stuns | Scheme::Turns) {
+                        entries.push(StunEntry {
+                            label: server.label.clone(),
+                            uri: uri.clone(),
+                            transport,
+                            result: Err("STUN over TLS is not probed by `natscope stun` \
+                                         (use `natscope turn` for turns: servers)"
+                                .into()),
+                        });
+                        continue;
+                    }
+                    slots.push(entries.len());
+                    entries.push(StunEntry {
+                        label: server.label.clone(),
+                        uri: uri.clone(),
+                        transport,
+                        result: Err(String::new()),
+                    });
+                    targets.push(BindingTarget {
+                        label: server.label.clone(),
+                        addr: t.addr,
+                        transport,
+                    });
+                }
+            }
+        }
+    }
+    let opts = BindingOptions {
+        bind: probe.bind,
+        retransmit: RetransmitConfig::default(),
+        timeout: probe.timeout.saturating_sub(started.elapsed()),
+    };
+    let (results, counters) = query_all_counted(&targets, &opts).await;
+    for (slot, result) in slots.into_iter().zip(results) {
+        entries[slot].result = Ok(result);
+    }
+    to_report::stun_section(
+        &entries,
+        report::Counters {
+            malformed: counters.malformed,
+            unmatched: counters.unmatched,
+        },
+    )
+}
+
+/// Runs the command.
+pub async fn run(args: StunArgs) -> anyhow::Result<Verdict> {
+    let servers = args.servers.collect()?;
+    let mut rep = report::Report::new("stun", to_report::now_rfc3339());
+    rep.options.timeout_ms =
+        Some(u64::try_from(args.probe.timeout.as_millis()).unwrap_or(u64::MAX));
+    rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
+    rep.options.bind = args.probe.bind.map(|b| b.to_string());
+    let section = probe_section(&servers, args.tcp, &args.probe).await;
+    to_report::summarize_stun(&section, &mut rep.summary);
+    rep.stun = report::Section::Tested(section);
+    args.output.emit(&rep)?;
+    Ok(Verdict::from_checks(&rep.summary.checks))
+}

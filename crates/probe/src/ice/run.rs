@@ -1,0 +1,444 @@
+//! One ICE session per [`CandidateFilter`]: gather, exchange, check, send
+//! a payload both ways, and report; and [`run_all`], every filter in
+//! parallel.
+
+use super::agent::Pair;
+use super::filter::{CandidateFilter, CandidateKind};
+use super::gather::srflx_on_socket;
+use super::result::*;
+use super::{IceOptions, IceServers};
+use rice_proto::candidate::{Candidate, CandidateType, TransportType};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::time::Instant;
+
+/// Runs every filter in `filters` in parallel. Results come back in the
+/// order of `filters`; each run is bounded by [`IceOptions::run_bound`] and
+/// a failing (or panicking) run becomes a result, never an abort.
+pub async fn run_all(filters: &[CandidateFilter], servers: &IceServers, opts: &IceOptions) -> Vec<IceRunResult> {
+    let servers = Arc::new(servers.clone());
+    let opts = Arc::new(opts.clone());
+    let handles: Vec<_> = filters
+        .iter()
+        .map(|&f| {
+            let (servers, opts) = (servers.clone(), opts.clone());
+            (f, tokio::spawn(async move { run_filter(f, &servers, &opts).await }))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for (f, h) in handles {
+        out.push(match h.await {
+            Ok(r) => r,
+            Err(e) => empty_result(f, IceFailure::Local { message: format!("run task ended: {e}") }, Duration::ZERO),
+        });
+    }
+    out
+}
+
+/// Runs one ICE session restricted by `filter`.
+pub async fn run_filter(filter: CandidateFilter, servers: &IceServers, opts: &IceOptions) -> IceRunResult {
+    let t0 = Instant::now();
+    match tokio::time::timeout(opts.run_bound(), run_inner(filter, servers, opts, t0)).await {
+        Ok(r) => r,
+        Err(_) => empty_result(filter, IceFailure::Timeout { phase: IcePhase::Checks }, t0.elapsed()),
+    }
+}
+
+fn empty_result(filter: CandidateFilter, failure: IceFailure, duration: Duration) -> IceRunResult {
+    IceRunResult {
+        filter,
+        failure: Some(failure),
+        agents: Vec::new(),
+        selected: None,
+        peer_reflexive_seen: false,
+        time_to_connected: None,
+        payload: None,
+        hairpin: None,
+        duration,
+    }
+}
+
+const ROLES: [&str; 2] = ["a", "b"];
+
+fn bind_ip_for(opts: &IceOptions, target: SocketAddr) -> IpAddr {
+    opts.host_ips
+        .iter()
+        .copied()
+        .find(|ip| ip.is_ipv4() == target.is_ipv4())
+        .unwrap_or(if target.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        })
+}
+
+fn host_candidate(component_id: usize, i: usize, addr: SocketAddr) -> Candidate {
+    let prio = Candidate::calculate_priority(CandidateType::Host, TransportType::Udp, None, 65535 - i as u32, component_id);
+    Candidate::builder(component_id, CandidateType::Host, TransportType::Udp, &format!("10{i}"), addr)
+        .priority(prio)
+        .base_address(addr)
+        .build()
+}
+
+fn srflx_candidate(component_id: usize, i: usize, addr: SocketAddr, base: SocketAddr) -> Candidate {
+    let prio = Candidate::calculate_priority(
+        CandidateType::ServerReflexive,
+        TransportType::Udp,
+        None,
+        65535 - i as u32,
+        component_id,
+    );
+    Candidate::builder(component_id, CandidateType::ServerReflexive, TransportType::Udp, &format!("20{i}"), addr)
+        .priority(prio)
+        .base_address(base)
+        .related_address(base)
+        .build()
+}
+
+async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOptions, t0: Instant) -> IceRunResult {
+    let mut pair = match Pair::new(filter) {
+        Ok(p) => p,
+        Err(message) => return empty_result(filter, IceFailure::Local { message }, t0.elapsed()),
+    };
+    let mut reports: Vec<AgentReport> = (0..2)
+        .map(|side| AgentReport {
+            role: ROLES[side].to_string(),
+            allowed: filter.allowed(side),
+            candidates: Vec::new(),
+            server_problems: Vec::new(),
+            gathering_time: Duration::ZERO,
+            gathering_complete: true,
+        })
+        .collect();
+    let gather_deadline = t0 + opts.gather_timeout;
+
+    // Host sockets (the base of host and srflx candidates).
+    let mut host_socks: [Vec<UdpSocket>; 2] = [Vec::new(), Vec::new()];
+    for side in 0..2 {
+        if !(filter.gathers(side, CandidateKind::Host) || filter.gathers(side, CandidateKind::Srflx)) {
+            continue;
+        }
+        for ip in &opts.host_ips {
+            match UdpSocket::bind(SocketAddr::new(*ip, 0)).await {
+                Ok(s) => host_socks[side].push(s),
+                Err(e) => {
+                    return finish_early(
+                        filter,
+                        reports,
+                        IceFailure::Local { message: format!("bind {ip}: {e}") },
+                        t0,
+                    );
+                }
+            }
+        }
+    }
+
+    // srflx: Binding requests from the host sockets, both agents at once.
+    let want_srflx = |side: usize| filter.gathers(side, CandidateKind::Srflx) && !servers.stun.is_empty();
+    let srflx_side = |side: usize| {
+        let socks = &host_socks[side];
+        async move {
+            let mut out = Vec::new();
+            if want_srflx(side) {
+                for s in socks {
+                    out.push(srflx_on_socket(s, &servers.stun, gather_deadline).await);
+                }
+            }
+            out
+        }
+    };
+    let (s0, s1) = tokio::join!(srflx_side(0), srflx_side(1));
+    let srflx = [s0, s1];
+
+    for side in 0..2 {
+        let cid = pair.sides[side].component_id;
+        let socks = std::mem::take(&mut host_socks[side]);
+        for (i, sock) in socks.into_iter().enumerate() {
+            let local = match pair.add_socket(side, sock, None) {
+                Ok(a) => a,
+                Err(e) => {
+                    return finish_early(filter, reports, IceFailure::Local { message: format!("socket: {e}") }, t0);
+                }
+            };
+            if filter.gathers(side, CandidateKind::Host) {
+                let res = pair.sides[side].add_local(host_candidate(cid, i, local));
+                reports[side].candidates.push(CandidateInfo {
+                    kind: CandidateKind::Host,
+                    protocol: "udp".into(),
+                    address: local,
+                    related_address: None,
+                    server: None,
+                    gathered_after: t0.elapsed(),
+                    used: res.is_ok(),
+                    dropped: res.err(),
+                });
+            }
+            let Some(answers) = srflx[side].get(i) else { continue };
+            let mut seen: Vec<SocketAddr> = Vec::new();
+            for a in answers {
+                let url = servers.stun.get(a.server).map(|s| s.url.clone()).unwrap_or_default();
+                match &a.result {
+                    Ok(mapped) => {
+                        let (used, dropped) = if seen.contains(mapped) {
+                            (false, Some("same address as an earlier srflx candidate".to_string()))
+                        } else {
+                            seen.push(*mapped);
+                            match pair.sides[side].add_local(srflx_candidate(cid, i * 16 + a.server, *mapped, local)) {
+                                Ok(()) => (true, None),
+                                Err(e) => (false, Some(e)),
+                            }
+                        };
+                        reports[side].candidates.push(CandidateInfo {
+                            kind: CandidateKind::Srflx,
+                            protocol: "udp".into(),
+                            address: *mapped,
+                            related_address: Some(local),
+                            server: Some(url),
+                            gathered_after: a.at.saturating_duration_since(t0),
+                            used,
+                            dropped,
+                        });
+                    }
+                    Err(e) => reports[side].server_problems.push(ServerProblem {
+                        server: url,
+                        kind: CandidateKind::Srflx,
+                        error: e.clone(),
+                    }),
+                }
+            }
+        }
+    }
+
+    // relay: rice-proto's TURN gatherer, one local socket per TURN server.
+    let configs: Vec<rice_proto::turn::TurnConfig> = servers
+        .turn
+        .iter()
+        .map(|t| {
+            rice_proto::turn::TurnConfig::new(
+                TransportType::Udp,
+                t.addr,
+                rice_proto::turn::TurnCredentials::new(&t.username, t.password.expose()),
+            )
+        })
+        .collect();
+    for side in 0..2 {
+        if !filter.gathers(side, CandidateKind::Relay) || servers.turn.is_empty() {
+            continue;
+        }
+        for (i, t) in servers.turn.iter().enumerate() {
+            let bind = SocketAddr::new(bind_ip_for(opts, t.addr), 0);
+            let sock = match UdpSocket::bind(bind).await {
+                Ok(s) => s,
+                Err(e) => {
+                    reports[side].server_problems.push(ServerProblem {
+                        server: t.url.clone(),
+                        kind: CandidateKind::Relay,
+                        error: GatherError::Socket { message: e.to_string() },
+                    });
+                    continue;
+                }
+            };
+            if let Err(e) = pair.add_socket(side, sock, Some((i, t.addr))) {
+                reports[side].server_problems.push(ServerProblem {
+                    server: t.url.clone(),
+                    kind: CandidateKind::Relay,
+                    error: GatherError::Socket { message: e.to_string() },
+                });
+            }
+        }
+        if let Err(message) = pair.start_turn_gathering(side, &configs) {
+            return finish_early(filter, reports, IceFailure::Local { message }, t0);
+        }
+    }
+    pair.drive_until(gather_deadline, |s| s.iter().all(|s| s.gathering_over())).await;
+    let gather_end = t0.elapsed();
+    for side in 0..2 {
+        let s = &pair.sides[side];
+        let started = s.gathering_started;
+        reports[side].gathering_complete = !started || s.gathering_done;
+        for r in &s.relays {
+            reports[side].candidates.push(CandidateInfo {
+                kind: r.candidate.candidate_type.into(),
+                protocol: "udp".into(),
+                address: r.candidate.address,
+                related_address: r.candidate.related_address,
+                server: r.turn_server.and_then(|i| servers.turn.get(i)).map(|t| t.url.clone()),
+                gathered_after: r.at.saturating_duration_since(t0),
+                used: r.used,
+                dropped: r.dropped.clone(),
+            });
+        }
+        if started {
+            for (i, t) in servers.turn.iter().enumerate() {
+                if s.relays.iter().any(|r| r.turn_server == Some(i))
+                    || reports[side].server_problems.iter().any(|p| p.server == t.url && p.kind == CandidateKind::Relay)
+                {
+                    continue;
+                }
+                let error = match pair.turn_error(side, i) {
+                    Some(e) => e,
+                    None if s.gathering_done => GatherError::TurnFailed,
+                    None => GatherError::NoResponse,
+                };
+                reports[side].server_problems.push(ServerProblem {
+                    server: t.url.clone(),
+                    kind: CandidateKind::Relay,
+                    error,
+                });
+            }
+        }
+        reports[side].gathering_time = if started {
+            gather_end
+        } else {
+            reports[side].candidates.iter().map(|c| c.gathered_after).max().unwrap_or_default()
+        };
+    }
+
+    // Does each agent have a candidate of the type it is allowed?
+    for side in 0..2 {
+        if reports[side].candidates.iter().any(|c| c.used) {
+            continue;
+        }
+        let kind = filter.allowed(side).unwrap_or(CandidateKind::Host);
+        let problems: Vec<&ServerProblem> =
+            reports[side].server_problems.iter().filter(|p| filter.keeps(side, p.kind)).collect();
+        if kind == CandidateKind::Relay
+            && let Some(p) = problems.iter().find(|p| matches!(p.error, GatherError::TurnError { .. }))
+        {
+            let failure = IceFailure::TurnError { server: p.server.clone(), error: p.error.clone() };
+            return finish_early(filter, reports, failure, t0);
+        }
+        let reason = match kind {
+            CandidateKind::Srflx if servers.stun.is_empty() => "no STUN server configured".to_string(),
+            CandidateKind::Relay if servers.turn.is_empty() => "no TURN server configured".to_string(),
+            CandidateKind::Host if opts.host_ips.is_empty() => "no host address to bind".to_string(),
+            _ if !problems.is_empty() => problems
+                .iter()
+                .map(|p| format!("{}: {}", p.server, p.error))
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => "every gathered candidate was dropped".to_string(),
+        };
+        let failure = IceFailure::NoCandidates { agent: ROLES[side].to_string(), kind, reason };
+        return finish_early(filter, reports, failure, t0);
+    }
+
+    // Exchange and connectivity checks.
+    if let Err(message) = pair.exchange() {
+        return finish_early(filter, reports, IceFailure::Local { message }, t0);
+    }
+    let checks_t0 = Instant::now();
+    let connect_deadline = checks_t0 + opts.connect_timeout;
+    pair.drive_until(connect_deadline, |s| s.iter().all(|s| s.is_connected()) || s.iter().any(|s| s.failed))
+        .await;
+    let connected = pair.sides.iter().all(|s| s.is_connected());
+    let time_to_connected = if connected {
+        pair.sides.iter().filter_map(|s| s.connected).max().map(|t| t.saturating_duration_since(checks_t0))
+    } else {
+        None
+    };
+    let selected = pair.sides[0].selected.as_ref().map(|p| SelectedPairInfo {
+        local_kind: p.local.candidate_type.into(),
+        local_address: p.local.address,
+        remote_kind: p.remote.candidate_type.into(),
+        remote_address: p.remote.address,
+        peer_view: pair.sides[1].selected.as_ref().map(|q| {
+            (q.local.candidate_type.into(), q.local.address, q.remote.candidate_type.into(), q.remote.address)
+        }),
+    });
+    let peer_reflexive_seen = pair.sides.iter().any(|s| s.known_kinds().contains(&CandidateKind::Prflx))
+        || selected.as_ref().is_some_and(|s| s.local_kind == CandidateKind::Prflx || s.remote_kind == CandidateKind::Prflx);
+    let hairpin = (filter == CandidateFilter::SrflxSrflx).then(|| hairpin_note(&reports));
+
+    let mut failure = None;
+    let mut payload = None;
+    if !connected {
+        failure = Some(if pair.sides.iter().any(|s| s.failed) {
+            IceFailure::ChecksFailed
+        } else {
+            IceFailure::Timeout { phase: IcePhase::Checks }
+        });
+    } else {
+        let p = exchange_payload(&mut pair, filter, opts).await;
+        if !p.both_ways() {
+            failure = Some(IceFailure::PayloadFailed);
+        }
+        payload = Some(p);
+    }
+
+    // Release TURN allocations (bounded).
+    if pair.sides.iter().any(|s| !s.relays.is_empty()) {
+        pair.close();
+        pair.drive_until(Instant::now() + Duration::from_millis(200), |_| false).await;
+    }
+
+    IceRunResult {
+        filter,
+        failure,
+        agents: reports,
+        selected,
+        peer_reflexive_seen,
+        time_to_connected,
+        payload,
+        hairpin,
+        duration: t0.elapsed(),
+    }
+}
+
+fn finish_early(filter: CandidateFilter, agents: Vec<AgentReport>, failure: IceFailure, t0: Instant) -> IceRunResult {
+    IceRunResult {
+        agents,
+        ..empty_result(filter, failure, t0.elapsed())
+    }
+}
+
+fn hairpin_note(reports: &[AgentReport]) -> HairpinNote {
+    let srflx: Vec<Vec<&CandidateInfo>> = reports
+        .iter()
+        .map(|r| r.candidates.iter().filter(|c| c.kind == CandidateKind::Srflx && c.used).collect())
+        .collect();
+    let all_no_nat = srflx.iter().flatten().all(|c| Some(c.address) == c.related_address);
+    if all_no_nat {
+        return HairpinNote::NoNat;
+    }
+    let (a, b) = match (srflx.first(), srflx.get(1)) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return HairpinNote::NotRequired,
+    };
+    a.iter()
+        .find_map(|x| b.iter().find(|y| y.address.ip() == x.address.ip()).map(|_| x.address.ip()))
+        .map(|public_ip| HairpinNote::Required { public_ip })
+        .unwrap_or(HairpinNote::NotRequired)
+}
+
+async fn exchange_payload(pair: &mut Pair, filter: CandidateFilter, opts: &IceOptions) -> PayloadExchange {
+    let mut p = PayloadExchange { sent: 0, a_to_b: 0, b_to_a: 0, rtts: Vec::new() };
+    for i in 0..opts.pings {
+        let ping = format!("natscope-ice ping {filter} {i}").into_bytes();
+        let pong = format!("natscope-ice pong {filter} {i}").into_bytes();
+        let start = Instant::now();
+        if pair.send_app(0, &ping).is_err() {
+            break;
+        }
+        p.sent += 1;
+        let deadline = start + opts.payload_timeout;
+        let got = pair.drive_until(deadline, |s| s[1].app_rx.iter().any(|d| *d == ping)).await;
+        pair.sides[1].app_rx.clear();
+        if !got {
+            continue;
+        }
+        p.a_to_b += 1;
+        if pair.send_app(1, &pong).is_err() {
+            continue;
+        }
+        let got = pair.drive_until(deadline, |s| s[0].app_rx.iter().any(|d| *d == pong)).await;
+        pair.sides[0].app_rx.clear();
+        if got {
+            p.b_to_a += 1;
+            p.rtts.push(start.elapsed());
+        }
+    }
+    p
+}

@@ -1,0 +1,204 @@
+//! The `ice` section: two ICE agents on this machine, one session per
+//! candidate-type filter (host↔host, srflx↔srflx, relay↔relay, relay↔host,
+//! unrestricted), and which of them connect.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+
+/// Content of the `ice` section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IceSection {
+    /// One entry per filter, in report order.
+    pub runs: Vec<IceRun>,
+    /// What the runs did not cover (e.g. "data channel (DTLS/SCTP) not
+    /// tested"), in plain words.
+    pub not_tested: Vec<String>,
+}
+
+/// The candidate-type restriction of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IceFilter {
+    /// Host candidates on both agents.
+    HostHost,
+    /// Server-reflexive candidates on both agents.
+    SrflxSrflx,
+    /// Relayed candidates on both agents.
+    RelayRelay,
+    /// Relayed on agent "a", host on agent "b".
+    RelayHost,
+    /// No restriction.
+    All,
+}
+
+/// An ICE candidate type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CandidateType {
+    /// Host.
+    Host,
+    /// Server-reflexive.
+    Srflx,
+    /// Peer-reflexive.
+    Prflx,
+    /// Relayed (TURN).
+    Relay,
+}
+
+/// One run (one ICE session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceRun {
+    /// The filter.
+    pub filter: IceFilter,
+    /// Connected and payload passed both ways.
+    pub connected: bool,
+    /// Why not, when `connected` is false.
+    pub failure: Option<IceRunFailure>,
+    /// Agent "a" (controlling) then agent "b" (controlled).
+    pub agents: Vec<IceAgent>,
+    /// The pair ICE selected, as agent "a" sees it.
+    pub selected: Option<IcePair>,
+    /// Whether a peer-reflexive candidate appeared.
+    pub peer_reflexive_seen: bool,
+    /// From the start of connectivity checks to both agents connected, ms.
+    pub time_to_connected_ms: Option<f64>,
+    /// Smallest application-level round trip over the selected pair, ms.
+    pub rtt_ms: Option<f64>,
+    /// Payload exchanged over the selected pair.
+    pub payload: Option<IcePayload>,
+    /// srflx↔srflx only: whether the NAT must hairpin.
+    pub hairpin: Option<IceHairpin>,
+    /// Wall time of the run, ms.
+    pub duration_ms: f64,
+}
+
+/// One agent's gathering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceAgent {
+    /// `a` or `b`.
+    pub role: String,
+    /// The only candidate type this agent could use (`None`: any).
+    pub allowed: Option<CandidateType>,
+    /// Gathered candidates.
+    pub candidates: Vec<IceCandidate>,
+    /// Servers that produced no candidate, and why.
+    pub server_problems: Vec<IceServerProblem>,
+    /// Gathering time, ms.
+    pub gathering_ms: f64,
+    /// Whether gathering finished before its deadline.
+    pub gathering_complete: bool,
+}
+
+/// A gathered candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: CandidateType,
+    /// `udp`.
+    pub protocol: String,
+    /// Address.
+    pub address: SocketAddr,
+    /// Related address (base for srflx, mapped address for relay).
+    pub related_address: Option<SocketAddr>,
+    /// The STUN/TURN server URL that produced it (never credentials).
+    pub server: Option<String>,
+    /// Time from the start of gathering, ms.
+    pub gathered_ms: f64,
+    /// Whether the filter let the agent use it.
+    pub used: bool,
+    /// Why an allowed candidate was not used.
+    pub dropped: Option<String>,
+}
+
+/// A server that produced no candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceServerProblem {
+    /// Server URL.
+    pub server: String,
+    /// The candidate type it should have produced.
+    #[serde(rename = "type")]
+    pub kind: CandidateType,
+    /// Plain-language error (may quote a reason phrase from the network).
+    pub error: String,
+    /// STUN/TURN ERROR-CODE, when the server answered with one.
+    pub code: Option<u16>,
+}
+
+/// The selected pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcePair {
+    /// Local candidate type (agent "a").
+    pub local_type: CandidateType,
+    /// Local address.
+    pub local_address: SocketAddr,
+    /// Remote candidate type (agent "b").
+    pub remote_type: CandidateType,
+    /// Remote address.
+    pub remote_address: SocketAddr,
+}
+
+/// Payload over the selected pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcePayload {
+    /// Pings sent by "a".
+    pub sent: u32,
+    /// Pings received by "b".
+    pub a_to_b: u32,
+    /// Pongs received by "a".
+    pub b_to_a: u32,
+}
+
+/// Why a run did not connect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum IceRunFailure {
+    /// An agent gathered no candidate of its allowed type.
+    NoCandidates {
+        /// `a` or `b`.
+        agent: String,
+        /// The missing type.
+        #[serde(rename = "type")]
+        candidate_type: CandidateType,
+        /// Why.
+        reason: String,
+    },
+    /// A TURN server refused; its error named.
+    TurnError {
+        /// Server URL.
+        server: String,
+        /// ERROR-CODE, when known.
+        code: Option<u16>,
+        /// Plain-language error.
+        error: String,
+    },
+    /// Checks ran and failed.
+    ChecksFailed,
+    /// A phase hit its deadline (`gathering`, `checks`, `payload`).
+    Timeout {
+        /// The phase.
+        phase: String,
+    },
+    /// Connected but payload did not pass both ways.
+    PayloadFailed,
+    /// A local error.
+    Local {
+        /// The error.
+        message: String,
+    },
+}
+
+/// Hairpinning note for srflx↔srflx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum IceHairpin {
+    /// srflx equals host: no NAT in between, hairpinning not exercised.
+    NoNat,
+    /// Both agents share this public IP: the pair needs NAT hairpinning.
+    Required {
+        /// The shared public IP.
+        public_ip: IpAddr,
+    },
+    /// Different public IPs: no hairpinning involved.
+    NotRequired,
+}

@@ -1,0 +1,232 @@
+//! End-to-end tests of the natscope CLI against real servers on loopback:
+//! the embedded lab, natscope's RFC 5780 responder, a silent socket and a
+//! garbage-spewing one. Checks outputs, the JSON contract and exit codes.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use probe::responder::{Responder, ResponderConfig};
+use support::{assert_schema_valid, json_of, natscope, run_bounded};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn diagnose_lab_works_on_a_fresh_machine() {
+    let mut cmd = natscope();
+    cmd.args(["diagnose", "--lab", "--format", "json"]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    assert_eq!(doc["schema"], "natscope/1");
+    assert_eq!(doc["interfaces"]["status"], "tested");
+    let servers = doc["stun"]["servers"].as_array().expect("servers array");
+    assert_eq!(
+        servers.len(),
+        4,
+        "primary + alternate, UDP + TCP: {servers:#?}"
+    );
+    for s in servers {
+        assert_eq!(s["outcome"], "ok", "{s:#?}");
+        assert_eq!(s["rfc5780"], true, "{s:#?}");
+        let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
+        let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();
+        // Loopback has no NAT: the server sees exactly our socket.
+        assert_eq!(mapped.ip().to_string(), "127.0.0.1");
+        assert_eq!(mapped.port(), local.port());
+    }
+    assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_ip"], true);
+    assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_port"], true);
+    let checks = doc["summary"]["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "stun" && c["status"] == "pass")
+    );
+}
+
+async fn responder() -> Responder {
+    Responder::start(ResponderConfig::loopback_lab()).expect("responder starts on loopback")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stun_reports_mapping_and_rfc5780_capability() {
+    let r = responder().await;
+    let addrs = r.addrs();
+    let alt = addrs.alternate.expect("two-address responder");
+    let mut cmd = natscope();
+    cmd.args(["stun", "--format", "json", "--tcp", "--timeout", "5s"])
+        .arg(format!("stun:{}", addrs.primary))
+        .arg(format!("{alt}"));
+    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, LIMIT))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    let servers = doc["stun"]["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 4);
+    for s in servers {
+        assert_eq!(s["outcome"], "ok", "{s:#?}");
+        assert_eq!(s["other_address"].as_str().is_some(), true);
+        assert!(s["software"].as_str().unwrap().starts_with("natscope"));
+        let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
+        let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();
+        assert_eq!(mapped.port(), local.port(), "no NAT on loopback: {s:#?}");
+        assert_eq!(mapped.ip().to_string(), "127.0.0.1");
+    }
+    // The primary's OTHER-ADDRESS names the alternate.
+    assert_eq!(servers[0]["other_address"], alt.to_string());
+    // RESPONSE-ORIGIN of the primary is the primary.
+    assert_eq!(servers[0]["response_origin"], addrs.primary.to_string());
+    r.shutdown().await;
+}
+
+#[test]
+fn silent_server_times_out_within_the_deadline_and_exits_1() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let mut cmd = natscope();
+    cmd.args(["stun", "--format", "json", "--timeout", "1s"])
+        .arg(addr.to_string());
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    let s = &doc["stun"]["servers"][0];
+    assert_eq!(s["outcome"], "timeout", "{s:#?}");
+    assert!(
+        s["transmissions"].as_u64().unwrap() >= 2,
+        "retransmitted: {s:#?}"
+    );
+    let checks = doc["summary"]["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "udp" && c["status"] == "fail")
+    );
+    drop(silent);
+}
+
+#[test]
+fn garbage_answers_are_counted_and_ignored() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let spewer = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        let mut answered = 0;
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            // Garbage, a truncated STUN header, and a response with a wrong transaction id.
+            let _ = sock.send_to(b"\x00\x01garbage\xff\xfe", from);
+            let _ = sock.send_to(&buf[..n.min(10)], from);
+            // A well-formed Binding success response, header only, whose
+            // transaction id is not ours.
+            let mut wrong = buf[..n.min(20)].to_vec();
+            wrong[0] = 0x01;
+            wrong[1] = 0x01;
+            wrong[2] = 0;
+            wrong[3] = 0;
+            wrong[19] ^= 0xff;
+            let _ = sock.send_to(&wrong, from);
+            answered += 1;
+            if answered > 8 {
+                break;
+            }
+        }
+    });
+    let mut cmd = natscope();
+    cmd.args(["stun", "--format", "json", "--timeout", "1s"])
+        .arg(addr.to_string());
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    let s = &doc["stun"]["servers"][0];
+    assert_eq!(s["outcome"], "timeout", "{s:#?}");
+    let counters = &doc["stun"]["counters"];
+    assert!(counters["malformed"].as_u64().unwrap() >= 1, "{counters}");
+    assert!(counters["unmatched"].as_u64().unwrap() >= 1, "{counters}");
+    let _ = spewer.join();
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_and_exit_2() {
+    for args in [
+        vec!["stun", "ftp://example.invalid"],
+        vec!["stun", "stun:[::1"],
+        vec!["stun", "--ice-servers", "/nonexistent/ice.json"],
+        vec!["stun", "--timeout", "soon", "127.0.0.1:1"],
+    ] {
+        let mut cmd = natscope();
+        cmd.args(&args);
+        let out = run_bounded(cmd, LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let last = args.last().unwrap();
+        assert!(
+            err.contains(last) || err.contains("soon"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn table_output_honours_no_color_and_interfaces_lists_loopback() {
+    let mut cmd = natscope();
+    cmd.args(["interfaces", "--format", "table"]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape sequences with NO_COLOR"
+    );
+    assert!(text.contains("127.0.0.1/8"), "{text}");
+
+    let mut cmd = natscope();
+    cmd.args(["interfaces", "--format", "json"]);
+    let doc = json_of(&run_bounded(cmd, LIMIT));
+    assert_schema_valid(&doc);
+    let ifs = doc["interfaces"]["interfaces"].as_array().unwrap();
+    let lo = ifs
+        .iter()
+        .find(|i| i["kind"] == "loopback")
+        .expect("a loopback interface");
+    assert!(
+        lo["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["ip"] == "127.0.0.1" && a["scope"]["loopback"] == true)
+    );
+}
+
+#[test]
+fn output_file_is_written() {
+    let dir = std::env::temp_dir().join(format!("natscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("report.json");
+    let mut cmd = natscope();
+    cmd.args(["diagnose", "--lab", "-o"]).arg(&path);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["schema"], "natscope/1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
