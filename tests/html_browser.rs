@@ -2,7 +2,8 @@
 //! hostile strings only as text, the key parts are there, nothing is logged
 //! to the console (no script errors, no Content-Security-Policy violations),
 //! and a screenshot is written to target/html-report.png for people to look
-//! at (target/html-report-phone.png at phone width).
+//! at (target/html-report-phone.png at phone width; the page itself is
+//! target/html-report.html).
 //!
 //! Chromium is required: without it this test fails and says how to
 //! install it (`apt-get install -y chromium`; scripts/test installs it).
@@ -321,9 +322,10 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 #[test]
 fn screenshots_for_review() {
-    let dir = TempDir::new("shot");
-    let page = write_page(&dir, "report.html", &report::html::render(&showcase()));
     let target = target_dir();
+    // Kept next to the screenshots, for people to open.
+    let page = target.join("html-report.html");
+    std::fs::write(&page, report::html::render(&showcase())).expect("write the page");
     for (name, size, min_bytes) in [
         ("html-report.png", "1280,2000", 50_000),
         ("html-report-phone.png", "390,1800", 20_000),

@@ -125,7 +125,11 @@ struct Filtering {
 fn filtering(lab: &Lab) -> Filtering {
     let a = lab.addrs().clone();
     // A port of its own, so no earlier flow of the test opened the filter.
-    let sock = socket_in(lab, Ns::Client, SocketAddrV4::new(a.client, CLIENT_PORT + 1));
+    let sock = socket_in(
+        lab,
+        Ns::Client,
+        SocketAddrV4::new(a.client, CLIENT_PORT + 1),
+    );
     let primary = SocketAddrV4::new(a.server_primary, REFL_PORT);
     let mapped = seen_by(&sock, primary);
     let arrives = |from: SocketAddrV4| {

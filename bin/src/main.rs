@@ -16,6 +16,7 @@ mod output;
 mod servers_arg;
 mod stun_cmd;
 mod to_report;
+mod turn_cmd;
 
 use std::process::ExitCode;
 
@@ -67,6 +68,8 @@ enum Command {
     Interfaces(interfaces_cmd::InterfacesArgs),
     /// Query STUN servers concurrently and compare the public mappings they see.
     Stun(stun_cmd::StunArgs),
+    /// Test TURN servers over UDP, TCP and TLS: every stage timed, failures named.
+    Turn(turn_cmd::TurnCmd),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Interfaces(args) => interfaces_cmd::run(args).await,
             Command::Stun(args) => stun_cmd::run(args).await,
+            Command::Turn(args) => turn_cmd::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
         }
     });

@@ -292,3 +292,75 @@ pub fn interfaces(list: &[probe::interfaces::Interface]) -> report::Interfaces {
         default_gateway,
     }
 }
+
+/// The `turn` section: the probe's results in the report model's shape.
+pub fn turn_section(
+    results: &[probe::turn::TurnTransportResult],
+) -> anyhow::Result<report::Section<report::Opaque>> {
+    let section = report::turn::TurnSection {
+        results: serde_json::from_value(serde_json::to_value(results)?)?,
+    };
+    match serde_json::to_value(section)? {
+        serde_json::Value::Object(map) => Ok(report::Section::Tested(map)),
+        _ => anyhow::bail!("the TURN section did not serialise to an object"),
+    }
+}
+
+/// Summary lines and `turn-<transport>` checks from the TURN results.
+pub fn summarize_turn(results: &[probe::turn::TurnTransportResult], summary: &mut report::Summary) {
+    use std::collections::BTreeMap;
+    let mut per_transport: BTreeMap<String, bool> = BTreeMap::new();
+    for r in results {
+        let transport = r.transport.to_string().to_lowercase();
+        let ok = per_transport.entry(transport.clone()).or_insert(false);
+        *ok |= r.ok;
+        if r.ok {
+            summary.works.push(format!(
+                "TURN {} over {transport}: allocation and relay work{}",
+                r.uri,
+                r.relayed_address
+                    .map(|a| format!(" (relayed address {a})"))
+                    .unwrap_or_default()
+            ));
+        } else {
+            let stage = r
+                .failed_stage
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_else(|| "an unknown stage".into());
+            let why = r
+                .failure
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "failed".into());
+            summary.problems.push(format!(
+                "TURN {} over {transport} failed at {stage}: {why}",
+                r.uri
+            ));
+        }
+    }
+    let udp_ok = per_transport.get("udp").copied();
+    let stream_ok = per_transport.get("tcp").copied().unwrap_or(false)
+        || per_transport.get("tls").copied().unwrap_or(false);
+    if udp_ok == Some(false) && stream_ok {
+        summary.advice.push(
+            "TURN over UDP fails but TCP/TLS works: UDP is likely blocked on this network; \
+             offer a turns: server on port 443 so clients behind such firewalls can relay"
+                .into(),
+        );
+    }
+    for (transport, ok) in per_transport {
+        summary.checks.push(Check {
+            id: format!("turn-{transport}"),
+            status: if ok {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            },
+            reason: if ok {
+                format!("a TURN allocation over {transport} relayed data")
+            } else {
+                format!("no TURN server relayed data over {transport}")
+            },
+        });
+    }
+}

@@ -101,3 +101,28 @@ pub async fn run_probe(args: &TurnArgs) -> anyhow::Result<Vec<TurnTransportResul
     let (uris, cfg) = probe_config(args)?;
     Ok(probe_all(&uris, &cfg).await)
 }
+
+/// `natscope turn`: the TURN arguments plus output options.
+#[derive(Debug, clap::Args)]
+pub struct TurnCmd {
+    #[command(flatten)]
+    turn: TurnArgs,
+    #[command(flatten)]
+    output: crate::output::OutputArgs,
+}
+
+/// Runs `natscope turn`.
+pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
+    if cmd.turn.uris.is_empty() {
+        anyhow::bail!(
+            "name at least one TURN server (turn:host[:port][?transport=udp|tcp] or turns:host)"
+        );
+    }
+    let results = run_probe(&cmd.turn).await?;
+    let mut rep = report::Report::new("turn", crate::to_report::now_rfc3339());
+    rep.options.servers = cmd.turn.uris.clone();
+    crate::to_report::summarize_turn(&results, &mut rep.summary);
+    rep.turn = crate::to_report::turn_section(&results)?;
+    cmd.output.emit(&rep)?;
+    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+}

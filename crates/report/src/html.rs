@@ -117,8 +117,11 @@ fn verdict(h: &mut Html, r: &Report) {
                 " check that ran passed"
             } else {
                 " checks that ran passed"
-            })
-            .m("</div>\n");
+            });
+        if not_tested > 0 {
+            h.m(" <span class=\"muted\">(").int(not_tested).m(" not tested)</span>");
+        }
+        h.m("</div>\n");
     } else {
         h.m("<div class=\"headline nt\" id=\"verdict-headline\">Nothing was tested conclusively</div>\n");
     }

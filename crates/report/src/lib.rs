@@ -21,6 +21,7 @@ pub mod section;
 pub mod stun;
 pub mod summary;
 pub mod table;
+pub mod turn;
 
 pub use document::{Options, Report, SCHEMA, Tool};
 pub use interfaces::{

@@ -17,9 +17,10 @@ pub const DEFAULT_ALT_PORT: u16 = 3479;
 /// TCP listeners. Without it, it is a plain RFC 8489 Binding server on one
 /// UDP socket (and one TCP listener).
 ///
-/// `port` 0 picks free ports: the responder chooses two port numbers that are
-/// free on both IPs (and for TCP when `tcp`), retrying a bounded number of
-/// times. `alt_port` 0 with a fixed `port` picks only the alternate port.
+/// `port` 0 picks a free primary port and `alt_port` 0 a free alternate
+/// port (tests and the embedded lab set both to 0). Picked ports are free
+/// on both IPs (and for TCP when `tcp`): the responder retries with new
+/// ports on EADDRINUSE, a bounded number of times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponderConfig {
     /// The primary IP: where clients send their first request. Must be a

@@ -238,7 +238,7 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
     let (servers, total) = diagram_servers(r, v);
     let no_nat = v.behind_nat == Some(false);
 
-    h.m("<figure><svg id=\"nat-diagram\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"nat-diagram-title\">")
+    h.m("<figure class=\"chart\"><svg id=\"nat-diagram\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"nat-diagram-title\">")
         .m("<title id=\"nat-diagram-title\">Your device, the NAT (")
         .m(behaviour_str(v.mapping))
         .m(" mapping, ")

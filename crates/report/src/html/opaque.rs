@@ -234,6 +234,7 @@ fn turn_result(h: &mut Html, index: usize, r: &Map<String, Value>) {
         rest.remove(k);
     }
     if !rest.is_empty() {
+        h.m("<p class=\"muted\">Details</p>\n");
         generic_object(h, &rest, 0);
     }
     h.m("</div>\n");
@@ -262,7 +263,7 @@ fn waterfall(h: &mut Html, index: usize, stages: &[&Map<String, Value>]) {
     }
     let total = cursor;
     let height = TOP + ROW * stages.len() as i64 + 6;
-    h.m("<figure><svg class=\"turn-waterfall\" id=\"turn-waterfall-")
+    h.m("<figure class=\"chart\"><svg class=\"turn-waterfall\" id=\"turn-waterfall-")
         .int(index)
         .m("\" viewBox=\"0 0 760 ")
         .int(height)

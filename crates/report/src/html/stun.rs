@@ -62,16 +62,22 @@ fn outcome_badge(h: &mut Html, o: Outcome) {
 }
 
 fn table(h: &mut Html, servers: &[StunServer]) {
-    h.m("<div class=\"scroll\"><table id=\"stun-table\"><thead><tr><th>Server</th><th>Transport</th><th>Result</th><th>RTT</th><th>Sent</th><th>Your public address</th><th>Server address</th><th>Local address</th><th>RFC 5780</th><th>Software</th></tr></thead><tbody>\n");
+    h.m("<div class=\"scroll\"><table id=\"stun-table\"><thead><tr><th>Server</th><th>Transport</th><th>Result</th><th>RTT</th><th>Sent</th><th>Your public address</th><th>Local address</th><th>RFC 5780</th><th>Software</th></tr></thead><tbody>\n");
     for s in servers {
         h.m("<tr><td>").t(&s.label);
         if s.uri != s.label {
             h.m("<br><code class=\"muted\">").t(&s.uri).m("</code>");
         }
+        h.m("<br><code class=\"addr muted\">");
+        match s.address {
+            Some(a) => h.d(a),
+            None => h.m("not resolved"),
+        };
+        h.m("</code>");
         h.m("</td><td>").m(transport(s.transport)).m("</td><td>");
         outcome_badge(h, s.outcome);
         if let Some(e) = &s.error {
-            h.m("<br><span class=\"err\">").t(e).m("</span>");
+            h.m("<span class=\"err block\">").t(e).m("</span>");
         }
         h.m("</td><td class=\"num\">");
         match s.rtt_ms {
@@ -86,16 +92,16 @@ fn table(h: &mut Html, servers: &[StunServer]) {
             .int(s.transmissions)
             .m("</td><td><code>");
         opt(h, s.mapped);
-        h.m("</code></td><td><code>");
-        opt(h, s.address);
-        h.m("</code></td><td><code>");
+        h.m("</code></td><td><code class=\"addr\">");
         opt(h, s.local);
         h.m("</code></td><td>");
         match s.rfc5780 {
             Some(true) => {
                 h.m("<span class=\"badge pass\">yes</span>");
                 if let Some(o) = s.other_address {
-                    h.m("<br><span class=\"muted\">other: <code>").d(o).m("</code></span>");
+                    h.m("<br><span class=\"muted\">other: <code class=\"addr\">")
+                        .d(o)
+                        .m("</code></span>");
                 }
             }
             Some(false) => {
@@ -133,7 +139,7 @@ fn rtt_chart(h: &mut Html, servers: &[StunServer]) {
     let scale_max = nice_ceiling(max);
     let height = TOP + ROW * servers.len() as i64 + 8;
 
-    h.m("<figure><svg id=\"stun-rtt-chart\" viewBox=\"0 0 760 ")
+    h.m("<figure class=\"chart\"><svg id=\"stun-rtt-chart\" viewBox=\"0 0 760 ")
         .int(height)
         .m("\" role=\"img\" aria-labelledby=\"stun-rtt-title\"><title id=\"stun-rtt-title\">Round-trip time per STUN server</title>\n");
     // Axis: 0 and the scale maximum.
