@@ -230,3 +230,53 @@ fn output_file_is_written() {
     assert_eq!(doc["schema"], "natscope/1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stun_against_real_coturn_reports_mapping_and_rfc5780() {
+    use probe::lab::{CoturnOptions, LoopbackCoturn};
+    // Two listening addresses: coturn answers RFC 5780 (OTHER-ADDRESS).
+    let two = LoopbackCoturn::start(&CoturnOptions::default(), true)
+        .expect("coturn starts on loopback (scripts/test installs the coturn package)");
+    // One address: a plain RFC 8489 server.
+    let one = LoopbackCoturn::start(&CoturnOptions::default(), false).expect("coturn starts");
+    let mut cmd = natscope();
+    cmd.args(["stun", "--format", "json", "--tcp", "--timeout", "5s"])
+        .arg(format!("stun:{}", two.primary))
+        .arg(format!("turn:{}", one.primary));
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    let servers = doc["stun"]["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 4, "{servers:#?}");
+    for s in servers {
+        assert_eq!(s["outcome"], "ok", "{s:#?}");
+        let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
+        let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();
+        assert_eq!(mapped.ip().to_string(), "127.0.0.1", "{s:#?}");
+        assert_eq!(mapped.port(), local.port(), "{s:#?}");
+        assert!(
+            s["software"].as_str().unwrap_or("").contains("Coturn"),
+            "{s:#?}"
+        );
+    }
+    let two_addr = two.primary.to_string();
+    for s in servers {
+        let is_two = s["address"] == two_addr.as_str();
+        assert_eq!(
+            s["rfc5780"], is_two,
+            "RFC 5780 only with two addresses: {s:#?}"
+        );
+        if is_two {
+            let other: SocketAddr = s["other_address"].as_str().unwrap().parse().unwrap();
+            assert_eq!(other.ip().to_string(), "127.0.0.2");
+            assert_eq!(other.port(), two.primary.port() + 1);
+        }
+    }
+    assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_port"], true);
+}

@@ -161,8 +161,8 @@ fn fixture(name: &str) -> Report {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/reports")
         .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     Report::from_json(&text).expect("fixture is a valid natscope/1 report")
 }
 
@@ -224,13 +224,17 @@ fn hostile() -> Report {
     for e in v["nat"]["evidence"].as_array_mut().expect("evidence") {
         e["detail"] = json!(h);
     }
-    for i in v["interfaces"]["interfaces"].as_array_mut().expect("interfaces") {
+    for i in v["interfaces"]["interfaces"]
+        .as_array_mut()
+        .expect("interfaces")
+    {
         i["name"] = json!(h);
         i["vpn_hint"] = json!(h);
     }
     v["summary"]["problems"] = json!([h]);
     v["summary"]["checks"][0]["reason"] = json!(h);
-    v["turn"]["results"][1]["stages"][1]["error"] = json!({"kind": "server_error", "code": 420, "reason": h});
+    v["turn"]["results"][1]["stages"][1]["error"] =
+        json!({"kind": "server_error", "code": 420, "reason": h});
     v["ice"]["status"] = json!("not-tested");
     v["ice"] = json!({"status": "not-tested", "reason": h});
     serde_json::from_value(v).expect("hostile report matches the model")
@@ -299,10 +303,15 @@ fn console_capture_sees_violations() {
     );
     let page = write_page(&dir, "control.html", &html);
     let run = run_chromium(&page, &["--dump-dom".to_owned()]);
-    assert!(run.stdout.contains("<title>control</title>"), "inline script blocked");
+    assert!(
+        run.stdout.contains("<title>control</title>"),
+        "inline script blocked"
+    );
     let console = console_lines(&run, &page);
     assert!(
-        console.iter().any(|l| l.contains("Content Security Policy")),
+        console
+            .iter()
+            .any(|l| l.contains("Content Security Policy")),
         "the CSP violation was not captured; stderr:\n{}",
         run.stderr
     );
@@ -347,9 +356,16 @@ fn screenshots_for_review() {
         assert_eq!((w, h), (want[0], want[1]), "screenshot size");
         // A blank page compresses to a few kilobytes; text and charts do not.
         let len = std::fs::metadata(&png).expect("screenshot written").len();
-        assert!(len > min_bytes, "{name} is suspiciously small ({len} bytes)");
+        assert!(
+            len > min_bytes,
+            "{name} is suspiciously small ({len} bytes)"
+        );
         let console = console_lines(&run, &page);
-        assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+        assert!(
+            console.is_empty(),
+            "console messages:\n{}",
+            console.join("\n")
+        );
         eprintln!("screenshot: {}", png.display());
     }
 }

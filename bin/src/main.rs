@@ -12,6 +12,8 @@
 mod cli_time;
 mod diagnose;
 mod interfaces_cmd;
+#[cfg(target_os = "linux")]
+mod lab;
 mod output;
 mod servers_arg;
 mod stun_cmd;
@@ -70,6 +72,9 @@ enum Command {
     Stun(stun_cmd::StunArgs),
     /// Test TURN servers over UDP, TCP and TLS: every stage timed, failures named.
     Turn(turn_cmd::TurnCmd),
+    /// Real kernel NATs in network namespaces (root): up, down, exec (docs/lab.md).
+    #[cfg(target_os = "linux")]
+    Lab(lab::LabArgs),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -110,6 +115,8 @@ fn main() -> ExitCode {
             Command::Stun(args) => stun_cmd::run(args).await,
             Command::Turn(args) => turn_cmd::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            #[cfg(target_os = "linux")]
+            Command::Lab(args) => lab::run(args).await.map(|()| Verdict::Pass),
         }
     });
     match result {

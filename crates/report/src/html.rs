@@ -119,7 +119,9 @@ fn verdict(h: &mut Html, r: &Report) {
                 " checks that ran passed"
             });
         if not_tested > 0 {
-            h.m(" <span class=\"muted\">(").int(not_tested).m(" not tested)</span>");
+            h.m(" <span class=\"muted\">(")
+                .int(not_tested)
+                .m(" not tested)</span>");
         }
         h.m("</div>\n");
     } else {
@@ -132,7 +134,13 @@ fn verdict(h: &mut Html, r: &Report) {
     }
 
     h.m("<div class=\"cols\">\n");
-    list(h, "works", "What works", &s.works, "nothing confirmed working");
+    list(
+        h,
+        "works",
+        "What works",
+        &s.works,
+        "nothing confirmed working",
+    );
     list(h, "problems", "Problems", &s.problems, "no problems found");
     list(h, "advice", "What to do", &s.advice, "nothing to do");
     h.m("</div>\n");
@@ -155,7 +163,13 @@ fn verdict(h: &mut Html, r: &Report) {
     h.m("</section>\n");
 }
 
-fn list(h: &mut Html, class: &'static str, title: &'static str, items: &[String], empty: &'static str) {
+fn list(
+    h: &mut Html,
+    class: &'static str,
+    title: &'static str,
+    items: &[String],
+    empty: &'static str,
+) {
     h.m("<div class=\"col\"><h3>").m(title).m("</h3>");
     if items.is_empty() {
         h.m("<p class=\"muted\">").m(empty).m("</p>");
@@ -200,9 +214,11 @@ pub(crate) fn open_section<'a, T>(
             Some(content)
         }
         Section::NotTested { reason } => {
-            h.m("<span class=\"badge nt\">not tested</span></h2>\n<p class=\"reason\">not tested: ")
-                .t(reason)
-                .m("</p>\n</section>\n");
+            h.m(
+                "<span class=\"badge nt\">not tested</span></h2>\n<p class=\"reason\">not tested: ",
+            )
+            .t(reason)
+            .m("</p>\n</section>\n");
             None
         }
         Section::Failed { reason } => {

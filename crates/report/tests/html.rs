@@ -11,8 +11,8 @@ fn fixture(name: &str) -> Report {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/reports")
         .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     Report::from_json(&text).expect("fixture is a valid natscope/1 report")
 }
 
@@ -71,8 +71,8 @@ fn hostile_ice(h: &str) -> Value {
 /// and `ice` tested with hostile content.
 fn hostile_tested() -> Report {
     let h = hostile();
-    let mut v: Value = serde_json::from_str(&fixture("full.json").to_json_pretty())
-        .expect("report JSON parses");
+    let mut v: Value =
+        serde_json::from_str(&fixture("full.json").to_json_pretty()).expect("report JSON parses");
     v["command"] = json!(h);
     v["generated_at"] = json!(h);
     v["tool"]["version"] = json!(h);
@@ -137,20 +137,79 @@ fn hostile_reasons() -> Report {
 fn embedded_json(html: &str) -> &str {
     let open = format!("<script type=\"application/json\" id=\"{JSON_ELEMENT_ID}\">");
     let start = html.find(&open).expect("embedded JSON element") + open.len();
-    let len = html[start..].find("</script>").expect("JSON element closed");
+    let len = html[start..]
+        .find("</script>")
+        .expect("JSON element closed");
     &html[start..start + len]
 }
 
 const TAGS: &[&str] = &[
-    "html", "head", "meta", "title", "style", "body", "header", "main", "footer", "section", "h1",
-    "h2", "h3", "p", "ul", "li", "div", "span", "strong", "code", "br", "table", "thead", "tbody",
-    "tr", "th", "td", "figure", "figcaption", "svg", "rect", "line", "polygon", "text", "script",
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "header",
+    "main",
+    "footer",
+    "section",
+    "h1",
+    "h2",
+    "h3",
+    "p",
+    "ul",
+    "li",
+    "div",
+    "span",
+    "strong",
+    "code",
+    "br",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "figure",
+    "figcaption",
+    "svg",
+    "rect",
+    "line",
+    "polygon",
+    "text",
+    "script",
 ];
 
 const ATTRIBUTES: &[&str] = &[
-    "lang", "charset", "http-equiv", "content", "name", "id", "class", "data-status", "viewbox",
-    "role", "aria-labelledby", "x", "y", "x1", "y1", "x2", "y2", "width", "height", "rx", "fill",
-    "stroke", "stroke-width", "text-anchor", "font-size", "font-weight", "points", "type",
+    "lang",
+    "charset",
+    "http-equiv",
+    "content",
+    "name",
+    "id",
+    "class",
+    "data-status",
+    "viewbox",
+    "role",
+    "aria-labelledby",
+    "x",
+    "y",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "width",
+    "height",
+    "rx",
+    "fill",
+    "stroke",
+    "stroke-width",
+    "text-anchor",
+    "font-size",
+    "font-weight",
+    "points",
+    "type",
 ];
 
 /// Scan every tag of the document: each `<` must open or close one of our
@@ -192,7 +251,9 @@ fn check_markup(html: &str) -> usize {
         let attrs = tag[name_len..].trim_end_matches('/');
         let mut a = attrs.trim_start();
         while !a.is_empty() {
-            let eq = a.find('=').unwrap_or_else(|| panic!("attribute without value in <{tag}>"));
+            let eq = a
+                .find('=')
+                .unwrap_or_else(|| panic!("attribute without value in <{tag}>"));
             let attr = a[..eq].trim();
             assert!(
                 ATTRIBUTES.contains(&attr.to_ascii_lowercase().as_str()),
@@ -308,7 +369,11 @@ fn full_fixture_shows_the_verdict_first() {
     ] {
         assert!(html.contains(needle), "{needle:?} missing");
     }
-    assert_eq!(html.matches("<tr><td>stun").count(), 3, "one row per server");
+    assert_eq!(
+        html.matches("<tr><td>stun").count(),
+        3,
+        "one row per server"
+    );
 }
 
 #[test]
@@ -327,7 +392,10 @@ fn not_tested_fixture_says_why() {
     ] {
         assert!(html.contains(needle), "{needle:?} missing");
     }
-    assert!(!html.contains("id=\"nat-diagram\""), "no diagram without a verdict");
+    assert!(
+        !html.contains("id=\"nat-diagram\""),
+        "no diagram without a verdict"
+    );
     assert!(!html.contains("id=\"interfaces-table\""));
 }
 
@@ -337,12 +405,22 @@ fn page_is_self_contained() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;"));
     assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'none';"));
-    assert!(!CONTENT_SECURITY_POLICY.contains("script-src"), "no scripts run");
-    assert!(html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"));
+    assert!(
+        !CONTENT_SECURITY_POLICY.contains("script-src"),
+        "no scripts run"
+    );
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
     assert!(html.contains("@media print"));
     assert!(html.contains("@media (max-width: 600px)"));
-    for remote in ["http://", "https://", "url(", "@import", "src=", "href=", "//fonts"] {
-        assert!(!html.contains(remote), "{remote:?} in a page that must fetch nothing");
+    for remote in [
+        "http://", "https://", "url(", "@import", "src=", "href=", "//fonts",
+    ] {
+        assert!(
+            !html.contains(remote),
+            "{remote:?} in a page that must fetch nothing"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! coturn in the server namespace, with a config file of our own.
 
-use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,9 @@ pub struct CoturnOptions {
     pub realm: String,
     /// Extra `key=value` config lines appended verbatim.
     pub extra_config: Vec<String>,
+    /// TURN REST shared secret: when set, coturn runs with `use-auth-secret`
+    /// and `static-auth-secret` instead of the long-term user.
+    pub rest_secret: Option<String>,
     /// How long to wait for coturn to answer a Binding request.
     pub ready_timeout: Duration,
 }
@@ -28,6 +32,7 @@ impl Default for CoturnOptions {
             password: "natscope-secret".into(),
             realm: "lab.example".into(),
             extra_config: Vec::new(),
+            rest_secret: None,
             ready_timeout: Duration::from_secs(5),
         }
     }
@@ -65,58 +70,27 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
     let conf = dir.join("turnserver.conf");
     let log = dir.join("turnserver.log");
     let a = lab.addrs();
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=turn.lab.example",
-            "-addext",
-            "subjectAltName=DNS:turn.lab.example,IP:203.0.113.100,IP:203.0.113.101",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| LabError::io("running openssl req", e))?;
-    if !out.status.success() {
-        return Err(LabError::Command {
-            command: "openssl req -x509 ...".into(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    let mut text = format!(
-        "# written by natscope lab\n\
-         listening-ip={p}\nlistening-ip={alt}\nrelay-ip={p}\n\
-         listening-port=3478\ntls-listening-port=5349\n\
-         min-port=49152\nmax-port=65535\n\
-         fingerprint\nlt-cred-mech\nuser={u}:{pw}\nrealm={r}\n\
-         cert={c}\npkey={k}\n\
-         no-cli\nno-stdout-log\nsimple-log\nlog-file={l}\npidfile={pid}\n",
-        p = a.server_primary,
-        alt = a.server_alternate,
-        u = opts.user,
-        pw = opts.password,
-        r = opts.realm,
-        c = cert.display(),
-        k = key.display(),
-        l = log.display(),
-        pid = dir.join("turnserver.pid").display(),
-    );
-    for line in &opts.extra_config {
-        text += line;
-        text += "\n";
-    }
+    make_cert(
+        &cert,
+        &key,
+        "turn.lab.example",
+        &format!(
+            "DNS:turn.lab.example,IP:{},IP:{}",
+            a.server_primary, a.server_alternate
+        ),
+    )?;
+    let text = render_config(&ConfigFile {
+        listening: &[a.server_primary, a.server_alternate],
+        relay: a.server_primary,
+        port: 3478,
+        tls_port: 5349,
+        opts: &opts,
+        cert: &cert,
+        key: &key,
+        log: &log,
+        pid: &dir.join("turnserver.pid"),
+        loopback_peers: false,
+    });
     std::fs::write(&conf, text).map_err(|e| LabError::io("writing turnserver.conf", e))?;
     let child = netns::ip_netns_exec(&lab.server_ns(), &["turnserver", "-c"])?
         .arg(&conf)
@@ -196,4 +170,224 @@ fn wait_ready(stun: SocketAddrV4, tls: SocketAddrV4, wait: Duration) -> Result<(
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(format!("TLS port {tls} not accepting connections"))
+}
+
+/// Everything a coturn config file of ours says.
+struct ConfigFile<'a> {
+    listening: &'a [Ipv4Addr],
+    relay: Ipv4Addr,
+    port: u16,
+    tls_port: u16,
+    opts: &'a CoturnOptions,
+    cert: &'a Path,
+    key: &'a Path,
+    log: &'a Path,
+    pid: &'a Path,
+    loopback_peers: bool,
+}
+
+/// Renders the one coturn configuration natscope uses, in the lab and on
+/// loopback. Two listening IPs and no `external-ip` turn RFC 5780 on.
+fn render_config(c: &ConfigFile<'_>) -> String {
+    let mut text = String::from("# written by natscope\n");
+    for ip in c.listening {
+        text += &format!("listening-ip={ip}\n");
+    }
+    text += &format!(
+        "relay-ip={relay}\nlistening-port={port}\ntls-listening-port={tls}\n\
+         min-port=49152\nmax-port=65535\nfingerprint\nrealm={realm}\n\
+         cert={cert}\npkey={key}\nno-cli\nno-stdout-log\nsimple-log\n\
+         log-file={log}\npidfile={pid}\n",
+        relay = c.relay,
+        port = c.port,
+        tls = c.tls_port,
+        realm = c.opts.realm,
+        cert = c.cert.display(),
+        key = c.key.display(),
+        log = c.log.display(),
+        pid = c.pid.display(),
+    );
+    match &c.opts.rest_secret {
+        Some(secret) => text += &format!("use-auth-secret\nstatic-auth-secret={secret}\n"),
+        None => {
+            text += &format!("lt-cred-mech\nuser={}:{}\n", c.opts.user, c.opts.password);
+        }
+    }
+    if c.loopback_peers {
+        text += "allow-loopback-peers\n";
+    }
+    for line in &c.opts.extra_config {
+        text += line;
+        text += "\n";
+    }
+    text
+}
+
+/// A self-signed certificate for coturn's TLS/DTLS listeners, via openssl.
+fn make_cert(cert: &Path, key: &Path, cn: &str, san: &str) -> Result<(), LabError> {
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName={san}"),
+            "-keyout",
+        ])
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LabError::io("running openssl req", e))?;
+    if !out.status.success() {
+        return Err(LabError::Command {
+            command: "openssl req -x509 ...".into(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// coturn on loopback for integration tests: listening on 127.0.0.1 (and
+/// 127.0.0.2 when `two_addresses`, which turns RFC 5780 on), free ports,
+/// loopback peers allowed; killed and cleaned up on drop, also when a test
+/// panics.
+#[derive(Debug)]
+pub struct LoopbackCoturn {
+    child: std::process::Child,
+    dir: PathBuf,
+    /// STUN/TURN over UDP and TCP on the first address.
+    pub primary: SocketAddrV4,
+    /// The second listening address (same port), when started with two.
+    pub alternate: Option<SocketAddrV4>,
+    /// TLS (and DTLS) on the first address.
+    pub tls: SocketAddrV4,
+    /// The self-signed certificate (PEM) the TLS listener presents; it names
+    /// `localhost` and 127.0.0.1.
+    pub cert_pem: PathBuf,
+}
+
+impl LoopbackCoturn {
+    /// Starts coturn and waits (bounded by `opts.ready_timeout`) until it
+    /// answers a Binding request and accepts TLS connections.
+    pub fn start(opts: &CoturnOptions, two_addresses: bool) -> Result<LoopbackCoturn, LabError> {
+        netns::require_tool("turnserver", "coturn")?;
+        netns::require_tool("openssl", "openssl")?;
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("natscope-coturn-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| LabError::io("creating coturn's directory", e))?;
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        make_cert(
+            &cert,
+            &key,
+            "localhost",
+            "DNS:localhost,IP:127.0.0.1,IP:127.0.0.2",
+        )?;
+        let first = Ipv4Addr::LOCALHOST;
+        let second = Ipv4Addr::new(127, 0, 0, 2);
+        let listening: &[Ipv4Addr] = if two_addresses {
+            &[first, second]
+        } else {
+            &[first]
+        };
+        // coturn also binds port+1 (RFC 5780 alternate port) on each address.
+        let (port, tls_port) = (free_port_pair(listening)?, free_port_pair(listening)?);
+        let conf = dir.join("turnserver.conf");
+        let log = dir.join("turnserver.log");
+        let mut file_opts = opts.clone();
+        if !two_addresses {
+            file_opts.extra_config.push("no-rfc5780".into());
+        }
+        let text = render_config(&ConfigFile {
+            listening,
+            relay: first,
+            port,
+            tls_port,
+            opts: &file_opts,
+            cert: &cert,
+            key: &key,
+            log: &log,
+            pid: &dir.join("turnserver.pid"),
+            loopback_peers: true,
+        });
+        std::fs::write(&conf, text).map_err(|e| LabError::io("writing turnserver.conf", e))?;
+        let child = Command::new("turnserver")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| LabError::io("spawning turnserver", e))?;
+        let me = LoopbackCoturn {
+            child,
+            dir,
+            primary: SocketAddrV4::new(first, port),
+            alternate: two_addresses.then(|| SocketAddrV4::new(second, port)),
+            tls: SocketAddrV4::new(first, tls_port),
+            cert_pem: cert,
+        };
+        if let Err(detail) = wait_ready(me.primary, me.tls, opts.ready_timeout) {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(LabError::NotReady {
+                service: "coturn".into(),
+                waited: opts.ready_timeout,
+                detail: format!("{detail}; log:\n{tail}"),
+            });
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for LoopbackCoturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port P such that P and P+1 are free for UDP and TCP on every address.
+fn free_port_pair(ips: &[Ipv4Addr]) -> Result<u16, LabError> {
+    for _ in 0..200 {
+        let probe = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| LabError::io("finding a free port", e))?;
+        let p = probe
+            .local_addr()
+            .map_err(|e| LabError::io("finding a free port", e))?
+            .port();
+        drop(probe);
+        if p >= u16::MAX - 1 {
+            continue;
+        }
+        let free = ips.iter().all(|ip| {
+            [p, p + 1].iter().all(|port| {
+                UdpSocket::bind((*ip, *port)).is_ok()
+                    && std::net::TcpListener::bind((*ip, *port)).is_ok()
+            })
+        });
+        if free {
+            return Ok(p);
+        }
+    }
+    Err(LabError::io(
+        "finding a free port pair",
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no free port pair on loopback",
+        ),
+    ))
 }

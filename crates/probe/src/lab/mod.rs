@@ -49,7 +49,7 @@ mod reflector;
 mod topology;
 
 pub use conntrack::{ConntrackUdp, parse_conntrack};
-pub use coturn::{CoturnInfo, CoturnOptions};
+pub use coturn::{CoturnInfo, CoturnOptions, LoopbackCoturn};
 pub use nat::ruleset;
 pub use reflector::REFLECTOR_FROM_PREFIX;
 pub use topology::{LabAddrs, LabState};

@@ -11,7 +11,9 @@ pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
     };
     match &ifs.default_gateway {
         Some(g) => {
-            h.m("<p id=\"default-gateway\">Default route: <code>").t(&g.interface).m("</code>");
+            h.m("<p id=\"default-gateway\">Default route: <code>")
+                .t(&g.interface)
+                .m("</code>");
             if !g.addresses.is_empty() {
                 h.m(" via <code>");
                 for (i, a) in g.addresses.iter().enumerate() {

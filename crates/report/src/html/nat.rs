@@ -30,7 +30,9 @@ pub(super) fn section(h: &mut Html, r: &Report) {
     h.m(mapping_words(v.mapping)).m("</li>");
     h.m("<li><strong>Filtering</strong> (who may send to you): ");
     h.m(filtering_words(v.filtering)).m("</li>");
-    h.m("<li><strong>Peer-to-peer</strong>: ").t(v.p2p.sentence()).m(".</li></ul>\n");
+    h.m("<li><strong>Peer-to-peer</strong>: ")
+        .t(v.p2p.sentence())
+        .m(".</li></ul>\n");
 
     h.m("<div class=\"scroll\"><table class=\"kv\" id=\"nat-details\"><tbody>\n");
     h.m("<tr><th>Mapping</th><td>");
@@ -91,7 +93,12 @@ pub(super) fn section(h: &mut Html, r: &Report) {
         }
         Some(l) => {
             match (l.lower_ms, l.upper_ms) {
-                (Some(lo), Some(hi)) => h.m("between ").int(lo / 1000).m(" s and ").int(hi / 1000).m(" s"),
+                (Some(lo), Some(hi)) => h
+                    .m("between ")
+                    .int(lo / 1000)
+                    .m(" s and ")
+                    .int(hi / 1000)
+                    .m(" s"),
                 (Some(lo), None) => h.m("at least ").int(lo / 1000).m(" s"),
                 (None, Some(hi)) => h.m("less than ").int(hi / 1000).m(" s"),
                 (None, None) => h.m("unknown"),
@@ -111,11 +118,19 @@ pub(super) fn section(h: &mut Html, r: &Report) {
             h.m("<tr><td><code>").d(s.server).m("</code></td><td>");
             h.m(match s.status {
                 natclass::ServerStatus::Rfc5780 => "<span class=\"badge pass\">RFC 5780</span>",
-                natclass::ServerStatus::NotRfc5780 => "<span class=\"badge warn\">no RFC 5780</span>",
-                natclass::ServerStatus::Inconsistent => "<span class=\"badge warn\">inconsistent</span>",
-                natclass::ServerStatus::UdpBlocked => "<span class=\"badge fail\">UDP blocked</span>",
+                natclass::ServerStatus::NotRfc5780 => {
+                    "<span class=\"badge warn\">no RFC 5780</span>"
+                }
+                natclass::ServerStatus::Inconsistent => {
+                    "<span class=\"badge warn\">inconsistent</span>"
+                }
+                natclass::ServerStatus::UdpBlocked => {
+                    "<span class=\"badge fail\">UDP blocked</span>"
+                }
                 natclass::ServerStatus::Down => "<span class=\"badge fail\">down</span>",
-                natclass::ServerStatus::NoUdpAnswer => "<span class=\"badge fail\">no UDP answer</span>",
+                natclass::ServerStatus::NoUdpAnswer => {
+                    "<span class=\"badge fail\">no UDP answer</span>"
+                }
                 natclass::ServerStatus::NotTested => "<span class=\"badge nt\">not tested</span>",
             });
             h.m("</td><td>");
@@ -136,7 +151,11 @@ pub(super) fn section(h: &mut Html, r: &Report) {
     if !v.disagreements.is_empty() {
         h.m("<h3>Disagreements</h3>\n<ul id=\"nat-disagreements\">");
         for d in &v.disagreements {
-            h.m("<li><strong>").t(&d.aspect).m("</strong>: ").t(&d.detail).m("</li>");
+            h.m("<li><strong>")
+                .t(&d.aspect)
+                .m("</strong>: ")
+                .t(&d.detail)
+                .m("</li>");
         }
         h.m("</ul>\n");
     }
@@ -304,7 +323,11 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
         let i = i as i64;
         // Spread the boxes over y 20..190.
         let height = 44i64;
-        let gap = if n > 1 { (170 - n * height) / (n - 1) } else { 0 };
+        let gap = if n > 1 {
+            (170 - n * height) / (n - 1)
+        } else {
+            0
+        };
         let y = if n == 1 { 83 } else { 20 + i * (height + gap) };
         let mid = y + height / 2;
         // From the NAT's right edge to the box.

@@ -39,6 +39,7 @@ pub(super) fn ice_section(h: &mut Html, ice: &Section<Opaque>) {
     let pairs = find_pairs(content);
     if !pairs.is_empty() {
         matrix(h, &pairs);
+        h.m("<p class=\"muted\">Details</p>\n");
     }
     generic_object(h, content, 0);
     h.m("</section>\n");
@@ -57,9 +58,7 @@ fn split_results(content: &Opaque) -> (Vec<&Map<String, Value>>, Opaque) {
         match v {
             Value::Array(items)
                 if !items.is_empty()
-                    && items
-                        .iter()
-                        .all(|i| i.as_object().is_some_and(has_stages)) =>
+                    && items.iter().all(|i| i.as_object().is_some_and(has_stages)) =>
             {
                 results.extend(items.iter().filter_map(Value::as_object));
             }
@@ -166,7 +165,9 @@ fn flat_text_depth(v: &Value, depth: usize) -> String {
 /// One TURN transport result: heading, stage waterfall, stage table, the
 /// other fields.
 fn turn_result(h: &mut Html, index: usize, r: &Map<String, Value>) {
-    h.m("<div class=\"turn-result\" id=\"turn-result-").int(index).m("\"><h3>");
+    h.m("<div class=\"turn-result\" id=\"turn-result-")
+        .int(index)
+        .m("\"><h3>");
     match r.get("uri") {
         Some(uri) => {
             h.m("<code>").t(&flat_text(uri)).m("</code>");
@@ -188,7 +189,9 @@ fn turn_result(h: &mut Html, index: usize, r: &Map<String, Value>) {
     if let Some(f) = r.get("failure").filter(|f| !f.is_null()) {
         h.m("<p class=\"err\">");
         if let Some(stage) = r.get("failed_stage").filter(|s| !s.is_null()) {
-            h.m("Failed at <strong>").t(&flat_text(stage)).m("</strong>: ");
+            h.m("Failed at <strong>")
+                .t(&flat_text(stage))
+                .m("</strong>: ");
         }
         h.t(&flat_text(f)).m("</p>\n");
     }
@@ -196,7 +199,12 @@ fn turn_result(h: &mut Html, index: usize, r: &Map<String, Value>) {
     let stages: Vec<&Map<String, Value>> = r
         .get("stages")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_object).take(MAX_ITEMS).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_object)
+                .take(MAX_ITEMS)
+                .collect()
+        })
         .unwrap_or_default();
     if !stages.is_empty() {
         waterfall(h, index, &stages);
@@ -230,7 +238,14 @@ fn turn_result(h: &mut Html, index: usize, r: &Map<String, Value>) {
     }
 
     let mut rest = r.clone();
-    for k in ["stages", "uri", "transport", "ok", "failure", "failed_stage"] {
+    for k in [
+        "stages",
+        "uri",
+        "transport",
+        "ok",
+        "failure",
+        "failed_stage",
+    ] {
         rest.remove(k);
     }
     if !rest.is_empty() {

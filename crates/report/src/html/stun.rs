@@ -90,7 +90,7 @@ fn table(h: &mut Html, servers: &[StunServer]) {
         }
         h.m("</td><td class=\"num\">")
             .int(s.transmissions)
-            .m("</td><td><code>");
+            .m("</td><td><code class=\"addr\">");
         opt(h, s.mapped);
         h.m("</code></td><td><code class=\"addr\">");
         opt(h, s.local);

@@ -55,9 +55,8 @@ impl Html {
     /// Like [`Html::t`], cut to at most `max` characters (an ellipsis marks a
     /// cut). For labels in diagrams, where space is fixed.
     pub(crate) fn t_short(&mut self, text: &str, max: usize) -> &mut Html {
-        self.out.push_str(&sanitize::html_escape(&sanitize::terminal_short(
-            text, max,
-        )));
+        self.out
+            .push_str(&sanitize::html_escape(&sanitize::terminal_short(text, max)));
         self
     }
 
@@ -122,10 +121,7 @@ mod tests {
             .int(42u32)
             .num(1.25, 1)
             .num(f64::NAN, 0);
-        assert_eq!(
-            h.finish(),
-            "<p>&lt;script&gt;&quot;x&#39;&amp;</p>421.20"
-        );
+        assert_eq!(h.finish(), "<p>&lt;script&gt;&quot;x&#39;&amp;</p>421.20");
     }
 
     #[test]
