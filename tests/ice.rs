@@ -4,8 +4,8 @@
 //! servers.
 
 use probe::ice::{
-    CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions,
-    IceRunResult, IceServers, StunServerSpec, TurnServerSpec, run_all, run_filter,
+    CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IceRunResult,
+    IceServers, StunServerSpec, TurnServerSpec, run_all, run_filter,
 };
 use probe::responder::{Responder, ResponderConfig};
 use probe::turn::{Secret, TestTurnServer, TestTurnServerConfig};
@@ -27,18 +27,26 @@ fn responder() -> Responder {
         tcp: false,
         ..ResponderConfig::loopback_lab()
     };
-    let cfg = ResponderConfig { alternate: None, ..cfg };
+    let cfg = ResponderConfig {
+        alternate: None,
+        ..cfg
+    };
     Responder::start(cfg).expect("loopback responder starts")
 }
 
 async fn turn_server() -> TestTurnServer {
     let cfg = TestTurnServerConfig::new("natscope.test", "alice", Secret::new(PASSWORD));
-    TestTurnServer::start(cfg).await.expect("embedded TURN server starts")
+    TestTurnServer::start(cfg)
+        .await
+        .expect("embedded TURN server starts")
 }
 
 fn stun_spec(r: &Responder) -> StunServerSpec {
     let addr = r.addrs().primary;
-    StunServerSpec { url: format!("stun:{addr}"), addr }
+    StunServerSpec {
+        url: format!("stun:{addr}"),
+        addr,
+    }
 }
 
 fn turn_spec(t: &TestTurnServer, password: &str) -> TurnServerSpec {
@@ -53,10 +61,21 @@ fn turn_spec(t: &TestTurnServer, password: &str) -> TurnServerSpec {
 /// Connected, with the selected pair of the expected types and a payload
 /// that made every trip both ways.
 fn assert_connected(r: &IceRunResult, local: CandidateKind, remote: CandidateKind) {
-    assert!(r.connected(), "{} did not connect: {:?}\n{r:#?}", r.filter, r.failure);
-    let sel = r.selected.as_ref().expect("a connected run has a selected pair");
+    assert!(
+        r.connected(),
+        "{} did not connect: {:?}\n{r:#?}",
+        r.filter,
+        r.failure
+    );
+    let sel = r
+        .selected
+        .as_ref()
+        .expect("a connected run has a selected pair");
     assert_eq!((sel.local_kind, sel.remote_kind), (local, remote), "{r:#?}");
-    let p = r.payload.as_ref().expect("a connected run exchanged payload");
+    let p = r
+        .payload
+        .as_ref()
+        .expect("a connected run exchanged payload");
     assert!(p.sent > 0);
     assert_eq!(p.a_to_b, p.sent, "every ping reached b: {p:?}");
     assert_eq!(p.b_to_a, p.sent, "every pong reached a: {p:?}");
@@ -72,20 +91,35 @@ async fn host_host_connects_and_exchanges_payload_both_ways() {
     assert!(sel.local_address.ip().is_loopback() && sel.remote_address.ip().is_loopback());
     assert_ne!(sel.local_address, sel.remote_address);
     for a in &r.agents {
-        assert!(a.candidates.iter().all(|c| c.kind == CandidateKind::Host && c.used), "{a:#?}");
+        assert!(
+            a.candidates
+                .iter()
+                .all(|c| c.kind == CandidateKind::Host && c.used),
+            "{a:#?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn srflx_via_embedded_stun_responder() {
     let resp = responder();
-    let servers = IceServers { stun: vec![stun_spec(&resp)], turn: vec![] };
+    let servers = IceServers {
+        stun: vec![stun_spec(&resp)],
+        turn: vec![],
+    };
     let r = run_filter(CandidateFilter::SrflxSrflx, &servers, &opts()).await;
     assert_connected(&r, CandidateKind::Srflx, CandidateKind::Srflx);
     for a in &r.agents {
-        let srflx: Vec<_> = a.candidates.iter().filter(|c| c.kind == CandidateKind::Srflx).collect();
+        let srflx: Vec<_> = a
+            .candidates
+            .iter()
+            .filter(|c| c.kind == CandidateKind::Srflx)
+            .collect();
         assert_eq!(srflx.len(), 1, "{a:#?}");
-        assert_eq!(srflx[0].server.as_deref(), Some(servers.stun[0].url.as_str()));
+        assert_eq!(
+            srflx[0].server.as_deref(),
+            Some(servers.stun[0].url.as_str())
+        );
         // No NAT on loopback: the mapped address is the socket's own.
         assert_eq!(Some(srflx[0].address), srflx[0].related_address);
         assert!(a.candidates.iter().all(|c| c.kind != CandidateKind::Host));
@@ -97,25 +131,42 @@ async fn srflx_via_embedded_stun_responder() {
 #[tokio::test]
 async fn relay_relay_via_embedded_turn_server_connects() {
     let turn = turn_server().await;
-    let servers = IceServers { stun: vec![], turn: vec![turn_spec(&turn, PASSWORD)] };
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![turn_spec(&turn, PASSWORD)],
+    };
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
     assert_connected(&r, CandidateKind::Relay, CandidateKind::Relay);
     for a in &r.agents {
-        let relay: Vec<_> = a.candidates.iter().filter(|c| c.kind == CandidateKind::Relay).collect();
+        let relay: Vec<_> = a
+            .candidates
+            .iter()
+            .filter(|c| c.kind == CandidateKind::Relay)
+            .collect();
         assert_eq!(relay.len(), 1, "{a:#?}");
-        assert_eq!(relay[0].server.as_deref(), Some(servers.turn[0].url.as_str()));
+        assert_eq!(
+            relay[0].server.as_deref(),
+            Some(servers.turn[0].url.as_str())
+        );
         assert!(relay[0].used);
         assert!(a.server_problems.is_empty(), "{a:#?}");
     }
     let sel = r.selected.as_ref().expect("connected");
-    let a_relay = r.agents[0].candidates.iter().find(|c| c.kind == CandidateKind::Relay).expect("checked");
+    let a_relay = r.agents[0]
+        .candidates
+        .iter()
+        .find(|c| c.kind == CandidateKind::Relay)
+        .expect("checked");
     assert_eq!(sel.local_address, a_relay.address);
 }
 
 #[tokio::test]
 async fn relay_host_connects() {
     let turn = turn_server().await;
-    let servers = IceServers { stun: vec![], turn: vec![turn_spec(&turn, PASSWORD)] };
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![turn_spec(&turn, PASSWORD)],
+    };
     let r = run_filter(CandidateFilter::RelayHost, &servers, &opts()).await;
     assert_connected(&r, CandidateKind::Relay, CandidateKind::Host);
 }
@@ -123,19 +174,29 @@ async fn relay_host_connects() {
 #[tokio::test]
 async fn wrong_turn_credentials_name_the_turn_error() {
     let turn = turn_server().await;
-    let servers = IceServers { stun: vec![], turn: vec![turn_spec(&turn, "not-the-password")] };
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![turn_spec(&turn, "not-the-password")],
+    };
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
-    eprintln!("DEBUG {}", serde_json::to_string_pretty(&r).unwrap());
     assert!(!r.connected());
     match &r.failure {
-        Some(IceFailure::TurnError { server, error: GatherError::TurnError { code, count, .. } }) => {
+        Some(IceFailure::TurnError {
+            server,
+            error: GatherError::TurnError { code, count, .. },
+        }) => {
             assert_eq!(server, &servers.turn[0].url);
             assert_eq!(*code, 401);
             assert!(*count >= 2, "a 401 after credentials were sent");
         }
         other => panic!("expected a named TURN error, got {other:?}\n{r:#?}"),
     }
-    assert!(r.agents[0].candidates.iter().all(|c| c.kind != CandidateKind::Relay));
+    assert!(
+        r.agents[0]
+            .candidates
+            .iter()
+            .all(|c| c.kind != CandidateKind::Relay)
+    );
     // The password never shows up in the result.
     let dump = format!("{r:?}");
     assert!(!dump.contains("not-the-password"));
@@ -143,7 +204,12 @@ async fn wrong_turn_credentials_name_the_turn_error() {
 
 #[tokio::test]
 async fn no_servers_reports_no_candidates_without_failing_host() {
-    let results = run_all(&CandidateFilter::ALL_FILTERS, &IceServers::default(), &opts()).await;
+    let results = run_all(
+        &CandidateFilter::ALL_FILTERS,
+        &IceServers::default(),
+        &opts(),
+    )
+    .await;
     assert_eq!(results.len(), CandidateFilter::ALL_FILTERS.len());
     for r in &results {
         match r.filter {
@@ -151,13 +217,21 @@ async fn no_servers_reports_no_candidates_without_failing_host() {
                 assert_connected(r, CandidateKind::Host, CandidateKind::Host)
             }
             CandidateFilter::SrflxSrflx => match &r.failure {
-                Some(IceFailure::NoCandidates { kind: CandidateKind::Srflx, reason, .. }) => {
+                Some(IceFailure::NoCandidates {
+                    kind: CandidateKind::Srflx,
+                    reason,
+                    ..
+                }) => {
                     assert!(reason.contains("no STUN server"), "{reason}")
                 }
                 other => panic!("srflx-srflx: {other:?}"),
             },
             CandidateFilter::RelayRelay | CandidateFilter::RelayHost => match &r.failure {
-                Some(IceFailure::NoCandidates { kind: CandidateKind::Relay, agent, reason }) => {
+                Some(IceFailure::NoCandidates {
+                    kind: CandidateKind::Relay,
+                    agent,
+                    reason,
+                }) => {
                     assert_eq!(agent, "a");
                     assert!(reason.contains("no TURN server"), "{reason}")
                 }
@@ -171,19 +245,31 @@ async fn no_servers_reports_no_candidates_without_failing_host() {
 async fn every_filter_with_both_servers() {
     let resp = responder();
     let turn = turn_server().await;
-    let servers = IceServers { stun: vec![stun_spec(&resp)], turn: vec![turn_spec(&turn, PASSWORD)] };
+    let servers = IceServers {
+        stun: vec![stun_spec(&resp)],
+        turn: vec![turn_spec(&turn, PASSWORD)],
+    };
     let results = run_all(&CandidateFilter::ALL_FILTERS, &servers, &opts()).await;
-    eprintln!("DEBUG {}", serde_json::to_string_pretty(&results).unwrap());
     for r in &results {
         assert!(r.connected(), "{}: {:?}\n{r:#?}", r.filter, r.failure);
     }
-    let all = results.iter().find(|r| r.filter == CandidateFilter::All).expect("all ran");
+    let all = results
+        .iter()
+        .find(|r| r.filter == CandidateFilter::All)
+        .expect("all ran");
     // Unrestricted: every type was gathered; ICE nominates the host pair.
     let kinds: Vec<_> = all.agents[0].candidates.iter().map(|c| c.kind).collect();
-    for k in [CandidateKind::Host, CandidateKind::Srflx, CandidateKind::Relay] {
+    for k in [
+        CandidateKind::Host,
+        CandidateKind::Srflx,
+        CandidateKind::Relay,
+    ] {
         assert!(kinds.contains(&k), "{k} missing: {all:#?}");
     }
     let sel = all.selected.as_ref().expect("connected");
-    assert_eq!((sel.local_kind, sel.remote_kind), (CandidateKind::Host, CandidateKind::Host));
+    assert_eq!(
+        (sel.local_kind, sel.remote_kind),
+        (CandidateKind::Host, CandidateKind::Host)
+    );
     resp.shutdown().await;
 }

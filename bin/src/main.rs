@@ -15,6 +15,7 @@ mod interfaces_cmd;
 #[cfg(target_os = "linux")]
 mod lab;
 mod output;
+mod serve;
 mod servers_arg;
 mod stun_cmd;
 mod to_report;
@@ -75,15 +76,20 @@ enum Command {
     /// Real kernel NATs in network namespaces (root): up, down, exec (docs/lab.md).
     #[cfg(target_os = "linux")]
     Lab(lab::LabArgs),
+    /// Serve RFC 5780 STUN (two addresses, UDP and TCP) for NAT tests (docs/serve.md).
+    Serve(serve::ServeArgs),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     Diagnose(diagnose::DiagnoseArgs),
 }
 
 fn init_logging(verbose: u8) {
+    // stun-types warns about every malformed message it parses; those come
+    // from the network and are already counted, so keep them out of the log
+    // unless the user asks for trace.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
+        0 => "warn,stun_types=error",
+        1 => "info,stun_types=error",
+        2 => "debug,stun_types=error",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("NATSCOPE_LOG")
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
             Command::Stun(args) => stun_cmd::run(args).await,
             Command::Turn(args) => turn_cmd::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),
             #[cfg(target_os = "linux")]
             Command::Lab(args) => lab::run(args).await.map(|()| Verdict::Pass),
         }

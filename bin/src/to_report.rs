@@ -271,15 +271,7 @@ pub fn interfaces(list: &[probe::interfaces::Interface]) -> report::Interfaces {
                     .map(|a| report::InterfaceAddress {
                         ip: a.addr,
                         prefix: a.prefix_len,
-                        scope: report::AddressScope {
-                            loopback: a.flags.loopback,
-                            link_local: a.flags.link_local,
-                            private: a.flags.private,
-                            cgnat: a.flags.cgnat,
-                            ula: a.flags.ula,
-                            documentation: a.flags.documentation,
-                            global: a.flags.global,
-                        },
+                        scope: report::AddressScope::of(a.addr),
                     })
                     .collect(),
                 gateway: i.gateways.first().copied(),

@@ -240,21 +240,13 @@ fn combine(
 
 /// RFC 6598 shared address space (carrier-grade NAT).
 pub fn is_cgnat(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            o[0] == 100 && (64..128).contains(&o[1])
-        }
-        IpAddr::V6(_) => false,
-    }
+    crate::addr::classify(ip).cgnat
 }
 
 /// RFC 1918 private or IPv6 unique-local (RFC 4193).
 pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_private(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
-    }
+    let f = crate::addr::classify(ip);
+    f.private || f.ula
 }
 
 fn local_network(net: &LocalNetwork, v: &mut NatVerdict, ev: &mut Vec<Evidence>) {

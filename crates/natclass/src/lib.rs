@@ -55,6 +55,7 @@ mod ports;
 mod server;
 mod verdict;
 
+pub mod addr;
 pub use classify::{classify, classify_with, is_cgnat, is_private};
 pub use holepunch::{HolePunchOutcome, HolePunchPrediction, holepunch};
 pub use lifetime::{LifetimePlan, mapping_lifetime, next_lifetime_probe};

@@ -497,3 +497,30 @@ async fn shutdown_closes_the_sockets() {
         UdpSocket::bind(addr).await.expect("port released");
     }
 }
+
+#[tokio::test]
+async fn ipv6_loopback_single_address() {
+    let started = Responder::start(ResponderConfig {
+        primary: ip("::1"),
+        alternate: None,
+        port: 0,
+        rate_limit: RateLimit::disabled(),
+        ..ResponderConfig::default()
+    });
+    let r = match started {
+        Ok(r) => r,
+        Err(probe::responder::ResponderError::Bind { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
+        {
+            eprintln!("no ::1 on this host; IPv6 not tested");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let c = client("::1").await;
+    let (req, txid) = request(|_| {});
+    let resp = transact(&c, r.addrs().primary, &req, txid).await;
+    assert_eq!(resp.xor, Some(c.local_addr().unwrap()));
+    assert_eq!(resp.mapped, Some(c.local_addr().unwrap()));
+    assert_eq!(resp.origin, Some(r.addrs().primary));
+}

@@ -1,7 +1,7 @@
 //! The `interfaces` section: local network interfaces and the default route.
 
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Content of the `interfaces` section.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -100,56 +100,18 @@ pub struct AddressScope {
 }
 
 impl AddressScope {
-    /// Classify an address.
+    /// Classify an address (natclass's one classifier).
     pub fn of(ip: IpAddr) -> AddressScope {
-        match ip {
-            IpAddr::V4(v4) => AddressScope::of_v4(v4),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddressScope::of_v4(v4),
-                None => AddressScope::of_v6(v6),
-            },
+        let f = natclass::addr::classify(ip);
+        AddressScope {
+            loopback: f.loopback,
+            link_local: f.link_local,
+            private: f.private,
+            cgnat: f.cgnat,
+            ula: f.ula,
+            documentation: f.documentation,
+            global: f.global,
         }
-    }
-
-    fn of_v4(ip: Ipv4Addr) -> AddressScope {
-        let o = ip.octets();
-        let mut s = AddressScope {
-            loopback: ip.is_loopback(),
-            link_local: ip.is_link_local(),
-            private: ip.is_private(),
-            cgnat: o[0] == 100 && (o[1] & 0xc0) == 64,
-            ula: false,
-            documentation: ip.is_documentation(),
-            global: false,
-        };
-        let reserved = ip.is_unspecified()
-            || ip.is_broadcast()
-            || ip.is_multicast()
-            || o[0] == 0
-            || o[0] >= 240
-            // 192.0.0.0/24 (IETF protocol assignments), 198.18.0.0/15 (benchmarking)
-            || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-            || (o[0] == 198 && (o[1] & 0xfe) == 18);
-        s.global =
-            !(s.loopback || s.link_local || s.private || s.cgnat || s.documentation || reserved);
-        s
-    }
-
-    fn of_v6(ip: Ipv6Addr) -> AddressScope {
-        let seg = ip.segments();
-        let mut s = AddressScope {
-            loopback: ip.is_loopback(),
-            link_local: (seg[0] & 0xffc0) == 0xfe80,
-            private: false,
-            cgnat: false,
-            ula: (seg[0] & 0xfe00) == 0xfc00,
-            documentation: seg[0] == 0x2001 && seg[1] == 0x0db8,
-            global: false,
-        };
-        // Global unicast is 2000::/3.
-        let global_unicast = (seg[0] & 0xe000) == 0x2000;
-        s.global = global_unicast && !s.documentation;
-        s
     }
 }
 

@@ -123,7 +123,11 @@ impl Side {
         };
         s.local_candidates()
             .map(|c| c.candidate_type.into())
-            .chain(s.remote_candidates().iter().map(|c| c.candidate_type.into()))
+            .chain(
+                s.remote_candidates()
+                    .iter()
+                    .map(|c| c.candidate_type.into()),
+            )
             .collect()
     }
 
@@ -148,10 +152,9 @@ impl Side {
         }
         self.turn_sockets.values().all(|(i, _)| {
             self.relays.iter().any(|r| r.turn_server == Some(*i))
-                || self
-                    .turn_errors
-                    .get(i)
-                    .is_some_and(|e| (e.code == 401 && e.count >= 2) || (e.code != 401 && e.code != 438))
+                || self.turn_errors.get(i).is_some_and(|e| {
+                    (e.code == 401 && e.count >= 2) || (e.code != 401 && e.code != 438)
+                })
         })
     }
 
@@ -176,10 +179,15 @@ impl Pair {
     pub fn new(filter: CandidateFilter) -> Result<Self, String> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let mk = |idx: usize| -> Result<Side, String> {
-            let mut agent = Agent::builder().controlling(idx == 0).trickle_ice(false).build();
+            let mut agent = Agent::builder()
+                .controlling(idx == 0)
+                .trickle_ice(false)
+                .build();
             let stream_id = agent.add_stream();
             let mut stream = agent.mut_stream(stream_id).ok_or("rice-proto: no stream")?;
-            let component_id = stream.add_component().map_err(|e| format!("rice-proto: {e}"))?;
+            let component_id = stream
+                .add_component()
+                .map_err(|e| format!("rice-proto: {e}"))?;
             stream.set_local_credentials(rice_proto::stream::Credentials::new(
                 rice_proto::random_string(8),
                 rice_proto::random_string(24),
@@ -224,7 +232,12 @@ impl Pair {
     /// Hands a bound socket to agent `side`; its datagrams now go to the
     /// agent. `turn` marks a socket that talks to TURN server `turn.0` at
     /// `turn.1`.
-    pub fn add_socket(&mut self, side: usize, sock: UdpSocket, turn: Option<(usize, SocketAddr)>) -> std::io::Result<SocketAddr> {
+    pub fn add_socket(
+        &mut self,
+        side: usize,
+        sock: UdpSocket,
+        turn: Option<(usize, SocketAddr)>,
+    ) -> std::io::Result<SocketAddr> {
         let local = sock.local_addr()?;
         let sock = Arc::new(sock);
         self.sides[side].sockets.insert(local, sock.clone());
@@ -237,7 +250,12 @@ impl Pair {
             loop {
                 match sock.recv_from(&mut buf).await {
                     Ok((n, from)) => {
-                        let m = Inbound { side, local, from, data: buf[..n].to_vec() };
+                        let m = Inbound {
+                            side,
+                            local,
+                            from,
+                            data: buf[..n].to_vec(),
+                        };
                         if tx.send(m).await.is_err() {
                             break;
                         }
@@ -252,7 +270,11 @@ impl Pair {
 
     /// Starts rice-proto's TURN gathering on agent `side` for the TURN
     /// sockets already added. `configs[i]` is the config of TURN server i.
-    pub fn start_turn_gathering(&mut self, side: usize, configs: &[rice_proto::turn::TurnConfig]) -> Result<(), String> {
+    pub fn start_turn_gathering(
+        &mut self,
+        side: usize,
+        configs: &[rice_proto::turn::TurnConfig],
+    ) -> Result<(), String> {
         let s = &mut self.sides[side];
         let turns: Vec<(SocketAddr, &rice_proto::turn::TurnConfig)> = s
             .turn_sockets
@@ -262,7 +284,8 @@ impl Pair {
         let (sid, cid) = (s.stream_id, s.component_id);
         let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
         let mut comp = stream.mut_component(cid).ok_or("no component")?;
-        comp.gather_candidates(&[], &[], &turns).map_err(|e| format!("rice-proto gather: {e}"))?;
+        comp.gather_candidates(&[], &[], &turns)
+            .map_err(|e| format!("rice-proto gather: {e}"))?;
         s.gathering_started = true;
         Ok(())
     }
@@ -339,7 +362,10 @@ impl Pair {
                     let (used, dropped) = if !s.filter.keeps(s.idx, kind) {
                         (false, None)
                     } else if !s.can_add_local() {
-                        (false, Some("arrived after the gathering deadline".to_string()))
+                        (
+                            false,
+                            Some("arrived after the gathering deadline".to_string()),
+                        )
                     } else {
                         let sid = s.stream_id;
                         match s.agent.mut_stream(sid) {
@@ -353,7 +379,13 @@ impl Pair {
                             None => (false, Some("no stream".to_string())),
                         }
                     };
-                    s.relays.push(RelayGathered { candidate: cand, turn_server, at: Instant::now(), used, dropped });
+                    s.relays.push(RelayGathered {
+                        candidate: cand,
+                        turn_server,
+                        at: Instant::now(),
+                        used,
+                        dropped,
+                    });
                 }
                 AgentPoll::GatheringComplete(_) => {
                     self.sides[side].gathering_done = true;
@@ -376,13 +408,19 @@ impl Pair {
             && p.class == ResponseClass::Error
         {
             let (code, reason) = p.error.unwrap_or((0, String::new()));
-            let e = s.turn_errors.entry(*i).or_insert(TurnErrorSeen { code, reason: reason.clone(), count: 0 });
+            let e = s.turn_errors.entry(*i).or_insert(TurnErrorSeen {
+                code,
+                reason: reason.clone(),
+                count: 0,
+            });
             e.code = code;
             e.reason = reason;
             e.count += 1;
         }
         let (sid, cid) = (s.stream_id, s.component_id);
-        let Some(mut stream) = s.agent.mut_stream(sid) else { return };
+        let Some(mut stream) = s.agent.mut_stream(sid) else {
+            return;
+        };
         let t = Transmit::new(m.data.as_slice(), TransportType::Udp, m.from, m.local);
         let reply = stream.handle_incoming_data(cid, t, now);
         let mut got = Vec::new();
@@ -403,7 +441,11 @@ impl Pair {
 
     /// Drives both agents until `done` holds or `deadline` passes. Returns
     /// whether `done` held.
-    pub async fn drive_until(&mut self, deadline: Instant, done: impl Fn(&[Side; 2]) -> bool) -> bool {
+    pub async fn drive_until(
+        &mut self,
+        deadline: Instant,
+        done: impl Fn(&[Side; 2]) -> bool,
+    ) -> bool {
         loop {
             let mut wake = deadline;
             for side in 0..2 {
@@ -416,7 +458,9 @@ impl Pair {
                 return false;
             }
             // Never sleep less than 1 ms in a busy loop, never past the deadline.
-            let wake = wake.max(Instant::now() + std::time::Duration::from_millis(1)).min(deadline);
+            let wake = wake
+                .max(Instant::now() + std::time::Duration::from_millis(1))
+                .min(deadline);
             tokio::select! {
                 m = self.rx.recv() => {
                     if let Some(m) = m {
@@ -435,7 +479,9 @@ impl Pair {
         let (sid, cid) = (s.stream_id, s.component_id);
         let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
         let mut comp = stream.mut_component(cid).ok_or("no component")?;
-        let t = comp.send(data, now).map_err(|e| format!("rice-proto send: {e}"))?;
+        let t = comp
+            .send(data, now)
+            .map_err(|e| format!("rice-proto send: {e}"))?;
         self.send(side, &t);
         Ok(())
     }
@@ -443,10 +489,19 @@ impl Pair {
     /// Exchanges credentials and candidates between the agents (through
     /// their SDP `a=candidate:` form) and closes both candidate lists.
     pub fn exchange(&mut self) -> Result<(), String> {
-        let sdp = [self.sides[0].local_candidate_sdp(), self.sides[1].local_candidate_sdp()];
+        let sdp = [
+            self.sides[0].local_candidate_sdp(),
+            self.sides[1].local_candidate_sdp(),
+        ];
         let creds = [
-            self.sides[0].agent.stream(self.sides[0].stream_id).and_then(|s| s.local_credentials()),
-            self.sides[1].agent.stream(self.sides[1].stream_id).and_then(|s| s.local_credentials()),
+            self.sides[0]
+                .agent
+                .stream(self.sides[0].stream_id)
+                .and_then(|s| s.local_credentials()),
+            self.sides[1]
+                .agent
+                .stream(self.sides[1].stream_id)
+                .and_then(|s| s.local_credentials()),
         ];
         for side in 0..2 {
             let other = 1 - side;
@@ -458,7 +513,9 @@ impl Pair {
                 stream.set_remote_credentials(c);
             }
             for line in &sdp[other] {
-                let cand: Candidate = line.parse().map_err(|e| format!("candidate {line:?}: {e:?}"))?;
+                let cand: Candidate = line
+                    .parse()
+                    .map_err(|e| format!("candidate {line:?}: {e:?}"))?;
                 stream.add_remote_candidate(cand);
             }
             stream.end_of_remote_candidates();
@@ -469,11 +526,14 @@ impl Pair {
     /// The error seen from TURN server `i` by agent `side`, as a
     /// [`GatherError`].
     pub fn turn_error(&self, side: usize, i: usize) -> Option<GatherError> {
-        self.sides[side].turn_errors.get(&i).map(|e| GatherError::TurnError {
-            code: e.code,
-            reason: e.reason.clone(),
-            count: e.count,
-        })
+        self.sides[side]
+            .turn_errors
+            .get(&i)
+            .map(|e| GatherError::TurnError {
+                code: e.code,
+                reason: e.reason.clone(),
+                count: e.count,
+            })
     }
 }
 

@@ -11,7 +11,7 @@
 
 use super::StunServerSpec;
 use super::result::GatherError;
-use crate::stun::transaction::{RetransmitConfig, binding_request, parse_response, ResponseClass};
+use crate::stun::transaction::{ResponseClass, RetransmitConfig, binding_request, parse_response};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -43,7 +43,9 @@ pub(crate) async fn srflx_on_socket(
             return (0..servers.len())
                 .map(|server| SrflxAnswer {
                     server,
-                    result: Err(GatherError::Socket { message: e.to_string() }),
+                    result: Err(GatherError::Socket {
+                        message: e.to_string(),
+                    }),
                     at: Instant::now(),
                 })
                 .collect();
@@ -66,7 +68,11 @@ pub(crate) async fn srflx_on_socket(
     let now = Instant::now();
     for (server, spec) in servers.iter().enumerate() {
         if spec.addr.is_ipv4() != local.is_ipv4() {
-            answers.push(SrflxAnswer { server, result: Err(GatherError::FamilyMismatch), at: now });
+            answers.push(SrflxAnswer {
+                server,
+                result: Err(GatherError::FamilyMismatch),
+                at: now,
+            });
             continue;
         }
         let (tid, bytes) = binding_request(None, None, None, true, true);
@@ -76,7 +82,13 @@ pub(crate) async fn srflx_on_socket(
             tid,
             bytes,
             next: now,
-            waits: cfg.retransmit_waits().chain([cfg.final_wait()]).collect::<Vec<_>>().into_iter().rev().collect(),
+            waits: cfg
+                .retransmit_waits()
+                .chain([cfg.final_wait()])
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
         });
     }
     let mut buf = vec![0u8; 2048];
@@ -92,7 +104,9 @@ pub(crate) async fn srflx_on_socket(
                             let tx = pending.swap_remove(i);
                             answers.push(SrflxAnswer {
                                 server: tx.server,
-                                result: Err(GatherError::Socket { message: e.to_string() }),
+                                result: Err(GatherError::Socket {
+                                    message: e.to_string(),
+                                }),
                                 at: now,
                             });
                             continue;
@@ -102,7 +116,11 @@ pub(crate) async fn srflx_on_socket(
                     }
                     None => {
                         let tx = pending.swap_remove(i);
-                        answers.push(SrflxAnswer { server: tx.server, result: Err(GatherError::NoResponse), at: now });
+                        answers.push(SrflxAnswer {
+                            server: tx.server,
+                            result: Err(GatherError::NoResponse),
+                            at: now,
+                        });
                         continue;
                     }
                 }
@@ -112,13 +130,20 @@ pub(crate) async fn srflx_on_socket(
         if pending.is_empty() {
             break;
         }
-        let wake = pending.iter().map(|t| t.next).min().unwrap_or(deadline).min(deadline);
+        let wake = pending
+            .iter()
+            .map(|t| t.next)
+            .min()
+            .unwrap_or(deadline)
+            .min(deadline);
         if now >= deadline {
             break;
         }
         let recv = tokio::time::timeout_at(wake, sock.recv_from(&mut buf)).await;
         let Ok(Ok((n, _from))) = recv else { continue };
-        let Ok(parsed) = parse_response(&buf[..n]) else { continue };
+        let Ok(parsed) = parse_response(&buf[..n]) else {
+            continue;
+        };
         let Some(idx) = pending.iter().position(|t| t.tid == parsed.transaction_id) else {
             continue;
         };
@@ -133,10 +158,18 @@ pub(crate) async fn srflx_on_socket(
                 Err(GatherError::StunError { code, reason })
             }
         };
-        answers.push(SrflxAnswer { server: tx.server, result, at: Instant::now() });
+        answers.push(SrflxAnswer {
+            server: tx.server,
+            result,
+            at: Instant::now(),
+        });
     }
     for tx in pending {
-        answers.push(SrflxAnswer { server: tx.server, result: Err(GatherError::NoResponse), at: Instant::now() });
+        answers.push(SrflxAnswer {
+            server: tx.server,
+            result: Err(GatherError::NoResponse),
+            at: Instant::now(),
+        });
     }
     answers.sort_by_key(|a| a.server);
     answers

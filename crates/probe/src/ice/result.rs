@@ -81,9 +81,9 @@ impl std::fmt::Display for GatherError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GatherError::NoResponse => f.write_str("no response"),
-            GatherError::TurnError { code: 401, count, .. } if *count >= 2 => {
-                f.write_str("TURN 401 Unauthorized: credentials rejected")
-            }
+            GatherError::TurnError {
+                code: 401, count, ..
+            } if *count >= 2 => f.write_str("TURN 401 Unauthorized: credentials rejected"),
             GatherError::TurnError { code, reason, .. } => write!(f, "TURN error {code} {reason}"),
             GatherError::StunError { code, reason } => write!(f, "STUN error {code} {reason}"),
             GatherError::TurnFailed => f.write_str("TURN allocation failed"),
@@ -220,13 +220,22 @@ pub enum IceFailure {
 impl std::fmt::Display for IceFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IceFailure::NoCandidates { agent, kind, reason } => {
-                write!(f, "no {kind} candidates gathered by agent {agent}: {reason}")
+            IceFailure::NoCandidates {
+                agent,
+                kind,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "no {kind} candidates gathered by agent {agent}: {reason}"
+                )
             }
             IceFailure::TurnError { server, error } => write!(f, "{server}: {error}"),
             IceFailure::ChecksFailed => f.write_str("connectivity checks failed"),
             IceFailure::Timeout { phase } => write!(f, "timeout during {phase:?}"),
-            IceFailure::PayloadFailed => f.write_str("connected, but payload did not pass both ways"),
+            IceFailure::PayloadFailed => {
+                f.write_str("connected, but payload did not pass both ways")
+            }
             IceFailure::Local { message } => write!(f, "local error: {message}"),
         }
     }

@@ -17,32 +17,55 @@ use tokio::time::Instant;
 /// Runs every filter in `filters` in parallel. Results come back in the
 /// order of `filters`; each run is bounded by [`IceOptions::run_bound`] and
 /// a failing (or panicking) run becomes a result, never an abort.
-pub async fn run_all(filters: &[CandidateFilter], servers: &IceServers, opts: &IceOptions) -> Vec<IceRunResult> {
+pub async fn run_all(
+    filters: &[CandidateFilter],
+    servers: &IceServers,
+    opts: &IceOptions,
+) -> Vec<IceRunResult> {
     let servers = Arc::new(servers.clone());
     let opts = Arc::new(opts.clone());
     let handles: Vec<_> = filters
         .iter()
         .map(|&f| {
             let (servers, opts) = (servers.clone(), opts.clone());
-            (f, tokio::spawn(async move { run_filter(f, &servers, &opts).await }))
+            (
+                f,
+                tokio::spawn(async move { run_filter(f, &servers, &opts).await }),
+            )
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
     for (f, h) in handles {
         out.push(match h.await {
             Ok(r) => r,
-            Err(e) => empty_result(f, IceFailure::Local { message: format!("run task ended: {e}") }, Duration::ZERO),
+            Err(e) => empty_result(
+                f,
+                IceFailure::Local {
+                    message: format!("run task ended: {e}"),
+                },
+                Duration::ZERO,
+            ),
         });
     }
     out
 }
 
 /// Runs one ICE session restricted by `filter`.
-pub async fn run_filter(filter: CandidateFilter, servers: &IceServers, opts: &IceOptions) -> IceRunResult {
+pub async fn run_filter(
+    filter: CandidateFilter,
+    servers: &IceServers,
+    opts: &IceOptions,
+) -> IceRunResult {
     let t0 = Instant::now();
     match tokio::time::timeout(opts.run_bound(), run_inner(filter, servers, opts, t0)).await {
         Ok(r) => r,
-        Err(_) => empty_result(filter, IceFailure::Timeout { phase: IcePhase::Checks }, t0.elapsed()),
+        Err(_) => empty_result(
+            filter,
+            IceFailure::Timeout {
+                phase: IcePhase::Checks,
+            },
+            t0.elapsed(),
+        ),
     }
 }
 
@@ -75,11 +98,23 @@ fn bind_ip_for(opts: &IceOptions, target: SocketAddr) -> IpAddr {
 }
 
 fn host_candidate(component_id: usize, i: usize, addr: SocketAddr) -> Candidate {
-    let prio = Candidate::calculate_priority(CandidateType::Host, TransportType::Udp, None, 65535 - i as u32, component_id);
-    Candidate::builder(component_id, CandidateType::Host, TransportType::Udp, &format!("10{i}"), addr)
-        .priority(prio)
-        .base_address(addr)
-        .build()
+    let prio = Candidate::calculate_priority(
+        CandidateType::Host,
+        TransportType::Udp,
+        None,
+        65535 - i as u32,
+        component_id,
+    );
+    Candidate::builder(
+        component_id,
+        CandidateType::Host,
+        TransportType::Udp,
+        &format!("10{i}"),
+        addr,
+    )
+    .priority(prio)
+    .base_address(addr)
+    .build()
 }
 
 fn srflx_candidate(component_id: usize, i: usize, addr: SocketAddr, base: SocketAddr) -> Candidate {
@@ -90,14 +125,27 @@ fn srflx_candidate(component_id: usize, i: usize, addr: SocketAddr, base: Socket
         65535 - i as u32,
         component_id,
     );
-    Candidate::builder(component_id, CandidateType::ServerReflexive, TransportType::Udp, &format!("20{i}"), addr)
-        .priority(prio)
-        .base_address(base)
-        .related_address(base)
-        .build()
+    Candidate::builder(
+        component_id,
+        CandidateType::ServerReflexive,
+        TransportType::Udp,
+        &format!("20{i}"),
+        addr,
+    )
+    .priority(prio)
+    .base_address(base)
+    .related_address(base)
+    .build()
 }
 
-async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOptions, t0: Instant) -> IceRunResult {
+// `side` indexes several parallel per-agent arrays (sockets, reports, agents).
+#[allow(clippy::needless_range_loop)]
+async fn run_inner(
+    filter: CandidateFilter,
+    servers: &IceServers,
+    opts: &IceOptions,
+    t0: Instant,
+) -> IceRunResult {
     let mut pair = match Pair::new(filter) {
         Ok(p) => p,
         Err(message) => return empty_result(filter, IceFailure::Local { message }, t0.elapsed()),
@@ -117,7 +165,9 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
     // Host sockets (the base of host and srflx candidates).
     let mut host_socks: [Vec<UdpSocket>; 2] = [Vec::new(), Vec::new()];
     for side in 0..2 {
-        if !(filter.gathers(side, CandidateKind::Host) || filter.gathers(side, CandidateKind::Srflx)) {
+        if !(filter.gathers(side, CandidateKind::Host)
+            || filter.gathers(side, CandidateKind::Srflx))
+        {
             continue;
         }
         for ip in &opts.host_ips {
@@ -127,7 +177,9 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
                     return finish_early(
                         filter,
                         reports,
-                        IceFailure::Local { message: format!("bind {ip}: {e}") },
+                        IceFailure::Local {
+                            message: format!("bind {ip}: {e}"),
+                        },
                         t0,
                     );
                 }
@@ -136,7 +188,8 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
     }
 
     // srflx: Binding requests from the host sockets, both agents at once.
-    let want_srflx = |side: usize| filter.gathers(side, CandidateKind::Srflx) && !servers.stun.is_empty();
+    let want_srflx =
+        |side: usize| filter.gathers(side, CandidateKind::Srflx) && !servers.stun.is_empty();
     let srflx_side = |side: usize| {
         let socks = &host_socks[side];
         async move {
@@ -159,7 +212,14 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
             let local = match pair.add_socket(side, sock, None) {
                 Ok(a) => a,
                 Err(e) => {
-                    return finish_early(filter, reports, IceFailure::Local { message: format!("socket: {e}") }, t0);
+                    return finish_early(
+                        filter,
+                        reports,
+                        IceFailure::Local {
+                            message: format!("socket: {e}"),
+                        },
+                        t0,
+                    );
                 }
             };
             if filter.gathers(side, CandidateKind::Host) {
@@ -175,17 +235,31 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
                     dropped: res.err(),
                 });
             }
-            let Some(answers) = srflx[side].get(i) else { continue };
+            let Some(answers) = srflx[side].get(i) else {
+                continue;
+            };
             let mut seen: Vec<SocketAddr> = Vec::new();
             for a in answers {
-                let url = servers.stun.get(a.server).map(|s| s.url.clone()).unwrap_or_default();
+                let url = servers
+                    .stun
+                    .get(a.server)
+                    .map(|s| s.url.clone())
+                    .unwrap_or_default();
                 match &a.result {
                     Ok(mapped) => {
                         let (used, dropped) = if seen.contains(mapped) {
-                            (false, Some("same address as an earlier srflx candidate".to_string()))
+                            (
+                                false,
+                                Some("same address as an earlier srflx candidate".to_string()),
+                            )
                         } else {
                             seen.push(*mapped);
-                            match pair.sides[side].add_local(srflx_candidate(cid, i * 16 + a.server, *mapped, local)) {
+                            match pair.sides[side].add_local(srflx_candidate(
+                                cid,
+                                i * 16 + a.server,
+                                *mapped,
+                                local,
+                            )) {
                                 Ok(()) => (true, None),
                                 Err(e) => (false, Some(e)),
                             }
@@ -235,7 +309,9 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
                     reports[side].server_problems.push(ServerProblem {
                         server: t.url.clone(),
                         kind: CandidateKind::Relay,
-                        error: GatherError::Socket { message: e.to_string() },
+                        error: GatherError::Socket {
+                            message: e.to_string(),
+                        },
                     });
                     continue;
                 }
@@ -244,7 +320,9 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
                 reports[side].server_problems.push(ServerProblem {
                     server: t.url.clone(),
                     kind: CandidateKind::Relay,
-                    error: GatherError::Socket { message: e.to_string() },
+                    error: GatherError::Socket {
+                        message: e.to_string(),
+                    },
                 });
             }
         }
@@ -252,7 +330,8 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
             return finish_early(filter, reports, IceFailure::Local { message }, t0);
         }
     }
-    pair.drive_until(gather_deadline, |s| s.iter().all(|s| s.gathering_over())).await;
+    pair.drive_until(gather_deadline, |s| s.iter().all(|s| s.gathering_over()))
+        .await;
     let gather_end = t0.elapsed();
     for side in 0..2 {
         let s = &pair.sides[side];
@@ -264,7 +343,10 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
                 protocol: "udp".into(),
                 address: r.candidate.address,
                 related_address: r.candidate.related_address,
-                server: r.turn_server.and_then(|i| servers.turn.get(i)).map(|t| t.url.clone()),
+                server: r
+                    .turn_server
+                    .and_then(|i| servers.turn.get(i))
+                    .map(|t| t.url.clone()),
                 gathered_after: r.at.saturating_duration_since(t0),
                 used: r.used,
                 dropped: r.dropped.clone(),
@@ -273,7 +355,10 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
         if started {
             for (i, t) in servers.turn.iter().enumerate() {
                 if s.relays.iter().any(|r| r.turn_server == Some(i))
-                    || reports[side].server_problems.iter().any(|p| p.server == t.url && p.kind == CandidateKind::Relay)
+                    || reports[side]
+                        .server_problems
+                        .iter()
+                        .any(|p| p.server == t.url && p.kind == CandidateKind::Relay)
                 {
                     continue;
                 }
@@ -292,7 +377,12 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
         reports[side].gathering_time = if started {
             gather_end
         } else {
-            reports[side].candidates.iter().map(|c| c.gathered_after).max().unwrap_or_default()
+            reports[side]
+                .candidates
+                .iter()
+                .map(|c| c.gathered_after)
+                .max()
+                .unwrap_or_default()
         };
     }
 
@@ -302,18 +392,32 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
             continue;
         }
         let kind = filter.allowed(side).unwrap_or(CandidateKind::Host);
-        let problems: Vec<&ServerProblem> =
-            reports[side].server_problems.iter().filter(|p| filter.keeps(side, p.kind)).collect();
+        let problems: Vec<&ServerProblem> = reports[side]
+            .server_problems
+            .iter()
+            .filter(|p| filter.keeps(side, p.kind))
+            .collect();
         if kind == CandidateKind::Relay
-            && let Some(p) = problems.iter().find(|p| matches!(p.error, GatherError::TurnError { .. }))
+            && let Some(p) = problems
+                .iter()
+                .find(|p| matches!(p.error, GatherError::TurnError { .. }))
         {
-            let failure = IceFailure::TurnError { server: p.server.clone(), error: p.error.clone() };
+            let failure = IceFailure::TurnError {
+                server: p.server.clone(),
+                error: p.error.clone(),
+            };
             return finish_early(filter, reports, failure, t0);
         }
         let reason = match kind {
-            CandidateKind::Srflx if servers.stun.is_empty() => "no STUN server configured".to_string(),
-            CandidateKind::Relay if servers.turn.is_empty() => "no TURN server configured".to_string(),
-            CandidateKind::Host if opts.host_ips.is_empty() => "no host address to bind".to_string(),
+            CandidateKind::Srflx if servers.stun.is_empty() => {
+                "no STUN server configured".to_string()
+            }
+            CandidateKind::Relay if servers.turn.is_empty() => {
+                "no TURN server configured".to_string()
+            }
+            CandidateKind::Host if opts.host_ips.is_empty() => {
+                "no host address to bind".to_string()
+            }
             _ if !problems.is_empty() => problems
                 .iter()
                 .map(|p| format!("{}: {}", p.server, p.error))
@@ -321,7 +425,11 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
                 .join("; "),
             _ => "every gathered candidate was dropped".to_string(),
         };
-        let failure = IceFailure::NoCandidates { agent: ROLES[side].to_string(), kind, reason };
+        let failure = IceFailure::NoCandidates {
+            agent: ROLES[side].to_string(),
+            kind,
+            reason,
+        };
         return finish_early(filter, reports, failure, t0);
     }
 
@@ -331,11 +439,17 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
     }
     let checks_t0 = Instant::now();
     let connect_deadline = checks_t0 + opts.connect_timeout;
-    pair.drive_until(connect_deadline, |s| s.iter().all(|s| s.is_connected()) || s.iter().any(|s| s.failed))
-        .await;
+    pair.drive_until(connect_deadline, |s| {
+        s.iter().all(|s| s.is_connected()) || s.iter().any(|s| s.failed)
+    })
+    .await;
     let connected = pair.sides.iter().all(|s| s.is_connected());
     let time_to_connected = if connected {
-        pair.sides.iter().filter_map(|s| s.connected).max().map(|t| t.saturating_duration_since(checks_t0))
+        pair.sides
+            .iter()
+            .filter_map(|s| s.connected)
+            .max()
+            .map(|t| t.saturating_duration_since(checks_t0))
     } else {
         None
     };
@@ -345,11 +459,21 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
         remote_kind: p.remote.candidate_type.into(),
         remote_address: p.remote.address,
         peer_view: pair.sides[1].selected.as_ref().map(|q| {
-            (q.local.candidate_type.into(), q.local.address, q.remote.candidate_type.into(), q.remote.address)
+            (
+                q.local.candidate_type.into(),
+                q.local.address,
+                q.remote.candidate_type.into(),
+                q.remote.address,
+            )
         }),
     });
-    let peer_reflexive_seen = pair.sides.iter().any(|s| s.known_kinds().contains(&CandidateKind::Prflx))
-        || selected.as_ref().is_some_and(|s| s.local_kind == CandidateKind::Prflx || s.remote_kind == CandidateKind::Prflx);
+    let peer_reflexive_seen = pair
+        .sides
+        .iter()
+        .any(|s| s.known_kinds().contains(&CandidateKind::Prflx))
+        || selected.as_ref().is_some_and(|s| {
+            s.local_kind == CandidateKind::Prflx || s.remote_kind == CandidateKind::Prflx
+        });
     let hairpin = (filter == CandidateFilter::SrflxSrflx).then(|| hairpin_note(&reports));
 
     let mut failure = None;
@@ -358,7 +482,9 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
         failure = Some(if pair.sides.iter().any(|s| s.failed) {
             IceFailure::ChecksFailed
         } else {
-            IceFailure::Timeout { phase: IcePhase::Checks }
+            IceFailure::Timeout {
+                phase: IcePhase::Checks,
+            }
         });
     } else {
         let p = exchange_payload(&mut pair, filter, opts).await;
@@ -371,7 +497,8 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
     // Release TURN allocations (bounded).
     if pair.sides.iter().any(|s| !s.relays.is_empty()) {
         pair.close();
-        pair.drive_until(Instant::now() + Duration::from_millis(200), |_| false).await;
+        pair.drive_until(Instant::now() + Duration::from_millis(200), |_| false)
+            .await;
     }
 
     IceRunResult {
@@ -387,7 +514,12 @@ async fn run_inner(filter: CandidateFilter, servers: &IceServers, opts: &IceOpti
     }
 }
 
-fn finish_early(filter: CandidateFilter, agents: Vec<AgentReport>, failure: IceFailure, t0: Instant) -> IceRunResult {
+fn finish_early(
+    filter: CandidateFilter,
+    agents: Vec<AgentReport>,
+    failure: IceFailure,
+    t0: Instant,
+) -> IceRunResult {
     IceRunResult {
         agents,
         ..empty_result(filter, failure, t0.elapsed())
@@ -397,9 +529,17 @@ fn finish_early(filter: CandidateFilter, agents: Vec<AgentReport>, failure: IceF
 fn hairpin_note(reports: &[AgentReport]) -> HairpinNote {
     let srflx: Vec<Vec<&CandidateInfo>> = reports
         .iter()
-        .map(|r| r.candidates.iter().filter(|c| c.kind == CandidateKind::Srflx && c.used).collect())
+        .map(|r| {
+            r.candidates
+                .iter()
+                .filter(|c| c.kind == CandidateKind::Srflx && c.used)
+                .collect()
+        })
         .collect();
-    let all_no_nat = srflx.iter().flatten().all(|c| Some(c.address) == c.related_address);
+    let all_no_nat = srflx
+        .iter()
+        .flatten()
+        .all(|c| Some(c.address) == c.related_address);
     if all_no_nat {
         return HairpinNote::NoNat;
     }
@@ -408,13 +548,26 @@ fn hairpin_note(reports: &[AgentReport]) -> HairpinNote {
         _ => return HairpinNote::NotRequired,
     };
     a.iter()
-        .find_map(|x| b.iter().find(|y| y.address.ip() == x.address.ip()).map(|_| x.address.ip()))
+        .find_map(|x| {
+            b.iter()
+                .find(|y| y.address.ip() == x.address.ip())
+                .map(|_| x.address.ip())
+        })
         .map(|public_ip| HairpinNote::Required { public_ip })
         .unwrap_or(HairpinNote::NotRequired)
 }
 
-async fn exchange_payload(pair: &mut Pair, filter: CandidateFilter, opts: &IceOptions) -> PayloadExchange {
-    let mut p = PayloadExchange { sent: 0, a_to_b: 0, b_to_a: 0, rtts: Vec::new() };
+async fn exchange_payload(
+    pair: &mut Pair,
+    filter: CandidateFilter,
+    opts: &IceOptions,
+) -> PayloadExchange {
+    let mut p = PayloadExchange {
+        sent: 0,
+        a_to_b: 0,
+        b_to_a: 0,
+        rtts: Vec::new(),
+    };
     for i in 0..opts.pings {
         let ping = format!("natscope-ice ping {filter} {i}").into_bytes();
         let pong = format!("natscope-ice pong {filter} {i}").into_bytes();
@@ -424,7 +577,9 @@ async fn exchange_payload(pair: &mut Pair, filter: CandidateFilter, opts: &IceOp
         }
         p.sent += 1;
         let deadline = start + opts.payload_timeout;
-        let got = pair.drive_until(deadline, |s| s[1].app_rx.iter().any(|d| *d == ping)).await;
+        let got = pair
+            .drive_until(deadline, |s| s[1].app_rx.iter().any(|d| *d == ping))
+            .await;
         pair.sides[1].app_rx.clear();
         if !got {
             continue;
@@ -433,7 +588,9 @@ async fn exchange_payload(pair: &mut Pair, filter: CandidateFilter, opts: &IceOp
         if pair.send_app(1, &pong).is_err() {
             continue;
         }
-        let got = pair.drive_until(deadline, |s| s[0].app_rx.iter().any(|d| *d == pong)).await;
+        let got = pair
+            .drive_until(deadline, |s| s[0].app_rx.iter().any(|d| *d == pong))
+            .await;
         pair.sides[0].app_rx.clear();
         if got {
             p.b_to_a += 1;

@@ -1,41 +1,24 @@
 //! TURN credentials: long-term (RFC 8489 §9.2) and TURN REST API ephemeral
 //! credentials derived from a shared secret (coturn `use-auth-secret`).
 //!
-//! Secrets live in [`Secret`], whose `Debug` prints `<redacted>` and which is
-//! deliberately not `Serialize`, so they cannot reach logs, JSON or Debug
+//! Secrets live in [`Secret`] (the crate's one secret type,
+//! [`crate::servers::Secret`]), whose `Debug`/`Display` print `***` and which
+//! is deliberately not `Serialize`, so they cannot reach logs, JSON or Debug
 //! output by accident.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A secret string (password or shared secret). Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub use crate::servers::Secret;
 
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself: only for building credentials on the wire.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
+/// `clap` and other string parsers build a [`Secret`] straight from the
+/// argument (the one `Secret` type lives in [`crate::servers`]).
 impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_string()))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
+        Ok(Secret::new(s))
     }
 }
 
@@ -87,7 +70,7 @@ pub fn rest_password(secret: &Secret, username: &str) -> Secret {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC-SHA1 accepts keys of any length");
     mac.update(username.as_bytes());
-    Secret(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    Secret::new(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
 }
 
 /// The REST username for an expiry time: `"<expiry>"` or `"<expiry>:<user>"`.
@@ -121,6 +104,18 @@ impl TurnAuth {
                     rest_expiry_unix: Some(expiry),
                 }
             }
+        }
+    }
+
+    /// Long-term credentials carried by a server URI (an `iceServers` entry's
+    /// `username`/`credential`), if it has both.
+    pub fn from_uri(uri: &crate::servers::ServerUri) -> Option<Self> {
+        match (&uri.username, &uri.credential) {
+            (Some(username), Some(password)) => Some(TurnAuth::LongTerm {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
         }
     }
 
@@ -161,5 +156,26 @@ mod tests {
         assert_eq!(r.username, "160");
         assert!(!format!("{rest:?}{r:?}").contains("s3cr3t"));
         assert!(!format!("{r:?}").contains(r.password.expose()));
+        assert!(!format!("{}", r.password).contains(r.password.expose()));
+        let parsed: Secret = "hunter2".parse().expect("infallible");
+        assert_eq!(parsed.expose(), "hunter2");
+    }
+
+    #[test]
+    fn ice_server_credentials_become_long_term_auth() {
+        let uri = crate::servers::ServerUri::parse("turn:192.0.2.1")
+            .expect("valid")
+            .with_credentials("bob", Secret::new("pw-from-json"));
+        let auth = TurnAuth::from_uri(&uri).expect("credentials carried");
+        assert_eq!(
+            auth,
+            TurnAuth::LongTerm {
+                username: "bob".into(),
+                password: Secret::new("pw-from-json"),
+            }
+        );
+        assert!(!format!("{auth:?}{uri:?}{uri}").contains("pw-from-json"));
+        let bare = crate::servers::ServerUri::parse("turn:192.0.2.1").expect("valid");
+        assert_eq!(TurnAuth::from_uri(&bare), None);
     }
 }
