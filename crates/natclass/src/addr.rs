@@ -28,6 +28,13 @@ pub struct AddrFlags {
     pub global: bool,
 }
 
+impl AddrFlags {
+    /// Classifies `ip`; the same as [`classify`].
+    pub fn of(ip: IpAddr) -> AddrFlags {
+        classify(ip)
+    }
+}
+
 /// Classifies one address (pure).
 pub fn classify(ip: IpAddr) -> AddrFlags {
     match ip {

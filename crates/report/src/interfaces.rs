@@ -77,43 +77,9 @@ pub struct InterfaceAddress {
     pub scope: AddressScope,
 }
 
-/// Classification flags of an IP address. Several may be true at once
-/// (`documentation` and `global` cannot both be).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct AddressScope {
-    /// 127.0.0.0/8 or ::1.
-    pub loopback: bool,
-    /// 169.254.0.0/16 or fe80::/10.
-    pub link_local: bool,
-    /// RFC 1918: 10/8, 172.16/12, 192.168/16.
-    pub private: bool,
-    /// RFC 6598 carrier-grade NAT space 100.64.0.0/10.
-    pub cgnat: bool,
-    /// IPv6 unique local fc00::/7.
-    pub ula: bool,
-    /// Documentation ranges: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
-    /// 2001:db8::/32.
-    pub documentation: bool,
-    /// Globally routable (none of the above, not unspecified, multicast or
-    /// otherwise reserved).
-    pub global: bool,
-}
-
-impl AddressScope {
-    /// Classify an address (natclass's one classifier).
-    pub fn of(ip: IpAddr) -> AddressScope {
-        let f = natclass::addr::classify(ip);
-        AddressScope {
-            loopback: f.loopback,
-            link_local: f.link_local,
-            private: f.private,
-            cgnat: f.cgnat,
-            ula: f.ula,
-            documentation: f.documentation,
-            global: f.global,
-        }
-    }
-}
+/// What kind of address an address is (loopback, private, CGNAT, …): the
+/// same flags natclass's one classifier computes, so there is one definition.
+pub use natclass::addr::AddrFlags as AddressScope;
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,9 @@ pub enum TurnTransport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnStage {
+    /// Name resolution of the server host (SRV, then A/AAAA); not tested for
+    /// IP literals.
+    Dns,
     /// TCP three-way handshake (TCP and TLS only).
     TcpConnect,
     /// TLS handshake and certificate verification.
@@ -70,6 +73,12 @@ pub enum TurnFailure {
     },
     /// Nothing listens on the server port (TCP RST / ICMP port unreachable).
     ConnectionRefused,
+    /// The server name could not be resolved (NXDOMAIN, no records, DNS
+    /// server error).
+    Dns {
+        /// The resolver's description, naming the host.
+        detail: String,
+    },
     /// Another socket error.
     Io {
         /// The OS error text.

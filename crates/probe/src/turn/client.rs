@@ -3,10 +3,12 @@
 //! answers on the way past (the "tap") to name each failure.
 
 use super::creds::{ResolvedCredentials, TurnAuth, unix_now};
+use super::target::{host_name, turn_transports, wire_transport};
+use crate::resolve::{ResolveError, Resolver};
+use crate::servers::{Host, ServerUri};
 use super::quality::{QualityConfig, run_burst};
 use super::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use super::tls::{TlsOptions, client_config, name_tls_error, server_name};
-use super::uri::TurnUri;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -24,9 +26,12 @@ use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::attribute::{Lifetime, XorRelayedAddress};
 use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
 use turn_client_proto::types::stun::attribute::{
-    AlternateServer, ErrorCode, Nonce, Realm, Software, XorMappedAddress,
+    AlternateServer, ErrorCode, Nonce, Realm, Software, Username, XorMappedAddress,
 };
-use turn_client_proto::types::stun::message::{Message, MessageClass, Method};
+use turn_client_proto::types::stun::message::{
+    IntegrityAlgorithm, LongTermCredentials, Message, MessageClass, MessageWrite,
+    MessageWriteExt, MessageWriteVec, Method, StunWriteError, TransactionId,
+};
 use turn_client_proto::udp::TurnClientUdp;
 
 /// Everything a TURN probe needs besides the server URIs.
@@ -45,6 +50,9 @@ pub struct TurnProbeConfig {
     pub stage_timeout: Duration,
     /// Relay quality burst; `None` skips it.
     pub quality: Option<QualityConfig>,
+    /// Resolver for server names; `None` uses the system's
+    /// ([`Resolver::system`]), set up when a name needs resolving.
+    pub resolver: Option<Resolver>,
 }
 
 impl Default for TurnProbeConfig {
@@ -56,17 +64,21 @@ impl Default for TurnProbeConfig {
             peer: None,
             stage_timeout: Duration::from_secs(5),
             quality: Some(QualityConfig::default()),
+            resolver: None,
         }
     }
 }
 
-/// Probes every URI over every transport it implies, concurrently. One
+/// Probes every URI over every transport it implies
+/// ([`turn_transports`]; `stun:` URIs imply none), concurrently. One
 /// transport's failure never stops the others; results keep input order.
-pub async fn probe_all(uris: &[TurnUri], cfg: &TurnProbeConfig) -> Vec<TurnTransportResult> {
+/// Credentials: `cfg.auth`, else those a URI carries (`iceServers`
+/// `username`/`credential`) as long-term credentials.
+pub async fn probe_all(uris: &[ServerUri], cfg: &TurnProbeConfig) -> Vec<TurnTransportResult> {
     let mut set = tokio::task::JoinSet::new();
     let mut n = 0usize;
     for uri in uris {
-        for t in uri.transports() {
+        for t in turn_transports(uri) {
             let (uri, cfg) = (uri.clone(), cfg.clone());
             let idx = n;
             n += 1;
@@ -98,57 +110,28 @@ fn ms_since(t: std::time::Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Probes one URI over one transport, following one 300 redirect.
+/// Probes one URI over one transport, following one 300 redirect. The
+/// host is resolved first (the `dns` stage; SRV `_turn._udp`,
+/// `_turns._tcp`... when the URI has no port).
 pub async fn probe_transport(
-    uri: &TurnUri,
+    uri: &ServerUri,
     transport: TurnTransport,
     cfg: &TurnProbeConfig,
 ) -> TurnTransportResult {
-    let mut result = TurnTransportResult::new(&uri.original, transport);
-    let server = match tokio::time::timeout(
-        cfg.stage_timeout,
-        tokio::net::lookup_host((uri.host.as_str(), uri.port)),
-    )
-    .await
-    {
-        Ok(Ok(mut addrs)) => match addrs.next() {
-            Some(a) => a,
-            None => {
-                result.fail(
-                    first_stage(transport),
-                    None,
-                    TurnFailure::Io {
-                        detail: format!("DNS: no address for {}", uri.host),
-                    },
-                );
-                return result;
-            }
-        },
-        Ok(Err(e)) => {
-            result.fail(
-                first_stage(transport),
-                None,
-                TurnFailure::Io {
-                    detail: format!("DNS: {e}"),
-                },
-            );
-            return result;
-        }
-        Err(_) => {
-            result.fail(
-                first_stage(transport),
-                None,
-                TurnFailure::Timeout {
-                    after_ms: cfg.stage_timeout.as_millis() as u64,
-                },
-            );
-            return result;
-        }
+    let mut result = TurnTransportResult::new(&uri.to_string(), transport);
+    let Some(server) = resolve_stage(uri, transport, cfg, &mut result).await else {
+        return result;
     };
     match run_once(uri, transport, server, cfg, &mut result).await {
         Flow::Done => {}
         Flow::Redirect(alt) => {
-            let mut second = TurnTransportResult::new(&uri.original, transport);
+            let mut second = TurnTransportResult::new(&uri.to_string(), transport);
+            second.stages = result
+                .stages
+                .iter()
+                .filter(|st| st.stage == TurnStage::Dns)
+                .cloned()
+                .collect();
             second.redirected_from = Some(server);
             if let Flow::Redirect(again) = run_once(uri, transport, alt, cfg, &mut second).await {
                 second.fail(
@@ -168,6 +151,83 @@ pub async fn probe_transport(
     result
 }
 
+/// The `dns` stage: the address to contact, or `None` after recording the
+/// failure.
+async fn resolve_stage(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    cfg: &TurnProbeConfig,
+    r: &mut TurnTransportResult,
+) -> Option<SocketAddr> {
+    if let Host::Ip(ip) = &uri.host {
+        r.not_tested(TurnStage::Dns, "IP literal: no DNS needed");
+        return Some(SocketAddr::new(*ip, uri.port_or_default()));
+    }
+    let t0 = std::time::Instant::now();
+    let resolver = match &cfg.resolver {
+        Some(res) => res.clone(),
+        None => match Resolver::system() {
+            Ok(res) => res,
+            Err(e) => {
+                r.fail(
+                    TurnStage::Dns,
+                    None,
+                    TurnFailure::Dns {
+                        detail: e.to_string(),
+                    },
+                );
+                return None;
+            }
+        },
+    };
+    let found = resolver
+        .resolve_for(uri, &[wire_transport(transport)], cfg.stage_timeout)
+        .await;
+    match found {
+        Ok(targets) => match targets.first() {
+            Some(t) => {
+                let via = if t.via_srv { " via SRV" } else { "" };
+                r.pass(
+                    TurnStage::Dns,
+                    ms_since(t0),
+                    Some(format!("{} -> {}{via}", host_name(uri), t.addr)),
+                );
+                Some(t.addr)
+            }
+            None => {
+                r.fail(
+                    TurnStage::Dns,
+                    Some(ms_since(t0)),
+                    TurnFailure::Dns {
+                        detail: format!("{}: no address", host_name(uri)),
+                    },
+                );
+                None
+            }
+        },
+        Err(ResolveError::Timeout { .. }) => {
+            r.fail(
+                TurnStage::Dns,
+                Some(ms_since(t0)),
+                TurnFailure::Timeout {
+                    after_ms: cfg.stage_timeout.as_millis() as u64,
+                },
+            );
+            None
+        }
+        Err(e) => {
+            r.fail(
+                TurnStage::Dns,
+                Some(ms_since(t0)),
+                TurnFailure::Dns {
+                    detail: e.to_string(),
+                },
+            );
+            None
+        }
+    }
+}
+
 fn first_stage(t: TurnTransport) -> TurnStage {
     match t {
         TurnTransport::Udp => TurnStage::UnauthenticatedAllocate,
@@ -183,13 +243,14 @@ enum Flow {
 
 /// The per-transport sequence after the connection exists.
 async fn run_once(
-    uri: &TurnUri,
+    uri: &ServerUri,
     transport: TurnTransport,
     server: SocketAddr,
     cfg: &TurnProbeConfig,
     r: &mut TurnTransportResult,
 ) -> Flow {
     r.server = Some(server);
+    let host = host_name(uri);
     let timeout_ms = cfg.stage_timeout.as_millis() as u64;
     // --- connect ---
     let conn = match transport {
@@ -275,12 +336,12 @@ async fn run_once(
                         return Flow::Done;
                     }
                 };
-                let Some(name) = server_name(&uri.host) else {
+                let Some(name) = server_name(&host) else {
                     r.fail(
                         TurnStage::TlsHandshake,
                         None,
                         TurnFailure::TlsOther {
-                            detail: format!("{} is not a valid TLS server name", uri.host),
+                            detail: format!("{host} is not a valid TLS server name"),
                         },
                     );
                     return Flow::Done;
@@ -301,7 +362,7 @@ async fn run_once(
                         r.fail(
                             TurnStage::TlsHandshake,
                             Some(ms_since(t1)),
-                            name_tls_error(&e, &uri.host),
+                            name_tls_error(&e, &host),
                         );
                         return Flow::Done;
                     }
@@ -319,7 +380,9 @@ async fn run_once(
             }
         }
     };
-    let creds = cfg.auth.as_ref().map(|a| a.resolve(unix_now()));
+    // Explicit credentials win; else those the URI carries (iceServers).
+    let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
+    let creds = auth.as_ref().map(|a| a.resolve(unix_now()));
     let mut s = match Session::new(conn, creds.as_ref()) {
         Ok(s) => s,
         Err(e) => {

@@ -16,8 +16,8 @@ pub mod creds;
 pub mod quality;
 pub mod server;
 pub mod stages;
+pub mod target;
 pub mod tls;
-pub mod uri;
 
 pub use client::{TurnProbeConfig, probe_all, probe_transport};
 pub use creds::{Secret, TurnAuth};
@@ -28,4 +28,4 @@ pub use stages::{
     TurnTransportResult,
 };
 pub use tls::{TestPki, TlsOptions};
-pub use uri::TurnUri;
+pub use target::turn_transports;

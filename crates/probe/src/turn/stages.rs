@@ -33,6 +33,9 @@ impl std::fmt::Display for TurnTransport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnStage {
+    /// Name resolution of the server host (SRV, then A/AAAA); not tested for
+    /// IP literals.
+    Dns,
     /// TCP three-way handshake (TCP and TLS only).
     TcpConnect,
     /// TLS handshake and certificate verification.
@@ -73,6 +76,13 @@ pub enum TurnFailure {
     /// Nothing listens on the server port (TCP RST / ICMP port unreachable).
     #[error("connection refused: nothing listens on that port")]
     ConnectionRefused,
+    /// The server name could not be resolved (NXDOMAIN, no records, DNS
+    /// server error).
+    #[error("DNS: {detail}")]
+    Dns {
+        /// The resolver's description, naming the host.
+        detail: String,
+    },
     /// Another socket error.
     #[error("socket error: {detail}")]
     Io {
