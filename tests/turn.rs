@@ -1,9 +1,11 @@
 //! TURN diagnostics against the embedded TURN server and a real coturn, on
 //! loopback only.
 
+use probe::resolve::Resolver;
+use probe::servers::{ServerUri, parse_ice_servers};
 use probe::turn::{
     QualityConfig, Secret, StageStatus, TestPki, TestTurnServer, TestTurnServerConfig, TlsOptions,
-    TurnAuth, TurnFailure, TurnProbeConfig, TurnStage, TurnTransport, TurnTransportResult, TurnUri,
+    TurnAuth, TurnFailure, TurnProbeConfig, TurnStage, TurnTransport, TurnTransportResult,
     probe_all,
 };
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -26,7 +28,15 @@ fn cfg(auth: Option<TurnAuth>) -> TurnProbeConfig {
             packets: 20,
             ..QualityConfig::default()
         }),
+        resolver: Some(loopback_resolver()),
     }
+}
+
+/// A resolver whose only name server is a closed loopback port: `localhost`
+/// is answered locally (RFC 6761), and nothing leaves the machine.
+fn loopback_resolver() -> Resolver {
+    Resolver::with_nameservers(vec![SocketAddr::from(([127, 0, 0, 1], free_port()))])
+        .expect("resolver with a loopback name server")
 }
 
 fn alice(pw: &str) -> Option<TurnAuth> {
@@ -36,8 +46,8 @@ fn alice(pw: &str) -> Option<TurnAuth> {
     })
 }
 
-fn uri(s: &str) -> TurnUri {
-    TurnUri::parse(s).expect("test URIs are valid")
+fn uri(s: &str) -> ServerUri {
+    ServerUri::parse(s).expect("test URIs are valid")
 }
 
 fn assert_relays(r: &TurnTransportResult) {
@@ -48,6 +58,7 @@ fn assert_relays(r: &TurnTransportResult) {
         TurnStage::DataRoundTrip,
         TurnStage::ChannelBind,
         TurnStage::ChannelRoundTrip,
+        TurnStage::Refresh,
         TurnStage::Quality,
         TurnStage::Deallocate,
     ] {
@@ -67,6 +78,19 @@ fn assert_relays(r: &TurnTransportResult) {
     assert_eq!(r.realm.as_deref(), Some(REALM));
     let q = r.quality.as_ref().expect("quality measured");
     assert!(q.received > 0, "{q:?}");
+    // The Refresh really went out and was answered with a lifetime.
+    let note = r
+        .stage(TurnStage::Refresh)
+        .and_then(|s| s.note.clone())
+        .unwrap_or_default();
+    assert!(note.contains("s granted"), "{note}: {r:#?}");
+    // The DNS stage ran for names and was skipped for IP literals.
+    let dns = r.stage(TurnStage::Dns).expect("dns stage recorded");
+    if r.uri.contains("localhost") {
+        assert_eq!(dns.status, StageStatus::Passed, "{r:#?}");
+    } else {
+        assert_eq!(dns.status, StageStatus::NotTested, "{r:#?}");
+    }
 }
 
 fn assert_no_secrets(results: &[TurnTransportResult]) {
@@ -268,6 +292,29 @@ async fn coturn_allocates_and_relays_and_names_failures() {
         TurnFailure::NotSupported { .. }
     ));
     assert_no_secrets(&results);
+
+    // No --username/--password: the credentials of an iceServers entry are
+    // used as long-term credentials, and never printed.
+    let ice = format!(
+        r#"[{{"urls": ["turn:127.0.0.1:{}?transport=udp", "turns:localhost:{}"],
+            "username": "alice", "credential": "{PASSWORD}"}}]"#,
+        turn.port, turn.tls_port
+    );
+    let ice_uris = parse_ice_servers(&ice, "test").expect("valid iceServers JSON");
+    let mut from_json = cfg(None);
+    from_json.tls.ca_pem = Some(turn.ca_pem.as_bytes().to_vec());
+    let r = probe_all(&ice_uris, &from_json).await;
+    assert_eq!(r.len(), 2, "{r:#?}");
+    for r in &r {
+        assert_relays(r);
+    }
+    assert_no_secrets(&r);
+
+    // A name that does not resolve fails at the DNS stage, named as such.
+    let r = probe_all(&[uri("turn:turn.invalid:3478")], &cfg(alice(PASSWORD))).await;
+    for r in &r {
+        assert_eq!(r.failed_stage, Some(TurnStage::Dns), "{r:#?}");
+    }
 
     let udp_tcp = uri(&format!("turn:127.0.0.1:{}", turn.port));
     // Wrong password: 401 after authenticating, over both transports.

@@ -274,3 +274,87 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
         ],
     }
 }
+
+/// `natscope ice`: the ICE arguments plus output options.
+#[derive(Debug, clap::Args)]
+pub struct IceCmd {
+    #[command(flatten)]
+    ice: IceArgs,
+    #[command(flatten)]
+    output: crate::output::OutputArgs,
+}
+
+/// Runs `natscope ice`.
+pub async fn run(cmd: IceCmd) -> anyhow::Result<crate::Verdict> {
+    let (servers, _) = config(&cmd.ice).await?;
+    let results = run_probe(&cmd.ice).await?;
+    let mut rep = report::Report::new("ice", crate::to_report::now_rfc3339());
+    summarize(
+        &results,
+        !servers.stun.is_empty(),
+        !servers.turn.is_empty(),
+        &mut rep.summary,
+    );
+    rep.ice = opaque_section(&results)?;
+    cmd.output.emit(&rep)?;
+    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+}
+
+/// The `ice` section as stored in the report.
+pub fn opaque_section(results: &[IceRunResult]) -> anyhow::Result<report::Section<report::Opaque>> {
+    match serde_json::to_value(ice_section(results))? {
+        serde_json::Value::Object(map) => Ok(report::Section::Tested(map)),
+        _ => anyhow::bail!("the ICE section did not serialise to an object"),
+    }
+}
+
+/// Summary lines and the `ice-host`, `ice-srflx`, `ice-relay` checks. A
+/// candidate type with no server configured for it is "not tested", not a
+/// failure.
+pub fn summarize(
+    results: &[IceRunResult],
+    have_stun: bool,
+    have_turn: bool,
+    summary: &mut report::Summary,
+) {
+    use report::{Check, CheckStatus};
+    for r in results {
+        let (id, configured) = match r.filter {
+            CandidateFilter::HostHost => ("ice-host", true),
+            CandidateFilter::SrflxSrflx => ("ice-srflx", have_stun),
+            CandidateFilter::RelayRelay => ("ice-relay", have_turn),
+            CandidateFilter::RelayHost | CandidateFilter::All => ("", true),
+        };
+        let name = r.filter.as_str();
+        if r.connected() {
+            summary.works.push(format!(
+                "ICE {name}: connected and exchanged data both ways"
+            ));
+        } else if configured {
+            let why = r
+                .failure
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "did not connect".into());
+            summary.problems.push(format!("ICE {name}: {why}"));
+        }
+        if id.is_empty() {
+            continue;
+        }
+        summary.checks.push(Check {
+            id: id.into(),
+            status: match (configured, r.connected()) {
+                (false, _) => CheckStatus::NotTested,
+                (true, true) => CheckStatus::Pass,
+                (true, false) => CheckStatus::Fail,
+            },
+            reason: if !configured {
+                format!("no server configured for {name}")
+            } else if r.connected() {
+                format!("{name} connected")
+            } else {
+                format!("{name} did not connect")
+            },
+        });
+    }
+}

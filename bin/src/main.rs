@@ -11,10 +11,12 @@
 
 mod cli_time;
 mod diagnose;
+mod ice_cmd;
 mod interfaces_cmd;
 #[cfg(target_os = "linux")]
 mod lab;
 mod output;
+mod report_cmd;
 mod serve;
 mod servers_arg;
 mod stun_cmd;
@@ -78,6 +80,10 @@ enum Command {
     Lab(lab::LabArgs),
     /// Serve RFC 5780 STUN (two addresses, UDP and TCP) for NAT tests (docs/serve.md).
     Serve(serve::ServeArgs),
+    /// Two ICE agents on this machine: which candidate types (host, srflx, relay) connect.
+    Ice(ice_cmd::IceCmd),
+    /// Work with saved reports: `natscope report render REPORT.json -o report.html`.
+    Report(report_cmd::ReportArgs),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -121,6 +127,8 @@ fn main() -> ExitCode {
             Command::Stun(args) => stun_cmd::run(args).await,
             Command::Turn(args) => turn_cmd::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Report(args) => report_cmd::run(args).await,
+            Command::Ice(args) => ice_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),
             #[cfg(target_os = "linux")]
             Command::Lab(args) => lab::run(args).await.map(|()| Verdict::Pass),

@@ -13,12 +13,15 @@ pub enum Format {
     Table,
     /// The versioned JSON document (docs/json.md); default when stdout is not a terminal.
     Json,
+    /// A single self-contained HTML file (docs/html.md).
+    Html,
 }
 
 /// `--format` and `-o`.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output format [default: table on a terminal, json otherwise].
+    /// Output format [default: by the -o file's extension, else table on a
+    /// terminal and json otherwise].
     #[arg(long, value_enum, global = true)]
     pub format: Option<Format>,
     /// Write the output to FILE instead of stdout.
@@ -36,6 +39,7 @@ impl OutputArgs {
         if let Some(path) = &self.output {
             return match path.extension().and_then(|e| e.to_str()) {
                 Some("json") => Format::Json,
+                Some("html" | "htm") => Format::Html,
                 _ => Format::Table,
             };
         }
@@ -62,6 +66,7 @@ impl OutputArgs {
                 s.push('\n');
                 s
             }
+            Format::Html => report::html::render(report),
             Format::Table => report::table::render(
                 report,
                 report::table::TableOptions {

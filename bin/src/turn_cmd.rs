@@ -1,16 +1,17 @@
 //! `natscope turn`: TURN diagnostics per server URI and transport.
 
 use anyhow::{Context, bail};
+use probe::resolve::Resolver;
+use probe::servers::ServerUri;
 use probe::turn::{
-    QualityConfig, Secret, TlsOptions, TurnAuth, TurnProbeConfig, TurnTransportResult, TurnUri,
-    probe_all,
+    QualityConfig, Secret, TlsOptions, TurnAuth, TurnProbeConfig, TurnTransportResult, probe_all,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Arguments of `natscope turn`. Secrets are `Secret`s: their Debug output
-/// is `<redacted>`.
+/// Arguments of `natscope turn`. Secrets are `Secret`s: their Debug/Display output
+/// is `***`.
 #[derive(clap::Args, Debug)]
 pub struct TurnArgs {
     /// TURN server URIs: turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]
@@ -57,12 +58,23 @@ pub struct TurnArgs {
     pub no_quality: bool,
 }
 
-/// Builds the probe configuration from the arguments.
-pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<TurnUri>, TurnProbeConfig)> {
+/// Builds the probe configuration from the arguments. URIs are parsed by
+/// the crate's one server-URI parser and must be `turn:`/`turns:`. Names
+/// are resolved by the system resolver (set up lazily by the probe, so a
+/// broken resolv.conf is a `dns` stage failure, not an error here).
+/// Without --username/--password/--turn-secret, credentials a URI carries
+/// are used.
+pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<ServerUri>, TurnProbeConfig)> {
     let uris = args
         .uris
         .iter()
-        .map(|u| TurnUri::parse(u).with_context(|| format!("bad TURN URI {u}")))
+        .map(|u| {
+            let uri = ServerUri::parse(u).with_context(|| format!("bad TURN URI {u}"))?;
+            if !uri.scheme.is_turn() {
+                bail!("not a TURN URI: {u} (expected turn: or turns:)");
+            }
+            Ok(uri)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let auth = match (&args.turn_secret, &args.username, &args.password) {
         (Some(secret), user, _) => Some(TurnAuth::Rest {
@@ -92,6 +104,7 @@ pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<TurnUri>, TurnProbeC
         peer: args.peer,
         stage_timeout: Duration::from_millis(args.stage_timeout_ms.clamp(100, 60_000)),
         quality: (!args.no_quality).then(QualityConfig::default),
+        resolver: Resolver::system().ok(),
     };
     Ok((uris, cfg))
 }

@@ -312,6 +312,7 @@ pub fn vpn_hint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn f(s: &str) -> AddrFlags {
         classify_ip(s.parse().expect("test address"))

@@ -15,6 +15,7 @@
 
 pub mod document;
 pub mod html;
+pub mod ice;
 pub mod interfaces;
 pub mod sanitize;
 pub mod section;

@@ -524,6 +524,10 @@ struct Tap {
     mapped: Option<SocketAddr>,
     relayed: Option<SocketAddr>,
     refresh_ok: u32,
+    /// LIFETIME of the last successful Refresh.
+    refresh_lifetime: Option<u32>,
+    /// The last NONCE the server sent (for natscope's own Refresh).
+    nonce: Option<String>,
     responses: u32,
 }
 
@@ -543,6 +547,9 @@ impl Tap {
         if let Ok(realm) = msg.attribute::<Realm>() {
             self.realm = Some(realm.realm().to_string());
         }
+        if let Ok(nonce) = msg.attribute::<Nonce>() {
+            self.nonce = Some(nonce.nonce().to_string());
+        }
         let method = msg.method();
         if msg.has_class(MessageClass::Error) {
             let (code, reason) = match msg.attribute::<ErrorCode>() {
@@ -551,7 +558,6 @@ impl Tap {
             };
             if method == ALLOCATE && code == 401 && self.first_401.is_none() {
                 self.first_401 = Some(std::time::Instant::now());
-                let _ = msg.attribute::<Nonce>();
             }
             if code == 438 {
                 self.stale_nonces += 1;
@@ -576,6 +582,7 @@ impl Tap {
             }
         } else if method == REFRESH {
             self.refresh_ok += 1;
+            self.refresh_lifetime = msg.attribute::<Lifetime>().ok().map(|l| l.seconds());
         }
     }
 
@@ -1117,11 +1124,7 @@ impl Session {
         }
 
         // --- Refresh ---
-        r.not_tested(
-            TurnStage::Refresh,
-            "refreshes are sent by the client when the allocation nears expiry; \
-             not forced during a short probe",
-        );
+        self.refresh(cfg, creds, r).await;
 
         // --- quality ---
         let channel_ok = matches!(
@@ -1141,6 +1144,91 @@ impl Session {
 
         self.deallocate(cfg, r).await;
         Flow::Done
+    }
+
+    /// The `refresh` stage: an authenticated Refresh asking for the lifetime
+    /// the server granted, built from the same credentials, realm and latest
+    /// nonce the client authenticated with (turn-client-proto only refreshes
+    /// by itself near expiry and exposes no refresh call). A 438 is retried
+    /// once with the fresh nonce; over UDP the request is retransmitted
+    /// every 500 ms until the stage deadline.
+    async fn refresh(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: &ResolvedCredentials,
+        r: &mut TurnTransportResult,
+    ) {
+        let t = std::time::Instant::now();
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
+        let lifetime = r.lifetime_secs.unwrap_or(DEFAULT_LIFETIME_SECS);
+        let before = self.tap.refresh_ok;
+        let mut stale_retried = false;
+        let outcome = loop {
+            let (Some(realm), Some(nonce)) = (self.tap.realm.clone(), self.tap.nonce.clone())
+            else {
+                break Err(TurnFailure::UnexpectedResponse {
+                    detail: "no realm/nonce from the server to authenticate a Refresh".into(),
+                });
+            };
+            let (request, _tx) = match build_refresh(creds, &realm, &nonce, lifetime) {
+                Ok(m) => m,
+                Err(e) => {
+                    break Err(TurnFailure::UnexpectedResponse {
+                        detail: format!("cannot build Refresh: {e}"),
+                    });
+                }
+            };
+            let errors_before = self.tap.last_error.len();
+            let answered = |s: &mut Session| {
+                s.tap.refresh_ok > before
+                    || s.tap.last_error[errors_before.min(s.tap.last_error.len())..]
+                        .iter()
+                        .any(|(m, _, _)| *m == REFRESH)
+            };
+            let res = loop {
+                if let Err(e) = self.conn.send(&request).await {
+                    break Err(PumpError::Io(e));
+                }
+                let step = match self.conn {
+                    Conn::Stream { .. } => deadline,
+                    _ => (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline),
+                };
+                match self.pump(step, answered).await {
+                    Err(PumpError::Timeout) if tokio::time::Instant::now() < deadline => continue,
+                    other => break other,
+                }
+            };
+            if self.tap.refresh_ok > before {
+                break Ok(());
+            }
+            let err = self.tap.last_error[errors_before.min(self.tap.last_error.len())..]
+                .iter()
+                .rev()
+                .find(|(m, _, _)| *m == REFRESH)
+                .map(|(_, c, reason)| (*c, reason.clone()));
+            match (err, res) {
+                (Some((438, _)), _) if !stale_retried => stale_retried = true,
+                (Some((401, _)), _) => break Err(TurnFailure::WrongCredentials),
+                (Some((c, reason)), _) => break Err(name_code(c, reason)),
+                (None, Err(e)) => break Err(map_pump(e, timeout_ms)),
+                (None, Ok(())) => break Err(TurnFailure::Failed),
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                let granted = self.tap.refresh_lifetime;
+                let mut note = format!(
+                    "LIFETIME {lifetime} s requested, {} granted",
+                    granted.map_or("no LIFETIME".to_string(), |g| format!("{g} s"))
+                );
+                if stale_retried {
+                    note.push_str("; stale nonce (438), retried once");
+                }
+                r.pass(TurnStage::Refresh, ms_since(t), Some(note));
+            }
+            Err(f) => r.fail(TurnStage::Refresh, Some(ms_since(t)), f),
+        }
     }
 
     async fn deallocate(&mut self, cfg: &TurnProbeConfig, r: &mut TurnTransportResult) {
@@ -1206,6 +1294,34 @@ impl Session {
             r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
         }
     }
+}
+
+/// RFC 8656 §3.2: the default allocation lifetime, asked for when the server
+/// did not say what it granted.
+const DEFAULT_LIFETIME_SECS: u32 = 600;
+
+/// An authenticated Refresh (long-term credentials, MESSAGE-INTEGRITY,
+/// FINGERPRINT) asking for `lifetime` seconds; also its transaction id.
+fn build_refresh(
+    creds: &ResolvedCredentials,
+    realm: &str,
+    nonce: &str,
+    lifetime: u32,
+) -> Result<(Vec<u8>, TransactionId), StunWriteError> {
+    let mut b = Message::builder_request(REFRESH, MessageWriteVec::new());
+    let tx = b.transaction_id();
+    b.add_attribute(&Lifetime::new(lifetime))?;
+    b.add_attribute(&Username::new(&creds.username)?)?;
+    b.add_attribute(&Realm::new(realm)?)?;
+    b.add_attribute(&Nonce::new(nonce)?)?;
+    let key = LongTermCredentials::new(
+        creds.username.clone(),
+        creds.password.expose().to_string(),
+    )
+    .to_key(realm.to_string());
+    b.add_message_integrity(&key.into(), IntegrityAlgorithm::Sha1)?;
+    b.add_fingerprint()?;
+    Ok((b.finish(), tx))
 }
 
 /// Access for the quality burst.
