@@ -80,7 +80,7 @@ async fn stun_reports_mapping_and_rfc5780_capability() {
     assert_eq!(servers.len(), 4);
     for s in servers {
         assert_eq!(s["outcome"], "ok", "{s:#?}");
-        assert_eq!(s["other_address"].as_str().is_some(), true);
+        assert!(s["other_address"].as_str().is_some(), "{s:#?}");
         assert!(s["software"].as_str().unwrap().starts_with("natscope"));
         let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
         let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();

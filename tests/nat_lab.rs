@@ -150,7 +150,12 @@ fn check_honest(t: Truth, v: &NatVerdict, o: &Observations, what: &str) -> bool 
     let mut right = true;
     for (name, got, want, conf) in [
         ("mapping", v.mapping, t.mapping, v.mapping_confidence),
-        ("filtering", v.filtering, t.filtering, v.filtering_confidence),
+        (
+            "filtering",
+            v.filtering,
+            t.filtering,
+            v.filtering_confidence,
+        ),
     ] {
         if got != want {
             right = false;
@@ -294,10 +299,14 @@ fn mapping_lifetime_brackets_the_conntrack_timeout() {
         .mapping_lifetime
         .unwrap_or_else(|| panic!("no lifetime result: {o:#?}"));
     let dump = format!("{l:?} {:?}", o.lifetime);
-    let lower = l.lower_ms.unwrap_or_else(|| panic!("no alive probe: {dump}"));
-    let upper = l.upper_ms.unwrap_or_else(|| panic!("no expired probe: {dump}"));
+    let lower = l
+        .lower_ms
+        .unwrap_or_else(|| panic!("no alive probe: {dump}"));
+    let upper = l
+        .upper_ms
+        .unwrap_or_else(|| panic!("no expired probe: {dump}"));
     assert!(l.consistent, "{dump}");
     assert!(lower < upper, "{dump}");
     // Conntrack's garbage collection makes expiry a little late, never early.
-    assert!(lower >= 1000 && upper >= 3000 && upper <= 12_000, "{dump}");
+    assert!(lower >= 1000 && (3000..=12_000).contains(&upper), "{dump}");
 }

@@ -81,10 +81,7 @@ async fn dead_server_is_down() {
     let dump = format!("{v:#?}\n{:#?}", out.observations);
     assert_eq!(v.servers.len(), 1, "{dump}");
     assert_eq!(v.servers[0].status, ServerStatus::Down, "{dump}");
-    assert!(
-        v.evidence.iter().any(|e| e.test == "server-down"),
-        "{dump}"
-    );
+    assert!(v.evidence.iter().any(|e| e.test == "server-down"), "{dump}");
     assert_eq!(v.udp, UdpStatus::Unknown, "{dump}");
     assert_eq!(v.mapping, Behaviour::Unknown, "{dump}");
     assert_eq!(out.observations.servers[0].tcp_answered, Some(false));
@@ -121,10 +118,7 @@ async fn plain_server_gives_plain_inference_only() {
             .any(|e| e.test == "plain-mapping" && e.detail.contains("filtering unknown")),
         "{dump}"
     );
-    assert!(
-        v.evidence.iter().any(|e| e.test == "not-rfc5780"),
-        "{dump}"
-    );
+    assert!(v.evidence.iter().any(|e| e.test == "not-rfc5780"), "{dump}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +129,11 @@ async fn several_servers_at_once_one_dead() {
     };
     let responder = Responder::start(cfg).expect("responder");
     let dead = SocketAddr::new(LO1, free_port_pair(LO1, LO1));
-    let (out, v) = run(vec![dead, responder.addrs().primary], Duration::from_secs(2)).await;
+    let (out, v) = run(
+        vec![dead, responder.addrs().primary],
+        Duration::from_secs(2),
+    )
+    .await;
     let dump = format!("{v:#?}\n{:#?}", out.observations);
     assert_eq!(v.mapping, Behaviour::EndpointIndependent, "{dump}");
     assert_eq!(v.filtering, Behaviour::EndpointIndependent, "{dump}");
@@ -187,10 +185,7 @@ fn free_port_pair(a: IpAddr, b: IpAddr) -> u16 {
 
 fn start_coturn() -> Coturn {
     let port = free_port_pair(LO1, LO2);
-    let dir = std::env::temp_dir().join(format!(
-        "natscope-coturn-{}-{port}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("natscope-coturn-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let conf = dir.join("turnserver.conf");
     let text = format!(

@@ -7,7 +7,7 @@
 //! `cargo bench -p natscope --bench nat_vs_coturn`
 
 #[path = "../src/cli_time.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod cli_time;
 #[path = "../src/nat_cmd.rs"]
 #[allow(dead_code)]

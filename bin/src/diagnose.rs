@@ -23,6 +23,8 @@ pub struct DiagnoseArgs {
     #[command(flatten)]
     servers: ServerArgs,
     #[command(flatten)]
+    nat: crate::nat_cmd::NatArgs,
+    #[command(flatten)]
     probe: ProbeArgs,
     #[command(flatten)]
     output: OutputArgs,
@@ -77,13 +79,16 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.options.bind = args.probe.bind.map(|b| b.to_string());
 
-    let (interfaces, stun) = tokio::join!(
+    let (interfaces, stun, nat) = tokio::join!(
         async { interfaces_cmd::section() },
         stun_cmd::probe_section(&servers, args.lab, &args.probe),
+        crate::nat_cmd::nat_section(&servers, &args.probe, &args.nat),
     );
     rep.interfaces = interfaces;
     to_report::summarize_stun(&stun, &mut rep.summary);
     rep.stun = report::Section::Tested(stun);
+    to_report::summarize_nat(&nat, &mut rep.summary);
+    rep.nat = report::Section::Tested(nat);
 
     if let Some(lab) = lab {
         lab.stun.shutdown().await;

@@ -15,6 +15,7 @@ mod ice_cmd;
 mod interfaces_cmd;
 #[cfg(target_os = "linux")]
 mod lab;
+mod nat_cmd;
 mod output;
 mod report_cmd;
 mod serve;
@@ -84,6 +85,8 @@ enum Command {
     Ice(ice_cmd::IceCmd),
     /// Work with saved reports: `natscope report render REPORT.json -o report.html`.
     Report(report_cmd::ReportArgs),
+    /// Classify the NAT (RFC 5780): mapping, filtering, hairpinning, port allocation.
+    Nat(nat_cmd::NatCmd),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
             Command::Stun(args) => stun_cmd::run(args).await,
             Command::Turn(args) => turn_cmd::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Nat(args) => nat_cmd::run(args).await,
             Command::Report(args) => report_cmd::run(args).await,
             Command::Ice(args) => ice_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),

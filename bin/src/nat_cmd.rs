@@ -128,3 +128,65 @@ mod tests {
         );
     }
 }
+
+/// `natscope nat`: servers, probe options, NAT flags and output options.
+#[derive(Debug, clap::Args)]
+pub struct NatCmd {
+    #[command(flatten)]
+    servers: crate::servers_arg::ServerArgs,
+    #[command(flatten)]
+    nat: NatArgs,
+    #[command(flatten)]
+    probe: crate::servers_arg::ProbeArgs,
+    #[command(flatten)]
+    output: crate::output::OutputArgs,
+}
+
+/// Resolves `servers` to UDP addresses and runs the NAT probe: the `nat`
+/// section. Names that cannot be resolved are listed as evidence.
+pub async fn nat_section(
+    servers: &[crate::servers_arg::NamedServer],
+    probe: &crate::servers_arg::ProbeArgs,
+    args: &NatArgs,
+) -> natclass::NatVerdict {
+    let started = tokio::time::Instant::now();
+    let resolved = crate::stun_cmd::resolve_all(servers, false, probe.timeout / 2).await;
+    let mut targets = Vec::new();
+    let mut unresolved = Vec::new();
+    for (server, r) in servers.iter().zip(resolved) {
+        match r {
+            Ok(list) => targets.extend(
+                list.into_iter()
+                    .filter(|t| t.transport == probe::servers::Transport::Udp)
+                    .map(|t| t.addr),
+            ),
+            Err(why) => unresolved.push(natclass::Evidence {
+                test: "resolve".into(),
+                detail: format!("{}: {why}", server.label),
+                server: None,
+            }),
+        }
+    }
+    targets.dedup();
+    let remaining = probe.timeout.saturating_sub(started.elapsed());
+    let run = run_probe(targets, probe.bind, remaining, args).await;
+    tracing::info!(elapsed_ms = run.elapsed.as_millis(), "NAT probe finished");
+    tracing::debug!(observations = ?run.observations, "NAT observations");
+    let mut verdict = run.verdict;
+    verdict.evidence.extend(unresolved);
+    verdict
+}
+
+/// Runs `natscope nat`.
+pub async fn run(cmd: NatCmd) -> anyhow::Result<crate::Verdict> {
+    let servers = cmd.servers.collect()?;
+    let mut rep = report::Report::new("nat", crate::to_report::now_rfc3339());
+    rep.options.timeout_ms = Some(u64::try_from(cmd.probe.timeout.as_millis()).unwrap_or(u64::MAX));
+    rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
+    rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
+    let verdict = nat_section(&servers, &cmd.probe, &cmd.nat).await;
+    crate::to_report::summarize_nat(&verdict, &mut rep.summary);
+    rep.nat = report::Section::Tested(verdict);
+    cmd.output.emit(&rep)?;
+    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+}

@@ -48,7 +48,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Verdict> {
                     .and_then(|f| f.take(MAX_REPORT_BYTES).read_to_string(&mut text))
                     .with_context(|| format!("cannot read {source}"))?;
             }
-            let rep = report::Report::from_json(&text).with_context(|| format!("{source}"))?;
+            let rep = report::Report::from_json(&text).with_context(|| source.clone())?;
             output.emit(&rep)?;
             Ok(Verdict::from_checks(&rep.summary.checks))
         }

@@ -25,27 +25,21 @@ pub struct StunArgs {
     output: OutputArgs,
 }
 
-/// Resolves and queries `servers`; the `stun` section of the report.
-pub async fn probe_section(
+/// Resolves every server concurrently (IP literals need no DNS), for its
+/// transports (`tcp`: also TCP for stun: URIs), bounded by `budget`. One
+/// result per server, in order; a failure names the host.
+pub async fn resolve_all(
     servers: &[NamedServer],
     tcp: bool,
-    probe: &ProbeArgs,
-) -> report::StunSection {
-    let mut entries: Vec<StunEntry> = Vec::new();
-    // Slots in `entries` still waiting for a binding result, by target index.
-    let mut targets: Vec<BindingTarget> = Vec::new();
-    let mut slots: Vec<usize> = Vec::new();
+    dns_budget: std::time::Duration,
+) -> Vec<Result<Vec<probe::resolve::ResolvedTarget>, String>> {
     let needs_dns = servers.iter().any(|s| matches!(s.uri.host, Host::Name(_)));
     let resolver = if needs_dns {
         Some(Resolver::system().map_err(|e| e.to_string()))
     } else {
         None
     };
-    // Name resolution gets at most half the time budget; bindings get what
-    // is left of the whole budget when it is done.
-    let started = tokio::time::Instant::now();
-    let dns_budget = probe.timeout / 2;
-    let resolved = futures_util::future::join_all(servers.iter().map(|s| {
+    futures_util::future::join_all(servers.iter().map(|s| {
         let resolver = resolver.as_ref();
         async move {
             let transports = s.uri.transports(tcp);
@@ -68,7 +62,23 @@ pub async fn probe_section(
             }
         }
     }))
-    .await;
+    .await
+}
+
+/// Resolves and queries `servers`; the `stun` section of the report.
+pub async fn probe_section(
+    servers: &[NamedServer],
+    tcp: bool,
+    probe: &ProbeArgs,
+) -> report::StunSection {
+    let mut entries: Vec<StunEntry> = Vec::new();
+    // Name resolution gets at most half the time budget; bindings get what
+    // is left of the whole budget when it is done.
+    // Slots in `entries` still waiting for a binding result, by target index.
+    let mut targets: Vec<BindingTarget> = Vec::new();
+    let mut slots: Vec<usize> = Vec::new();
+    let started = tokio::time::Instant::now();
+    let resolved = resolve_all(servers, tcp, probe.timeout / 2).await;
     for (server, res) in servers.iter().zip(resolved) {
         let uri = server.uri.to_string();
         match res {

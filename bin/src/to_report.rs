@@ -226,16 +226,6 @@ fn rfc3339(secs: u64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_466_260), "2026-11-23T20:37:40Z");
-    }
-}
-
 /// The `interfaces` section from the probe's interface list.
 pub fn interfaces(list: &[probe::interfaces::Interface]) -> report::Interfaces {
     use probe::interfaces::InterfaceKind as K;
@@ -354,5 +344,75 @@ pub fn summarize_turn(results: &[probe::turn::TurnTransportResult], summary: &mu
                 format!("no TURN server relayed data over {transport}")
             },
         });
+    }
+}
+
+/// Summary lines and the `nat-eim` (and, if not yet there, `udp`) checks
+/// from the NAT verdict.
+pub fn summarize_nat(v: &natclass::NatVerdict, summary: &mut report::Summary) {
+    use natclass::{Behaviour, UdpStatus};
+    let sentence = format!(
+        "NAT: {} — {} (confidence: {:?})",
+        v.rfc3489.name(),
+        v.p2p.sentence(),
+        v.confidence
+    )
+    .to_lowercase();
+    match (v.udp, v.mapping) {
+        (UdpStatus::Blocked, _) => {
+            summary
+                .problems
+                .push("UDP is blocked: only TURN over TCP/TLS can work".into());
+            summary
+                .advice
+                .push("offer a turns: (TURN over TLS) server, ideally on port 443".into());
+        }
+        (_, Behaviour::EndpointIndependent) => summary.works.push(sentence),
+        (_, Behaviour::Unknown) => summary.problems.push(format!(
+            "the NAT's mapping behaviour could not be determined: {}",
+            v.summary
+        )),
+        _ => {
+            summary.problems.push(sentence);
+            summary.advice.push(
+                "peers behind this NAT need a TURN relay for many connections: configure TURN"
+                    .into(),
+            );
+        }
+    }
+    for d in &v.disagreements {
+        summary
+            .problems
+            .push(format!("servers disagree on {}: {}", d.aspect, d.detail));
+    }
+    summary.checks.push(Check {
+        id: "nat-eim".into(),
+        status: match v.mapping {
+            Behaviour::EndpointIndependent => CheckStatus::Pass,
+            Behaviour::Unknown => CheckStatus::NotTested,
+            _ => CheckStatus::Fail,
+        },
+        reason: format!("mapping is {:?}", v.mapping).to_lowercase(),
+    });
+    if !summary.checks.iter().any(|c| c.id == "udp") {
+        summary.checks.push(Check {
+            id: "udp".into(),
+            status: match v.udp {
+                UdpStatus::Ok => CheckStatus::Pass,
+                UdpStatus::Blocked => CheckStatus::Fail,
+                UdpStatus::Unknown => CheckStatus::NotTested,
+            },
+            reason: format!("UDP: {:?}", v.udp).to_lowercase(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_466_260), "2026-11-23T20:37:40Z");
     }
 }

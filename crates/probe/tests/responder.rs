@@ -169,6 +169,30 @@ async fn mapped_addresses_other_address_and_origin() {
 }
 
 #[tokio::test]
+async fn other_address_is_relative_to_the_socket_that_received() {
+    // RFC 5780 §6.1: OTHER-ADDRESS differs in both IP and port from the
+    // address the request arrived on, so each of the four sockets names its
+    // diagonal opposite.
+    let r = lab();
+    let a = r.addrs();
+    let four = [
+        a.primary,
+        a.primary_alt_port.unwrap(),
+        a.alternate_primary_port.unwrap(),
+        a.alternate.unwrap(),
+    ];
+    let c = client("127.0.0.1").await;
+    for (i, to) in four.iter().enumerate() {
+        let (req, txid) = request(|_| {});
+        let resp = transact(&c, *to, &req, txid).await;
+        assert_eq!(resp.origin, Some(*to));
+        assert_eq!(resp.other, Some(four[3 - i]), "request to {to}");
+        assert_ne!(resp.other.unwrap().ip(), to.ip());
+        assert_ne!(resp.other.unwrap().port(), to.port());
+    }
+}
+
+#[tokio::test]
 async fn change_request_answers_from_the_changed_address() {
     let r = lab();
     let a = r.addrs();
@@ -366,7 +390,13 @@ async fn tcp_binding_works_and_keeps_the_connection() {
             assert_eq!(resp.class, MessageClass::Success);
             assert_eq!(resp.xor, Some(me));
             assert_eq!(resp.origin, Some(listener));
-            assert_eq!(resp.other, a.alternate);
+            // OTHER-ADDRESS is the diagonal opposite of the listener.
+            let other = if listener == a.tcp[0] {
+                a.alternate.unwrap()
+            } else {
+                a.primary
+            };
+            assert_eq!(resp.other, Some(other));
             assert_eq!(resp.padding, Some(8));
         }
         // Over TCP a response cannot come from elsewhere: 420.

@@ -7,9 +7,7 @@ use natclass::Hairpin;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::stun::transaction::{
-    IncomingStun, RetransmitConfig, UdpStunClient, binding_request,
-};
+use crate::stun::transaction::{IncomingStun, RetransmitConfig, UdpStunClient, binding_request};
 
 /// Sends up to `cfg.rc` Binding requests (spaced `cfg.initial_rto`, then a
 /// final wait of `cfg.final_wait()`) from a fresh socket bound on `local` to
@@ -67,6 +65,8 @@ pub(crate) async fn hairpin_test(
             message: "deadline reached before sending".to_owned(),
         }
     } else {
-        Hairpin::NotReceived { transmissions: sent }
+        Hairpin::NotReceived {
+            transmissions: sent,
+        }
     }
 }

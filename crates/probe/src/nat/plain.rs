@@ -21,7 +21,10 @@ pub(crate) async fn split(
     bind: Option<IpAddr>,
     deadline: Instant,
 ) -> (Vec<ServerObservation>, Option<PlainProbe>) {
-    let family_v4 = runs.iter().find(|r| r.plain).map(|r| r.obs.server.is_ipv4());
+    let family_v4 = runs
+        .iter()
+        .find(|r| r.plain)
+        .map(|r| r.obs.server.is_ipv4());
     let Some(v4) = family_v4 else {
         return (runs.into_iter().map(|r| r.obs).collect(), None);
     };
@@ -35,13 +38,7 @@ pub(crate) async fn split(
         Err(e) => {
             // Keep what each server's own test I showed.
             tracing::debug!("plain socket: {e}");
-            return (
-                rest.into_iter()
-                    .chain(plain)
-                    .map(|r| r.obs)
-                    .collect(),
-                None,
-            );
+            return (rest.into_iter().chain(plain).map(|r| r.obs).collect(), None);
         }
         Ok(client) => {
             let client = std::sync::Arc::new(client);
@@ -56,7 +53,12 @@ pub(crate) async fn split(
                         change: None,
                         expected_source: server,
                     };
-                    (i, timed_request(&client, test, discovery_config(), deadline).await.0)
+                    (
+                        i,
+                        timed_request(&client, test, discovery_config(), deadline)
+                            .await
+                            .0,
+                    )
                 });
             }
             let mut replies = vec![natclass::Reply::NotRun; plain.len()];

@@ -336,14 +336,22 @@ mod tests {
         );
         assert_eq!(best_rtt([None, None]), None);
         assert_eq!(
-            best_rtt([Some(Duration::from_millis(5)), None, Some(Duration::from_millis(3))]),
+            best_rtt([
+                Some(Duration::from_millis(5)),
+                None,
+                Some(Duration::from_millis(3))
+            ]),
             Some(Duration::from_millis(3))
         );
     }
 
     #[test]
     fn replies_from_outcomes() {
-        let ok = Ok(response(ResponseClass::Success, Some("198.51.100.7:5000"), 1));
+        let ok = Ok(response(
+            ResponseClass::Success,
+            Some("198.51.100.7:5000"),
+            1,
+        ));
         assert_eq!(
             reply_from(&ok),
             Reply::Answered {

@@ -18,8 +18,7 @@ use super::plan::{
 };
 use super::{effective_local, unspecified_for};
 use crate::stun::transaction::{
-    RetransmitConfig, StunResponse, TcpStunClient, TransactionError, UdpStunClient,
-    binding_request,
+    RetransmitConfig, StunResponse, TcpStunClient, TransactionError, UdpStunClient, binding_request,
 };
 
 /// What test I against a server showed; shared with the filtering rounds,
@@ -68,7 +67,11 @@ pub(crate) async fn timed_request(
     test: TestPlan,
     cfg: RetransmitConfig,
     deadline: Instant,
-) -> (Reply, Result<StunResponse, TransactionError>, Option<Duration>) {
+) -> (
+    Reply,
+    Result<StunResponse, TransactionError>,
+    Option<Duration>,
+) {
     let (_, req) = binding_request(test.change, None, None, true, true);
     let t0 = Instant::now();
     let result = client.request(req, test.to, cfg, deadline).await;
@@ -213,10 +216,8 @@ pub(crate) async fn run_server(
                 let cfg = fast_config(rtt);
                 let plan = server_plan(server, other);
                 let usable = ti.rfc5780();
-                let hairpin_local = SocketAddr::new(
-                    ctx.bind.unwrap_or_else(|| unspecified_for(server)),
-                    0,
-                );
+                let hairpin_local =
+                    SocketAddr::new(ctx.bind.unwrap_or_else(|| unspecified_for(server)), 0);
                 let (r2, r3, hp) = tokio::join!(
                     async {
                         if usable {

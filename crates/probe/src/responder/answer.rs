@@ -85,8 +85,10 @@ pub(crate) struct Answerer {
     pub(crate) origins: Vec<Option<SocketAddr>>,
     /// Advertised IP per IP index (0 primary, 1 alternate), if any.
     pub(crate) advertised: [Option<IpAddr>; 2],
-    /// OTHER-ADDRESS, in two-address mode.
-    pub(crate) other: Option<SocketAddr>,
+    /// OTHER-ADDRESS per receiving socket index, in two-address mode: the
+    /// address differing in both IP and port from the one the request
+    /// arrived on (RFC 5780 §6.1), i.e. index `3 - idx`.
+    pub(crate) others: Vec<Option<SocketAddr>>,
     /// SOFTWARE, when configured.
     pub(crate) software: Option<Software>,
     /// Cap on response PADDING.
@@ -228,6 +230,7 @@ impl Answerer {
             (local, origin)
         };
         let mapped = SocketAddr::new(src.ip().to_canonical(), src.port());
+        let other = self.others.get(local).copied().flatten();
         let to = SocketAddr::new(src.ip(), response_port.unwrap_or(src.port()));
         let redirected = to.port() != src.port();
 
@@ -236,9 +239,9 @@ impl Answerer {
             .min(u16::try_from(out.len().saturating_sub(RESPONSE_BASE_LEN + 4)).unwrap_or(0));
         let padding = requested_padding.map(|p| p.min(cap));
         let written = if redirected {
-            self.write_bounded(&msg, mapped, origin, padding, req.len(), out)
+            self.write_bounded(&msg, mapped, origin, other, padding, req.len(), out)
         } else {
-            self.write_success(&msg, mapped, origin, true, padding, out)
+            self.write_success(&msg, mapped, origin, other, true, padding, out)
                 .map(|len| Some((len, padding.is_some())))
         };
         let (len, padded) = match written {
@@ -290,12 +293,13 @@ impl Answerer {
         msg: &Message<'_>,
         mapped: SocketAddr,
         origin: Option<SocketAddr>,
+        other: Option<SocketAddr>,
         padding: Option<u16>,
         budget: usize,
         out: &mut [u8],
     ) -> Result<Option<(usize, bool)>, StunWriteError> {
         for optional in [true, false] {
-            let base = self.write_success(msg, mapped, origin, optional, None, out)?;
+            let base = self.write_success(msg, mapped, origin, other, optional, None, out)?;
             if base > budget {
                 continue;
             }
@@ -308,7 +312,7 @@ impl Answerer {
             if pad.is_none() {
                 return Ok(Some((base, false)));
             }
-            let len = self.write_success(msg, mapped, origin, optional, pad, out)?;
+            let len = self.write_success(msg, mapped, origin, other, optional, pad, out)?;
             return Ok(Some((len, true)));
         }
         Ok(None)
@@ -319,6 +323,7 @@ impl Answerer {
         msg: &Message<'_>,
         mapped: SocketAddr,
         origin: Option<SocketAddr>,
+        other: Option<SocketAddr>,
         optional: bool,
         padding: Option<u16>,
         out: &mut [u8],
@@ -333,7 +338,7 @@ impl Answerer {
         if let Some(origin) = origin {
             w.add_attribute(&ResponseOrigin(origin))?;
         }
-        if let Some(other) = self.other {
+        if let Some(other) = other {
             w.add_attribute(&OtherAddress(other))?;
         }
         if optional && let Some(sw) = &self.software {

@@ -272,11 +272,21 @@ impl Responder {
             None => None,
         };
         let metrics = Arc::new(Metrics::default());
+        let origins_len = origins.len();
+        let others_src = origins.clone();
         let answerer = Arc::new(Answerer {
             two_addr,
             origins,
             advertised,
-            other,
+            others: (0..origins_len)
+                .map(|i| {
+                    if two_addr {
+                        others_src.get(3usize.saturating_sub(i)).copied().flatten()
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
             software,
             max_padding: cfg.max_padding,
             limiter: cfg

@@ -3,12 +3,12 @@
 //! answers on the way past (the "tap") to name each failure.
 
 use super::creds::{ResolvedCredentials, TurnAuth, unix_now};
-use super::target::{host_name, turn_transports, wire_transport};
-use crate::resolve::{ResolveError, Resolver};
-use crate::servers::{Host, ServerUri};
 use super::quality::{QualityConfig, run_burst};
 use super::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
+use super::target::{host_name, turn_transports, wire_transport};
 use super::tls::{TlsOptions, client_config, name_tls_error, server_name};
+use crate::resolve::{ResolveError, Resolver};
+use crate::servers::{Host, ServerUri};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -26,11 +26,13 @@ use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::attribute::{Lifetime, XorRelayedAddress};
 use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
 use turn_client_proto::types::stun::attribute::{
-    AlternateServer, ErrorCode, Nonce, Realm, Software, Username, XorMappedAddress,
+    AlternateServer, ErrorCode, MessageIntegritySha256, Nonce, PasswordAlgorithm,
+    PasswordAlgorithmValue, PasswordAlgorithms, Realm, Software, Userhash, Username,
+    XorMappedAddress,
 };
 use turn_client_proto::types::stun::message::{
-    IntegrityAlgorithm, LongTermCredentials, Message, MessageClass, MessageWrite,
-    MessageWriteExt, MessageWriteVec, Method, StunWriteError, TransactionId,
+    IntegrityAlgorithm, LongTermCredentials, Message, MessageClass, MessageWrite, MessageWriteExt,
+    MessageWriteVec, Method, StunWriteError, TransactionId,
 };
 use turn_client_proto::udp::TurnClientUdp;
 
@@ -528,6 +530,9 @@ struct Tap {
     refresh_lifetime: Option<u32>,
     /// The last NONCE the server sent (for natscope's own Refresh).
     nonce: Option<String>,
+    /// How the client signed its last authenticated request, so natscope's
+    /// own Refresh authenticates the same way.
+    signing: Option<Signing>,
     responses: u32,
 }
 
@@ -586,6 +591,29 @@ impl Tap {
         }
     }
 
+    /// Notes how the client authenticates (USERHASH or USERNAME, which
+    /// integrity and password algorithms) from a request it sends.
+    fn inspect_outgoing(&mut self, frame: &[u8]) {
+        let Ok(msg) = Message::from_bytes(frame) else {
+            return;
+        };
+        if !msg.has_class(MessageClass::Request) || msg.attribute::<Nonce>().is_err() {
+            return;
+        }
+        self.signing = Some(Signing {
+            userhash: msg.attribute::<Userhash>().ok().map(|u| *u.hash()),
+            sha256: msg.attribute::<MessageIntegritySha256>().is_ok(),
+            password_algorithms: msg
+                .attribute::<PasswordAlgorithms>()
+                .ok()
+                .map(|a| a.algorithms().to_vec()),
+            password_algorithm: msg
+                .attribute::<PasswordAlgorithm>()
+                .ok()
+                .map(|a| a.algorithm()),
+        });
+    }
+
     fn last_error_for(&self, method: Method) -> Option<(u16, String)> {
         self.last_error
             .iter()
@@ -593,6 +621,15 @@ impl Tap {
             .find(|(m, _, _)| *m == method)
             .map(|(_, c, r)| (*c, r.clone()))
     }
+}
+
+/// How turn-client-proto signs its requests after the 401 challenge.
+#[derive(Clone, Debug, Default)]
+struct Signing {
+    userhash: Option<[u8; 32]>,
+    sha256: bool,
+    password_algorithms: Option<Vec<PasswordAlgorithmValue>>,
+    password_algorithm: Option<PasswordAlgorithmValue>,
 }
 
 // ---------------------------------------------------------------- session
@@ -730,6 +767,7 @@ impl Session {
     async fn flush(&mut self) -> Result<(), PumpError> {
         let now = self.now();
         while let Some(t) = self.client.poll_transmit(now) {
+            self.tap.inspect_outgoing(&t.data);
             self.conn.send(&t.data).await.map_err(PumpError::Io)?;
         }
         Ok(())
@@ -1171,7 +1209,8 @@ impl Session {
                     detail: "no realm/nonce from the server to authenticate a Refresh".into(),
                 });
             };
-            let (request, _tx) = match build_refresh(creds, &realm, &nonce, lifetime) {
+            let signing = self.tap.signing.clone().unwrap_or_default();
+            let (request, _tx) = match build_refresh(creds, &realm, &nonce, &signing, lifetime) {
                 Ok(m) => m,
                 Err(e) => {
                     break Err(TurnFailure::UnexpectedResponse {
@@ -1300,26 +1339,39 @@ impl Session {
 /// did not say what it granted.
 const DEFAULT_LIFETIME_SECS: u32 = 600;
 
-/// An authenticated Refresh (long-term credentials, MESSAGE-INTEGRITY,
+/// An authenticated Refresh (long-term credentials signed the way the client
+/// signs: USERNAME or USERHASH, MESSAGE-INTEGRITY or -SHA256, plus
 /// FINGERPRINT) asking for `lifetime` seconds; also its transaction id.
 fn build_refresh(
     creds: &ResolvedCredentials,
     realm: &str,
     nonce: &str,
+    signing: &Signing,
     lifetime: u32,
 ) -> Result<(Vec<u8>, TransactionId), StunWriteError> {
     let mut b = Message::builder_request(REFRESH, MessageWriteVec::new());
     let tx = b.transaction_id();
     b.add_attribute(&Lifetime::new(lifetime))?;
-    b.add_attribute(&Username::new(&creds.username)?)?;
-    b.add_attribute(&Realm::new(realm)?)?;
     b.add_attribute(&Nonce::new(nonce)?)?;
-    let key = LongTermCredentials::new(
-        creds.username.clone(),
-        creds.password.expose().to_string(),
-    )
-    .to_key(realm.to_string());
-    b.add_message_integrity(&key.into(), IntegrityAlgorithm::Sha1)?;
+    b.add_attribute(&Realm::new(realm)?)?;
+    match &signing.userhash {
+        Some(hash) => b.add_attribute(&Userhash::new(*hash))?,
+        None => b.add_attribute(&Username::new(&creds.username)?)?,
+    }
+    if let Some(algos) = &signing.password_algorithms {
+        b.add_attribute(&PasswordAlgorithms::new(algos))?;
+    }
+    if let Some(algo) = signing.password_algorithm {
+        b.add_attribute(&PasswordAlgorithm::new(algo))?;
+    }
+    let algorithm = if signing.sha256 {
+        IntegrityAlgorithm::Sha256
+    } else {
+        IntegrityAlgorithm::Sha1
+    };
+    let key = LongTermCredentials::new(creds.username.clone(), creds.password.expose().to_string())
+        .to_key(realm.to_string());
+    b.add_message_integrity(&key.into(), algorithm)?;
     b.add_fingerprint()?;
     Ok((b.finish(), tx))
 }

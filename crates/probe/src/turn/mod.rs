@@ -27,5 +27,5 @@ pub use stages::{
     RelayQuality, StageResult, StageStatus, TurnFailure, TurnStage, TurnTransport,
     TurnTransportResult,
 };
-pub use tls::{TestPki, TlsOptions};
 pub use target::turn_transports;
+pub use tls::{TestPki, TlsOptions};

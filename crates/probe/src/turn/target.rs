@@ -55,7 +55,10 @@ mod tests {
             vec![TurnTransport::Udp, TurnTransport::Tcp]
         );
         let u = uri("turns:[2001:db8::1]:443?transport=tcp");
-        assert_eq!((host_name(&u).as_str(), u.port_or_default()), ("2001:db8::1", 443));
+        assert_eq!(
+            (host_name(&u).as_str(), u.port_or_default()),
+            ("2001:db8::1", 443)
+        );
         assert_eq!(turn_transports(&u), vec![TurnTransport::Tls]);
         let u = uri("turns:192.0.2.1?transport=udp");
         assert_eq!(u.port_or_default(), 5349);
