@@ -14,6 +14,8 @@
 //!   hairpinning, port allocation, lifetime), producing `natclass` observations.
 //! - [`ice`]: two ICE agents (rice-proto) on this machine, connected to each
 //!   other per candidate type.
+//! - [`portmap`]: UPnP IGD, NAT-PMP and PCP: can the gateway open a port,
+//!   and does its external address match what STUN sees (double NAT)?
 //! - [`responder`]: an RFC 5780 STUN responder (`natscope serve`, and the
 //!   embedded loopback lab).
 //! - [`turn`]: TURN diagnostics (UDP, TCP, TLS, DTLS) on the turn-client-proto
@@ -45,6 +47,7 @@ pub mod ice;
 pub mod interfaces;
 pub mod lab;
 pub mod nat;
+pub mod portmap;
 pub mod resolve;
 pub mod responder;
 pub mod servers;
