@@ -1,64 +1,308 @@
-//! `natscope diagnose`: the whole picture in one run.
+//! `natscope diagnose`: the whole picture in one run — interfaces, STUN, NAT
+//! classification, TURN and ICE, concurrently, under one overall deadline.
 //!
 //! With `--lab`, natscope first starts its own servers on loopback (the RFC
-//! 5780 responder on 127.0.0.1 and 127.0.0.2, the same one `natscope serve`
-//! runs) and diagnoses against them: no root, no network.
+//! 5780 responder on 127.0.0.1 and 127.0.0.2 — the same one `natscope serve`
+//! runs — and the embedded TURN server over UDP, TCP and TLS) and diagnoses
+//! against them: no root, no network.
+//!
+//! What runs is decided by [`plan`], a pure function of the servers and the
+//! flags, so it is tested without a network.
+
+use std::time::Duration;
 
 use clap::Args;
+use probe::ice::{CandidateFilter, IceOptions};
 use probe::responder::{Responder, ResponderConfig};
-use probe::servers::ServerUri;
+use probe::servers::{Scheme, Secret, ServerUri};
+use probe::turn::server::{TestTurnServer, TestTurnServerConfig};
+use probe::turn::{TlsOptions, TurnAuth, TurnProbeConfig};
 
 use crate::Verdict;
+use crate::cli_time::parse_duration;
 use crate::output::OutputArgs;
 use crate::servers_arg::{NamedServer, ProbeArgs, ServerArgs};
-use crate::{interfaces_cmd, stun_cmd, to_report};
+use crate::{ice_cmd, interfaces_cmd, nat_cmd, stun_cmd, to_report};
+
+/// Check names `--require` accepts (the ids in `summary.checks`).
+pub const CHECKS: &[&str] = &[
+    "udp",
+    "stun",
+    "nat-eim",
+    "turn-udp",
+    "turn-tcp",
+    "turn-tls",
+    "turn-dtls",
+    "ice-host",
+    "ice-srflx",
+    "ice-relay",
+];
+
+fn parse_check(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if CHECKS.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "unknown check {s:?} (known: {})",
+            CHECKS.join(", ")
+        ))
+    }
+}
 
 /// Arguments of `natscope diagnose`.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// Start embedded test servers on loopback (127.0.0.1 / 127.0.0.2) and
-    /// diagnose against them instead of the named or default servers.
+    /// Start embedded test servers on loopback (STUN on 127.0.0.1 /
+    /// 127.0.0.2, TURN over UDP/TCP/TLS) and diagnose against them instead
+    /// of the named or default servers.
     #[arg(long, conflicts_with_all = ["servers", "ice_servers"])]
     lab: bool,
     #[command(flatten)]
     servers: ServerArgs,
+    /// TURN long-term username (for turn:/turns: servers without iceServers credentials).
+    #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
+    username: Option<String>,
+    /// TURN long-term password.
+    #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
+    password: Option<Secret>,
+    /// Skip the NAT classification.
+    #[arg(long)]
+    no_nat: bool,
+    /// Skip the TURN tests.
+    #[arg(long)]
+    no_turn: bool,
+    /// Skip the ICE runs.
+    #[arg(long)]
+    no_ice: bool,
+    /// Overall deadline for the whole diagnosis; a section still running then
+    /// is reported as failed with that reason.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    deadline: Duration,
+    /// CI gate: exit 1 unless every CHECK passed (comma-separated; one
+    /// line on stderr per unmet requirement). Checks: udp, stun, nat-eim,
+    /// turn-udp, turn-tcp, turn-tls, turn-dtls, ice-host, ice-srflx, ice-relay.
+    #[arg(long, value_delimiter = ',', value_parser = parse_check, value_name = "CHECK,...")]
+    require: Vec<String>,
+    /// Replace public IP addresses with stable placeholders in every output.
+    #[arg(long)]
+    redact: bool,
     #[command(flatten)]
-    nat: crate::nat_cmd::NatArgs,
+    nat: nat_cmd::NatArgs,
     #[command(flatten)]
     probe: ProbeArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
 
-/// The servers `--lab` starts; dropped (and stopped) at the end of the run.
-struct EmbeddedLab {
-    stun: Responder,
+/// What a diagnosis runs: a pure function of the servers and the flags.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Servers for the STUN Binding section (every server: turn: servers
+    /// answer Binding requests too).
+    pub stun: Vec<NamedServer>,
+    /// Servers for the NAT classification, or why it is skipped.
+    pub nat: Result<Vec<NamedServer>, String>,
+    /// TURN servers, or why TURN is skipped.
+    pub turn: Result<Vec<NamedServer>, String>,
+    /// Servers for ICE (stun: and UDP turn:), or why ICE is skipped.
+    pub ice: Result<Vec<NamedServer>, String>,
 }
 
+/// Which flags skip which section.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Skips {
+    /// `--no-nat`.
+    pub nat: bool,
+    /// `--no-turn`.
+    pub turn: bool,
+    /// `--no-ice`.
+    pub ice: bool,
+}
+
+/// Decides what runs against which servers.
+pub fn plan(servers: &[NamedServer], skips: Skips) -> Plan {
+    let by = |f: &dyn Fn(&ServerUri) -> bool| -> Vec<NamedServer> {
+        servers.iter().filter(|s| f(&s.uri)).cloned().collect()
+    };
+    let plain_udp = |u: &ServerUri| {
+        matches!(u.scheme, Scheme::Stun | Scheme::Turn)
+            && u.transport
+                .is_none_or(|t| t == probe::servers::Transport::Udp)
+    };
+    let stun = by(&|u| matches!(u.scheme, Scheme::Stun | Scheme::Turn));
+    let nat = if skips.nat {
+        Err("skipped (--no-nat)".to_owned())
+    } else {
+        let s = by(&plain_udp);
+        if s.is_empty() {
+            Err("no STUN server over UDP to classify against".to_owned())
+        } else {
+            Ok(s)
+        }
+    };
+    let turn = if skips.turn {
+        Err("skipped (--no-turn)".to_owned())
+    } else {
+        let s = by(&|u| u.scheme.is_turn());
+        if s.is_empty() {
+            Err("no turn:/turns: server given".to_owned())
+        } else {
+            Ok(s)
+        }
+    };
+    let ice = if skips.ice {
+        Err("skipped (--no-ice)".to_owned())
+    } else {
+        Ok(by(&plain_udp))
+    };
+    Plan {
+        stun,
+        nat,
+        turn,
+        ice,
+    }
+}
+
+/// The servers `--lab` starts; stopped at the end of the run.
+struct EmbeddedLab {
+    stun: Responder,
+    turn: TestTurnServer,
+    password: Secret,
+}
+
+const LAB_USER: &str = "natscope";
+const LAB_REALM: &str = "natscope.lab";
+
 impl EmbeddedLab {
-    fn start() -> anyhow::Result<Self> {
+    async fn start() -> anyhow::Result<Self> {
         let stun = Responder::start(ResponderConfig::loopback_lab())
             .map_err(|e| anyhow::anyhow!("cannot start the embedded STUN responder: {e}"))?;
-        Ok(Self { stun })
+        // A fresh password per run: nothing to leak, nothing to guess.
+        let password = Secret::new(format!(
+            "lab-{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+                ^ u128::from(std::process::id())
+        ));
+        let turn = TestTurnServer::start(TestTurnServerConfig::new(
+            LAB_REALM,
+            LAB_USER,
+            password.clone(),
+        ))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the embedded TURN server: {e}"))?;
+        Ok(Self {
+            stun,
+            turn,
+            password,
+        })
     }
 
     /// The lab's servers, as a user would name them.
     fn servers(&self) -> anyhow::Result<Vec<NamedServer>> {
         let addrs = self.stun.addrs();
-        let mut out = Vec::new();
-        for addr in [Some(addrs.primary), addrs.alternate].into_iter().flatten() {
-            let label = format!("stun:{addr}");
-            let uri = ServerUri::parse(&label)?;
-            out.push(NamedServer { label, uri });
-        }
-        Ok(out)
+        let mut labels: Vec<String> = [Some(addrs.primary), addrs.alternate]
+            .into_iter()
+            .flatten()
+            .map(|a| format!("stun:{a}"))
+            .collect();
+        labels.push(format!("turn:{}?transport=udp", self.turn.udp_addr));
+        labels.push(format!("turn:{}?transport=tcp", self.turn.tcp_addr));
+        labels.push(format!("turns:localhost:{}", self.turn.tls_addr.port()));
+        labels
+            .into_iter()
+            .map(|label| {
+                let uri =
+                    ServerUri::parse(&label)?.with_credentials(LAB_USER, self.password.clone());
+                Ok(NamedServer { label, uri })
+            })
+            .collect()
     }
+
+    async fn stop(self) {
+        self.stun.shutdown().await;
+        self.turn.shutdown();
+    }
+}
+
+/// A section and what it adds to the summary.
+type Part<T> = (report::Section<T>, report::Summary);
+
+/// Runs a section under the overall deadline; a section that fails or is
+/// still running then becomes "failed" with the reason (and a problem line).
+async fn bounded<T>(
+    deadline: tokio::time::Instant,
+    name: &str,
+    fut: impl std::future::Future<Output = anyhow::Result<Part<T>>>,
+) -> Part<T> {
+    let why = match tokio::time::timeout_at(deadline, fut).await {
+        Ok(Ok(part)) => return part,
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(_) => format!("did not finish within the overall deadline (--deadline)"),
+    };
+    let mut summary = report::Summary::default();
+    summary.problems.push(format!("{name}: {why}"));
+    (report::Section::failed(why), summary)
+}
+
+fn not_tested<T>(why: &str) -> Part<T> {
+    (
+        report::Section::not_tested(why.to_owned()),
+        report::Summary::default(),
+    )
+}
+
+/// Appends `part` to `into`; a check id already present is kept as it was
+/// (STUN's `udp` check wins over the NAT probe's).
+fn merge(into: &mut report::Summary, part: report::Summary) {
+    into.works.extend(part.works);
+    into.problems.extend(part.problems);
+    for a in part.advice {
+        if !into.advice.contains(&a) {
+            into.advice.push(a);
+        }
+    }
+    for c in part.checks {
+        if !into.checks.iter().any(|x| x.id == c.id) {
+            into.checks.push(c);
+        }
+    }
+}
+
+/// With `--require`: one line per unmet requirement on stderr; the verdict
+/// depends on the required checks only.
+fn require(checks: &[report::Check], required: &[String]) -> Verdict {
+    let mut verdict = Verdict::Pass;
+    for id in required {
+        match checks.iter().find(|c| &c.id == id) {
+            Some(c) if c.status == report::CheckStatus::Pass => {}
+            Some(c) => {
+                let status = match c.status {
+                    report::CheckStatus::Fail => "failed",
+                    _ => "not tested",
+                };
+                eprintln!(
+                    "natscope: required check {id} {status}: {}",
+                    report::sanitize::terminal(&c.reason)
+                );
+                verdict = Verdict::Fail;
+            }
+            None => {
+                eprintln!("natscope: required check {id} was not run by this diagnosis");
+                verdict = Verdict::Fail;
+            }
+        }
+    }
+    verdict
 }
 
 /// Runs the command.
 pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     let lab = if args.lab {
-        Some(EmbeddedLab::start()?)
+        Some(EmbeddedLab::start().await?)
     } else {
         None
     };
@@ -66,6 +310,22 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         Some(lab) => lab.servers()?,
         None => args.servers.collect()?,
     };
+    let mut plan = plan(
+        &servers,
+        Skips {
+            nat: args.no_nat,
+            turn: args.no_turn,
+            ice: args.no_ice,
+        },
+    );
+    if args.lab {
+        // The embedded TURN server answers only TURN, not plain Binding
+        // requests; the lab's STUN service is the responder.
+        plan.stun.retain(|s| s.uri.scheme == Scheme::Stun);
+        if let Ok(nat) = &mut plan.nat {
+            nat.retain(|s| s.uri.scheme == Scheme::Stun);
+        }
+    }
     let mut rep = report::Report::new(
         if args.lab {
             "diagnose --lab"
@@ -78,21 +338,195 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         Some(u64::try_from(args.probe.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.options.bind = args.probe.bind.map(|b| b.to_string());
+    let deadline = tokio::time::Instant::now() + args.deadline;
 
-    let (interfaces, stun, nat) = tokio::join!(
-        async { interfaces_cmd::section() },
-        stun_cmd::probe_section(&servers, args.lab, &args.probe),
-        crate::nat_cmd::nat_section(&servers, &args.probe, &args.nat),
-    );
-    rep.interfaces = interfaces;
-    to_report::summarize_stun(&stun, &mut rep.summary);
-    rep.stun = report::Section::Tested(stun);
-    to_report::summarize_nat(&nat, &mut rep.summary);
-    rep.nat = report::Section::Tested(nat);
+    let turn_cfg = TurnProbeConfig {
+        auth: match (&args.username, &args.password) {
+            (Some(u), Some(p)) => Some(TurnAuth::LongTerm {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        },
+        tls: TlsOptions {
+            ca_pem: lab.as_ref().map(|l| l.turn.ca_pem().as_bytes().to_vec()),
+            insecure: false,
+        },
+        resolver: probe::resolve::Resolver::system().ok(),
+        ..TurnProbeConfig::default()
+    };
 
+    let stun = bounded(deadline, "STUN", async {
+        let section = stun_cmd::probe_section(&plan.stun, args.lab, &args.probe).await;
+        let mut summary = report::Summary::default();
+        to_report::summarize_stun(&section, &mut summary);
+        Ok((report::Section::Tested(section), summary))
+    });
+    let nat = async {
+        match &plan.nat {
+            Err(why) => not_tested(why),
+            Ok(s) => {
+                bounded(deadline, "NAT classification", async {
+                    let verdict = nat_cmd::nat_section(s, &args.probe, &args.nat).await;
+                    let mut summary = report::Summary::default();
+                    to_report::summarize_nat(&verdict, &mut summary);
+                    Ok((report::Section::Tested(verdict), summary))
+                })
+                .await
+            }
+        }
+    };
+    let turn = async {
+        match &plan.turn {
+            Err(why) => not_tested(why),
+            Ok(s) => {
+                bounded(deadline, "TURN", async {
+                    let uris: Vec<ServerUri> = s.iter().map(|s| s.uri.clone()).collect();
+                    let results = probe::turn::probe_all(&uris, &turn_cfg).await;
+                    let mut summary = report::Summary::default();
+                    to_report::summarize_turn(&results, &mut summary);
+                    Ok((to_report::turn_section(&results)?, summary))
+                })
+                .await
+            }
+        }
+    };
+    let ice = async {
+        match &plan.ice {
+            Err(why) => not_tested(why),
+            Ok(s) => {
+                bounded(deadline, "ICE", async {
+                    let servers = ice_cmd::servers_from(
+                        s,
+                        args.username.as_deref(),
+                        args.password.as_ref(),
+                        args.probe.timeout,
+                    )
+                    .await?;
+                    let mut opts = IceOptions::loopback();
+                    opts.host_ips = match args.probe.bind {
+                        Some(ip) => vec![ip],
+                        None if args.lab => opts.host_ips,
+                        None => vec![ice_cmd::default_host_ip(&servers).await?],
+                    };
+                    let results =
+                        probe::ice::run_all(&CandidateFilter::ALL_FILTERS, &servers, &opts).await;
+                    let mut summary = report::Summary::default();
+                    ice_cmd::summarize(
+                        &results,
+                        !servers.stun.is_empty(),
+                        !servers.turn.is_empty(),
+                        &mut summary,
+                    );
+                    Ok((ice_cmd::opaque_section(&results)?, summary))
+                })
+                .await
+            }
+        }
+    };
+    let (interfaces, stun, nat, turn, ice) =
+        tokio::join!(async { interfaces_cmd::section() }, stun, nat, turn, ice);
     if let Some(lab) = lab {
-        lab.stun.shutdown().await;
+        lab.stop().await;
+    }
+    rep.interfaces = interfaces;
+    rep.stun = stun.0;
+    merge(&mut rep.summary, stun.1);
+    rep.nat = nat.0;
+    merge(&mut rep.summary, nat.1);
+    rep.turn = turn.0;
+    merge(&mut rep.summary, turn.1);
+    rep.ice = ice.0;
+    merge(&mut rep.summary, ice.1);
+    if args.redact {
+        rep = report::redact::redact(&rep);
     }
     args.output.emit(&rep)?;
-    Ok(Verdict::from_checks(&rep.summary.checks))
+    if args.require.is_empty() {
+        Ok(Verdict::from_checks(&rep.summary.checks))
+    } else {
+        Ok(require(&rep.summary.checks, &args.require))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(list: &[&str]) -> Vec<NamedServer> {
+        list.iter()
+            .map(|s| NamedServer {
+                label: (*s).to_owned(),
+                uri: ServerUri::parse(s).expect("test URI"),
+            })
+            .collect()
+    }
+
+    fn labels(v: &[NamedServer]) -> Vec<&str> {
+        v.iter().map(|s| s.label.as_str()).collect()
+    }
+
+    #[test]
+    fn plan_splits_servers_by_what_each_test_needs() {
+        let all = named(&[
+            "stun:192.0.2.1:3478",
+            "turn:192.0.2.2:3478?transport=udp",
+            "turn:192.0.2.2:3478?transport=tcp",
+            "turns:turn.example.org",
+        ]);
+        let p = plan(&all, Skips::default());
+        // turns: (TLS) is not a plain STUN Binding target.
+        assert_eq!(labels(&p.stun), labels(&all[..3]));
+        assert_eq!(
+            labels(p.nat.as_ref().unwrap()),
+            ["stun:192.0.2.1:3478", "turn:192.0.2.2:3478?transport=udp"]
+        );
+        assert_eq!(labels(p.turn.as_ref().unwrap()).len(), 3);
+        assert_eq!(
+            labels(p.ice.as_ref().unwrap()),
+            ["stun:192.0.2.1:3478", "turn:192.0.2.2:3478?transport=udp"]
+        );
+    }
+
+    #[test]
+    fn plan_says_why_a_section_is_skipped() {
+        let p = plan(
+            &named(&["stun:192.0.2.1"]),
+            Skips {
+                nat: true,
+                turn: false,
+                ice: true,
+            },
+        );
+        assert_eq!(p.nat.unwrap_err(), "skipped (--no-nat)");
+        assert_eq!(p.turn.unwrap_err(), "no turn:/turns: server given");
+        assert_eq!(p.ice.unwrap_err(), "skipped (--no-ice)");
+        let p = plan(&named(&["turns:192.0.2.9"]), Skips::default());
+        assert!(p.nat.unwrap_err().contains("no STUN server over UDP"));
+        assert!(p.stun.is_empty());
+    }
+
+    #[test]
+    fn require_rejects_unknown_checks_and_reports_unmet_ones() {
+        assert!(parse_check("nat-eim").is_ok());
+        assert!(parse_check("nat-cone").is_err());
+        let checks = vec![
+            report::Check {
+                id: "udp".into(),
+                status: report::CheckStatus::Pass,
+                reason: "ok".into(),
+            },
+            report::Check {
+                id: "nat-eim".into(),
+                status: report::CheckStatus::Fail,
+                reason: "apdm".into(),
+            },
+        ];
+        assert_eq!(require(&checks, &["udp".into()]), Verdict::Pass);
+        assert_eq!(
+            require(&checks, &["udp".into(), "nat-eim".into()]),
+            Verdict::Fail
+        );
+        assert_eq!(require(&checks, &["ice-relay".into()]), Verdict::Fail);
+    }
 }

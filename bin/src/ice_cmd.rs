@@ -1,12 +1,13 @@
 //! `natscope ice`: two ICE agents on this machine, one session per
 //! candidate-type filter, and which candidate types connect.
 
+use crate::servers_arg::NamedServer;
 use anyhow::{Context, bail};
 use probe::ice::{
     CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IcePhase,
     IceRunResult, IceServers, StunServerSpec, TurnServerSpec, run_all,
 };
-use probe::servers::{Host, Scheme, ServerUri, Transport, default_port};
+use probe::servers::{Scheme, ServerUri, Transport};
 use probe::turn::Secret;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -47,81 +48,114 @@ pub struct IceArgs {
     pub pings: u32,
 }
 
-async fn resolve(uri: &ServerUri) -> anyhow::Result<SocketAddr> {
-    let port = uri.port.unwrap_or_else(|| default_port(uri.scheme));
-    match &uri.host {
-        Host::Ip(ip) => Ok(SocketAddr::new(*ip, port)),
-        Host::Name(name) => tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::lookup_host((name.as_str(), port)),
-        )
-        .await
-        .with_context(|| format!("resolving {name}: timeout"))?
-        .with_context(|| format!("resolving {name}"))?
-        .next()
-        .with_context(|| format!("{name} has no address")),
+/// ICE servers from named servers: `stun:` ones give srflx candidates,
+/// `turn:` ones over UDP give relayed candidates (credentials from the URI,
+/// e.g. an iceServers file, else `username`/`password`). Names are resolved
+/// through `probe::resolve`; other schemes/transports are errors naming the
+/// input.
+pub async fn servers_from(
+    named: &[NamedServer],
+    username: Option<&str>,
+    password: Option<&Secret>,
+    dns_budget: Duration,
+) -> anyhow::Result<IceServers> {
+    let mut servers = IceServers::default();
+    let resolved = crate::stun_cmd::resolve_all(named, false, dns_budget).await;
+    for (s, r) in named.iter().zip(resolved) {
+        let uri = &s.uri;
+        let addr = r
+            .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?
+            .into_iter()
+            .find(|t| t.transport == Transport::Udp)
+            .map(|t| t.addr)
+            .with_context(|| format!("{}: ICE runs use UDP servers", s.label))?;
+        match uri.scheme {
+            Scheme::Stun => servers.stun.push(StunServerSpec {
+                url: uri.to_string(),
+                addr,
+            }),
+            Scheme::Turn => {
+                let username = uri
+                    .username
+                    .clone()
+                    .or_else(|| username.map(str::to_owned))
+                    .with_context(|| format!("{}: a TURN server needs --username", s.label))?;
+                let password = match (&uri.credential, password) {
+                    (Some(c), _) => c.clone(),
+                    (None, Some(p)) => p.clone(),
+                    (None, None) => bail!(
+                        "{}: a TURN server needs --password (or NATSCOPE_TURN_PASSWORD)",
+                        s.label
+                    ),
+                };
+                servers.turn.push(TurnServerSpec {
+                    url: uri.to_string(),
+                    addr,
+                    username,
+                    password,
+                });
+            }
+            _ => bail!(
+                "{}: ICE runs use plain stun: and turn: (UDP) servers",
+                s.label
+            ),
+        }
     }
+    Ok(servers)
+}
+
+/// The local IP host candidates go on: the one the system would use toward
+/// the first server (a UDP `connect` sends nothing, it only asks the routing
+/// table), else 127.0.0.1.
+pub async fn default_host_ip(servers: &IceServers) -> anyhow::Result<IpAddr> {
+    let first = servers
+        .stun
+        .first()
+        .map(|s| s.addr)
+        .or(servers.turn.first().map(|t| t.addr));
+    let Some(to) = first else {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    };
+    let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .expect("literal socket address");
+    let sock = tokio::net::UdpSocket::bind(any)
+        .await
+        .context("binding a probe socket")?;
+    sock.connect(to)
+        .await
+        .context("no route to the first server")?;
+    Ok(sock.local_addr()?.ip())
 }
 
 /// Builds the servers and options from the arguments (resolves names).
 pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> {
-    let mut servers = IceServers::default();
-    for s in &args.stun {
-        let uri = ServerUri::parse(s).with_context(|| format!("bad STUN URI {s}"))?;
-        if uri.scheme != Scheme::Stun {
-            bail!("{s}: ICE runs use plain stun: (UDP) servers");
+    let mut named = Vec::new();
+    for (s, want) in args
+        .stun
+        .iter()
+        .map(|s| (s, Scheme::Stun))
+        .chain(args.turn.iter().map(|s| (s, Scheme::Turn)))
+    {
+        let uri = ServerUri::parse(s).with_context(|| format!("bad URI {s}"))?;
+        if uri.scheme != want || uri.transport.is_some_and(|t| t != Transport::Udp) {
+            bail!("{s}: ICE runs use plain stun: and turn: (UDP) servers");
         }
-        servers.stun.push(StunServerSpec {
-            url: uri.to_string(),
-            addr: resolve(&uri).await?,
+        named.push(NamedServer {
+            label: s.clone(),
+            uri,
         });
     }
-    for s in &args.turn {
-        let uri = ServerUri::parse(s).with_context(|| format!("bad TURN URI {s}"))?;
-        if uri.scheme != Scheme::Turn || uri.transport.is_some_and(|t| t != Transport::Udp) {
-            bail!("{s}: ICE runs use turn: over UDP only");
-        }
-        let username = uri
-            .username
-            .clone()
-            .or_else(|| args.username.clone())
-            .context("a TURN server needs --username")?;
-        let password = match (&uri.credential, &args.password) {
-            (Some(c), _) => Secret::new(c.expose()),
-            (None, Some(p)) => p.clone(),
-            (None, None) => bail!("a TURN server needs --password (or NATSCOPE_TURN_PASSWORD)"),
-        };
-        servers.turn.push(TurnServerSpec {
-            url: uri.to_string(),
-            addr: resolve(&uri).await?,
-            username,
-            password,
-        });
-    }
+    let servers = servers_from(
+        &named,
+        args.username.as_deref(),
+        args.password.as_ref(),
+        Duration::from_secs(5),
+    )
+    .await?;
     let mut host_ips = args.bind.clone();
     if host_ips.is_empty() {
-        // connect() on UDP sends nothing: it only asks the routing table.
-        let first = servers
-            .stun
-            .first()
-            .map(|s| s.addr)
-            .or(servers.turn.first().map(|t| t.addr));
-        let ip = match first {
-            Some(to) => {
-                let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-                    .parse()
-                    .expect("literal socket address");
-                let sock = tokio::net::UdpSocket::bind(any)
-                    .await
-                    .context("binding a probe socket")?;
-                sock.connect(to)
-                    .await
-                    .context("no route to the first server")?;
-                sock.local_addr()?.ip()
-            }
-            None => IpAddr::from([127, 0, 0, 1]),
-        };
-        host_ips.push(ip);
+        host_ips.push(default_host_ip(&servers).await?);
     }
     let opts = IceOptions {
         host_ips,

@@ -95,14 +95,32 @@ fn init_logging(verbose: u8) {
     // stun-types warns about every malformed message it parses; those come
     // from the network and are already counted, so keep them out of the log
     // unless the user asks for trace.
-    let default = match verbose {
-        0 => "warn,stun_types=error",
-        1 => "info,stun_types=error",
-        2 => "debug,stun_types=error",
-        _ => "trace",
+    // The protocol crates log every error answer and malformed message
+    // they see (network input, already counted and reported by natscope):
+    // silent by default, their warnings from -v, everything at -vvv.
+    const DEPS: [&str; 9] = [
+        "stun_types",
+        "stun_proto",
+        "turn_types",
+        "turn_client_proto",
+        "turn_server_proto",
+        "rice_proto",
+        "rice_stun_types",
+        "hickory_proto",
+        "hickory_resolver",
+    ];
+    let (ours, theirs) = match verbose {
+        0 => ("warn", "off"),
+        1 => ("info", "warn"),
+        2 => ("debug", "info"),
+        _ => ("trace", "trace"),
     };
+    let default = std::iter::once(ours.to_owned())
+        .chain(DEPS.iter().map(|d| format!("{d}={theirs}")))
+        .collect::<Vec<_>>()
+        .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_env("NATSCOPE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -347,17 +347,24 @@ pub fn summarize_turn(results: &[probe::turn::TurnTransportResult], summary: &mu
     }
 }
 
+/// The JSON spelling of a serde enum value (`endpoint-independent`).
+fn json_word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_owned(),
+    }
+}
+
 /// Summary lines and the `nat-eim` (and, if not yet there, `udp`) checks
 /// from the NAT verdict.
 pub fn summarize_nat(v: &natclass::NatVerdict, summary: &mut report::Summary) {
     use natclass::{Behaviour, UdpStatus};
     let sentence = format!(
-        "NAT: {} — {} (confidence: {:?})",
+        "NAT: {} — {} (confidence: {})",
         v.rfc3489.name(),
         v.p2p.sentence(),
-        v.confidence
-    )
-    .to_lowercase();
+        json_word(&v.confidence)
+    );
     match (v.udp, v.mapping) {
         (UdpStatus::Blocked, _) => {
             summary
@@ -392,7 +399,7 @@ pub fn summarize_nat(v: &natclass::NatVerdict, summary: &mut report::Summary) {
             Behaviour::Unknown => CheckStatus::NotTested,
             _ => CheckStatus::Fail,
         },
-        reason: format!("mapping is {:?}", v.mapping).to_lowercase(),
+        reason: format!("mapping is {}", json_word(&v.mapping)),
     });
     if !summary.checks.iter().any(|c| c.id == "udp") {
         summary.checks.push(Check {
@@ -402,7 +409,7 @@ pub fn summarize_nat(v: &natclass::NatVerdict, summary: &mut report::Summary) {
                 UdpStatus::Blocked => CheckStatus::Fail,
                 UdpStatus::Unknown => CheckStatus::NotTested,
             },
-            reason: format!("UDP: {:?}", v.udp).to_lowercase(),
+            reason: format!("UDP: {}", json_word(&v.udp)),
         });
     }
 }

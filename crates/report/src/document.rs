@@ -74,6 +74,9 @@ pub struct Options {
     pub ipv4: bool,
     /// IPv6 tests enabled.
     pub ipv6: bool,
+    /// Public addresses were replaced by placeholders (`--redact`).
+    #[serde(default)]
+    pub redacted: bool,
 }
 
 impl Report {
@@ -85,7 +88,11 @@ impl Report {
             tool: Tool::natscope(),
             generated_at: generated_at.into(),
             command: command.into(),
-            options: Options::default(),
+            options: Options {
+                ipv4: true,
+                ipv6: true,
+                ..Options::default()
+            },
             interfaces: Section::not_tested("not run"),
             stun: Section::not_tested("not run"),
             nat: Section::not_tested("not run"),

@@ -17,6 +17,7 @@ pub mod document;
 pub mod html;
 pub mod ice;
 pub mod interfaces;
+pub mod redact;
 pub mod sanitize;
 pub mod section;
 pub mod stun;

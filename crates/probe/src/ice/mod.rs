@@ -41,7 +41,7 @@ pub use result::{
     AgentReport, CandidateInfo, GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult,
     PayloadExchange, SelectedPairInfo, ServerProblem,
 };
-pub use run::{run_all, run_filter};
+pub use run::{run_all, run_filter, run_filter_on_sockets};
 
 use crate::turn::Secret;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -56,8 +56,35 @@ pub async fn run_filter(
     servers: &IceServers,
     opts: &IceOptions,
 ) -> IceRunResult {
+    run_bounded(filter, servers, opts, None).await
+}
+
+/// Runs one ICE session restricted by `filter` on host sockets the caller
+/// bound: `host_sockets[0]` for agent "a", `[1]` for agent "b" (instead of
+/// binding one per [`IceOptions::host_ips`]). A socket keeps the network
+/// namespace it was created in, so the two agents can sit behind different
+/// NATs (e.g. one in each site of the netns lab) while one tokio loop drives
+/// both and exchanges their candidates in-process. srflx gathering uses
+/// these sockets; relay sockets are still bound by the run itself (in the
+/// caller's namespace).
+pub async fn run_filter_on_sockets(
+    filter: CandidateFilter,
+    servers: &IceServers,
+    opts: &IceOptions,
+    host_sockets: [Vec<std::net::UdpSocket>; 2],
+) -> IceRunResult {
+    run_bounded(filter, servers, opts, Some(host_sockets)).await
+}
+
+async fn run_bounded(
+    filter: CandidateFilter,
+    servers: &IceServers,
+    opts: &IceOptions,
+    host_sockets: Option<[Vec<std::net::UdpSocket>; 2]>,
+) -> IceRunResult {
     let t0 = Instant::now();
-    match tokio::time::timeout(opts.run_bound(), run_inner(filter, servers, opts, t0)).await {
+    let run = run_inner(filter, servers, opts, t0, host_sockets);
+    match tokio::time::timeout(opts.run_bound(), run).await {
         Ok(r) => r,
         Err(_) => empty_result(
             filter,
@@ -145,6 +172,7 @@ async fn run_inner(
     servers: &IceServers,
     opts: &IceOptions,
     t0: Instant,
+    given_sockets: Option<[Vec<std::net::UdpSocket>; 2]>,
 ) -> IceRunResult {
     let mut pair = match Pair::new(filter) {
         Ok(p) => p,
@@ -164,7 +192,35 @@ async fn run_inner(
 
     // Host sockets (the base of host and srflx candidates).
     let mut host_socks: [Vec<UdpSocket>; 2] = [Vec::new(), Vec::new()];
-    for side in 0..2 {
+    let bind_own = given_sockets.is_none();
+    if let Some(given) = given_sockets {
+        for (side, socks) in given.into_iter().enumerate() {
+            if !(filter.gathers(side, CandidateKind::Host)
+                || filter.gathers(side, CandidateKind::Srflx))
+            {
+                continue;
+            }
+            for s in socks {
+                match s
+                    .set_nonblocking(true)
+                    .and_then(|()| UdpSocket::from_std(s))
+                {
+                    Ok(s) => host_socks[side].push(s),
+                    Err(e) => {
+                        return finish_early(
+                            filter,
+                            reports,
+                            IceFailure::Local {
+                                message: format!("host socket: {e}"),
+                            },
+                            t0,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for side in (0..2).filter(|_| bind_own) {
         if !(filter.gathers(side, CandidateKind::Host)
             || filter.gathers(side, CandidateKind::Srflx))
         {

@@ -54,6 +54,18 @@ pub use nat::ruleset;
 pub use reflector::REFLECTOR_FROM_PREFIX;
 pub use topology::{LabAddrs, LabState};
 
+mod miniupnpd;
+pub use miniupnpd::{MINIUPNPD_TABLE, MiniupnpdInfo, MiniupnpdOptions};
+
+impl Lab {
+    /// Starts miniupnpd (UPnP IGD, NAT-PMP, PCP) on the router with a config
+    /// and nftables chains of our own, and waits (bounded) until NAT-PMP
+    /// answers. Killed on drop. See `lab/miniupnpd.rs`.
+    pub fn start_miniupnpd(&self, opts: MiniupnpdOptions) -> Result<MiniupnpdInfo, LabError> {
+        miniupnpd::start(self, opts)
+    }
+}
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -145,17 +157,23 @@ pub enum Ns {
     Server,
     /// A third public host (TURN peer, "host never contacted").
     Peer,
+    /// The LAN host of the second site ([`LabSpec::second_site`]).
+    Client2,
+    /// The NAT router of the second site.
+    Router2,
 }
 
 impl Ns {
     /// All roles.
-    pub const ALL: [Ns; 6] = [
+    pub const ALL: [Ns; 8] = [
         Ns::Client,
         Ns::Router,
         Ns::Carrier,
         Ns::Internet,
         Ns::Server,
         Ns::Peer,
+        Ns::Client2,
+        Ns::Router2,
     ];
 
     /// The role's short name (suffix of the namespace name, CLI role name).
@@ -167,6 +185,8 @@ impl Ns {
             Ns::Internet => "inet",
             Ns::Server => "server",
             Ns::Peer => "peer",
+            Ns::Client2 => "client2",
+            Ns::Router2 => "router2",
         }
     }
 
@@ -259,6 +279,10 @@ pub struct LabSpec {
     pub udp_timeout: Option<Duration>,
     /// Namespace name prefix; a unique `ns-<pid>-<n>` when `None`.
     pub prefix: Option<String>,
+    /// A second site: another client behind another NAT router with this
+    /// behaviour, on the same "internet" ([`LabSpec::second_site`]).
+    #[serde(default)]
+    pub second_site: Option<NatBehaviour>,
 }
 
 impl LabSpec {
@@ -271,6 +295,7 @@ impl LabSpec {
             loss_percent: 0,
             udp_timeout: None,
             prefix: None,
+            second_site: None,
         }
     }
     /// Enables or disables hairpinning.
@@ -293,6 +318,14 @@ impl LabSpec {
         self.carrier_nat = on || self.nat == NatBehaviour::DoubleNat;
         self
     }
+    /// Adds a second site: namespaces `client2` (192.0.2.20/24) behind
+    /// `router2` (WAN 203.0.113.2) with NAT behaviour `nat` (no hairpin,
+    /// loss or carrier; the conntrack timeout applies). Not with
+    /// [`NatBehaviour::None`] or [`NatBehaviour::DoubleNat`].
+    pub fn second_site(mut self, nat: NatBehaviour) -> Self {
+        self.second_site = Some(nat);
+        self
+    }
     /// Fixed namespace name prefix (the CLI's `--name`).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
@@ -310,6 +343,12 @@ impl LabSpec {
             && t.is_zero()
         {
             return Err(LabError::InvalidSpec("udp timeout of 0 s".into()));
+        }
+        if let Some(n @ (NatBehaviour::None | NatBehaviour::DoubleNat)) = self.second_site {
+            return Err(LabError::InvalidSpec(format!(
+                "second site: behaviour {} is not supported",
+                n.as_str()
+            )));
         }
         if let Some(p) = &self.prefix {
             let ok = !p.is_empty()
@@ -376,6 +415,9 @@ impl Lab {
         let mut roles = vec![Ns::Client, Ns::Router, Ns::Internet, Ns::Server, Ns::Peer];
         if spec.carrier_nat {
             roles.insert(2, Ns::Carrier);
+        }
+        if spec.second_site.is_some() {
+            roles.extend([Ns::Client2, Ns::Router2]);
         }
         let workdir = std::env::temp_dir().join(format!("natscope-lab-{prefix}"));
         let mut lab = Lab {

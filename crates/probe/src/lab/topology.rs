@@ -34,6 +34,13 @@ pub struct LabAddrs {
     pub server_alternate: Ipv4Addr,
     /// The third public host (203.0.113.200).
     pub peer: Ipv4Addr,
+    /// With a second site: its client's LAN address (192.0.2.20/24, the
+    /// LAN behind `router2`, whose LAN address is 192.0.2.1).
+    #[serde(default)]
+    pub client2: Option<Ipv4Addr>,
+    /// With a second site: its router's WAN = public address (203.0.113.2).
+    #[serde(default)]
+    pub router2_public: Option<Ipv4Addr>,
 }
 
 impl LabAddrs {
@@ -69,6 +76,8 @@ impl LabAddrs {
             server_primary: Ipv4Addr::new(203, 0, 113, 100),
             server_alternate: Ipv4Addr::new(203, 0, 113, 101),
             peer: Ipv4Addr::new(203, 0, 113, 200),
+            client2: spec.second_site.map(|_| Ipv4Addr::new(192, 0, 2, 20)),
+            router2_public: spec.second_site.map(|_| Ipv4Addr::new(203, 0, 113, 2)),
         }
     }
 }
@@ -155,6 +164,18 @@ pub(crate) fn build(lab: &Lab) -> Result<(), LabError> {
         n(Ns::Peer),
         n(Ns::Internet)
     );
+    if spec.second_site.is_some() {
+        root += &format!(
+            "link add eth0 netns {} type veth peer name lan netns {}\n",
+            n(Ns::Client2),
+            n(Ns::Router2)
+        );
+        root += &format!(
+            "link add wan netns {} type veth peer name r2 netns {}\n",
+            n(Ns::Router2),
+            n(Ns::Internet)
+        );
+    }
     netns::run_tool(&["ip", "-batch", "-"], Some(&root))?;
 
     // 2. Per-namespace addresses and routes.
@@ -192,10 +213,15 @@ pub(crate) fn build(lab: &Lab) -> Result<(), LabError> {
     } else {
         router += &format!("addr add {}/24 dev wan\n", a.router_wan);
     }
-    let inet = "link set lo up\nlink add br0 type bridge\nlink set br0 up\n\
+    let mut inet = String::from(
+        "link set lo up\nlink add br0 type bridge\nlink set br0 up\n\
                 link set r master br0\nlink set r up\n\
                 link set s master br0\nlink set s up\n\
-                link set p master br0\nlink set p up\n";
+                link set p master br0\nlink set p up\n",
+    );
+    if spec.second_site.is_some() {
+        inet += "link set r2 master br0\nlink set r2 up\n";
+    }
     let host = |addrs: &[Ipv4Addr]| {
         let mut s = String::from("link set lo up\nlink set eth0 up\n");
         for ad in addrs {
@@ -206,7 +232,7 @@ pub(crate) fn build(lab: &Lab) -> Result<(), LabError> {
     };
     netns::run_tool(&["ip", "-n", &n(Ns::Client), "-batch", "-"], Some(&client))?;
     netns::run_tool(&["ip", "-n", &n(Ns::Router), "-batch", "-"], Some(&router))?;
-    netns::run_tool(&["ip", "-n", &n(Ns::Internet), "-batch", "-"], Some(inet))?;
+    netns::run_tool(&["ip", "-n", &n(Ns::Internet), "-batch", "-"], Some(&inet))?;
     netns::run_tool(
         &["ip", "-n", &n(Ns::Server), "-batch", "-"],
         Some(&host(&[a.server_primary, a.server_alternate])),
@@ -232,6 +258,42 @@ pub(crate) fn build(lab: &Lab) -> Result<(), LabError> {
     }
     let router_rules = nat::ruleset(spec, a);
     let carrier_rules = spec.carrier_nat.then(nat::carrier_ruleset);
+    if let (Some(nat2), Some(c2), Some(pub2)) = (spec.second_site, a.client2, a.router2_public) {
+        let gw2 = Ipv4Addr::new(192, 0, 2, 1);
+        let client2 = format!(
+            "link set lo up\nlink set eth0 up\naddr add {c2}/{p} dev eth0\nroute add default via {gw2}\n"
+        );
+        let router2 = format!(
+            "link set lo up\nlink set lan up\nlink set wan up\naddr add {gw2}/{p} dev lan\naddr add {pub2}/24 dev wan\n"
+        );
+        netns::run_tool(
+            &["ip", "-n", &n(Ns::Client2), "-batch", "-"],
+            Some(&client2),
+        )?;
+        netns::run_tool(
+            &["ip", "-n", &n(Ns::Router2), "-batch", "-"],
+            Some(&router2),
+        )?;
+        // The same rule sets as the main router, for the second site's
+        // behaviour and addresses (site 1's public address keeps its own
+        // ADM pool).
+        let spec2 = LabSpec {
+            udp_timeout: spec.udp_timeout,
+            ..LabSpec::new(nat2)
+        };
+        let mut a2 = a.clone();
+        a2.client = c2;
+        a2.router_lan = gw2;
+        a2.router_wan = pub2;
+        let rules2 = nat::ruleset(&spec2, &a2);
+        let sys = sysctls.clone();
+        netns::run_in_netns(&n(Ns::Router2), move || -> Result<(), LabError> {
+            if let Some(rules) = rules2 {
+                netns::run_tool(&["nft", "-f", "-"], Some(&rules))?;
+            }
+            netns::write_sysctls(&sys)
+        })??;
+    }
     let router_ns = n(Ns::Router);
     let carrier_ns = spec.carrier_nat.then(|| n(Ns::Carrier));
     let sys = sysctls.clone();

@@ -99,6 +99,17 @@ pub(crate) struct Answerer {
     pub(crate) metrics: Arc<Metrics>,
 }
 
+/// The addresses a success response carries.
+#[derive(Clone, Copy)]
+struct Addrs {
+    /// XOR-MAPPED-ADDRESS / MAPPED-ADDRESS: the request's source.
+    mapped: SocketAddr,
+    /// RESPONSE-ORIGIN: the socket the response leaves from.
+    origin: Option<SocketAddr>,
+    /// OTHER-ADDRESS relative to the socket the request arrived on.
+    other: Option<SocketAddr>,
+}
+
 /// Why a request is answered with an error.
 enum Refusal<'a> {
     Unknown(&'a [AttributeType]),
@@ -239,10 +250,30 @@ impl Answerer {
             .min(u16::try_from(out.len().saturating_sub(RESPONSE_BASE_LEN + 4)).unwrap_or(0));
         let padding = requested_padding.map(|p| p.min(cap));
         let written = if redirected {
-            self.write_bounded(&msg, mapped, origin, other, padding, req.len(), out)
+            self.write_bounded(
+                &msg,
+                Addrs {
+                    mapped,
+                    origin,
+                    other,
+                },
+                padding,
+                req.len(),
+                out,
+            )
         } else {
-            self.write_success(&msg, mapped, origin, other, true, padding, out)
-                .map(|len| Some((len, padding.is_some())))
+            self.write_success(
+                &msg,
+                Addrs {
+                    mapped,
+                    origin,
+                    other,
+                },
+                true,
+                padding,
+                out,
+            )
+            .map(|len| Some((len, padding.is_some())))
         };
         let (len, padded) = match written {
             Ok(Some(r)) => r,
@@ -291,15 +322,13 @@ impl Answerer {
     fn write_bounded(
         &self,
         msg: &Message<'_>,
-        mapped: SocketAddr,
-        origin: Option<SocketAddr>,
-        other: Option<SocketAddr>,
+        addrs: Addrs,
         padding: Option<u16>,
         budget: usize,
         out: &mut [u8],
     ) -> Result<Option<(usize, bool)>, StunWriteError> {
         for optional in [true, false] {
-            let base = self.write_success(msg, mapped, origin, other, optional, None, out)?;
+            let base = self.write_success(msg, addrs, optional, None, out)?;
             if base > budget {
                 continue;
             }
@@ -312,7 +341,7 @@ impl Answerer {
             if pad.is_none() {
                 return Ok(Some((base, false)));
             }
-            let len = self.write_success(msg, mapped, origin, other, optional, pad, out)?;
+            let len = self.write_success(msg, addrs, optional, pad, out)?;
             return Ok(Some((len, true)));
         }
         Ok(None)
@@ -321,13 +350,16 @@ impl Answerer {
     fn write_success(
         &self,
         msg: &Message<'_>,
-        mapped: SocketAddr,
-        origin: Option<SocketAddr>,
-        other: Option<SocketAddr>,
+        addrs: Addrs,
         optional: bool,
         padding: Option<u16>,
         out: &mut [u8],
     ) -> Result<usize, StunWriteError> {
+        let Addrs {
+            mapped,
+            origin,
+            other,
+        } = addrs;
         // `answer` only gets here for requests, so builder_success cannot
         // panic.
         let mut w = Message::builder_success(msg, MessageWriteMutSlice::new(out));

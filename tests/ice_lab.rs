@@ -1,0 +1,340 @@
+//! ICE (`probe::ice`) on real kernel NATs (the netns lab).
+//!
+//! - One NAT, both agents in the client namespace: srflx↔srflx connects
+//!   when the router hairpins and fails when it does not, and the result
+//!   says hairpinning is required (both agents share the public IP).
+//! - Behind a UDP-blocking NAT, relay↔relay fails with a named TURN gather
+//!   failure: `probe::ice` gathers relays over TURN/UDP only.
+//! - Two sites (two clients behind two different NATs): for each pair of
+//!   behaviours, srflx↔srflx runs with one agent in each site
+//!   (`probe::ice::run_filter_on_sockets` with a host socket bound in each
+//!   client namespace), each site's NAT is classified with `probe::nat`
+//!   against natscope's RFC 5780 responder, and the connect/fail outcome must
+//!   agree with `natclass::holepunch`'s prediction.
+//!
+//! Needs root. Without it every test FAILS with the reason (never skips).
+//! Each test builds its own lab, so the tests run in parallel.
+#![cfg(target_os = "linux")]
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::Duration;
+
+use natclass::{HolePunchOutcome, NatVerdict, classify, holepunch};
+use probe::ice::{
+    CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IceRunResult,
+    IceServers, StunServerSpec, TurnServerSpec,
+};
+use probe::lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
+use probe::nat::NatProbeConfig;
+use probe::responder::{RateLimit, Responder, ResponderConfig};
+
+fn up(spec: LabSpec) -> Lab {
+    match Lab::up(spec) {
+        Ok(lab) => lab,
+        Err(e) => panic!("the NAT lab could not start: {e}"),
+    }
+}
+
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// natscope's RFC 5780 responder on both server addresses (3478/3479),
+/// sockets bound in the server namespace, tasks on `rt`.
+fn start_responder(lab: &Lab, rt: &tokio::runtime::Runtime) -> Responder {
+    let a = lab.addrs().clone();
+    let handle = rt.handle().clone();
+    lab.run_in(Ns::Server, move || {
+        let _guard = handle.enter();
+        Responder::start(ResponderConfig {
+            primary: IpAddr::V4(a.server_primary),
+            alternate: Some(IpAddr::V4(a.server_alternate)),
+            port: 3478,
+            alt_port: 3479,
+            rate_limit: RateLimit::disabled(),
+            ..ResponderConfig::default()
+        })
+    })
+    .expect("server namespace")
+    .expect("responder starts in the server namespace")
+}
+
+fn stun_servers(lab: &Lab) -> IceServers {
+    let addr = SocketAddr::new(IpAddr::V4(lab.addrs().server_primary), 3478);
+    IceServers {
+        stun: vec![StunServerSpec {
+            url: format!("stun:{addr}"),
+            addr,
+        }],
+        turn: Vec::new(),
+    }
+}
+
+fn options(host: IpAddr) -> IceOptions {
+    IceOptions {
+        host_ips: vec![host],
+        gather_timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(8),
+        payload_timeout: Duration::from_secs(1),
+        pings: 3,
+    }
+}
+
+/// One ICE run with both agents in `ns` (a current-thread runtime there).
+fn run_in(
+    lab: &Lab,
+    ns: Ns,
+    filter: CandidateFilter,
+    servers: IceServers,
+    opts: IceOptions,
+) -> IceRunResult {
+    lab.run_in(ns, move || {
+        current_thread().block_on(async {
+            probe::ice::run_all(&[filter], &servers, &opts)
+                .await
+                .pop()
+                .expect("run_all returns one result per filter")
+        })
+    })
+    .expect("the namespace exists")
+}
+
+fn srflx_one_nat(hairpin: bool) -> IceRunResult {
+    let rt = server_runtime();
+    let lab = up(LabSpec::new(NatBehaviour::EimApdf).hairpin(hairpin));
+    let _responder = start_responder(&lab, &rt);
+    let opts = options(IpAddr::V4(lab.addrs().client));
+    let r = run_in(
+        &lab,
+        Ns::Client,
+        CandidateFilter::SrflxSrflx,
+        stun_servers(&lab),
+        opts,
+    );
+    // Both agents gathered a srflx candidate on the NAT's public address.
+    for agent in &r.agents {
+        assert!(
+            agent
+                .candidates
+                .iter()
+                .any(|c| c.kind == CandidateKind::Srflx
+                    && c.used
+                    && c.address.ip() == IpAddr::V4(lab.addrs().router_public)),
+            "agent {} has no srflx on {}: {r:#?}",
+            agent.role,
+            lab.addrs().router_public
+        );
+    }
+    assert_eq!(
+        r.hairpin,
+        Some(HairpinNote::Required {
+            public_ip: IpAddr::V4(lab.addrs().router_public)
+        }),
+        "the result must say hairpinning is needed: {r:#?}"
+    );
+    r
+}
+
+#[test]
+fn srflx_pair_behind_one_nat_connects_with_hairpinning() {
+    let r = srflx_one_nat(true);
+    assert!(
+        r.connected(),
+        "srflx↔srflx failed through a hairpinning NAT: {r:#?}"
+    );
+    let sel = r
+        .selected
+        .as_ref()
+        .expect("connected runs have a selected pair");
+    assert_eq!(sel.local_kind, CandidateKind::Srflx, "{r:#?}");
+    let p = r.payload.as_ref().expect("connected runs send payload");
+    assert!(p.both_ways(), "{p:?}");
+}
+
+#[test]
+fn srflx_pair_behind_one_nat_fails_without_hairpinning() {
+    let r = srflx_one_nat(false);
+    assert!(
+        !r.connected(),
+        "srflx↔srflx connected through a NAT that does not hairpin: {r:#?}"
+    );
+    assert!(
+        matches!(
+            r.failure,
+            Some(IceFailure::ChecksFailed | IceFailure::Timeout { .. })
+        ),
+        "should fail in the checks: {:?}",
+        r.failure
+    );
+}
+
+/// `probe::ice` gathers relays over TURN/UDP only: behind a NAT that drops
+/// UDP it cannot relay, and says which TURN server did not answer.
+#[test]
+fn relay_behind_udp_blocking_nat_fails_because_ice_turn_is_udp_only() {
+    let lab = up(LabSpec::new(NatBehaviour::UdpBlocked));
+    let turn = lab
+        .start_coturn(CoturnOptions::default())
+        .unwrap_or_else(|e| panic!("coturn did not start in the lab: {e}"));
+    let addr = SocketAddr::V4(turn.primary);
+    let servers = IceServers {
+        stun: Vec::new(),
+        turn: vec![TurnServerSpec {
+            url: format!("turn:{addr}"),
+            addr,
+            username: "natscope".into(),
+            password: probe::turn::Secret::new("natscope-secret"),
+        }],
+    };
+    let opts = options(IpAddr::V4(lab.addrs().client));
+    let r = run_in(&lab, Ns::Client, CandidateFilter::RelayRelay, servers, opts);
+    assert!(
+        !r.connected(),
+        "relay over TURN/UDP through a UDP-blocking NAT: {r:#?}"
+    );
+    match &r.failure {
+        Some(IceFailure::NoCandidates { kind, reason, .. }) => {
+            assert_eq!(*kind, CandidateKind::Relay);
+            assert!(reason.contains(&format!("turn:{addr}")), "{reason}");
+        }
+        other => panic!("expected no relay candidates, got {other:?}: {r:#?}"),
+    }
+    let problem = r
+        .agents
+        .iter()
+        .flat_map(|a| &a.server_problems)
+        .find(|p| p.kind == CandidateKind::Relay)
+        .unwrap_or_else(|| panic!("no relay server problem reported: {r:#?}"));
+    assert!(
+        matches!(
+            problem.error,
+            GatherError::NoResponse | GatherError::TurnFailed
+        ),
+        "{problem:?}"
+    );
+}
+
+/// Classifies the NAT of `ns` with `probe::nat` against the responder.
+fn classify_in(lab: &Lab, ns: Ns) -> NatVerdict {
+    let server = SocketAddr::new(IpAddr::V4(lab.addrs().server_primary), 3478);
+    let cfg = NatProbeConfig {
+        servers: vec![server],
+        timeout: Duration::from_secs(3),
+        ..NatProbeConfig::default()
+    };
+    lab.run_in(ns, move || {
+        let out = current_thread().block_on(probe::nat::probe(&cfg));
+        classify(&out.observations)
+    })
+    .expect("client namespace")
+}
+
+fn bind_in(lab: &Lab, ns: Ns, ip: std::net::Ipv4Addr) -> UdpSocket {
+    lab.run_in(ns, move || UdpSocket::bind(SocketAddrV4::new(ip, 0)))
+        .expect("client namespace")
+        .expect("bind a host socket in the client namespace")
+}
+
+/// srflx↔srflx with agent "a" in site 1 and agent "b" in site 2; the NATs
+/// classified by `probe::nat`; the outcome compared with
+/// `natclass::holepunch`.
+fn two_sites(a: NatBehaviour, b: NatBehaviour) {
+    let rt = server_runtime();
+    let lab = up(LabSpec::new(a).second_site(b));
+    let _responder = start_responder(&lab, &rt);
+    let addrs = lab.addrs().clone();
+    let (c2, pub2) = (
+        addrs.client2.expect("second site has a client"),
+        addrs.router2_public.expect("second site has a router"),
+    );
+
+    let va = classify_in(&lab, Ns::Client);
+    let vb = classify_in(&lab, Ns::Client2);
+    let prediction = holepunch(&va, &vb);
+
+    let socks = [
+        vec![bind_in(&lab, Ns::Client, addrs.client)],
+        vec![bind_in(&lab, Ns::Client2, c2)],
+    ];
+    let servers = stun_servers(&lab);
+    let opts = options(IpAddr::V4(addrs.client));
+    let r = current_thread().block_on(probe::ice::run_filter_on_sockets(
+        CandidateFilter::SrflxSrflx,
+        &servers,
+        &opts,
+        socks,
+    ));
+    let what = format!(
+        "{a:?} vs {b:?}: site 1 {:?} / {:?} ({}), site 2 {:?} / {:?} ({}); prediction {:?} ({}); ICE {} ({:?})",
+        va.mapping,
+        va.filtering,
+        va.summary,
+        vb.mapping,
+        vb.filtering,
+        vb.summary,
+        prediction.outcome,
+        prediction.reason,
+        if r.connected() { "connected" } else { "failed" },
+        r.failure,
+    );
+    eprintln!("{what}");
+
+    // The agents really sat behind the two NATs.
+    let srflx_ip = |i: usize| {
+        r.agents.get(i).and_then(|ag| {
+            ag.candidates
+                .iter()
+                .find(|c| c.kind == CandidateKind::Srflx && c.used)
+                .map(|c| c.address.ip())
+        })
+    };
+    assert_eq!(
+        srflx_ip(0),
+        Some(IpAddr::V4(addrs.router_public)),
+        "{what}\n{r:#?}"
+    );
+    assert_eq!(srflx_ip(1), Some(IpAddr::V4(pub2)), "{what}\n{r:#?}");
+    assert_eq!(r.hairpin, Some(HairpinNote::NotRequired), "{what}");
+
+    let predicted_connect = match prediction.outcome {
+        HolePunchOutcome::Direct | HolePunchOutcome::DirectLikely => true,
+        HolePunchOutcome::RelayNeeded => false,
+        HolePunchOutcome::Unknown => panic!("natclass could not predict: {what}"),
+    };
+    assert_eq!(
+        r.connected(),
+        predicted_connect,
+        "ICE disagrees with natclass::holepunch: {what}\n{r:#?}"
+    );
+}
+
+#[test]
+fn two_sites_eim_apdf_vs_eim_apdf() {
+    two_sites(NatBehaviour::EimApdf, NatBehaviour::EimApdf);
+}
+
+#[test]
+fn two_sites_eim_eif_vs_apdm() {
+    two_sites(NatBehaviour::EimEif, NatBehaviour::Apdm);
+}
+
+#[test]
+fn two_sites_eim_apdf_vs_apdm() {
+    two_sites(NatBehaviour::EimApdf, NatBehaviour::Apdm);
+}
+
+#[test]
+fn two_sites_apdm_vs_apdm() {
+    two_sites(NatBehaviour::Apdm, NatBehaviour::Apdm);
+}
