@@ -45,11 +45,41 @@ fn diagnose_lab_works_on_a_fresh_machine() {
     assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_ip"], true);
     assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_port"], true);
     let checks = doc["summary"]["checks"].as_array().unwrap();
-    assert!(
-        checks
-            .iter()
-            .any(|c| c["id"] == "stun" && c["status"] == "pass")
-    );
+    // Every section works against the embedded servers.
+    for id in [
+        "stun",
+        "udp",
+        "nat-eim",
+        "turn-udp",
+        "turn-tcp",
+        "turn-tls",
+        "ice-host",
+        "ice-srflx",
+        "ice-relay",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["id"] == id && c["status"] == "pass"),
+            "check {id} passes: {checks:#?}"
+        );
+    }
+    for section in ["nat", "turn", "ice"] {
+        assert_eq!(
+            doc[section]["status"], "tested",
+            "{section}: {:#?}",
+            doc[section]
+        );
+    }
+    assert_eq!(doc["nat"]["mapping"], "endpoint-independent");
+    assert_eq!(doc["nat"]["filtering"], "endpoint-independent");
+    assert_eq!(doc["nat"]["behind_nat"], false);
+    let turn = doc["turn"]["results"].as_array().unwrap();
+    assert_eq!(turn.len(), 3);
+    assert!(turn.iter().all(|t| t["ok"] == true), "{turn:#?}");
+    // The embedded TURN password is generated per run and never printed.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("lab-"), "no lab password in the output");
 }
 
 async fn responder() -> Responder {
@@ -279,4 +309,82 @@ fn stun_against_real_coturn_reports_mapping_and_rfc5780() {
         }
     }
     assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_port"], true);
+}
+
+#[test]
+fn require_gates_ci_on_named_checks() {
+    let mut cmd = natscope();
+    cmd.args(["diagnose", "--lab", "--format", "json"])
+        .args(["--require", "udp,nat-eim,turn-tls,ice-relay"]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A skipped section cannot satisfy a requirement: exit 1, one line each.
+    let mut cmd = natscope();
+    cmd.args([
+        "diagnose",
+        "--lab",
+        "--no-turn",
+        "--no-ice",
+        "--format",
+        "json",
+    ])
+    .args(["--require", "udp,turn-udp,ice-relay"]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("required check"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines.iter().any(|l| l.contains("turn-udp")));
+    assert!(lines.iter().any(|l| l.contains("ice-relay")));
+    let doc = json_of(&out);
+    assert_eq!(doc["turn"]["status"], "not-tested");
+    assert_eq!(doc["turn"]["reason"], "skipped (--no-turn)");
+
+    // An unknown check name is a usage error.
+    let mut cmd = natscope();
+    cmd.args(["diagnose", "--lab", "--require", "full-cone"]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("full-cone"));
+}
+
+#[test]
+fn html_output_redaction_and_report_render() {
+    let dir = std::env::temp_dir().join(format!("natscope-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("r.json");
+    let html = dir.join("r.html");
+    let mut cmd = natscope();
+    cmd.args(["diagnose", "--lab", "--redact", "-o"]).arg(&json);
+    assert_eq!(run_bounded(cmd, LIMIT).status.code(), Some(0));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["options"]["redacted"], true);
+    assert_schema_valid(&doc);
+    let mut cmd = natscope();
+    cmd.args(["report", "render"])
+        .arg(&json)
+        .arg("-o")
+        .arg(&html);
+    assert_eq!(run_bounded(cmd, LIMIT).status.code(), Some(0));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("id=\"natscope-report\""));
+    // A report of an unknown schema is a one-line error, exit 2.
+    std::fs::write(dir.join("bad.json"), "{\"schema\": \"natscope/9\"}").unwrap();
+    let mut cmd = natscope();
+    cmd.args(["report", "render"]).arg(dir.join("bad.json"));
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("natscope/9"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

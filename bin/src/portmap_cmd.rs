@@ -1,0 +1,154 @@
+//! `--no-portmap` and the port mapping options; running the probe with a
+//! Ctrl-C path that still deletes every mapping; conversion to the report.
+//!
+//! Ctrl-C: the probe future is raced against `tokio::signal::ctrl_c()`. On
+//! the signal the probe future is dropped (cancelled) and the shared
+//! [`MappingLedger`] deletes whatever it had mapped, bounded by
+//! `--portmap-timeout`, before we return an error (the caller exits
+//! non-zero). Anything a gateway refuses to delete expires with the short
+//! lease (`--portmap-lifetime`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use probe::portmap::{
+    Availability, MappingLedger, PortmapConfig, PortmapOutcome, Removal, TrafficCheck,
+};
+use report::portmap::{
+    CheckStatus, DoubleNatReport, PortmapMapping, PortmapProtocolResult, PortmapSection,
+    PortmapStatus,
+};
+
+/// Port mapping (UPnP IGD, NAT-PMP, PCP) options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PortmapArgs {
+    /// Do not test port mapping at all: nothing is sent to the gateway.
+    #[arg(long = "no-portmap")]
+    pub skip: bool,
+    /// Gateway to ask (NAT-PMP/PCP); the default gateway otherwise.
+    #[arg(long = "portmap-gateway", value_name = "IP")]
+    pub gateway: Option<IpAddr>,
+    /// Seconds to wait for each protocol's first answer and each later step.
+    #[arg(long = "portmap-timeout", value_name = "S", default_value_t = 2)]
+    pub timeout_secs: u64,
+    /// Lease requested for test mappings, seconds (they are deleted anyway).
+    #[arg(long = "portmap-lifetime", value_name = "S", default_value_t = 120)]
+    pub lifetime_secs: u64,
+}
+
+impl PortmapArgs {
+    /// The probe configuration; `stun_mapped` is the address STUN saw.
+    pub fn config(&self, stun_mapped: Option<IpAddr>) -> PortmapConfig {
+        let t = Duration::from_secs(self.timeout_secs.clamp(1, 30));
+        PortmapConfig {
+            skip: self.skip,
+            gateway: self.gateway,
+            stun_mapped,
+            discovery_timeout: t,
+            step_timeout: t,
+            lifetime: Duration::from_secs(self.lifetime_secs.clamp(30, 3600)),
+            ..PortmapConfig::default()
+        }
+    }
+}
+
+/// Runs the port mapping probe; on Ctrl-C deletes every mapping made so far
+/// (bounded) and returns an error.
+pub async fn run_probe(
+    args: &PortmapArgs,
+    stun_mapped: Option<IpAddr>,
+) -> anyhow::Result<PortmapOutcome> {
+    let cfg = args.config(stun_mapped);
+    let ledger = Arc::new(MappingLedger::new());
+    tokio::select! {
+        out = probe::portmap::probe(&cfg, &ledger) => Ok(out),
+        _ = tokio::signal::ctrl_c() => {
+            let r = ledger.cleanup(cfg.step_timeout).await;
+            anyhow::bail!(
+                "interrupted; port mappings removed: {}, not removed (they expire with their lease): {}",
+                r.removed.len(),
+                r.failed.len()
+            )
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The report section for an outcome.
+pub fn to_report(o: &PortmapOutcome) -> PortmapSection {
+    let protocols = o
+        .protocols
+        .iter()
+        .map(|p| {
+            let (status, reason) = match &p.availability {
+                Availability::NotTested { reason } => {
+                    (PortmapStatus::NotTested, Some(reason.clone()))
+                }
+                Availability::NotAvailable { reason } => {
+                    (PortmapStatus::NotAvailable, Some(reason.clone()))
+                }
+                Availability::Available => (PortmapStatus::Available, None),
+            };
+            let mapping = p.mapping.as_ref().map(|m| {
+                let (traffic, traffic_reason) = match &m.traffic {
+                    TrafficCheck::NotTested { reason } => {
+                        (CheckStatus::NotTested, Some(reason.clone()))
+                    }
+                    TrafficCheck::Passed => (CheckStatus::Passed, None),
+                    TrafficCheck::Failed { reason } => (CheckStatus::Failed, Some(reason.clone())),
+                };
+                let (removed, removal_reason) = match &m.removal {
+                    Removal::Removed => (CheckStatus::Passed, None),
+                    Removal::Failed { reason } => (CheckStatus::Failed, Some(reason.clone())),
+                };
+                PortmapMapping {
+                    internal: m.internal.to_string(),
+                    external_port: m.external_port,
+                    external: m.external.map(|e| e.to_string()),
+                    lifetime_secs: m.lifetime_secs,
+                    traffic,
+                    traffic_reason,
+                    removed,
+                    removal_reason,
+                }
+            });
+            PortmapProtocolResult {
+                protocol: match p.protocol {
+                    probe::portmap::PortmapProtocol::Upnp => "upnp",
+                    probe::portmap::PortmapProtocol::NatPmp => "nat-pmp",
+                    probe::portmap::PortmapProtocol::Pcp => "pcp",
+                }
+                .into(),
+                status,
+                reason,
+                server: p.server.map(|s| s.to_string()),
+                external_ip: p.external_ip.map(|i| i.to_string()),
+                details: p.details.clone(),
+                mapping,
+                errors: p.errors.clone(),
+                elapsed_ms: ms(p.elapsed),
+            }
+        })
+        .collect();
+    PortmapSection {
+        skipped: o.skipped,
+        gateway: o.gateway.map(|g| g.to_string()),
+        local_ip: o.local_ip.map(|g| g.to_string()),
+        stun_mapped: o.stun_mapped.map(|g| g.to_string()),
+        protocols,
+        double_nat: DoubleNatReport {
+            detected: o.double_nat.detected,
+            evidence: o.double_nat.evidence.clone(),
+        },
+        leftover: o
+            .leftover
+            .iter()
+            .map(|(d, r)| format!("{d}: {r}"))
+            .collect(),
+        elapsed_ms: ms(o.elapsed),
+    }
+}
