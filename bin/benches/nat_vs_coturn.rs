@@ -21,8 +21,13 @@ use probe::lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
 const ROUNDS: usize = 3;
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // useful either: both just run the comparison.
+    // `cargo bench` passes `--bench`; when built and run as a test
+    // (`cargo test --benches`), do nothing: figures come from benchmarks
+    // only, never from the test suite.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("nat_vs_coturn: run with `cargo bench -p natscope --bench nat_vs_coturn` (root)");
+        return;
+    }
     for nat in [NatBehaviour::EimApdf, NatBehaviour::Apdm] {
         let lab = Lab::up(LabSpec::new(nat)).expect("the NAT lab needs root");
         let info = lab
