@@ -166,20 +166,33 @@ fn fixture(name: &str) -> Report {
     Report::from_json(&text).expect("fixture is a valid natscope/1 report")
 }
 
-fn object(v: Value) -> serde_json::Map<String, Value> {
-    match v {
-        Value::Object(o) => o,
-        _ => unreachable!("literal is an object"),
-    }
-}
-
-/// The full fixture with TURN results (one working, one failing) and ICE
-/// pairs, so every part of the page is drawn.
+/// The synthetic fixture with TURN results (one working, one failing) and
+/// the ICE runs of the real lab run (full.json), so every part of the page
+/// is drawn.
 fn showcase() -> Report {
-    let mut r = fixture("full.json");
-    r.turn = Section::Tested(object(json!({
+    let mut r = fixture("synthetic.json");
+    let none = |mut v: Value| {
+        for k in [
+            "relayed_address",
+            "mapped_address",
+            "lifetime_secs",
+            "peer",
+            "redirected_from",
+            "software",
+            "quality",
+            "realm",
+        ] {
+            v.as_object_mut()
+                .expect("literal is an object")
+                .entry(k)
+                .or_insert(Value::Null);
+        }
+        v["stale_nonce_retried"] = json!(false);
+        v
+    };
+    let turn = json!({
         "results": [
-            {"uri": "turn:turn.example.net:3478", "transport": "udp", "server": "198.51.100.5:3478",
+            none(json!({"uri": "turn:turn.example.net:3478", "transport": "udp", "server": "198.51.100.5:3478",
              "ok": true, "failed_stage": null, "failure": null,
              "stages": [
                 {"stage": "unauthenticated_allocate", "status": "passed", "duration_ms": 11.0, "error": null, "note": null},
@@ -190,23 +203,19 @@ fn showcase() -> Report {
                 {"stage": "deallocate", "status": "passed", "duration_ms": 4.0, "error": null, "note": null}
              ],
              "realm": "example.net", "relayed_address": "203.0.113.9:50000", "lifetime_secs": 600,
-             "quality": {"sent": 20, "received": 20, "loss_percent": 0.0, "rtt_p50_ms": 3.1}},
-            {"uri": "turns:turn.example.net:5349", "transport": "tls", "server": "198.51.100.5:5349",
+             "quality": {"sent": 20, "received": 20, "loss_percent": 0.0, "rtt_p50_ms": 3.1,
+                         "rtt_p95_ms": 4.2, "throughput_kbps": 120.5}})),
+            none(json!({"uri": "turns:turn.example.net:5349", "transport": "tls", "server": "198.51.100.5:5349",
              "ok": false, "failed_stage": "tls_handshake", "failure": {"kind": "tls_unknown_ca"},
              "stages": [
                 {"stage": "tcp_connect", "status": "passed", "duration_ms": 2.0, "error": null, "note": null},
                 {"stage": "tls_handshake", "status": "failed", "duration_ms": 5.0, "error": {"kind": "tls_unknown_ca"}, "note": null},
                 {"stage": "allocate", "status": "not_tested", "duration_ms": null, "error": null, "note": null}
-             ]}
+             ]}))
         ]
-    })));
-    r.ice = Section::Tested(object(json!({
-        "pairs": [
-            {"local_type": "host", "remote_type": "host", "state": "succeeded"},
-            {"local_type": "srflx", "remote_type": "srflx", "state": "succeeded"},
-            {"local_type": "relay", "remote_type": "srflx", "state": "failed"}
-        ]
-    })));
+    });
+    r.turn = Section::Tested(serde_json::from_value(turn).expect("typed TURN section"));
+    r.ice = fixture("full.json").ice;
     r
 }
 
@@ -235,6 +244,9 @@ fn hostile() -> Report {
     v["summary"]["checks"][0]["reason"] = json!(h);
     v["turn"]["results"][1]["stages"][1]["error"] =
         json!({"kind": "server_error", "code": 420, "reason": h});
+    v["turn"]["results"][0]["realm"] = json!(h);
+    v["turn"]["results"][0]["software"] = json!(h);
+    v["turn"]["results"][0]["stages"][1]["note"] = json!(h);
     v["ice"]["status"] = json!("not-tested");
     v["ice"] = json!({"status": "not-tested", "reason": h});
     serde_json::from_value(v).expect("hostile report matches the model")
@@ -261,6 +273,7 @@ fn hostile_report_is_inert_in_a_browser() {
         "id=\"interfaces\"",
         "<table id=\"interfaces-table\"",
         "id=\"turn-waterfall-1\"",
+        "<table id=\"turn-table\"",
         "<script type=\"application/json\" id=\"natscope-report\">",
     ] {
         assert!(dom.contains(id), "{id:?} missing from the DOM:\n{dom}");

@@ -273,3 +273,85 @@ async fn every_filter_with_both_servers() {
     );
     resp.shutdown().await;
 }
+
+/// A WebRTC data channel (str0m: ICE, DTLS, SCTP, DCEP) opened over the
+/// run's selected pair, with a message each way.
+fn assert_data_channel(r: &IceRunResult) {
+    let dc = r.data_channel.as_ref().unwrap_or_else(|| {
+        panic!(
+            "{}: a connected run tests the data channel\n{r:#?}",
+            r.filter
+        )
+    });
+    assert!(
+        dc.works(),
+        "{}: data channel failed: {:?}\n{dc:#?}",
+        r.filter,
+        dc.failure
+    );
+    assert!(dc.a_to_b && dc.b_to_a, "{dc:#?}");
+    assert!(dc.ice_connected_after.is_some(), "{dc:#?}");
+    assert!(dc.dtls_connected_after.is_some(), "{dc:#?}");
+    let open = dc.time_to_open.expect("an open channel has a time to open");
+    assert!(
+        open >= dc.dtls_connected_after.expect("checked above"),
+        "{dc:#?}"
+    );
+    assert!(dc.message_rtt.is_some(), "{dc:#?}");
+    assert_eq!(
+        dc.label.as_deref(),
+        Some(format!("natscope-{}", r.filter).as_str())
+    );
+    eprintln!("{}: {dc:?}", r.filter);
+    // str0m's STUN checks, the DTLS flights and SCTP went over the pair.
+    assert!(dc.datagrams.0 >= 3 && dc.datagrams.1 >= 3, "{dc:#?}");
+}
+
+#[tokio::test]
+async fn host_host_opens_a_webrtc_data_channel_over_the_selected_pair() {
+    let r = run_filter(CandidateFilter::HostHost, &IceServers::default(), &opts()).await;
+    assert_connected(&r, CandidateKind::Host, CandidateKind::Host);
+    assert_data_channel(&r);
+}
+
+#[tokio::test]
+async fn relay_relay_opens_a_webrtc_data_channel_through_turn() {
+    let turn = turn_server().await;
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![turn_spec(&turn, PASSWORD)],
+    };
+    let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
+    assert_connected(&r, CandidateKind::Relay, CandidateKind::Relay);
+    let sel = r.selected.as_ref().expect("checked above");
+    // Both ends of the selected pair are TURN relayed addresses, so every
+    // bridged str0m datagram went through the TURN server.
+    for a in &r.agents {
+        assert!(
+            a.candidates.iter().any(|c| c.kind == CandidateKind::Relay
+                && c.used
+                && (c.address == sel.local_address || c.address == sel.remote_address)),
+            "{a:#?}"
+        );
+    }
+    assert_data_channel(&r);
+}
+
+#[tokio::test]
+async fn data_channel_can_be_turned_off() {
+    let o = IceOptions {
+        data_channel: false,
+        ..opts()
+    };
+    let r = run_filter(CandidateFilter::HostHost, &IceServers::default(), &o).await;
+    assert_connected(&r, CandidateKind::Host, CandidateKind::Host);
+    assert!(r.data_channel.is_none(), "not tested means None: {r:#?}");
+}
+
+#[tokio::test]
+async fn a_run_that_never_connects_has_no_data_channel_result() {
+    // relay-relay without a TURN server: no candidates, so not tested.
+    let r = run_filter(CandidateFilter::RelayRelay, &IceServers::default(), &opts()).await;
+    assert!(!r.connected());
+    assert!(r.data_channel.is_none(), "{r:#?}");
+}

@@ -88,6 +88,7 @@ fn options(host: IpAddr) -> IceOptions {
         connect_timeout: Duration::from_secs(8),
         payload_timeout: Duration::from_secs(1),
         pings: 3,
+        ..IceOptions::loopback()
     }
 }
 
@@ -327,18 +328,15 @@ fn two_sites(a: NatBehaviour, b: NatBehaviour) {
     }
 }
 
-/// KNOWN DISAGREEMENT (reported, expectation unchanged): natclass predicts
-/// `direct-likely`, but between two Linux `masquerade` NATs ICE fails
-/// every time. The first check of one agent reaches the other router before
-/// that side has sent; conntrack records it as an inbound flow to the
-/// router itself, and when the other agent then sends to the same remote
-/// endpoint, keeping its port would clash with that entry, so masquerade
-/// picks a new public port (seen in conntrack: `192.0.2.20:38868 ->
-/// 203.0.113.1:57505` leaves as `203.0.113.2:60597`, not the advertised
-/// `:38868`). The EIM mapping breaks exactly for the peer, the APDF filter
-/// on the other side drops it. Run with `--ignored` to see the evidence.
+/// Two port-restricted cones connect directly (natclass: `direct-likely`).
+/// This pair found a lab artefact: without a WAN input firewall on the
+/// router, a peer's early check arriving at the router itself got a
+/// confirmed conntrack entry, and masquerade then re-mapped our client's
+/// flow to that peer to a new port (conntrack showed `192.0.2.20:38868 ->
+/// 203.0.113.1:57505` leaving as `203.0.113.2:60597`). Real CPEs drop such
+/// packets before conntrack confirms them; the lab router now does too
+/// (docs/lab.md), and this pair connects as predicted.
 #[test]
-#[ignore = "known disagreement: Linux masquerade re-maps on a conntrack clash (see doc comment)"]
 fn two_sites_eim_apdf_vs_eim_apdf() {
     two_sites(NatBehaviour::EimApdf, NatBehaviour::EimApdf);
 }

@@ -19,7 +19,7 @@ use probe::nat::{LifetimeConfig, NatProbeConfig};
 use probe::responder::{RateLimit, Responder, ResponderConfig};
 
 const RUNS: usize = 5;
-const LOSSY_RUNS: usize = 3;
+const LOSSY_RUNS: usize = 5;
 const LOSS: u8 = 10;
 const TIMEOUT: Duration = Duration::from_secs(3);
 

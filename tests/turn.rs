@@ -269,7 +269,7 @@ async fn coturn_allocates_and_relays_and_names_failures() {
     let uris = [
         uri(&format!("turn:127.0.0.1:{}", turn.port)), // UDP + TCP
         uri(&format!("turns:localhost:{}", turn.tls_port)),
-        uri(&format!("turns:127.0.0.1:{}?transport=udp", turn.tls_port)),
+        uri(&format!("turns:localhost:{}?transport=udp", turn.tls_port)),
     ];
     let results = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
         .await
@@ -278,19 +278,29 @@ async fn coturn_allocates_and_relays_and_names_failures() {
     assert_eq!(results[0].transport, TurnTransport::Udp);
     assert_eq!(results[1].transport, TurnTransport::Tcp);
     assert_eq!(results[2].transport, TurnTransport::Tls);
-    for r in &results[..3] {
+    assert_eq!(results[3].transport, TurnTransport::Dtls);
+    for r in &results {
         assert_relays(r);
         assert!(
             r.software.as_deref().unwrap_or("").contains("Coturn"),
             "{r:#?}"
         );
     }
-    // DTLS: reported as not supported in this build, never silently passed.
-    assert_eq!(results[3].transport, TurnTransport::Dtls);
-    assert!(matches!(
-        failure_of(&results[3]),
-        TurnFailure::NotSupported { .. }
-    ));
+    // DTLS: coturn's DTLS 1.2 on its TLS port over UDP, certificate
+    // verified against the CA, then the same TURN stages inside it.
+    let hs = results[3]
+        .stage(TurnStage::DtlsHandshake)
+        .expect("DTLS handshake stage recorded");
+    assert_eq!(hs.status, StageStatus::Passed, "{:#?}", results[3]);
+    let note = hs.note.clone().unwrap_or_default();
+    // coturn sends leaf + CA; the chain was read off its (plaintext, DTLS
+    // 1.2) Certificate message, not just the leaf dimpl reports.
+    assert!(
+        note.contains("DTLS 1.2")
+            && note.contains("certificate verified")
+            && note.contains("sent 2 certificate(s)"),
+        "{note}"
+    );
     assert_no_secrets(&results);
 
     // No --username/--password: the credentials of an iceServers entry are
@@ -399,4 +409,77 @@ async fn coturn_rest_credentials_valid_and_expired() {
     all.extend(expired);
     all.extend(r);
     assert_no_secrets(&all);
+}
+
+#[tokio::test]
+async fn coturn_dtls_names_certificate_and_reachability_failures() {
+    let turn = start_coturn(&format!("lt-cred-mech\nuser=alice:{PASSWORD}"), "dtls");
+    let dtls = uri(&format!("turns:localhost:{}?transport=udp", turn.tls_port));
+    let handshake = |r: &TurnTransportResult| {
+        r.stage(TurnStage::DtlsHandshake)
+            .map(|s| s.status.clone())
+            .unwrap_or_else(|| panic!("no DTLS handshake stage: {r:#?}"))
+    };
+
+    // Private CA not given: the certificate problem is named, and no TURN
+    // stage ran over an unverified association.
+    let r = probe_all(std::slice::from_ref(&dtls), &cfg(alice(PASSWORD))).await;
+    assert_eq!(r[0].transport, TurnTransport::Dtls);
+    assert_eq!(r[0].failed_stage, Some(TurnStage::DtlsHandshake), "{r:#?}");
+    assert_eq!(failure_of(&r[0]), &TurnFailure::TlsUnknownCa);
+    assert!(r[0].stage(TurnStage::Allocate).is_none(), "{r:#?}");
+
+    // A different CA key under the same CA name (every TestPki CA is
+    // "natscope test CA"): the chain coturn sends is checked by signature,
+    // not by name, and rejected.
+    let mut other_ca = cfg(alice(PASSWORD));
+    let stranger = TestPki::generate(&["localhost"]).expect("certificate");
+    other_ca.tls.ca_pem = Some(stranger.ca_pem.as_bytes().to_vec());
+    let r = probe_all(std::slice::from_ref(&dtls), &other_ca).await;
+    assert_eq!(r[0].failed_stage, Some(TurnStage::DtlsHandshake), "{r:#?}");
+    assert!(
+        matches!(failure_of(&r[0]), TurnFailure::TlsOther { detail } if detail.contains("BadSignature")),
+        "{r:#?}"
+    );
+
+    // --insecure gets past the unknown CA and relays, and says so.
+    let mut insecure = cfg(alice(PASSWORD));
+    insecure.tls.insecure = true;
+    let r = probe_all(std::slice::from_ref(&dtls), &insecure).await;
+    assert_relays(&r[0]);
+    assert_eq!(handshake(&r[0]), StageStatus::Passed);
+    let note = r[0]
+        .stage(TurnStage::DtlsHandshake)
+        .and_then(|s| s.note.clone())
+        .unwrap_or_default();
+    assert!(note.contains("NOT verified"), "{note}");
+    assert_no_secrets(&r);
+
+    // A UDP port that swallows everything: the handshake times out, named
+    // at the DTLS stage, within the stage deadline.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+    let port = silent.local_addr().expect("bound").port();
+    let r = probe_all(
+        &[uri(&format!("turns:127.0.0.1:{port}?transport=udp"))],
+        &cfg(alice(PASSWORD)),
+    )
+    .await;
+    assert_eq!(r[0].failed_stage, Some(TurnStage::DtlsHandshake), "{r:#?}");
+    assert_eq!(
+        failure_of(&r[0]),
+        &TurnFailure::Timeout { after_ms: 3000 },
+        "{r:#?}"
+    );
+    drop(silent);
+
+    // Nothing bound at all: loopback answers ICMP port unreachable, which
+    // the connected socket reports as refused, at the DTLS stage.
+    let dead = free_port();
+    let r = probe_all(
+        &[uri(&format!("turns:127.0.0.1:{dead}?transport=udp"))],
+        &cfg(alice(PASSWORD)),
+    )
+    .await;
+    assert_eq!(r[0].failed_stage, Some(TurnStage::DtlsHandshake), "{r:#?}");
+    assert_eq!(failure_of(&r[0]), &TurnFailure::ConnectionRefused, "{r:#?}");
 }

@@ -87,6 +87,10 @@ pub struct DiagnoseArgs {
     /// Replace public IP addresses with stable placeholders in every output.
     #[arg(long)]
     redact: bool,
+    /// Progress as JSON lines on stderr (for tools), instead of the live
+    /// display (terminal) or plain lines.
+    #[arg(long)]
+    json_lines: bool,
     #[command(flatten)]
     nat: nat_cmd::NatArgs,
     #[command(flatten)]
@@ -418,14 +422,21 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
                         !servers.turn.is_empty(),
                         &mut summary,
                     );
-                    Ok((ice_cmd::opaque_section(&results)?, summary))
+                    Ok((ice_cmd::tested_section(&results), summary))
                 })
                 .await
             }
         }
     };
-    let (interfaces, stun, nat, turn, ice) =
-        tokio::join!(async { interfaces_cmd::section() }, stun, nat, turn, ice);
+    let progress = crate::progress::Progress::new(args.json_lines);
+    let (interfaces, stun, nat, turn, ice) = tokio::join!(
+        progress.track("interfaces", async { interfaces_cmd::section() }, |s| s
+            .status_str()),
+        progress.track("stun", stun, |p| p.0.status_str()),
+        progress.track("nat", nat, |p| p.0.status_str()),
+        progress.track("turn", turn, |p| p.0.status_str()),
+        progress.track("ice", ice, |p| p.0.status_str()),
+    );
     if let Some(lab) = lab {
         lab.stop().await;
     }
@@ -442,11 +453,16 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         rep = report::redact::redact(&rep);
     }
     args.output.emit(&rep)?;
-    if args.require.is_empty() {
-        Ok(Verdict::from_checks(&rep.summary.checks))
+    let verdict = if args.require.is_empty() {
+        Verdict::from_checks(&rep.summary.checks)
     } else {
-        Ok(require(&rep.summary.checks, &args.require))
-    }
+        require(&rep.summary.checks, &args.require)
+    };
+    progress.finish(match verdict {
+        Verdict::Pass => 0,
+        Verdict::Fail => 1,
+    });
+    Ok(verdict)
 }
 
 #[cfg(test)]

@@ -163,6 +163,7 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
         connect_timeout: Duration::from_millis(args.connect_timeout_ms.clamp(100, 120_000)),
         payload_timeout: Duration::from_secs(2),
         pings: args.pings.clamp(1, 100),
+        data_channel: true,
     };
     Ok((servers, opts))
 }
@@ -297,6 +298,15 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
                 },
                 HairpinNote::NotRequired => r::IceHairpin::NotRequired,
             }),
+            data_channel: x.data_channel.as_ref().map(|d| r::IceDataChannel {
+                works: d.works(),
+                failure: d.failure.as_ref().map(|f| f.to_string()),
+                time_to_open_ms: d.time_to_open.map(ms),
+                dtls_connected_ms: d.dtls_connected_after.map(ms),
+                a_to_b: d.a_to_b,
+                b_to_a: d.b_to_a,
+                message_rtt_ms: d.message_rtt.map(ms),
+            }),
             duration_ms: ms(x.duration),
         })
         .collect();
@@ -329,17 +339,14 @@ pub async fn run(cmd: IceCmd) -> anyhow::Result<crate::Verdict> {
         !servers.turn.is_empty(),
         &mut rep.summary,
     );
-    rep.ice = opaque_section(&results)?;
+    rep.ice = tested_section(&results);
     cmd.output.emit(&rep)?;
     Ok(crate::Verdict::from_checks(&rep.summary.checks))
 }
 
-/// The `ice` section as stored in the report.
-pub fn opaque_section(results: &[IceRunResult]) -> anyhow::Result<report::Section<report::Opaque>> {
-    match serde_json::to_value(ice_section(results))? {
-        serde_json::Value::Object(map) => Ok(report::Section::Tested(map)),
-        _ => anyhow::bail!("the ICE section did not serialise to an object"),
-    }
+/// The `ice` section as stored in the report (tested, with these runs).
+pub fn tested_section(results: &[IceRunResult]) -> report::Section<report::ice::IceSection> {
+    report::Section::Tested(ice_section(results))
 }
 
 /// Summary lines and the `ice-host`, `ice-srflx`, `ice-relay` checks. A

@@ -17,6 +17,7 @@ mod interfaces_cmd;
 mod lab;
 mod nat_cmd;
 mod output;
+mod progress;
 mod report_cmd;
 mod serve;
 mod servers_arg;

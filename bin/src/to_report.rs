@@ -275,17 +275,14 @@ pub fn interfaces(list: &[probe::interfaces::Interface]) -> report::Interfaces {
     }
 }
 
-/// The `turn` section: the probe's results in the report model's shape.
+/// The `turn` section: the probe's results converted to the report model
+/// (the two types have the same JSON shape, so a serde round trip converts).
 pub fn turn_section(
     results: &[probe::turn::TurnTransportResult],
-) -> anyhow::Result<report::Section<report::Opaque>> {
-    let section = report::turn::TurnSection {
+) -> anyhow::Result<report::Section<report::turn::TurnSection>> {
+    Ok(report::Section::Tested(report::turn::TurnSection {
         results: serde_json::from_value(serde_json::to_value(results)?)?,
-    };
-    match serde_json::to_value(section)? {
-        serde_json::Value::Object(map) => Ok(report::Section::Tested(map)),
-        _ => anyhow::bail!("the TURN section did not serialise to an object"),
-    }
+    }))
 }
 
 /// Summary lines and `turn-<transport>` checks from the TURN results.

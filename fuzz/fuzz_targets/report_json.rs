@@ -28,10 +28,7 @@ fuzz_target!(|data: &[u8]| {
             },
         );
         if !color {
-            if let Some(c) = table
-                .chars()
-                .find(|c| c.is_control() && *c != '\n')
-            {
+            if let Some(c) = table.chars().find(|c| c.is_control() && *c != '\n') {
                 panic!("control character {c:?} in table output");
             }
         }

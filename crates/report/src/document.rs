@@ -1,9 +1,11 @@
 //! [`Report`]: the whole natscope/1 document, and its JSON reader/writer.
 
+use crate::ice::IceSection;
 use crate::interfaces::Interfaces;
-use crate::section::{Opaque, Section};
+use crate::section::Section;
 use crate::stun::StunSection;
 use crate::summary::Summary;
+use crate::turn::TurnSection;
 use crate::{ReportError, sanitize};
 use serde::{Deserialize, Serialize};
 
@@ -32,10 +34,10 @@ pub struct Report {
     pub stun: Section<StunSection>,
     /// NAT behaviour verdict (RFC 4787 / RFC 5780), natclass's `NatVerdict`.
     pub nat: Section<natclass::NatVerdict>,
-    /// TURN tests. The typed model comes later: any JSON object for now.
-    pub turn: Section<Opaque>,
-    /// ICE tests. The typed model comes later: any JSON object for now.
-    pub ice: Section<Opaque>,
+    /// TURN tests: one result per server URI and transport.
+    pub turn: Section<TurnSection>,
+    /// ICE tests: one ICE session per candidate-type filter.
+    pub ice: Section<IceSection>,
     /// Plain-language summary and the checks.
     pub summary: Summary,
 }

@@ -11,10 +11,11 @@
 //! writer type, whose only way to write a runtime string is to escape it:
 //! markup can only be a string literal of this crate.
 
+mod ice;
 mod interfaces;
 mod nat;
-mod opaque;
 mod stun;
+mod turn;
 mod writer;
 
 use crate::document::Report;
@@ -59,8 +60,8 @@ pub fn render(report: &Report) -> String {
     verdict(&mut h, report);
     nat::section(&mut h, report);
     stun::section(&mut h, &report.stun);
-    opaque::turn_section(&mut h, &report.turn);
-    opaque::ice_section(&mut h, &report.ice);
+    turn::section(&mut h, &report.turn);
+    ice::section(&mut h, &report.ice);
     interfaces::section(&mut h, &report.interfaces);
     raw_json(&mut h, report);
     h.m("</main>\n<footer>Made by ")

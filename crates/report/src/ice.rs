@@ -68,8 +68,32 @@ pub struct IceRun {
     pub payload: Option<IcePayload>,
     /// srflx↔srflx only: whether the NAT must hairpin.
     pub hairpin: Option<IceHairpin>,
+    /// A WebRTC data channel (DTLS + SCTP) over the selected pair; absent
+    /// when not tested (ICE did not connect, or turned off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_channel: Option<IceDataChannel>,
     /// Wall time of the run, ms.
     pub duration_ms: f64,
+}
+
+/// A WebRTC data channel (str0m peers: ICE, DTLS, SCTP, DCEP) carried over
+/// the pair ICE selected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceDataChannel {
+    /// The channel opened and a message went each way.
+    pub works: bool,
+    /// Why not (e.g. `timeout during Dtls`), when `works` is false.
+    pub failure: Option<String>,
+    /// From the SDP exchange to the channel open on both peers, ms.
+    pub time_to_open_ms: Option<f64>,
+    /// From the SDP exchange to DTLS established on both peers, ms.
+    pub dtls_connected_ms: Option<f64>,
+    /// A message from "a" arrived at "b".
+    pub a_to_b: bool,
+    /// The answer from "b" arrived at "a".
+    pub b_to_a: bool,
+    /// Round trip of the message and its answer, ms.
+    pub message_rtt_ms: Option<f64>,
 }
 
 /// One agent's gathering.
@@ -201,4 +225,76 @@ pub enum IceHairpin {
     },
     /// Different public IPs: no hairpinning involved.
     NotRequired,
+}
+
+impl IceFilter {
+    /// The run's name for people, e.g. `srflx ↔ srflx`.
+    pub fn label(self) -> &'static str {
+        match self {
+            IceFilter::HostHost => "host ↔ host",
+            IceFilter::SrflxSrflx => "srflx ↔ srflx",
+            IceFilter::RelayRelay => "relay ↔ relay",
+            IceFilter::RelayHost => "relay ↔ host",
+            IceFilter::All => "all types",
+        }
+    }
+}
+
+impl CandidateType {
+    /// The SDP name: `host`, `srflx`, `prflx`, `relay`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateType::Host => "host",
+            CandidateType::Srflx => "srflx",
+            CandidateType::Prflx => "prflx",
+            CandidateType::Relay => "relay",
+        }
+    }
+}
+
+impl IceRunFailure {
+    /// The failure in plain words. May quote untrusted text (TURN reason
+    /// phrases, OS errors): renderers must escape it.
+    pub fn describe(&self) -> String {
+        match self {
+            IceRunFailure::NoCandidates {
+                agent,
+                candidate_type,
+                reason,
+            } => format!(
+                "agent {agent} gathered no {} candidate: {reason}",
+                candidate_type.as_str()
+            ),
+            IceRunFailure::TurnError {
+                server,
+                code,
+                error,
+            } => match code {
+                Some(code) => format!("TURN server {server} refused ({code}): {error}"),
+                None => format!("TURN server {server} refused: {error}"),
+            },
+            IceRunFailure::ChecksFailed => "connectivity checks failed".to_owned(),
+            IceRunFailure::Timeout { phase } => format!("timed out during {phase}"),
+            IceRunFailure::PayloadFailed => {
+                "connected, but payload did not pass both ways".to_owned()
+            }
+            IceRunFailure::Local { message } => format!("local error: {message}"),
+        }
+    }
+}
+
+impl IceHairpin {
+    /// The note in plain words.
+    pub fn describe(&self) -> String {
+        match self {
+            IceHairpin::NoNat => {
+                "srflx equals host (no NAT between the agents): hairpinning not exercised"
+                    .to_owned()
+            }
+            IceHairpin::Required { public_ip } => format!(
+                "both agents share the public IP {public_ip}: this pair needs NAT hairpinning"
+            ),
+            IceHairpin::NotRequired => "different public IPs: no hairpinning involved".to_owned(),
+        }
+    }
 }

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod document;
+mod format;
 pub mod html;
 pub mod ice;
 pub mod interfaces;
@@ -29,7 +30,7 @@ pub use document::{Options, Report, SCHEMA, Tool};
 pub use interfaces::{
     AddressScope, DefaultGateway, Interface, InterfaceAddress, InterfaceKind, Interfaces,
 };
-pub use section::{Opaque, Section};
+pub use section::Section;
 pub use stun::{Agreement, Counters, FamilyAgreement, Outcome, StunSection, StunServer, Transport};
 pub use summary::{Check, CheckStatus, Summary};
 pub use table::TableOptions;

@@ -75,7 +75,3 @@ impl<T> Section<T> {
         }
     }
 }
-
-/// Content of sections whose typed model does not exist yet (`turn`, `ice`):
-/// any JSON object. Readers keep whatever fields a newer natscope wrote.
-pub type Opaque = serde_json::Map<String, serde_json::Value>;

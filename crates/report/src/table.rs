@@ -7,11 +7,13 @@
 //! [`TableOptions::color`] is set; the renderer never looks at the terminal
 //! itself.
 
+use crate::ice::IceSection;
 use crate::interfaces::Interfaces;
-use crate::section::{Opaque, Section};
+use crate::section::Section;
 use crate::stun::{FamilyAgreement, Outcome, StunSection, Transport};
 use crate::summary::CheckStatus;
-use crate::{Report, sanitize};
+use crate::turn::TurnSection;
+use crate::{Report, format, sanitize};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use natclass::NatVerdict;
 use serde_json::Value;
@@ -48,8 +50,8 @@ pub fn render(report: &Report, opts: TableOptions) -> String {
     });
     r.section(&mut out, "STUN servers", &report.stun, |o, c| r.stun(c, o));
     r.section(&mut out, "NAT", &report.nat, |o, c| r.nat(c, o));
-    r.section(&mut out, "TURN", &report.turn, |o, c| r.opaque(c, o));
-    r.section(&mut out, "ICE", &report.ice, |o, c| r.opaque(c, o));
+    r.section(&mut out, "TURN", &report.turn, |o, c| r.turn(c, o));
+    r.section(&mut out, "ICE", &report.ice, |o, c| r.ice(c, o));
     out
 }
 
@@ -435,19 +437,92 @@ impl Renderer {
         out.push('\n');
     }
 
-    /// Sections without a typed model yet: scalar fields as key/value rows.
-    fn opaque(&self, content: &Opaque, out: &mut String) {
-        let mut t = self.table();
-        for (k, v) in content {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => "-".to_owned(),
-                Value::Bool(_) | Value::Number(_) => v.to_string(),
-                Value::Array(a) => format!("[{} items]", a.len()),
-                Value::Object(o) => format!("{{{} fields}}", o.len()),
+    /// One row per TURN server URI and transport.
+    fn turn(&self, t: &TurnSection, out: &mut String) {
+        let mut table = self.table();
+        table.set_header(vec![
+            "server",
+            "transport",
+            "result",
+            "failed at",
+            "relayed",
+            "total",
+        ]);
+        for r in &t.results {
+            let (text, color) = if r.ok {
+                ("works", Color::Green)
+            } else {
+                ("fails", Color::Red)
             };
-            t.add_row(vec![self.cell(k, None), self.cell(&text, None)]);
+            let failed = match (r.failed_stage, &r.failure) {
+                (None, None) => "-".to_owned(),
+                (Some(s), None) => s.label().to_owned(),
+                (None, Some(f)) => f.describe(),
+                (Some(s), Some(f)) => format!("{}: {}", s.label(), f.describe()),
+            };
+            let total: f64 = r
+                .stages
+                .iter()
+                .filter_map(|s| s.duration_ms)
+                .filter(|d| d.is_finite() && *d >= 0.0)
+                .sum();
+            table.add_row(vec![
+                self.cell(&r.uri, None),
+                self.cell(r.transport.label(), None),
+                self.cell(text, Some(color)),
+                self.cell(&failed, (!r.ok).then_some(Color::Red)),
+                self.cell(&or_dash(r.relayed_address), None),
+                self.cell(&format::ms(total), None),
+            ]);
         }
-        self.push_table(out, &t);
+        self.push_table(out, &table);
+    }
+
+    /// The candidate-type matrix: one row per ICE run.
+    fn ice(&self, s: &IceSection, out: &mut String) {
+        let mut table = self.table();
+        table.set_header(vec![
+            "run",
+            "connected",
+            "selected pair",
+            "time",
+            "RTT",
+            "notes",
+        ]);
+        for r in &s.runs {
+            let (text, color) = if r.connected {
+                ("yes", Color::Green)
+            } else {
+                ("no", Color::Red)
+            };
+            let pair = r.selected.as_ref().map_or_else(
+                || "-".to_owned(),
+                |p| {
+                    format!(
+                        "{} → {} ({} → {})",
+                        p.local_type.as_str(),
+                        p.remote_type.as_str(),
+                        p.local_address,
+                        p.remote_address
+                    )
+                },
+            );
+            let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), format::ms);
+            let notes: Vec<String> = r
+                .failure
+                .iter()
+                .map(|f| f.describe())
+                .chain(r.hairpin.iter().map(|h| h.describe()))
+                .collect();
+            table.add_row(vec![
+                self.cell(r.filter.label(), None),
+                self.cell(text, Some(color)),
+                self.cell(&pair, None),
+                self.cell(&ms(r.time_to_connected_ms), None),
+                self.cell(&ms(r.rtt_ms), None),
+                self.cell(&notes.join("; "), None),
+            ]);
+        }
+        self.push_table(out, &table);
     }
 }

@@ -240,3 +240,98 @@ pub struct TurnTransportResult {
     /// Relay quality, when the channel round trip worked.
     pub quality: Option<RelayQuality>,
 }
+
+impl TurnTransport {
+    /// Upper-case name for people: `UDP`, `TCP`, `TLS`, `DTLS`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TurnTransport::Udp => "UDP",
+            TurnTransport::Tcp => "TCP",
+            TurnTransport::Tls => "TLS",
+            TurnTransport::Dtls => "DTLS",
+        }
+    }
+}
+
+impl TurnStage {
+    /// The stage's name for people, e.g. `TLS handshake`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TurnStage::Dns => "DNS",
+            TurnStage::TcpConnect => "TCP connect",
+            TurnStage::TlsHandshake => "TLS handshake",
+            TurnStage::DtlsHandshake => "DTLS handshake",
+            TurnStage::UnauthenticatedAllocate => "Allocate (no credentials)",
+            TurnStage::Allocate => "Allocate",
+            TurnStage::CreatePermission => "CreatePermission",
+            TurnStage::DataRoundTrip => "Send/Data round trip",
+            TurnStage::ChannelBind => "ChannelBind",
+            TurnStage::ChannelRoundTrip => "ChannelData round trip",
+            TurnStage::Refresh => "Refresh",
+            TurnStage::Quality => "Relay quality",
+            TurnStage::Deallocate => "Deallocate",
+        }
+    }
+}
+
+impl TurnFailure {
+    /// The failure named in plain words. May quote untrusted text (server
+    /// reason phrases, OS and TLS messages): renderers must escape it.
+    pub fn describe(&self) -> String {
+        match self {
+            TurnFailure::Timeout { after_ms } => format!("timeout: no answer within {after_ms} ms"),
+            TurnFailure::ConnectionRefused => {
+                "connection refused: nothing listens on the server port".to_owned()
+            }
+            TurnFailure::Dns { detail } => format!("DNS: {detail}"),
+            TurnFailure::Io { detail } => format!("socket error: {detail}"),
+            TurnFailure::TlsUnknownCa => {
+                "TLS: certificate not signed by a trusted CA (self-signed or private CA?)"
+                    .to_owned()
+            }
+            TurnFailure::TlsNameMismatch { server_name } => {
+                format!("TLS: the certificate does not name {server_name}")
+            }
+            TurnFailure::TlsExpired => "TLS: certificate expired or not yet valid".to_owned(),
+            TurnFailure::TlsOther { detail } => format!("TLS: {detail}"),
+            TurnFailure::NotSupported { detail } => format!("not supported: {detail}"),
+            TurnFailure::UnexpectedResponse { detail } => {
+                format!("unexpected response: {detail}")
+            }
+            TurnFailure::WrongCredentials => {
+                "401 Unauthorized: wrong username or password".to_owned()
+            }
+            TurnFailure::RealmMismatch { expected, server } => {
+                format!("realm mismatch: expected {expected:?}, the server announced {server:?}")
+            }
+            TurnFailure::RestCredentialExpired {
+                expiry_unix,
+                now_unix,
+            } => format!(
+                "REST credential expired {} s ago",
+                now_unix.saturating_sub(*expiry_unix)
+            ),
+            TurnFailure::RestCredentialRejected => {
+                "REST credential rejected although not expired: wrong shared secret, or the server's clock is off".to_owned()
+            }
+            TurnFailure::StaleNonce => "438 Stale Nonce, still after one retry".to_owned(),
+            TurnFailure::AllocationQuota => {
+                "486 Allocation Quota Reached: too many allocations for this user".to_owned()
+            }
+            TurnFailure::InsufficientCapacity => {
+                "508 Insufficient Capacity: the server has no relay capacity left".to_owned()
+            }
+            TurnFailure::ForbiddenPeer => {
+                "403 Forbidden: the server does not relay to this peer".to_owned()
+            }
+            TurnFailure::AlternateServerLoop { alternate } => {
+                format!("300 Try Alternate loop: the alternate {alternate} redirected again")
+            }
+            TurnFailure::ServerError { code, reason } => format!("error {code}: {reason}"),
+            TurnFailure::Failed => "failed; the server gave no readable reason".to_owned(),
+            TurnFailure::NoRelayedData { after_ms } => {
+                format!("no relayed data came back within {after_ms} ms")
+            }
+        }
+    }
+}

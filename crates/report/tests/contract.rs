@@ -121,21 +121,76 @@ fn fixtures_parse_and_round_trip() {
 }
 
 #[test]
-fn full_fixture_has_expected_content() {
-    let text = std::fs::read_to_string(common::fixtures_dir().join("full.json"))
-        .expect("full.json exists");
-    let r = Report::from_json(&text).expect("full fixture parses");
-    let nat = r.nat.tested().expect("nat tested in full.json");
+fn fixtures_have_expected_content() {
+    let text = std::fs::read_to_string(common::fixtures_dir().join("synthetic.json"))
+        .expect("synthetic.json exists");
+    let r = Report::from_json(&text).expect("synthetic fixture parses");
+    let nat = r.nat.tested().expect("nat tested in synthetic.json");
     assert_eq!(nat.mapping, natclass::Behaviour::EndpointIndependent);
-    let stun = r.stun.tested().expect("stun tested in full.json");
+    let stun = r.stun.tested().expect("stun tested in synthetic.json");
     assert_eq!(stun.servers.len(), 3);
     assert_eq!(stun.servers[2].outcome, Outcome::Timeout);
     let ifs = r
         .interfaces
         .tested()
-        .expect("interfaces tested in full.json");
+        .expect("interfaces tested in synthetic.json");
     assert!(ifs.interfaces[2].vpn_hint.is_some());
     assert_eq!(r.turn.reason(), Some("no TURN server given"));
+
+    // full.json is a real `natscope diagnose --lab --format json` run.
+    let text = std::fs::read_to_string(common::fixtures_dir().join("full.json"))
+        .expect("full.json exists");
+    let r = Report::from_json(&text).expect("full fixture parses");
+    let turn = r.turn.tested().expect("turn tested in full.json");
+    let transports: Vec<_> = turn.results.iter().map(|t| t.transport).collect();
+    assert_eq!(
+        transports,
+        [
+            turn::TurnTransport::Udp,
+            turn::TurnTransport::Tcp,
+            turn::TurnTransport::Tls
+        ]
+    );
+    assert!(
+        turn.results
+            .iter()
+            .all(|t| t.ok && t.relayed_address.is_some())
+    );
+    let ice = r.ice.tested().expect("ice tested in full.json");
+    let filters: Vec<_> = ice.runs.iter().map(|r| r.filter).collect();
+    assert_eq!(
+        filters,
+        [
+            ice::IceFilter::HostHost,
+            ice::IceFilter::SrflxSrflx,
+            ice::IceFilter::RelayRelay,
+            ice::IceFilter::RelayHost,
+            ice::IceFilter::All
+        ]
+    );
+    let relay = &ice.runs[2];
+    let pair = relay
+        .selected
+        .as_ref()
+        .expect("relay↔relay selected a pair");
+    assert_eq!(
+        (pair.local_type, pair.remote_type),
+        (ice::CandidateType::Relay, ice::CandidateType::Relay)
+    );
+    let ids: Vec<&str> = r.summary.checks.iter().map(|c| c.id.as_str()).collect();
+    for id in [
+        "udp",
+        "stun",
+        "nat-eim",
+        "turn-udp",
+        "turn-tcp",
+        "turn-tls",
+        "ice-host",
+        "ice-srflx",
+        "ice-relay",
+    ] {
+        assert!(ids.contains(&id), "check {id} missing: {ids:?}");
+    }
 
     let text = std::fs::read_to_string(common::fixtures_dir().join("not-tested.json"))
         .expect("not-tested.json exists");
@@ -152,13 +207,11 @@ fn unknown_fields_are_ignored() {
     v["future_top_level"] = json!({"x": 1});
     v["stun"]["servers"][0]["future_field"] = json!("y");
     v["nat"]["future_verdict_field"] = json!([1, 2]);
-    v["turn"] = json!({"status": "tested", "allocations": [{"relay": "203.0.113.9:50000"}]});
+    v["turn"] = json!({"status": "tested", "results": [], "future_turn_field": 1});
+    v["ice"] = json!({"status": "tested", "runs": [], "not_tested": [], "future": {"x": [1]}});
     let r = Report::from_json(&v.to_string()).expect("additive changes stay readable");
-    assert!(
-        r.turn
-            .tested()
-            .is_some_and(|t| t.contains_key("allocations"))
-    );
+    assert!(r.turn.tested().is_some_and(|t| t.results.is_empty()));
+    assert!(r.ice.tested().is_some_and(|i| i.runs.is_empty()));
 }
 
 #[test]
@@ -192,6 +245,15 @@ fn rejects_bad_sections() {
         ("/nat", json!({"mapping": "endpoint-independent"})),
         ("/nat", json!({"status": "tested"})),
         ("/stun", json!("tested")),
+        ("/turn", json!({"status": "tested"})),
+        (
+            "/turn",
+            json!({"status": "tested", "results": [{"uri": "turn:x"}]}),
+        ),
+        (
+            "/ice",
+            json!({"status": "tested", "runs": 3, "not_tested": []}),
+        ),
         (
             "/stun",
             json!({"status": "tested", "servers": 5, "agreement": {}, "counters": {}}),
@@ -311,7 +373,7 @@ mod schema {
     #[test]
     fn fixtures_validate() {
         let v = validator();
-        for name in ["full.json", "not-tested.json"] {
+        for name in ["full.json", "synthetic.json", "not-tested.json"] {
             let text =
                 std::fs::read_to_string(common::fixtures_dir().join(name)).expect("fixture exists");
             let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
@@ -338,6 +400,50 @@ mod schema {
             *doc.pointer_mut(path).expect("path exists") = bad.clone();
             assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
         }
+        // The typed TURN and ICE sections of the lab fixture.
+        let text = std::fs::read_to_string(common::fixtures_dir().join("full.json"))
+            .expect("full.json exists");
+        let lab: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        assert!(v.is_valid(&lab));
+        for (path, bad) in [
+            ("/turn/results/0/transport", json!("carrier-pigeon")),
+            ("/turn/results/0/stages/1/stage", json!("handshake")),
+            ("/turn/results/0/stages/1/status", json!("ok")),
+            (
+                "/turn/results/0/failure",
+                json!({"kind": "server_error", "code": 420}),
+            ),
+            ("/turn/results/0/relayed_address", json!("nowhere")),
+            ("/turn/results/0/ok", json!("yes")),
+            ("/ice/runs/0/filter", json!("host-relay")),
+            ("/ice/runs/0/connected", json!(null)),
+            ("/ice/runs/0/selected/local_type", json!("stun")),
+            ("/ice/runs/0/agents/0/candidates/0/address", json!("x")),
+            (
+                "/ice/runs/0/failure",
+                json!({"kind": "no-candidates", "agent": "a"}),
+            ),
+            ("/ice/runs/1/hairpin", json!({"kind": "required"})),
+            (
+                "/nat/servers",
+                json!([{"server": "198.51.100.1:3478", "status": "grumpy"}]),
+            ),
+        ] {
+            let mut doc = lab.clone();
+            *doc.pointer_mut(path)
+                .unwrap_or_else(|| panic!("{path} exists in full.json")) = bad.clone();
+            assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
+        let mut doc = lab.clone();
+        doc["ice"]["runs"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("agents");
+        assert!(
+            !v.is_valid(&doc),
+            "schema accepted an ICE run without agents"
+        );
+
         let mut doc = good.clone();
         doc["nat"]
             .as_object_mut()

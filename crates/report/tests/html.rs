@@ -32,7 +32,7 @@ fn hostile() -> String {
     PIECES.concat()
 }
 
-/// A TURN section shaped like the probe's results, with hostile text.
+/// A TURN section of the typed shape, every free-text field hostile.
 fn hostile_turn(h: &str) -> Value {
     json!({
         "results": [
@@ -45,25 +45,78 @@ fn hostile_turn(h: &str) -> Value {
                 "failure": {"kind": "server_error", "code": 420, "reason": h},
                 "stages": [
                     {"stage": "unauthenticated_allocate", "status": "passed", "duration_ms": 12.5, "error": null, "note": h},
-                    {"stage": h, "status": "failed", "duration_ms": 30.0,
-                     "error": {"kind": "server_error", "code": 420, "reason": h}, "note": null},
+                    {"stage": "allocate", "status": "failed", "duration_ms": 30.0,
+                     "error": {"kind": "server_error", "code": 420, "reason": h}, "note": h},
                     {"stage": "create_permission", "status": "not_tested", "duration_ms": null, "error": null, "note": null}
                 ],
                 "realm": h,
-                "software": h
+                "relayed_address": null,
+                "mapped_address": null,
+                "lifetime_secs": null,
+                "peer": null,
+                "redirected_from": null,
+                "stale_nonce_retried": false,
+                "software": h,
+                "quality": null
+            },
+            {
+                "uri": h, "transport": "tls", "server": null, "ok": false,
+                "failed_stage": "tls_handshake",
+                "failure": {"kind": "tls_name_mismatch", "server_name": h},
+                "stages": [
+                    {"stage": "dns", "status": "failed", "duration_ms": 1.0,
+                     "error": {"kind": "dns", "detail": h}, "note": null},
+                    {"stage": "tls_handshake", "status": "failed", "duration_ms": 2.0,
+                     "error": {"kind": "realm_mismatch", "expected": h, "server": h}, "note": null}
+                ],
+                "realm": null, "relayed_address": null, "mapped_address": null,
+                "lifetime_secs": null, "peer": null, "redirected_from": null,
+                "stale_nonce_retried": false, "software": null, "quality": null
             }
-        ],
-        h: {h: [h, 1, true, null]}
+        ]
     })
 }
 
+/// An ICE section of the typed shape, every free-text field hostile.
 fn hostile_ice(h: &str) -> Value {
+    let agent = |role: &str| {
+        json!({
+            "role": role, "allowed": "relay",
+            "candidates": [{"type": "relay", "protocol": h, "address": "198.51.100.7:50000",
+                            "related_address": null, "server": h, "gathered_ms": 0.29417499999999996,
+                            "used": false, "dropped": h}],
+            "server_problems": [{"server": h, "type": "relay", "error": h, "code": 401}],
+            "gathering_ms": 3.0, "gathering_complete": false
+        })
+    };
     json!({
-        "pairs": [
-            {"local_type": "host", "remote_type": "host", "state": "succeeded", "detail": h},
-            {"local_type": "srflx", "remote_type": h, "state": "failed", "detail": h}
+        "runs": [
+            {"filter": "relay-relay", "connected": false,
+             "failure": {"kind": "turn-error", "server": h, "code": 401, "error": h},
+             "agents": [agent(h), agent("b")], "selected": null, "peer_reflexive_seen": true,
+             "time_to_connected_ms": null, "rtt_ms": null, "payload": null, "hairpin": null,
+             "data_channel": {"works": false, "failure": h, "time_to_open_ms": null,
+                              "dtls_connected_ms": null, "a_to_b": false, "b_to_a": false,
+                              "message_rtt_ms": null},
+             "duration_ms": 12.0},
+            {"filter": "host-host", "connected": false,
+             "failure": {"kind": "no-candidates", "agent": h, "type": "host", "reason": h},
+             "agents": [], "selected": null, "peer_reflexive_seen": false,
+             "time_to_connected_ms": null, "rtt_ms": null, "payload": null, "hairpin": null,
+             "duration_ms": 1.0},
+            {"filter": "all", "connected": false,
+             "failure": {"kind": "local", "message": h},
+             "agents": [], "selected": null, "peer_reflexive_seen": false,
+             "time_to_connected_ms": null, "rtt_ms": null, "payload": null,
+             "hairpin": {"kind": "required", "public_ip": "203.0.113.7"},
+             "duration_ms": 1.0},
+            {"filter": "srflx-srflx", "connected": false,
+             "failure": {"kind": "timeout", "phase": h},
+             "agents": [], "selected": null, "peer_reflexive_seen": false,
+             "time_to_connected_ms": null, "rtt_ms": null, "payload": null, "hairpin": null,
+             "duration_ms": 1.0}
         ],
-        "note": h
+        "not_tested": [h]
     })
 }
 
@@ -71,8 +124,8 @@ fn hostile_ice(h: &str) -> Value {
 /// and `ice` tested with hostile content.
 fn hostile_tested() -> Report {
     let h = hostile();
-    let mut v: Value =
-        serde_json::from_str(&fixture("full.json").to_json_pretty()).expect("report JSON parses");
+    let mut v: Value = serde_json::from_str(&fixture("synthetic.json").to_json_pretty())
+        .expect("report JSON parses");
     v["command"] = json!(h);
     v["generated_at"] = json!(h);
     v["tool"]["version"] = json!(h);
@@ -80,7 +133,7 @@ fn hostile_tested() -> Report {
     v["options"]["bind"] = json!(h);
     for s in v["stun"]["servers"]
         .as_array_mut()
-        .expect("full.json has stun servers")
+        .expect("synthetic.json has stun servers")
     {
         s["label"] = json!(h);
         s["uri"] = json!(h);
@@ -89,7 +142,7 @@ fn hostile_tested() -> Report {
     }
     for e in v["nat"]["evidence"]
         .as_array_mut()
-        .expect("full.json has evidence")
+        .expect("synthetic.json has evidence")
     {
         e["test"] = json!(h);
         e["detail"] = json!(h);
@@ -98,7 +151,7 @@ fn hostile_tested() -> Report {
     v["nat"]["disagreements"] = json!([{"aspect": h, "detail": h}]);
     for i in v["interfaces"]["interfaces"]
         .as_array_mut()
-        .expect("full.json has interfaces")
+        .expect("synthetic.json has interfaces")
     {
         i["name"] = json!(h);
         i["mac"] = json!(h);
@@ -315,8 +368,8 @@ fn assert_safe(report: &Report) -> String {
 }
 
 #[test]
-fn full_fixture_shows_the_verdict_first() {
-    let r = fixture("full.json");
+fn synthetic_fixture_shows_the_verdict_first() {
+    let r = fixture("synthetic.json");
     let html = assert_safe(&r);
     let pos = |needle: &str| {
         html.find(needle)
@@ -434,10 +487,16 @@ fn hostile_strings_stay_text() {
     assert!(html.contains("&lt;!--"));
     // The terminal escapes are removed, the text around them kept.
     assert!(html.contains("link"));
-    // The TURN waterfall and stage table render the hostile stage and error.
-    assert!(html.contains("id=\"turn-waterfall-0\""));
-    assert!(html.contains("class=\"err\">server error (code: 420, reason: &lt;script&gt;"));
+    // The TURN waterfall and stage table render the hostile reasons.
+    assert!(html.contains("id=\"turn-waterfall-1\""));
+    assert!(html.contains("class=\"err\">error 420: &lt;script&gt;"));
+    assert!(html.contains("TLS: the certificate does not name &lt;script&gt;"));
+    // The ICE matrix and candidate table show the hostile ICE strings.
     assert!(html.contains("id=\"ice-matrix\""));
+    assert!(html.contains("id=\"ice-candidates-0\""));
+    assert!(html.contains("refused (401): &lt;script&gt;"));
+    assert!(html.contains("<span class=\"muted\">no: &lt;script&gt;"));
+    assert!(html.contains("0.294 ms"));
     assert!(html.contains("Problems found: 1 of 2 checks failed"));
 }
 
@@ -448,74 +507,104 @@ fn hostile_reasons_stay_text() {
     assert!(html.contains("failed: &lt;script&gt;alert(1)"));
 }
 
+/// A TURN result of the typed shape.
+fn turn_result(uri: &str, transport: &str, ok: bool, failure: Value, stages: Value) -> Value {
+    json!({
+        "uri": uri, "transport": transport, "server": "198.51.100.5:3478", "ok": ok,
+        "failed_stage": if ok { Value::Null } else { json!("tls_handshake") },
+        "failure": failure, "stages": stages, "realm": "example.net",
+        "relayed_address": if ok { json!("203.0.113.9:50000") } else { Value::Null },
+        "mapped_address": null, "lifetime_secs": if ok { json!(600) } else { Value::Null },
+        "peer": null, "redirected_from": null, "stale_nonce_retried": false,
+        "software": null, "quality": null
+    })
+}
+
 #[test]
 fn turn_stages_render_as_a_waterfall() {
-    let mut r = fixture("full.json");
-    let Value::Object(turn) = json!({
+    let mut r = fixture("synthetic.json");
+    let turn = json!({
         "results": [
-            {"uri": "turn:turn.example.net:3478", "transport": "udp", "ok": true,
-             "failed_stage": null, "failure": null,
-             "stages": [
+            turn_result("turn:turn.example.net:3478", "udp", true, Value::Null, json!([
                 {"stage": "unauthenticated_allocate", "status": "passed", "duration_ms": 11.0, "error": null, "note": null},
                 {"stage": "allocate", "status": "passed", "duration_ms": 14.0, "error": null, "note": "stale nonce, retried once"},
                 {"stage": "channel_round_trip", "status": "passed", "duration_ms": 3.5, "error": null, "note": null}
-             ],
-             "relayed_address": "203.0.113.9:50000", "lifetime_secs": 600},
-            {"uri": "turns:turn.example.net:5349", "transport": "tls", "ok": false,
-             "failed_stage": "tls_handshake", "failure": {"kind": "tls_unknown_ca"},
-             "stages": [
+            ])),
+            turn_result("turns:turn.example.net:5349", "tls", false, json!({"kind": "tls_unknown_ca"}), json!([
                 {"stage": "tcp_connect", "status": "passed", "duration_ms": 2.0, "error": null, "note": null},
                 {"stage": "tls_handshake", "status": "failed", "duration_ms": 5.0, "error": {"kind": "tls_unknown_ca"}, "note": null},
                 {"stage": "allocate", "status": "not_tested", "duration_ms": null, "error": null, "note": null}
-             ]}
+            ]))
         ]
-    }) else {
-        unreachable!("literal is an object")
-    };
-    r.turn = Section::Tested(turn);
+    });
+    r.turn = Section::Tested(serde_json::from_value(turn).expect("typed TURN section"));
     let html = assert_safe(&r);
     for needle in [
+        "id=\"turn-table\"",
         "id=\"turn-waterfall-0\"",
         "id=\"turn-waterfall-1\"",
-        "<code>turn:turn.example.net:3478</code> over UDP <span class=\"badge pass\">works</span>",
-        "over TLS <span class=\"badge fail\">fails</span>",
-        "Failed at <strong>tls handshake</strong>: tls unknown ca",
+        "<code>turn:turn.example.net:3478</code> over UDP <span class=\"badge pass\">✔ works</span>",
+        "over TLS <span class=\"badge fail\">✘ fails</span>",
+        "Failed at <strong>TLS handshake</strong>: TLS: certificate not signed by a trusted CA",
         "stale nonce, retried once",
         "28.5 ms",
-        "✗ tls unknown ca",
+        "fill=\"#c62828\"",
+        "✘ TLS: certificate not signed",
         "not run",
         "203.0.113.9:50000",
+        "600 s",
     ] {
         assert!(html.contains(needle), "{needle:?} missing");
     }
 }
 
 #[test]
-fn unknown_opaque_content_is_a_key_value_table() {
-    let mut r = fixture("full.json");
-    let Value::Object(ice) = json!({"gathered": {"host": 2, "srflx": 1}, "connected": false})
-    else {
-        unreachable!("literal is an object")
-    };
-    r.ice = Section::Tested(ice);
+fn lab_fixture_renders_turn_and_ice() {
+    let r = fixture("full.json");
     let html = assert_safe(&r);
-    assert!(html.contains("<tr><th>host</th><td>2</td></tr>"));
-    assert!(html.contains("<tr><th>connected</th><td>no</td></tr>"));
-    assert!(!html.contains("id=\"ice-matrix\""));
-}
-
-#[test]
-fn deep_opaque_content_is_bounded() {
-    let mut deep = json!("bottom");
-    for _ in 0..100 {
-        deep = json!({ "d": deep });
+    let turn = r.turn.tested().expect("TURN tested in the lab fixture");
+    for i in 0..turn.results.len() {
+        assert!(
+            html.contains(&format!("id=\"turn-waterfall-{i}\"")),
+            "waterfall {i}"
+        );
     }
-    let mut r = fixture("full.json");
-    let Value::Object(turn) = deep else {
-        unreachable!("literal is an object")
-    };
-    r.turn = Section::Tested(turn);
-    let html = render(&r);
-    assert!(html.contains('…'));
-    assert!(!html.contains("bottom</td>"));
+    let ice = r.ice.tested().expect("ICE tested in the lab fixture");
+    assert_eq!(ice.runs.len(), 5);
+    assert_eq!(
+        html.matches("<tr id=\"ice-run-").count(),
+        5,
+        "one matrix row per run"
+    );
+    for needle in [
+        "id=\"ice-matrix\"",
+        "<th>host ↔ host</th>",
+        "<th>srflx ↔ srflx</th>",
+        "<th>relay ↔ relay</th>",
+        "<th>relay ↔ host</th>",
+        "<th>all types</th>",
+        "<strong>relay → relay</strong>",
+        "a→b 5/5",
+        "hairpinning not exercised",
+        "id=\"ice-candidates-4\"",
+        "turn:127.0.0.1:",
+    ] {
+        assert!(html.contains(needle), "{needle:?} missing");
+    }
+    assert_eq!(
+        html.matches("<span class=\"badge pass\">✔ connected</span>")
+            .count(),
+        ice.runs.iter().filter(|r| r.connected).count()
+    );
+    // Every duration is rounded (0.1 ms, or 3 significant digits below
+    // 1 ms): no number with 6 or more decimals outside the embedded JSON.
+    let visible = &html[..html
+        .find("<script type=\"application/json\"")
+        .expect("JSON element")];
+    let long_float = visible
+        .as_bytes()
+        .windows(8)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2..].iter().all(u8::is_ascii_digit));
+    assert!(!long_float, "unrounded number in the page");
+    assert!(!visible.contains("0.28949899999999995"));
 }

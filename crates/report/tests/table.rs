@@ -192,16 +192,29 @@ fn width_is_respected() {
 
 #[test]
 fn renders_fixtures() {
-    for name in ["full.json", "not-tested.json"] {
+    for name in ["full.json", "synthetic.json", "not-tested.json"] {
         let text = std::fs::read_to_string(common::fixtures_dir().join(name)).expect("fixture");
         let r = Report::from_json(&text).expect("fixture parses");
         let out = render(&r, PLAIN);
         assert!(out.contains("Summary"), "{name}");
         assert_no_controls(&out);
     }
-    let text = std::fs::read_to_string(common::fixtures_dir().join("full.json")).expect("fixture");
+    let text =
+        std::fs::read_to_string(common::fixtures_dir().join("synthetic.json")).expect("fixture");
     let out = render(&Report::from_json(&text).expect("parses"), PLAIN);
     // Newer natclass fields are shown when present.
     assert!(out.contains("port restricted cone"), "{out}");
     assert!(out.contains("wg0"), "{out}");
+    // The lab run: TURN per transport, the ICE matrix.
+    let text = std::fs::read_to_string(common::fixtures_dir().join("full.json")).expect("fixture");
+    let out = render(&Report::from_json(&text).expect("parses"), PLAIN);
+    for needle in [
+        "turns:localhost:",
+        "TLS",
+        "works",
+        "relay ↔ relay",
+        "relay → relay",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing:\n{out}");
+    }
 }

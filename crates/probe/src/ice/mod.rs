@@ -27,15 +27,20 @@
 //!   skips loopback sockets); relayed ones come from rice-proto's TURN
 //!   gatherer.
 //!
-//! Limits: UDP only (host, srflx, TURN over UDP); one component; no data
-//! channel (DTLS/SCTP) on top of the selected pair.
+//! - [`datachannel`]: a WebRTC data channel (str0m: DTLS + SCTP) bridged
+//!   over the selected pair after a successful run (opt out with
+//!   [`IceOptions::data_channel`]).
+//!
+//! Limits: UDP only (host, srflx, TURN over UDP); one component.
 
 mod agent;
+pub mod datachannel;
 pub mod filter;
 mod gather;
 pub mod result;
 pub mod run;
 
+pub use datachannel::{DataChannelFailure, DataChannelPhase, DataChannelResult};
 pub use filter::{CandidateFilter, CandidateKind};
 pub use result::{
     AgentReport, CandidateInfo, GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult,
@@ -93,11 +98,15 @@ pub struct IceOptions {
     pub payload_timeout: Duration,
     /// Number of ping/pong round trips over the selected pair.
     pub pings: u32,
+    /// After a successful run, open a WebRTC data channel (DTLS + SCTP)
+    /// over the selected pair and send a message each way (bounded by
+    /// `connect_timeout` to open, `payload_timeout` per message).
+    pub data_channel: bool,
 }
 
 impl IceOptions {
     /// Host sockets on 127.0.0.1; 5 s gathering, 10 s checks, 2 s per
-    /// ping, 5 pings.
+    /// ping, 5 pings, data channel on.
     pub fn loopback() -> Self {
         Self {
             host_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
@@ -105,14 +114,21 @@ impl IceOptions {
             connect_timeout: Duration::from_secs(10),
             payload_timeout: Duration::from_secs(2),
             pings: 5,
+            data_channel: true,
         }
     }
 
     /// The longest one run can take.
     pub fn run_bound(&self) -> Duration {
+        let data_channel = if self.data_channel {
+            self.connect_timeout + self.payload_timeout
+        } else {
+            Duration::ZERO
+        };
         self.gather_timeout
             + self.connect_timeout
             + self.payload_timeout.saturating_mul(2 * self.pings.max(1))
+            + data_channel
             + Duration::from_secs(2)
     }
 }

@@ -260,6 +260,9 @@ pub struct IceRunResult {
     pub payload: Option<PayloadExchange>,
     /// For srflx↔srflx: whether the NAT must hairpin.
     pub hairpin: Option<HairpinNote>,
+    /// The WebRTC data channel (DTLS + SCTP) over the selected pair, when
+    /// ICE connected and it was not turned off; `None`: not tested.
+    pub data_channel: Option<super::datachannel::DataChannelResult>,
     /// Total wall time of the run.
     pub duration: Duration,
 }

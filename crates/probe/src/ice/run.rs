@@ -106,6 +106,7 @@ fn empty_result(filter: CandidateFilter, failure: IceFailure, duration: Duration
         time_to_connected: None,
         payload: None,
         hairpin: None,
+        data_channel: None,
         duration,
     }
 }
@@ -549,6 +550,19 @@ async fn run_inner(
         }
         payload = Some(p);
     }
+    let data_channel = if connected && opts.data_channel {
+        Some(
+            super::datachannel::run(
+                &mut pair,
+                filter,
+                opts.connect_timeout,
+                opts.payload_timeout,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
 
     // Release TURN allocations (bounded).
     if pair.sides.iter().any(|s| !s.relays.is_empty()) {
@@ -566,6 +580,7 @@ async fn run_inner(
         time_to_connected,
         payload,
         hairpin,
+        data_channel,
         duration: t0.elapsed(),
     }
 }

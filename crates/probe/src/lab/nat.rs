@@ -13,6 +13,7 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
     let mut pre = Vec::<String>::new(); // nat prerouting (dstnat)
     let mut learn = Vec::<String>::new(); // filter postrouting, after srcnat
     let mut forward = Vec::<String>::new(); // filter forward
+    let mut input = Vec::<String>::new(); // filter input (the router itself)
     let mut eim_map = false;
     let mut adf_map = false;
 
@@ -96,6 +97,26 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
         );
     }
 
+    if spec.nat != NatBehaviour::None {
+        // Like a real CPE's firewall: unsolicited UDP from the WAN to the
+        // router itself is dropped. Without this, such a packet (e.g. a
+        // peer's ICE check arriving before our client has sent anything)
+        // is delivered locally, its conntrack entry gets confirmed, and
+        // masquerade then has to give our client's later flow to that peer
+        // a different port than the one it advertised (a lab artefact, not
+        // RFC 4787 behaviour). A dropped packet's entry is never confirmed.
+        // DNAT-ed packets (EIF/ADF) go through forward, not input.
+        // The lab's own STUN servers stay reachable: miniupnpd's
+        // `ext_perform_stun` self-test needs their CHANGE-REQUEST answers.
+        let mut own = vec![a.server_primary.to_string(), a.server_alternate.to_string()];
+        if let Some(c) = a.carrier_inside {
+            own.push(c.to_string());
+        }
+        input.push(format!(
+            r#"iifname "wan" ip saddr != {{ {} }} meta l4proto udp ct state new drop"#,
+            own.join(", ")
+        ));
+    }
     if spec.nat == NatBehaviour::UdpBlocked {
         forward.push("meta l4proto udp drop".into());
     }
@@ -106,7 +127,12 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
         ));
     }
 
-    if post.is_empty() && pre.is_empty() && learn.is_empty() && forward.is_empty() {
+    if post.is_empty()
+        && pre.is_empty()
+        && learn.is_empty()
+        && forward.is_empty()
+        && input.is_empty()
+    {
         return None;
     }
     let map_timeout = spec.udp_timeout.map(|t| t.as_secs().max(1)).unwrap_or(120);
@@ -150,6 +176,11 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
         "filter_forward",
         "type filter hook forward priority filter; policy accept;",
         &forward,
+    );
+    chain(
+        "filter_input",
+        "type filter hook input priority filter; policy accept;",
+        &input,
     );
     s += "}\n";
     Some(s)

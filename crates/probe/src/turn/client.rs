@@ -1,8 +1,9 @@
 //! The TURN probe driver: runs turn-client-proto's sans-IO client from a
-//! tokio loop over UDP, TCP or TLS, stage by stage, and reads the server's
+//! tokio loop over UDP, TCP, TLS or DTLS, stage by stage, and reads the server's
 //! answers on the way past (the "tap") to name each failure.
 
 use super::creds::{ResolvedCredentials, TurnAuth, unix_now};
+use super::dtls::{self, DtlsConn};
 use super::quality::{QualityConfig, run_burst};
 use super::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use super::target::{host_name, turn_transports, wire_transport};
@@ -257,36 +258,43 @@ async fn run_once(
     // --- connect ---
     let conn = match transport {
         TurnTransport::Dtls => {
-            r.fail(
-                TurnStage::DtlsHandshake,
-                None,
-                TurnFailure::NotSupported {
-                    detail: "DTLS is not built in: the available DTLS client (dimpl) requires the \
-                         aws-lc-rs crypto provider; natscope uses ring only"
-                        .into(),
-                },
-            );
-            return Flow::Done;
-        }
-        TurnTransport::Udp => {
-            let bind: SocketAddr = if server.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            let sock = match UdpSocket::bind(bind).await {
+            let t0 = std::time::Instant::now();
+            let sock = match connected_udp(server).await {
                 Ok(s) => s,
                 Err(e) => {
-                    r.fail(TurnStage::UnauthenticatedAllocate, None, name_io_error(&e));
+                    r.fail(TurnStage::DtlsHandshake, None, name_io_error(&e));
                     return Flow::Done;
                 }
             };
-            if let Err(e) = sock.connect(server).await {
+            let hs = tokio::time::timeout(cfg.stage_timeout, dtls::connect(sock, &host, &cfg.tls));
+            match hs.await {
+                Ok(Ok(est)) => {
+                    r.pass(TurnStage::DtlsHandshake, ms_since(t0), Some(est.note));
+                    Conn::Dtls(Box::new(est.conn))
+                }
+                Ok(Err(f)) => {
+                    r.fail(TurnStage::DtlsHandshake, Some(ms_since(t0)), f);
+                    return Flow::Done;
+                }
+                Err(_) => {
+                    r.fail(
+                        TurnStage::DtlsHandshake,
+                        Some(ms_since(t0)),
+                        TurnFailure::Timeout {
+                            after_ms: timeout_ms,
+                        },
+                    );
+                    return Flow::Done;
+                }
+            }
+        }
+        TurnTransport::Udp => match connected_udp(server).await {
+            Ok(sock) => Conn::Udp(sock),
+            Err(e) => {
                 r.fail(TurnStage::UnauthenticatedAllocate, None, name_io_error(&e));
                 return Flow::Done;
             }
-            Conn::Udp(sock)
-        }
+        },
         TurnTransport::Tcp | TurnTransport::Tls => {
             let t0 = std::time::Instant::now();
             let tcp =
@@ -402,11 +410,25 @@ async fn run_once(
 
 // ---------------------------------------------------------------- transport
 
+/// A UDP socket connected to `server` (ICMP errors then surface on it).
+async fn connected_udp(server: SocketAddr) -> io::Result<UdpSocket> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind).await?;
+    sock.connect(server).await?;
+    Ok(sock)
+}
+
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 enum Conn {
     Udp(UdpSocket),
+    /// TURN over DTLS: one TURN message per DTLS record.
+    Dtls(Box<DtlsConn>),
     Stream {
         io: Box<dyn Io>,
         buf: Vec<u8>,
@@ -458,6 +480,7 @@ impl Conn {
     fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
         match self {
             Conn::Udp(s) => Ok((s.local_addr()?, s.peer_addr()?)),
+            Conn::Dtls(d) => d.addrs(),
             Conn::Stream { local, remote, .. } => Ok((*local, *remote)),
         }
     }
@@ -465,6 +488,7 @@ impl Conn {
     async fn send(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Conn::Udp(s) => s.send(data).await.map(|_| ()),
+            Conn::Dtls(d) => d.send(data).await,
             Conn::Stream { io, .. } => {
                 // Every payload natscope sends is a multiple of 4 bytes, so
                 // ChannelData needs no padding: turn-proto does not pad (nor
@@ -485,6 +509,7 @@ impl Conn {
                 b.truncate(n);
                 Ok(b)
             }
+            Conn::Dtls(d) => d.recv().await,
             Conn::Stream { io, buf, .. } => loop {
                 if strip_padding(buf)
                     && let Some(n) = frame_len(buf)
@@ -708,7 +733,9 @@ impl Session {
         let mut config = TurnConfig::new(credentials);
         config.set_allocation_transport(TransportType::Udp);
         let (client, transport) = match conn {
-            Conn::Udp(_) => {
+            // Over DTLS the TURN client is the UDP one: datagram semantics,
+            // retransmissions included (RFC 8656 §3.1).
+            Conn::Udp(_) | Conn::Dtls(_) => {
                 config.set_request_retransmits(
                     Duration::from_millis(250),
                     Duration::from_secs(2),

@@ -51,25 +51,46 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsSetupErr
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
             .with_no_client_auth()
     } else {
-        let mut roots = RootCertStore::empty();
-        if let Some(pem) = &opts.ca_pem {
-            for cert in CertificateDer::pem_slice_iter(pem).flatten() {
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(TlsSetupError::NoCaCertificate);
-            }
-        } else {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(TlsSetupError::NoRoots);
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder
+            .with_root_certificates(root_store(opts)?)
+            .with_no_client_auth()
     };
     Ok(Arc::new(config))
+}
+
+/// The trust anchors for `opts`: the `--ca` PEM file's certificates, or the
+/// system store.
+pub(crate) fn root_store(opts: &TlsOptions) -> Result<RootCertStore, TlsSetupError> {
+    let mut roots = RootCertStore::empty();
+    if let Some(pem) = &opts.ca_pem {
+        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err(TlsSetupError::NoCaCertificate);
+        }
+    } else {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err(TlsSetupError::NoRoots);
+        }
+    }
+    Ok(roots)
+}
+
+/// A certificate verifier (chain to `opts`' roots, validity, name) on the
+/// ring provider; what DTLS uses on the leaf dimpl hands over.
+pub(crate) fn server_verifier(
+    opts: &TlsOptions,
+) -> Result<Arc<rustls::client::WebPkiServerVerifier>, TlsSetupError> {
+    rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(root_store(opts)?),
+        provider(),
+    )
+    .build()
+    .map_err(|e| TlsSetupError::Rustls(rustls::Error::General(e.to_string())))
 }
 
 /// The TLS server name for a host string (DNS name or IP literal).
@@ -84,7 +105,16 @@ pub fn name_tls_error(err: &std::io::Error, server_name: &str) -> TurnFailure {
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>());
     match inner {
-        Some(rustls::Error::InvalidCertificate(c)) => match c {
+        Some(e) => name_rustls_error(e, server_name),
+        None => super::client::name_io_error(err),
+    }
+}
+
+/// Names a rustls error (certificate problems by kind, the rest as
+/// `TlsOther`).
+pub fn name_rustls_error(err: &rustls::Error, server_name: &str) -> TurnFailure {
+    match err {
+        rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => TurnFailure::TlsUnknownCa,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 TurnFailure::TlsNameMismatch {
@@ -99,10 +129,9 @@ pub fn name_tls_error(err: &std::io::Error, server_name: &str) -> TurnFailure {
                 detail: format!("invalid certificate: {other:?}"),
             },
         },
-        Some(other) => TurnFailure::TlsOther {
+        other => TurnFailure::TlsOther {
             detail: other.to_string(),
         },
-        None => super::client::name_io_error(err),
     }
 }
 

@@ -61,6 +61,7 @@ pub fn full() -> Report {
         bind: None,
         ipv4: true,
         ipv6: true,
+        redacted: false,
     };
     let ip: std::net::IpAddr = "192.0.2.10".parse().expect("literal");
     r.interfaces = Section::Tested(Interfaces {

@@ -1,0 +1,430 @@
+//! A WebRTC data channel (DTLS + SCTP) over the pair ICE selected.
+//!
+//! Two str0m `Rtc` peers (sans-IO) negotiate one data channel by a real SDP
+//! offer/answer (passed in-process as SDP text). Each peer has one host
+//! candidate at a fixed LABEL address from 192.0.2.0/24 that never reaches
+//! the wire: every datagram str0m emits is framed (see [`FRAME`]) and sent
+//! as application data over its rice-proto agent's selected pair (host,
+//! srflx or relay/TURN); the other agent's received application data is
+//! unframed and fed to the other peer with the first peer's label as source.
+//! So str0m's own ICE checks, the DTLS handshake, SCTP and the DCEP open all
+//! cross the real path.
+//!
+//! The frame keeps str0m's STUN checks from being taken by rice-proto as
+//! its own (rice-proto answers STUN on the selected pair itself).
+
+mod crypto;
+
+use super::agent::Pair;
+use super::filter::CandidateFilter;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::channel::ChannelId;
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// Prefix of every bridged str0m datagram: 0xF0 is outside every RFC 7983
+/// demultiplexing range (STUN, DTLS, TURN channels, RTP), so rice-proto
+/// hands it to the application untouched.
+const FRAME: &[u8; 4] = b"\xF0nsd";
+/// Most data-channel messages kept per peer until read.
+const BATCH: usize = 64;
+
+/// The label addresses of the two str0m peers (documentation range; never
+/// sent to).
+fn label(side: usize) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1 + side as u8)), 5000)
+}
+
+/// What the data channel over one run's selected pair did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataChannelResult {
+    /// `None` when the channel opened and a message went each way, else
+    /// why not.
+    pub failure: Option<DataChannelFailure>,
+    /// From the SDP exchange to str0m's own ICE connected (both peers).
+    pub ice_connected_after: Option<Duration>,
+    /// From the SDP exchange to DTLS established (both peers).
+    pub dtls_connected_after: Option<Duration>,
+    /// From the SDP exchange to the data channel open on both peers.
+    pub time_to_open: Option<Duration>,
+    /// The channel label both peers saw.
+    pub label: Option<String>,
+    /// Whether a message from "a" arrived intact at "b".
+    pub a_to_b: bool,
+    /// Whether the answer from "b" arrived intact at "a".
+    pub b_to_a: bool,
+    /// Round trip of the message and its answer.
+    pub message_rtt: Option<Duration>,
+    /// Datagrams bridged over the selected pair from "a" to "b" and back.
+    pub datagrams: (u32, u32),
+}
+
+impl DataChannelResult {
+    /// Whether the channel opened and a message went each way.
+    pub fn works(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The data-channel phase a timeout happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataChannelPhase {
+    /// str0m's ICE checks over the bridged path.
+    Ice,
+    /// The DTLS handshake.
+    Dtls,
+    /// SCTP association and DCEP channel open.
+    Open,
+    /// A message each way.
+    Message,
+}
+
+/// Why the data channel did not work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum DataChannelFailure {
+    /// Building the peers or negotiating the SDP failed (local).
+    Setup {
+        /// The error text.
+        message: String,
+    },
+    /// A phase did not finish before its deadline.
+    Timeout {
+        /// Which phase.
+        phase: DataChannelPhase,
+    },
+    /// A str0m peer failed (e.g. DTLS error, ICE disconnected).
+    Peer {
+        /// `a` or `b`.
+        peer: String,
+        /// The error text.
+        message: String,
+    },
+    /// rice-proto refused to send over the selected pair.
+    Bridge {
+        /// The error text.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for DataChannelFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataChannelFailure::Setup { message } => write!(f, "setup: {message}"),
+            DataChannelFailure::Timeout { phase } => write!(f, "timeout during {phase:?}"),
+            DataChannelFailure::Peer { peer, message } => write!(f, "peer {peer}: {message}"),
+            DataChannelFailure::Bridge { message } => write!(f, "bridge: {message}"),
+        }
+    }
+}
+
+/// One str0m peer and what it reported.
+struct Peer {
+    rtc: Rtc,
+    next: Instant,
+    ice_connected: Option<Instant>,
+    dtls_connected: Option<Instant>,
+    open: Option<(ChannelId, String, Instant)>,
+    received: Vec<Vec<u8>>,
+    sent: u32,
+}
+
+impl Peer {
+    fn new(now: Instant) -> Self {
+        let rtc = Rtc::builder()
+            .set_crypto_provider(Arc::new(crypto::provider()))
+            .build(now);
+        Self {
+            rtc,
+            next: now,
+            ice_connected: None,
+            dtls_connected: None,
+            open: None,
+            received: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+/// The two peers and the agents that carry their datagrams.
+struct Bridge<'a> {
+    pair: &'a mut Pair,
+    peers: [Peer; 2],
+    t0: Instant,
+}
+
+impl Bridge<'_> {
+    /// Drains peer `side`'s output until its next timeout: transmits go over
+    /// the selected pair, events are recorded.
+    fn drain(&mut self, side: usize) -> Result<(), DataChannelFailure> {
+        loop {
+            let out = self.peers[side]
+                .rtc
+                .poll_output()
+                .map_err(|e| DataChannelFailure::Peer {
+                    peer: ["a", "b"][side].into(),
+                    message: e.to_string(),
+                })?;
+            let p = &mut self.peers[side];
+            match out {
+                Output::Timeout(t) => {
+                    p.next = t;
+                    return Ok(());
+                }
+                Output::Transmit(t) => {
+                    let mut framed = Vec::with_capacity(FRAME.len() + t.contents.len());
+                    framed.extend_from_slice(FRAME);
+                    framed.extend_from_slice(&t.contents);
+                    p.sent += 1;
+                    self.pair
+                        .send_app(side, &framed)
+                        .map_err(|message| DataChannelFailure::Bridge { message })?;
+                }
+                Output::Event(e) => match e {
+                    Event::IceConnectionStateChange(IceConnectionState::Connected)
+                    | Event::IceConnectionStateChange(IceConnectionState::Completed) => {
+                        p.ice_connected.get_or_insert_with(Instant::now);
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        return Err(DataChannelFailure::Peer {
+                            peer: ["a", "b"][side].into(),
+                            message: "str0m ICE disconnected".into(),
+                        });
+                    }
+                    Event::Connected => {
+                        p.dtls_connected.get_or_insert_with(Instant::now);
+                    }
+                    Event::ChannelOpen(id, label) => {
+                        p.open.get_or_insert((id, label, Instant::now()));
+                    }
+                    Event::ChannelData(d) if p.received.len() < BATCH => p.received.push(d.data),
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Feeds what each agent received (framed str0m datagrams) and due
+    /// timeouts to the peers.
+    fn feed(&mut self) -> Result<(), DataChannelFailure> {
+        for side in 0..2 {
+            let inbound: Vec<Vec<u8>> = self.pair.sides[side]
+                .app_rx
+                .drain(..)
+                .filter_map(|d| d.strip_prefix(FRAME.as_slice()).map(<[u8]>::to_vec))
+                .collect();
+            for d in inbound {
+                let now = Instant::now();
+                // Anything str0m cannot parse is dropped, like a stray packet.
+                let Ok(r) = Receive::new(Protocol::Udp, label(1 - side), label(side), &d) else {
+                    continue;
+                };
+                // A datagram str0m rejects is loss, not the end of the run.
+                if self.peers[side]
+                    .rtc
+                    .handle_input(Input::Receive(now, r))
+                    .is_ok()
+                {
+                    self.drain(side)?;
+                }
+            }
+            let now = Instant::now();
+            if now >= self.peers[side].next {
+                self.peers[side]
+                    .rtc
+                    .handle_input(Input::Timeout(now))
+                    .map_err(|e| DataChannelFailure::Peer {
+                        peer: ["a", "b"][side].into(),
+                        message: e.to_string(),
+                    })?;
+                self.drain(side)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the loop until `done` or `deadline`. Returns whether `done` held.
+    async fn until(
+        &mut self,
+        deadline: Instant,
+        done: impl Fn(&[Peer; 2]) -> bool,
+    ) -> Result<bool, DataChannelFailure> {
+        loop {
+            self.feed()?;
+            if done(&self.peers) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let wake = self.peers[0].next.min(self.peers[1].next).min(deadline);
+            let wake = tokio::time::Instant::from_std(wake.max(now));
+            self.pair
+                .drive_until(wake, |s| s.iter().any(|s| !s.app_rx.is_empty()))
+                .await;
+        }
+    }
+}
+
+fn since(t0: Instant, a: Option<Instant>, b: Option<Instant>) -> Option<Duration> {
+    Some(a?.max(b?).saturating_duration_since(t0))
+}
+
+/// Opens a data channel between two str0m peers over `pair`'s selected
+/// pair and sends one message each way. `open_timeout` bounds ICE + DTLS +
+/// SCTP + channel open; `message_timeout` bounds the message exchange.
+pub(crate) async fn run(
+    pair: &mut Pair,
+    filter: CandidateFilter,
+    open_timeout: Duration,
+    message_timeout: Duration,
+) -> DataChannelResult {
+    let mut res = DataChannelResult {
+        failure: None,
+        ice_connected_after: None,
+        dtls_connected_after: None,
+        time_to_open: None,
+        label: None,
+        a_to_b: false,
+        b_to_a: false,
+        message_rtt: None,
+        datagrams: (0, 0),
+    };
+    // Stale application data (pings) is not str0m's.
+    for s in pair.sides.iter_mut() {
+        s.app_rx.clear();
+    }
+    let now = Instant::now();
+    let peers = [Peer::new(now), Peer::new(now)];
+    let mut br = Bridge {
+        pair,
+        peers,
+        t0: now,
+    };
+    let outcome = exchange(&mut br, filter, open_timeout, message_timeout, &mut res).await;
+    let [a, b] = &br.peers;
+    res.ice_connected_after = since(br.t0, a.ice_connected, b.ice_connected);
+    res.dtls_connected_after = since(br.t0, a.dtls_connected, b.dtls_connected);
+    res.time_to_open = since(
+        br.t0,
+        a.open.as_ref().map(|o| o.2),
+        b.open.as_ref().map(|o| o.2),
+    );
+    res.label = b.open.as_ref().map(|o| o.1.clone());
+    res.datagrams = (a.sent, b.sent);
+    if let Err(f) = outcome {
+        res.failure = Some(f);
+    }
+    for p in br.peers.iter_mut() {
+        p.rtc.disconnect();
+    }
+    res
+}
+
+/// SDP offer/answer, open, one message each way.
+async fn exchange(
+    br: &mut Bridge<'_>,
+    filter: CandidateFilter,
+    open_timeout: Duration,
+    message_timeout: Duration,
+    res: &mut DataChannelResult,
+) -> Result<(), DataChannelFailure> {
+    let setup = |e: &dyn std::fmt::Display| DataChannelFailure::Setup {
+        message: e.to_string(),
+    };
+    for side in 0..2 {
+        let c = Candidate::host(label(side), "udp").map_err(|e| setup(&e))?;
+        br.peers[side].rtc.add_local_candidate(c);
+        br.drain(side)?;
+    }
+    let chan_label = format!("natscope-{filter}");
+    let mut change = br.peers[0].rtc.sdp_api();
+    let cid = change.add_channel(chan_label.clone());
+    let (offer, pending) = change.apply().ok_or_else(|| setup(&"empty SDP change"))?;
+    br.drain(0)?;
+    // Through SDP text, as a signalling server would carry it.
+    let offer = SdpOffer::from_sdp_string(&offer.to_sdp_string()).map_err(|e| setup(&e))?;
+    let answer = br.peers[1]
+        .rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| setup(&e))?;
+    br.drain(1)?;
+    let answer = SdpAnswer::from_sdp_string(&answer.to_sdp_string()).map_err(|e| setup(&e))?;
+    br.peers[0]
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .map_err(|e| setup(&e))?;
+    br.drain(0)?;
+    br.t0 = Instant::now();
+
+    let open_deadline = br.t0 + open_timeout;
+    let opened = br
+        .until(open_deadline, |p| p.iter().all(|p| p.open.is_some()))
+        .await?;
+    if !opened {
+        let [a, b] = &br.peers;
+        let phase = if a.ice_connected.is_none() || b.ice_connected.is_none() {
+            DataChannelPhase::Ice
+        } else if a.dtls_connected.is_none() || b.dtls_connected.is_none() {
+            DataChannelPhase::Dtls
+        } else {
+            DataChannelPhase::Open
+        };
+        return Err(DataChannelFailure::Timeout { phase });
+    }
+
+    // One message each way.
+    let ping = format!("natscope data channel ping {filter}").into_bytes();
+    let pong = format!("natscope data channel pong {filter}").into_bytes();
+    let start = Instant::now();
+    let deadline = start + message_timeout;
+    let write = |br: &mut Bridge<'_>, side: usize, id: ChannelId, msg: &[u8]| {
+        let ok = br.peers[side]
+            .rtc
+            .channel(id)
+            .map(|mut ch| ch.write(true, msg))
+            .transpose()
+            .map_err(|e| DataChannelFailure::Peer {
+                peer: ["a", "b"][side].into(),
+                message: e.to_string(),
+            })?;
+        br.drain(side)?;
+        ok.ok_or_else(|| DataChannelFailure::Peer {
+            peer: ["a", "b"][side].into(),
+            message: "channel not available".into(),
+        })
+    };
+    write(br, 0, cid, &ping)?;
+    res.a_to_b = br
+        .until(deadline, |p| p[1].received.contains(&ping))
+        .await?;
+    if !res.a_to_b {
+        return Err(DataChannelFailure::Timeout {
+            phase: DataChannelPhase::Message,
+        });
+    }
+    let bid = br.peers[1]
+        .open
+        .as_ref()
+        .map(|o| o.0)
+        .ok_or_else(|| setup(&"peer b has no channel"))?;
+    write(br, 1, bid, &pong)?;
+    res.b_to_a = br
+        .until(deadline, |p| p[0].received.contains(&pong))
+        .await?;
+    if !res.b_to_a {
+        return Err(DataChannelFailure::Timeout {
+            phase: DataChannelPhase::Message,
+        });
+    }
+    res.message_rtt = Some(start.elapsed());
+    Ok(())
+}
