@@ -87,6 +87,7 @@ fn udp_blocked_nat_turn_udp_fails_tcp_and_tls_relay_and_advice_says_turns_443() 
         format!("turns:{tls}"),
     ];
     let peer_arg = peer.to_string();
+    let ca = turn.cert_pem.display().to_string();
     let mut argv: Vec<&str> = vec![env!("CARGO_BIN_EXE_natscope"), "turn"];
     argv.extend(uris.iter().map(String::as_str));
     argv.extend([
@@ -96,10 +97,9 @@ fn udp_blocked_nat_turn_udp_fails_tcp_and_tls_relay_and_advice_says_turns_443() 
         "natscope-secret",
         "--realm",
         "lab.example",
-        // The lab's coturn certificate is self-signed with CA:TRUE, which
-        // webpki refuses as an end-entity certificate (CaUsedAsEndEntity),
-        // so --ca cannot verify it: TLS is tested without verification.
-        "--insecure",
+        // The lab's coturn certificate (a self-signed leaf) is verified.
+        "--ca",
+        &ca,
         "--peer",
         &peer_arg,
         // Bounds every stage: the whole run is a few seconds.

@@ -46,6 +46,9 @@ pub struct IceArgs {
     /// Ping/pong round trips over the selected pair.
     #[arg(long, default_value_t = 5)]
     pub pings: u32,
+    /// Skip the WebRTC data channel (DTLS + SCTP) over each connected pair.
+    #[arg(long)]
+    pub no_data_channel: bool,
 }
 
 /// ICE servers from named servers: `stun:` ones give srflx candidates,
@@ -163,7 +166,7 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
         connect_timeout: Duration::from_millis(args.connect_timeout_ms.clamp(100, 120_000)),
         payload_timeout: Duration::from_secs(2),
         pings: args.pings.clamp(1, 100),
-        data_channel: true,
+        data_channel: !args.no_data_channel,
     };
     Ok((servers, opts))
 }

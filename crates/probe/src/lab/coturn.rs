@@ -240,6 +240,10 @@ fn make_cert(cert: &Path, key: &Path, cn: &str, san: &str) -> Result<(), LabErro
             &format!("/CN={cn}"),
             "-addext",
             &format!("subjectAltName={san}"),
+            // A leaf, not a CA: webpki refuses a CA certificate as the
+            // server's own (CaUsedAsEndEntity), even when it is the anchor.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
             "-keyout",
         ])
         .arg(key)
