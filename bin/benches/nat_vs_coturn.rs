@@ -6,13 +6,6 @@
 //!
 //! `cargo bench -p natscope --bench nat_vs_coturn`
 
-#[path = "../src/cli_time.rs"]
-#[allow(dead_code, unused_imports)]
-mod cli_time;
-#[path = "../src/nat_cmd.rs"]
-#[allow(dead_code)]
-mod nat_cmd;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -73,15 +66,15 @@ fn main() {
                         .enable_all()
                         .build()
                         .expect("tokio runtime");
-                    let args = nat_cmd::NatArgs::default();
+                    // The same probe configuration `natscope nat` uses by default.
+                    let cfg = probe::nat::NatProbeConfig {
+                        servers: vec![server],
+                        timeout: Duration::from_secs(5),
+                        ..probe::nat::NatProbeConfig::default()
+                    };
                     let t0 = Instant::now();
-                    let run = rt.block_on(nat_cmd::run_probe(
-                        vec![server],
-                        None,
-                        Duration::from_secs(5),
-                        &args,
-                    ));
-                    (run.verdict, t0.elapsed())
+                    let out = rt.block_on(probe::nat::probe(&cfg));
+                    (natclass::classify(&out.observations), t0.elapsed())
                 })
                 .expect("client namespace");
             let ratio = coturn_time.as_secs_f64() / natscope_time.as_secs_f64().max(1e-6);

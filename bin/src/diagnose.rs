@@ -245,7 +245,7 @@ async fn bounded<T>(
     let why = match tokio::time::timeout_at(deadline, fut).await {
         Ok(Ok(part)) => return part,
         Ok(Err(e)) => format!("{e:#}"),
-        Err(_) => format!("did not finish within the overall deadline (--deadline)"),
+        Err(_) => "did not finish within the overall deadline (--deadline)".to_owned(),
     };
     let mut summary = report::Summary::default();
     summary.problems.push(format!("{name}: {why}"));

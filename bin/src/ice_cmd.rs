@@ -315,10 +315,7 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
         .collect();
     r::IceSection {
         runs,
-        not_tested: vec![
-            "TCP candidates and TURN over TCP/TLS (ICE runs are UDP only)".into(),
-            "data channel (DTLS/SCTP) over the selected pair".into(),
-        ],
+        not_tested: vec!["TCP candidates and TURN over TCP/TLS (ICE runs are UDP only)".into()],
     }
 }
 
