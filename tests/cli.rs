@@ -77,9 +77,113 @@ fn diagnose_lab_works_on_a_fresh_machine() {
     let turn = doc["turn"]["results"].as_array().unwrap();
     assert_eq!(turn.len(), 3);
     assert!(turn.iter().all(|t| t["ok"] == true), "{turn:#?}");
+    // Port mapping in the lab: only loopback is asked, nothing answers
+    // there, so nothing is available and the check is not tested (never a
+    // failure).
+    let pm = &doc["portmap"];
+    assert_eq!(pm["status"], "tested", "{pm:#?}");
+    assert_eq!(pm["gateway"], "127.0.0.1", "{pm:#?}");
+    let protocols: Vec<&str> = pm["protocols"]
+        .as_array()
+        .expect("protocols array")
+        .iter()
+        .map(|p| p["protocol"].as_str().expect("protocol name"))
+        .collect();
+    assert_eq!(protocols, ["upnp", "nat-pmp", "pcp"]);
+    assert_eq!(pm["protocols"][0]["status"], "not-tested", "{pm:#?}");
+    for p in &pm["protocols"].as_array().expect("protocols array")[1..] {
+        assert_eq!(p["status"], "not-available", "{p:#?}");
+        assert!(p["mapping"].is_null(), "{p:#?}");
+    }
+    assert_eq!(pm["leftover"], serde_json::json!([]));
+    let check = checks
+        .iter()
+        .find(|c| c["id"] == "portmap")
+        .expect("portmap check");
+    assert_eq!(check["status"], "not-tested", "{check:#?}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("not available"),
+        "{check:#?}"
+    );
     // The embedded TURN password is generated per run and never printed.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("lab-"), "no lab password in the output");
+}
+
+#[test]
+fn no_portmap_sends_nothing_and_says_so() {
+    let mut cmd = natscope();
+    cmd.args([
+        "diagnose",
+        "--lab",
+        "--no-portmap",
+        "--no-turn",
+        "--no-ice",
+        "--format",
+        "json",
+    ]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    assert_eq!(
+        doc["portmap"]["status"], "not-tested",
+        "{:#?}",
+        doc["portmap"]
+    );
+    let reason = doc["portmap"]["reason"].as_str().expect("reason");
+    assert!(reason.contains("--no-portmap"), "{reason}");
+    let checks = doc["summary"]["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "portmap" && c["status"] == "not-tested"),
+        "{checks:#?}"
+    );
+
+    // `natscope portmap --no-portmap`: exit 0, not tested.
+    let mut cmd = natscope();
+    cmd.args(["portmap", "--no-portmap", "--format", "json"]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    assert_eq!(doc["command"], "portmap");
+    assert_eq!(doc["portmap"]["status"], "not-tested");
+    assert!(
+        doc["portmap"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("--no-portmap")
+    );
+    assert_eq!(doc["summary"]["checks"][0]["id"], "portmap");
+    assert_eq!(doc["summary"]["checks"][0]["status"], "not-tested");
+    // `--require portmap` is a known check (not met here: exit 1).
+    let mut cmd = natscope();
+    cmd.args([
+        "diagnose",
+        "--lab",
+        "--no-portmap",
+        "--no-turn",
+        "--no-ice",
+        "--require",
+        "portmap",
+        "--format",
+        "json",
+    ]);
+    let out = run_bounded(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("required check portmap not tested"));
 }
 
 async fn responder() -> Responder {

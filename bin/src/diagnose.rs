@@ -1,14 +1,18 @@
 //! `natscope diagnose`: the whole picture in one run — interfaces, STUN, NAT
-//! classification, TURN and ICE, concurrently, under one overall deadline.
+//! classification, TURN, ICE and port mapping, concurrently, under one
+//! overall deadline. Ctrl-C stops the run and removes any port mapping made
+//! so far.
 //!
 //! With `--lab`, natscope first starts its own servers on loopback (the RFC
 //! 5780 responder on 127.0.0.1 and 127.0.0.2 — the same one `natscope serve`
 //! runs — and the embedded TURN server over UDP, TCP and TLS) and diagnoses
-//! against them: no root, no network.
+//! against them: no root, no network. Port mapping then asks 127.0.0.1
+//! (NAT-PMP/PCP; nothing answers there) and skips UPnP's multicast search.
 //!
 //! What runs is decided by [`plan`], a pure function of the servers and the
 //! flags, so it is tested without a network.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -21,6 +25,7 @@ use probe::turn::{TlsOptions, TurnAuth, TurnProbeConfig};
 use crate::Verdict;
 use crate::cli_time::parse_duration;
 use crate::output::OutputArgs;
+use crate::portmap_cmd::{self, PortmapArgs};
 use crate::servers_arg::{NamedServer, ProbeArgs, ServerArgs};
 use crate::{ice_cmd, interfaces_cmd, nat_cmd, stun_cmd, to_report};
 
@@ -36,6 +41,7 @@ pub const CHECKS: &[&str] = &[
     "ice-host",
     "ice-srflx",
     "ice-relay",
+    "portmap",
 ];
 
 fn parse_check(s: &str) -> Result<String, String> {
@@ -81,7 +87,8 @@ pub struct DiagnoseArgs {
     deadline: Duration,
     /// CI gate: exit 1 unless every CHECK passed (comma-separated; one
     /// line on stderr per unmet requirement). Checks: udp, stun, nat-eim,
-    /// turn-udp, turn-tcp, turn-tls, turn-dtls, ice-host, ice-srflx, ice-relay.
+    /// turn-udp, turn-tcp, turn-tls, turn-dtls, ice-host, ice-srflx, ice-relay,
+    /// portmap.
     #[arg(long, value_delimiter = ',', value_parser = parse_check, value_name = "CHECK,...")]
     require: Vec<String>,
     /// Replace public IP addresses with stable placeholders in every output.
@@ -95,6 +102,8 @@ pub struct DiagnoseArgs {
     nat: nat_cmd::NatArgs,
     #[command(flatten)]
     probe: ProbeArgs,
+    #[command(flatten)]
+    portmap: PortmapArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -428,18 +437,55 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
             }
         }
     };
+    // Port mapping: its own ledger, so that Ctrl-C (or the deadline) can
+    // still delete whatever was mapped. With --no-portmap nothing is sent.
+    let ledger = Arc::new(probe::portmap::MappingLedger::new());
+    let portmap_cfg = if args.lab {
+        args.portmap.lab_config()
+    } else {
+        args.portmap.config(None)
+    };
+    let portmap = bounded(deadline, "port mapping", async {
+        let mut out = probe::portmap::probe(&portmap_cfg, &ledger).await;
+        if args.lab {
+            portmap_cmd::mark_lab(&mut out);
+        }
+        Ok((report::Section::Tested(out), report::Summary::default()))
+    });
     let progress = crate::progress::Progress::new(args.json_lines);
-    let (interfaces, stun, nat, turn, ice) = tokio::join!(
-        progress.track("interfaces", async { interfaces_cmd::section() }, |s| s
-            .status_str()),
-        progress.track("stun", stun, |p| p.0.status_str()),
-        progress.track("nat", nat, |p| p.0.status_str()),
-        progress.track("turn", turn, |p| p.0.status_str()),
-        progress.track("ice", ice, |p| p.0.status_str()),
-    );
+    let sections = async {
+        tokio::join!(
+            progress.track("interfaces", async { interfaces_cmd::section() }, |s| s
+                .status_str()),
+            progress.track("stun", stun, |p| p.0.status_str()),
+            progress.track("nat", nat, |p| p.0.status_str()),
+            progress.track("turn", turn, |p| p.0.status_str()),
+            progress.track("ice", ice, |p| p.0.status_str()),
+            progress.track("portmap", portmap, |p| match &p.0 {
+                report::Section::Tested(o) if o.skipped => "not-tested",
+                other => other.status_str(),
+            }),
+        )
+    };
+    let joined = tokio::select! {
+        j = sections => Some(j),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    // Whatever the deadline or Ctrl-C cut short: delete it (bounded).
+    let cleanup = if ledger.outstanding() > 0 {
+        Some(ledger.cleanup(portmap_cfg.step_timeout).await)
+    } else {
+        None
+    };
     if let Some(lab) = lab {
         lab.stop().await;
     }
+    let Some((interfaces, stun, nat, turn, ice, portmap)) = joined else {
+        let (removed, failed) = cleanup.map_or((0, 0), |r| (r.removed.len(), r.failed.len()));
+        anyhow::bail!(
+            "interrupted; port mappings removed: {removed}, not removed (they expire with their lease): {failed}"
+        );
+    };
     rep.interfaces = interfaces;
     rep.stun = stun.0;
     merge(&mut rep.summary, stun.1);
@@ -449,6 +495,47 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     merge(&mut rep.summary, turn.1);
     rep.ice = ice.0;
     merge(&mut rep.summary, ice.1);
+    // The public IP STUN (or the NAT probe) saw, to compare with the
+    // gateways' external addresses.
+    let public = rep
+        .stun
+        .tested()
+        .and_then(portmap_cmd::public_ip)
+        .or_else(|| rep.nat.tested().and_then(|v| v.public.map(|p| p.ip())));
+    rep.portmap = match portmap.0 {
+        report::Section::Tested(mut o) => {
+            portmap_cmd::compare_with_stun(&mut o, public);
+            if let Some(r) = &cleanup {
+                o.leftover.extend(r.failed.iter().cloned());
+            }
+            portmap_cmd::section(&o)
+        }
+        report::Section::NotTested { reason } => report::Section::not_tested(reason),
+        report::Section::Failed { reason } => report::Section::failed(reason),
+    };
+    merge(&mut rep.summary, portmap.1);
+    let mut portmap_summary = report::Summary::default();
+    if let Some(r) = cleanup.as_ref().filter(|r| !r.failed.is_empty())
+        && rep.portmap.tested().is_none()
+    {
+        // The section was cut short and a mapping stayed behind.
+        let left: Vec<String> = r
+            .failed
+            .iter()
+            .map(|(d, why)| format!("{d}: {why}"))
+            .collect();
+        portmap_summary.problems.push(format!(
+            "port mapping left behind (it expires with its lease): {}",
+            left.join("; ")
+        ));
+        portmap_summary.checks.push(report::Check {
+            id: "portmap".into(),
+            status: report::CheckStatus::Fail,
+            reason: format!("mapping not removed: {}", left.join("; ")),
+        });
+    }
+    to_report::summarize_portmap(&rep.portmap, &mut portmap_summary);
+    merge(&mut rep.summary, portmap_summary);
     if args.redact {
         rep = report::redact::redact(&rep);
     }

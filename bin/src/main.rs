@@ -17,6 +17,7 @@ mod interfaces_cmd;
 mod lab;
 mod nat_cmd;
 mod output;
+mod portmap_cmd;
 mod progress;
 mod report_cmd;
 mod serve;
@@ -88,6 +89,8 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Classify the NAT (RFC 5780): mapping, filtering, hairpinning, port allocation.
     Nat(nat_cmd::NatCmd),
+    /// Test port mapping (UPnP IGD, NAT-PMP, PCP) on the gateway: map, check, remove (docs/portmap.md).
+    Portmap(portmap_cmd::PortmapCmd),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     Diagnose(diagnose::DiagnoseArgs),
 }
@@ -152,6 +155,7 @@ fn main() -> ExitCode {
             Command::Nat(args) => nat_cmd::run(args).await,
             Command::Report(args) => report_cmd::run(args).await,
             Command::Ice(args) => ice_cmd::run(args).await,
+            Command::Portmap(args) => portmap_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),
             #[cfg(target_os = "linux")]
             Command::Lab(args) => lab::run(args).await.map(|()| Verdict::Pass),

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use probe::portmap::{
-    Availability, MappingLedger, PortmapConfig, PortmapOutcome, Removal, TrafficCheck,
+    Availability, MappingLedger, PortmapConfig, PortmapOutcome, PortmapProtocol, Removal,
+    TrafficCheck,
 };
 use report::portmap::{
     CheckStatus, DoubleNatReport, PortmapMapping, PortmapProtocolResult, PortmapSection,
@@ -51,6 +52,113 @@ impl PortmapArgs {
             ..PortmapConfig::default()
         }
     }
+}
+
+impl PortmapArgs {
+    /// The configuration for `diagnose --lab`: no network beyond loopback.
+    /// NAT-PMP and PCP ask 127.0.0.1 (unless `--portmap-gateway` names
+    /// another gateway), where nothing answers; UPnP is off because its SSDP
+    /// search is multicast and would leave loopback.
+    pub fn lab_config(&self) -> PortmapConfig {
+        let mut cfg = self.config(None);
+        cfg.gateway = Some(
+            self.gateway
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+        );
+        cfg.upnp = false;
+        cfg
+    }
+}
+
+/// Reason given for UPnP in `diagnose --lab`.
+pub const LAB_UPNP_REASON: &str =
+    "not tested with --lab: the SSDP search is multicast and would leave loopback";
+
+/// Marks UPnP as not tested for the lab reason (it was disabled by
+/// [`PortmapArgs::lab_config`]).
+pub fn mark_lab(out: &mut PortmapOutcome) {
+    for p in &mut out.protocols {
+        if p.protocol == PortmapProtocol::Upnp
+            && matches!(p.availability, Availability::NotTested { .. })
+        {
+            p.availability = Availability::NotTested {
+                reason: LAB_UPNP_REASON.to_owned(),
+            };
+        }
+    }
+}
+
+/// Compares the gateways' external addresses with `stun_mapped` (learnt
+/// after the probe ran, e.g. concurrently in `diagnose`) and recomputes the
+/// double-NAT finding. Keeps the existing finding when `stun_mapped` is
+/// `None` or already the one compared with.
+pub fn compare_with_stun(out: &mut PortmapOutcome, stun_mapped: Option<IpAddr>) {
+    if stun_mapped.is_none() || out.stun_mapped == stun_mapped || out.skipped {
+        return;
+    }
+    let externals: Vec<(PortmapProtocol, IpAddr)> = out
+        .protocols
+        .iter()
+        .filter_map(|o| o.external_ip.map(|ip| (o.protocol, ip)))
+        .collect();
+    out.stun_mapped = stun_mapped;
+    out.double_nat = probe::portmap::double_nat(&externals, stun_mapped);
+}
+
+/// The report section: not tested when skipped (`--no-portmap`), tested
+/// otherwise.
+pub fn section(o: &PortmapOutcome) -> report::Section<PortmapSection> {
+    if o.skipped {
+        report::Section::not_tested("skipped (--no-portmap): nothing was sent to the gateway")
+    } else {
+        report::Section::Tested(to_report(o))
+    }
+}
+
+/// `natscope portmap`.
+#[derive(clap::Args, Debug)]
+pub struct PortmapCmd {
+    #[command(flatten)]
+    args: PortmapArgs,
+    /// Ask this STUN server (URI or host:port) for the public address first,
+    /// to compare it with the gateway's external address (double NAT).
+    #[arg(long, value_name = "SERVER")]
+    stun: Option<String>,
+    #[command(flatten)]
+    probe: crate::servers_arg::ProbeArgs,
+    #[command(flatten)]
+    output: crate::output::OutputArgs,
+}
+
+/// Runs `natscope portmap`.
+pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
+    let mut rep = report::Report::new("portmap", crate::to_report::now_rfc3339());
+    rep.options.timeout_ms = Some(cmd.args.timeout_secs.clamp(1, 30) * 1000);
+    rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
+    let mut stun_mapped = None;
+    if let (Some(label), false) = (&cmd.stun, cmd.args.skip) {
+        let uri = probe::servers::ServerUri::parse(label)?;
+        let servers = [crate::servers_arg::NamedServer {
+            label: label.clone(),
+            uri,
+        }];
+        rep.options.servers = vec![label.clone()];
+        let stun = crate::stun_cmd::probe_section(&servers, false, &cmd.probe).await;
+        stun_mapped = public_ip(&stun);
+        crate::to_report::summarize_stun(&stun, &mut rep.summary);
+        rep.stun = report::Section::Tested(stun);
+    }
+    let outcome = run_probe(&cmd.args, stun_mapped).await?;
+    rep.portmap = section(&outcome);
+    crate::to_report::summarize_portmap(&rep.portmap, &mut rep.summary);
+    cmd.output.emit(&rep)?;
+    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+}
+
+/// The first public IP a STUN server reported (IPv4 first).
+pub fn public_ip(stun: &report::StunSection) -> Option<IpAddr> {
+    let mapped = || stun.servers.iter().filter_map(|s| s.mapped).map(|m| m.ip());
+    mapped().find(IpAddr::is_ipv4).or_else(|| mapped().next())
 }
 
 /// Runs the port mapping probe; on Ctrl-C deletes every mapping made so far

@@ -2,6 +2,7 @@
 
 use crate::ice::IceSection;
 use crate::interfaces::Interfaces;
+use crate::portmap::PortmapSection;
 use crate::section::Section;
 use crate::stun::StunSection;
 use crate::summary::Summary;
@@ -38,6 +39,11 @@ pub struct Report {
     pub turn: Section<TurnSection>,
     /// ICE tests: one ICE session per candidate-type filter.
     pub ice: Section<IceSection>,
+    /// Port mapping (UPnP IGD, NAT-PMP, PCP) and double-NAT evidence.
+    /// Reports written before this section existed read as "not tested:
+    /// not run".
+    #[serde(default = "not_run")]
+    pub portmap: Section<PortmapSection>,
     /// Plain-language summary and the checks.
     pub summary: Summary,
 }
@@ -81,6 +87,12 @@ pub struct Options {
     pub redacted: bool,
 }
 
+/// A section that was not run (the default for sections added after
+/// natscope/1 was first published).
+fn not_run<T>() -> Section<T> {
+    Section::not_tested("not run")
+}
+
 impl Report {
     /// A report with every section "not tested: not run" and an empty
     /// summary; the caller fills in what it ran.
@@ -100,6 +112,7 @@ impl Report {
             nat: Section::not_tested("not run"),
             turn: Section::not_tested("not run"),
             ice: Section::not_tested("not run"),
+            portmap: Section::not_tested("not run"),
             summary: Summary::default(),
         }
     }

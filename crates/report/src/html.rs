@@ -14,6 +14,7 @@
 mod ice;
 mod interfaces;
 mod nat;
+mod portmap;
 mod stun;
 mod turn;
 mod writer;
@@ -36,9 +37,9 @@ const STYLE: &str = include_str!("html/style.css");
 /// Render a report as one self-contained HTML page.
 ///
 /// The verdict in plain words comes first, then the NAT type with a diagram,
-/// the STUN servers with an RTT chart, TURN, ICE, the interfaces, and the
-/// raw JSON (embedded so that [`Report::from_json`] reads it back unchanged
-/// from the element with id [`JSON_ELEMENT_ID`]).
+/// the STUN servers with an RTT chart, TURN, ICE, port mapping, the
+/// interfaces, and the raw JSON (embedded so that [`Report::from_json`]
+/// reads it back unchanged from the element with id [`JSON_ELEMENT_ID`]).
 pub fn render(report: &Report) -> String {
     let mut h = Html::new();
     h.m("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
@@ -62,6 +63,7 @@ pub fn render(report: &Report) -> String {
     stun::section(&mut h, &report.stun);
     turn::section(&mut h, &report.turn);
     ice::section(&mut h, &report.ice);
+    portmap::section(&mut h, &report.portmap);
     interfaces::section(&mut h, &report.interfaces);
     raw_json(&mut h, report);
     h.m("</main>\n<footer>Made by ")

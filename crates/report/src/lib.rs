@@ -18,6 +18,7 @@ mod format;
 pub mod html;
 pub mod ice;
 pub mod interfaces;
+pub mod portmap;
 pub mod redact;
 pub mod sanitize;
 pub mod section;

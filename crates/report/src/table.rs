@@ -9,6 +9,7 @@
 
 use crate::ice::IceSection;
 use crate::interfaces::Interfaces;
+use crate::portmap::{CheckStatus as PmCheck, PortmapSection, PortmapStatus};
 use crate::section::Section;
 use crate::stun::{FamilyAgreement, Outcome, StunSection, Transport};
 use crate::summary::CheckStatus;
@@ -52,6 +53,9 @@ pub fn render(report: &Report, opts: TableOptions) -> String {
     r.section(&mut out, "NAT", &report.nat, |o, c| r.nat(c, o));
     r.section(&mut out, "TURN", &report.turn, |o, c| r.turn(c, o));
     r.section(&mut out, "ICE", &report.ice, |o, c| r.ice(c, o));
+    r.section(&mut out, "Port mapping", &report.portmap, |o, c| {
+        r.portmap(c, o)
+    });
     out
 }
 
@@ -524,5 +528,91 @@ impl Renderer {
             ]);
         }
         self.push_table(out, &table);
+    }
+
+    /// One row per protocol (UPnP IGD, NAT-PMP, PCP), then double NAT.
+    fn portmap(&self, p: &PortmapSection, out: &mut String) {
+        let mut table = self.table();
+        table.set_header(vec![
+            "protocol",
+            "status",
+            "external address",
+            "mapping / traffic / removed",
+            "reason",
+        ]);
+        let check = |c: &PmCheck| match c {
+            PmCheck::NotTested => "not tested",
+            PmCheck::Passed => "yes",
+            PmCheck::Failed => "NO",
+        };
+        for r in &p.protocols {
+            let (status, color) = match r.status {
+                PortmapStatus::NotTested => ("not tested", Color::Yellow),
+                PortmapStatus::NotAvailable => ("not available", Color::Yellow),
+                PortmapStatus::Available => ("available", Color::Green),
+            };
+            let external = r
+                .mapping
+                .as_ref()
+                .and_then(|m| m.external.clone())
+                .or_else(|| r.external_ip.clone())
+                .unwrap_or_else(|| "-".to_owned());
+            let mapping = r.mapping.as_ref().map_or_else(
+                || "-".to_owned(),
+                |m| {
+                    format!(
+                        "port {} ({} s) / {} / {}",
+                        m.external_port,
+                        m.lifetime_secs,
+                        check(&m.traffic),
+                        check(&m.removed)
+                    )
+                },
+            );
+            let reasons: Vec<&str> = r
+                .reason
+                .iter()
+                .chain(
+                    r.mapping
+                        .iter()
+                        .flat_map(|m| m.traffic_reason.iter().chain(m.removal_reason.iter())),
+                )
+                .chain(r.errors.iter())
+                .map(String::as_str)
+                .collect();
+            let leak = r
+                .mapping
+                .as_ref()
+                .is_some_and(|m| m.removed == PmCheck::Failed);
+            table.add_row(vec![
+                self.cell(&r.protocol, None),
+                self.cell(status, Some(color)),
+                self.cell(&external, None),
+                self.cell(&mapping, leak.then_some(Color::Red)),
+                self.cell(&reasons.join("; "), None),
+            ]);
+        }
+        self.push_table(out, &table);
+        let _ = writeln!(
+            out,
+            "double NAT: {}",
+            match p.double_nat.detected {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            }
+        );
+        for e in &p.double_nat.evidence {
+            let _ = writeln!(out, "  - {}", clean(e));
+        }
+        for l in &p.leftover {
+            let _ = writeln!(
+                out,
+                "{} {}",
+                self.paint("not removed (expires with its lease):", "31"),
+                clean(l)
+            );
+        }
+        out.push('\n');
     }
 }

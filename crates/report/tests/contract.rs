@@ -202,6 +202,48 @@ fn fixtures_have_expected_content() {
 }
 
 #[test]
+fn reports_without_portmap_read_as_not_run() {
+    let mut v = to_value(&common::full());
+    assert_eq!(
+        at(&v, "/portmap"),
+        &json!({"status": "not-tested", "reason": "not run"})
+    );
+    v.as_object_mut().expect("object").remove("portmap");
+    let r = Report::from_json(&v.to_string()).expect("a report older than portmap reads");
+    assert_eq!(r.portmap.status_str(), "not-tested");
+    assert_eq!(r.portmap.reason(), Some("not run"));
+    // And it comes right after `ice` in the JSON.
+    let text = common::full().to_json_pretty();
+    let (ice, pm, summary) = (
+        text.find("\n  \"ice\":").expect("ice"),
+        text.find("\n  \"portmap\":").expect("portmap"),
+        text.find("\n  \"summary\":").expect("summary"),
+    );
+    assert!(ice < pm && pm < summary);
+}
+
+#[test]
+fn synthetic_fixture_has_a_portmap_section() {
+    let text = std::fs::read_to_string(common::fixtures_dir().join("synthetic.json"))
+        .expect("synthetic.json exists");
+    let r = Report::from_json(&text).expect("synthetic fixture parses");
+    let pm = r
+        .portmap
+        .tested()
+        .expect("portmap tested in synthetic.json");
+    let names: Vec<&str> = pm.protocols.iter().map(|p| p.protocol.as_str()).collect();
+    assert_eq!(names, ["upnp", "nat-pmp", "pcp"]);
+    assert_eq!(pm.protocols[0].status, portmap::PortmapStatus::Available);
+    assert_eq!(pm.protocols[1].status, portmap::PortmapStatus::NotAvailable);
+    let m = pm.protocols[0].mapping.as_ref().expect("UPnP mapping");
+    assert_eq!(m.removed, portmap::CheckStatus::Passed);
+    assert_eq!(m.traffic, portmap::CheckStatus::NotTested);
+    assert_eq!(pm.double_nat.detected, Some(true));
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(at(&v, "/portmap/protocols/0/details/0/0"), "control_url");
+}
+
+#[test]
 fn unknown_fields_are_ignored() {
     let mut v = to_value(&common::full());
     v["future_top_level"] = json!({"x": 1});
@@ -394,6 +436,7 @@ mod schema {
             ("/turn", json!({"status": "not-tested"})),
             ("/summary/checks/0/status", json!("ok")),
             ("/interfaces/interfaces/0/kind", json!("satellite")),
+            ("/portmap", json!({"status": "tested"})),
         ];
         for (path, bad) in cases {
             let mut doc = good.clone();
@@ -443,6 +486,26 @@ mod schema {
             !v.is_valid(&doc),
             "schema accepted an ICE run without agents"
         );
+
+        // The typed portmap section of the synthetic fixture.
+        let text = std::fs::read_to_string(common::fixtures_dir().join("synthetic.json"))
+            .expect("synthetic.json exists");
+        let synthetic: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        assert!(v.is_valid(&synthetic));
+        for (path, bad) in [
+            ("/portmap/protocols/0/protocol", json!("upnp2")),
+            ("/portmap/protocols/0/status", json!("maybe")),
+            ("/portmap/protocols/0/mapping/removed", json!("yes")),
+            ("/portmap/protocols/0/mapping/external_port", json!(70000)),
+            ("/portmap/protocols/0/details/0", json!(["only-a-key"])),
+            ("/portmap/double_nat/detected", json!("yes")),
+            ("/portmap/skipped", json!(null)),
+        ] {
+            let mut doc = synthetic.clone();
+            *doc.pointer_mut(path)
+                .unwrap_or_else(|| panic!("{path} exists in synthetic.json")) = bad.clone();
+            assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
 
         let mut doc = good.clone();
         doc["nat"]

@@ -171,6 +171,27 @@ fn hostile_tested() -> Report {
     let mut ice = hostile_ice(&h);
     ice["status"] = json!("tested");
     v["ice"] = ice;
+    let pm = &mut v["portmap"];
+    for k in ["gateway", "local_ip", "stun_mapped"] {
+        pm[k] = json!(h);
+    }
+    pm["leftover"] = json!([h]);
+    pm["double_nat"]["evidence"] = json!([h]);
+    for p in pm["protocols"]
+        .as_array_mut()
+        .expect("synthetic.json has portmap protocols")
+    {
+        for k in ["protocol", "reason", "server", "external_ip"] {
+            p[k] = json!(h);
+        }
+        p["details"] = json!([[h, h]]);
+        p["errors"] = json!([h]);
+        p["mapping"] = json!({
+            "internal": h, "external_port": 1, "external": h, "lifetime_secs": 30,
+            "traffic": "failed", "traffic_reason": h,
+            "removed": "failed", "removal_reason": h
+        });
+    }
     serde_json::from_value(v).expect("hostile report matches the model")
 }
 
@@ -183,6 +204,7 @@ fn hostile_reasons() -> Report {
     r.nat = Section::not_tested(h.clone());
     r.turn = Section::failed(h.clone());
     r.ice = Section::not_tested(h.clone());
+    r.portmap = Section::failed(h.clone());
     r
 }
 
@@ -498,6 +520,32 @@ fn hostile_strings_stay_text() {
     assert!(html.contains("<span class=\"muted\">no: &lt;script&gt;"));
     assert!(html.contains("0.294 ms"));
     assert!(html.contains("Problems found: 1 of 2 checks failed"));
+    // The port mapping table, double-NAT evidence and leftovers.
+    assert!(html.contains("id=\"portmap-protocols\""));
+    assert!(html.contains("<tr><th>&lt;script&gt;alert(1)"));
+    assert!(html.contains("<li>&lt;script&gt;alert(1)"));
+    assert!(html.contains("<li class=\"err\">&lt;script&gt;alert(1)"));
+}
+
+#[test]
+fn synthetic_fixture_shows_port_mapping() {
+    let html = assert_safe(&fixture("synthetic.json"));
+    for needle in [
+        "<section class=\"card\" id=\"portmap\" data-status=\"tested\">",
+        "<th>upnp</th>",
+        "<th>nat-pmp</th>",
+        "<span class=\"badge pass\">available</span>",
+        "<span class=\"badge nt\">not available</span>",
+        "<code class=\"addr\">100.64.0.2:40002</code>",
+        "→ port 40002 (120 s)",
+        "no NAT-PMP answer from 192.0.2.1:5351",
+        "<strong>Double NAT:</strong> <span class=\"badge fail\">yes</span>",
+        "carrier-grade NAT range",
+    ] {
+        assert!(html.contains(needle), "{needle:?} missing");
+    }
+    let html = assert_safe(&fixture("not-tested.json"));
+    assert!(html.contains("id=\"portmap\" data-status=\"not-tested\""));
 }
 
 #[test]
@@ -505,6 +553,7 @@ fn hostile_reasons_stay_text() {
     let html = assert_safe(&hostile_reasons());
     assert!(html.contains("not tested: &lt;script&gt;alert(1)"));
     assert!(html.contains("failed: &lt;script&gt;alert(1)"));
+    assert!(html.contains("id=\"portmap\" data-status=\"failed\""));
 }
 
 /// A TURN result of the typed shape.

@@ -74,7 +74,9 @@ fn not_tested_sections_say_why() {
         "{out}"
     );
     assert!(out.contains("Interfaces: not tested (not run)"), "{out}");
-    assert!(!out.contains("mapping"), "{out}");
+    // No NAT table (its rows: mapping, filtering...).
+    assert!(!out.contains("filtering"), "{out}");
+    assert!(out.contains("Port mapping: not tested (not run)"), "{out}");
 }
 
 #[test]
@@ -93,6 +95,7 @@ fn hostile_network_strings_are_sanitised() {
     }
     r.summary.problems.push(hostile());
     r.turn = Section::not_tested(hostile());
+    r.portmap = Section::Tested(hostile_portmap());
     r.command = hostile();
     for width in [None, Some(60), Some(200)] {
         let out = render(
@@ -125,6 +128,44 @@ fn hostile_network_strings_are_sanitised() {
             "non-SGR escape at {i}: {:?}",
             &rest[..rest.len().min(12)]
         );
+    }
+}
+
+/// A portmap section with every free-text field hostile.
+fn hostile_portmap() -> report::portmap::PortmapSection {
+    use report::portmap::*;
+    let h = hostile();
+    PortmapSection {
+        skipped: false,
+        gateway: Some(h.clone()),
+        local_ip: Some(h.clone()),
+        stun_mapped: Some(h.clone()),
+        protocols: vec![PortmapProtocolResult {
+            protocol: h.clone(),
+            status: PortmapStatus::Available,
+            reason: Some(h.clone()),
+            server: Some(h.clone()),
+            external_ip: Some(h.clone()),
+            details: vec![(h.clone(), h.clone())],
+            mapping: Some(PortmapMapping {
+                internal: h.clone(),
+                external_port: 1,
+                external: Some(h.clone()),
+                lifetime_secs: 30,
+                traffic: CheckStatus::Failed,
+                traffic_reason: Some(h.clone()),
+                removed: CheckStatus::Failed,
+                removal_reason: Some(h.clone()),
+            }),
+            errors: vec![h.clone()],
+            elapsed_ms: 1,
+        }],
+        double_nat: DoubleNatReport {
+            detected: Some(true),
+            evidence: vec![h.clone()],
+        },
+        leftover: vec![h],
+        elapsed_ms: 1,
     }
 }
 
@@ -205,6 +246,19 @@ fn renders_fixtures() {
     // Newer natclass fields are shown when present.
     assert!(out.contains("port restricted cone"), "{out}");
     assert!(out.contains("wg0"), "{out}");
+    // The port mapping table and the double-NAT line.
+    for needle in [
+        "Port mapping",
+        "upnp",
+        "available",
+        "not available",
+        "100.64.0.2:40002",
+        "port 40002 (120 s) / not tested / yes",
+        "double NAT: yes",
+        "carrier-grade NAT range",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing:\n{out}");
+    }
     // The lab run: TURN per transport, the ICE matrix.
     let text = std::fs::read_to_string(common::fixtures_dir().join("full.json")).expect("fixture");
     let out = render(&Report::from_json(&text).expect("parses"), PLAIN);

@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::transaction::{
-    Counters,
-    ResponseClass, RetransmitConfig, StunResponse, TcpStunClient, TransactionError, UdpStunClient,
-    binding_request,
+    Counters, ResponseClass, RetransmitConfig, StunResponse, TcpStunClient, TransactionError,
+    UdpStunClient, binding_request,
 };
 
 /// The transport a Binding request uses.
