@@ -4,10 +4,8 @@
 //! Loopback has no NAT, so the truth is known: mapped == local, endpoint-
 //! independent mapping and filtering, an RFC 5780 capable server.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use natclass::{Behaviour, Confidence, NatVerdict, ServerStatus, UdpStatus, classify};
 use probe::nat::{NatProbeConfig, NatProbeOutput};
@@ -73,10 +71,17 @@ async fn natscope_responder_on_loopback() {
     );
 }
 
+/// A loopback port nothing listens on: bound once to learn it, then closed.
+fn dead_port() -> u16 {
+    std::net::UdpSocket::bind((LO1, 0))
+        .and_then(|s| s.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_server_is_down() {
-    let port = free_port_pair(LO1, LO1);
-    let dead = SocketAddr::new(LO1, port);
+    let dead = SocketAddr::new(LO1, dead_port());
     let (out, v) = run(vec![dead], Duration::from_secs(2)).await;
     let dump = format!("{v:#?}\n{:#?}", out.observations);
     assert_eq!(v.servers.len(), 1, "{dump}");
@@ -128,7 +133,7 @@ async fn several_servers_at_once_one_dead() {
         ..ResponderConfig::loopback_lab()
     };
     let responder = Responder::start(cfg).expect("responder");
-    let dead = SocketAddr::new(LO1, free_port_pair(LO1, LO1));
+    let dead = SocketAddr::new(LO1, dead_port());
     let (out, v) = run(
         vec![dead, responder.addrs().primary],
         Duration::from_secs(2),
@@ -142,104 +147,19 @@ async fn several_servers_at_once_one_dead() {
     assert!(statuses.contains(&ServerStatus::Rfc5780), "{dump}");
 }
 
-/// coturn with its own config, killed on drop (also on panic).
-struct Coturn {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A port `p` such that `p` and `p + 1` are free for UDP and TCP on both
-/// IPs (coturn's RFC 5780 alternate port is `p + 1`).
-fn free_port_pair(a: IpAddr, b: IpAddr) -> u16 {
-    for _ in 0..200 {
-        let Ok(s) = UdpSocket::bind((a, 0)) else {
-            continue;
-        };
-        let Ok(p) = s.local_addr().map(|x| x.port()) else {
-            continue;
-        };
-        drop(s);
-        if p == u16::MAX {
-            continue;
-        }
-        let free = [a, b].iter().all(|ip| {
-            [p, p + 1].iter().all(|port| {
-                UdpSocket::bind((*ip, *port)).is_ok() && TcpListener::bind((*ip, *port)).is_ok()
-            })
-        });
-        if free {
-            return p;
-        }
-    }
-    panic!("no free port pair on {a}/{b}");
-}
-
-fn start_coturn() -> Coturn {
-    let port = free_port_pair(LO1, LO2);
-    let dir = std::env::temp_dir().join(format!("natscope-coturn-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let conf = dir.join("turnserver.conf");
-    let text = format!(
-        "listening-ip=127.0.0.1\nlistening-ip=127.0.0.2\nlistening-port={port}\n\
-         no-tls\nno-dtls\nno-cli\nfingerprint\nno-stdout-log\nsimple-log\n\
-         log-file={log}\npidfile={pid}\nrealm=loopback.example\n",
-        log = dir.join("turnserver.log").display(),
-        pid = dir.join("turnserver.pid").display(),
-    );
-    std::fs::write(&conf, text).expect("writing coturn config");
-    let child = Command::new("turnserver")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("coturn (turnserver, Debian package `coturn`) must be installed");
-    let coturn = Coturn { child, dir, port };
-    // Ready when it answers a Binding request (bounded wait).
-    let sock = UdpSocket::bind((LO1, 0)).expect("udp socket");
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("read timeout");
-    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
-    req.extend_from_slice(b"natscope-lo1");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 1500];
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "coturn did not answer on 127.0.0.1:{port}; log:\n{}",
-            std::fs::read_to_string(coturn.dir.join("turnserver.log")).unwrap_or_default()
-        );
-        let _ = sock.send_to(&req, (LO1, port));
-        if let Ok((n, _)) = sock.recv_from(&mut buf)
-            && n >= 20
-            && buf[8..20] == req[8..20]
-        {
-            break;
-        }
-    }
-    coturn
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coturn_on_loopback() {
-    let coturn = start_coturn();
-    let primary = SocketAddr::new(LO1, coturn.port);
+    // The one loopback coturn launcher (two listening IPs: RFC 5780 on);
+    // killed and cleaned up on drop, also when the test panics.
+    let coturn = probe::lab::LoopbackCoturn::start(&probe::lab::CoturnOptions::default(), true)
+        .expect("coturn (Debian package `coturn`) starts on loopback");
+    let primary = SocketAddr::V4(coturn.primary);
     let (out, v) = run(vec![primary], Duration::from_secs(5)).await;
     // coturn has no port-sample or hairpin quirks on loopback; the full
     // open-internet verdict must hold when it is queried on its FIRST address.
     assert_open_internet(&out, &v);
     assert_eq!(
         out.observations.servers[0].other_address,
-        Some(SocketAddr::new(LO2, coturn.port + 1))
+        Some(SocketAddr::new(LO2, coturn.primary.port() + 1))
     );
 }
