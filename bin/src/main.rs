@@ -125,6 +125,18 @@ fn init_logging(verbose: u8) {
         .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_env("NATSCOPE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&default));
+    // rice-proto logs its TURN client state, password included, at info and
+    // below: never let that through, whatever -v or NATSCOPE_LOG asks for
+    // (tests/secrets.rs greps every verbosity for the password).
+    let cap = if verbose == 0 {
+        "rice_proto=off"
+    } else {
+        "rice_proto=warn"
+    };
+    let filter = match cap.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

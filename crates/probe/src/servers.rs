@@ -463,6 +463,11 @@ fn split_host_port(
         return Ok((Host::Ip(ip), port));
     }
     let name = host.strip_suffix('.').unwrap_or(host);
+    // `192.0.2.1.` is the address, not a DNS name (found by fuzzing: the
+    // canonical form must parse back to the same server).
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok((Host::Ip(ip), port));
+    }
     if !is_dns_name(name) {
         return Err(err_host(host));
     }
@@ -650,6 +655,14 @@ fn optional_string(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trailing_dot_after_an_ip_is_the_ip() {
+        // Found by fuzzing (fixtures/fuzz/server_uri/regression-ipv4-trailing-dot.txt).
+        let u = ServerUri::parse("stun:192.0.2.1.").expect("parses");
+        assert!(matches!(u.host, Host::Ip(_)), "{u:?}");
+        assert_eq!(ServerUri::parse(&u.to_string()).expect("round trip"), u);
+    }
+
     use super::*;
 
     /// A predicate on an error, for table-driven error tests.
