@@ -26,7 +26,7 @@ use probe::ice::{
 };
 use probe::lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
 use probe::nat::NatProbeConfig;
-use probe::responder::{RateLimit, Responder, ResponderConfig};
+use probe::responder::Responder;
 
 fn up(spec: LabSpec) -> Lab {
     match Lab::up(spec) {
@@ -50,24 +50,10 @@ fn current_thread() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// natscope's RFC 5780 responder on both server addresses (3478/3479),
-/// sockets bound in the server namespace, tasks on `rt`.
+/// natscope's responder in the server namespace (probe::lab).
 fn start_responder(lab: &Lab, rt: &tokio::runtime::Runtime) -> Responder {
-    let a = lab.addrs().clone();
-    let handle = rt.handle().clone();
-    lab.run_in(Ns::Server, move || {
-        let _guard = handle.enter();
-        Responder::start(ResponderConfig {
-            primary: IpAddr::V4(a.server_primary),
-            alternate: Some(IpAddr::V4(a.server_alternate)),
-            port: 3478,
-            alt_port: 3479,
-            rate_limit: RateLimit::disabled(),
-            ..ResponderConfig::default()
-        })
-    })
-    .expect("server namespace")
-    .expect("responder starts in the server namespace")
+    lab.start_responder(rt.handle())
+        .expect("responder starts in the server namespace")
 }
 
 fn stun_servers(lab: &Lab) -> IceServers {

@@ -16,7 +16,7 @@ use natclass::{
 };
 use probe::lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
 use probe::nat::{LifetimeConfig, NatProbeConfig};
-use probe::responder::{RateLimit, Responder, ResponderConfig};
+use probe::responder::Responder;
 
 const RUNS: usize = 5;
 const LOSSY_RUNS: usize = 5;
@@ -76,25 +76,10 @@ fn up(spec: LabSpec) -> Lab {
     }
 }
 
-/// Starts natscope's responder on both server addresses (3478/3479, UDP and
-/// TCP). Its sockets are bound inside the server namespace (they keep it);
-/// its tasks run on `rt`.
+/// natscope's responder in the server namespace (probe::lab).
 fn start_responder(lab: &Lab, rt: &tokio::runtime::Runtime) -> Responder {
-    let a = lab.addrs().clone();
-    let handle = rt.handle().clone();
-    lab.run_in(Ns::Server, move || {
-        let _guard = handle.enter();
-        Responder::start(ResponderConfig {
-            primary: IpAddr::V4(a.server_primary),
-            alternate: Some(IpAddr::V4(a.server_alternate)),
-            port: 3478,
-            alt_port: 3479,
-            rate_limit: RateLimit::disabled(),
-            ..ResponderConfig::default()
-        })
-    })
-    .expect("server namespace")
-    .expect("responder starts in the server namespace")
+    lab.start_responder(rt.handle())
+        .expect("responder starts in the server namespace")
 }
 
 fn server_runtime() -> tokio::runtime::Runtime {

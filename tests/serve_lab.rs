@@ -5,13 +5,13 @@
 //! `turnutils_stunclient` run in the client namespace. Their printed
 //! verdicts are parsed and compared with the lab's ground truth.
 //!
-//! Two honest deviations, asserted as such (see docs/serve.md):
-//! - ADM: natdiscovery sends its mapping test III to the OTHER-ADDRESS of
-//!   test II's response. natscope's OTHER-ADDRESS is relative to the socket
-//!   that received the request (RFC 5780 §6.1), so for test II (alternate
-//!   IP, primary port) it names the PRIMARY IP with the alternate port;
-//!   test III then reaches the primary IP again, sees test I's mapping and
-//!   natdiscovery reports "Address and Port Dependent Mapping".
+//! natdiscovery sends its mapping test III to the OTHER-ADDRESS of test II's
+//! response (not test I's, as RFC 5780 §4.3 has it); natscope's responder
+//! names the alternate address to every socket but the alternate itself, so
+//! test III reaches (alternate IP, alternate port) and ADM is classified
+//! right (asserted below: test III's answer came from there).
+//!
+//! One honest deviation, asserted as such (see docs/serve.md):
 //! - turnutils_stunclient's second step is an unpadded RESPONSE-PORT
 //!   request; natscope refuses it (the answer to another port would be
 //!   larger than the request: amplification) and stunclient waits forever
@@ -109,9 +109,7 @@ fn expected(nat: NatBehaviour) -> Discovery {
     match nat {
         NatBehaviour::EimApdf | NatBehaviour::DoubleNat => d(Dep::Ei, Dep::Apd),
         NatBehaviour::Apdm => d(Dep::Apd, Dep::Apd),
-        // The truth is ADM; natdiscovery reads test III's target from test
-        // II's OTHER-ADDRESS (see the module doc) and so says APDM.
-        NatBehaviour::Adm => d(Dep::Apd, Dep::Apd),
+        NatBehaviour::Adm => d(Dep::Ad, Dep::Apd),
         NatBehaviour::EimEif => d(Dep::Ei, Dep::Ei),
         NatBehaviour::EimAdf => d(Dep::Ei, Dep::Ad),
         NatBehaviour::None => Discovery {
@@ -230,10 +228,9 @@ fn suite(nat: NatBehaviour) {
             assert!(got.origins.is_empty(), "{nd_text}");
         }
         NatBehaviour::Adm => {
-            // Test III went to the primary IP's alternate port (the
-            // OTHER-ADDRESS test II's answer named), which is why
-            // natdiscovery sees test I's mapping again.
-            let test3 = format!("{}:3479", a.server_primary);
+            // Test III went to the alternate IP and port (the OTHER-ADDRESS
+            // test II's answer named), so natdiscovery sees ADM.
+            let test3 = format!("{}:3479", a.server_alternate);
             assert_eq!(got.origins.get(2), Some(&test3), "{nd_text}");
         }
         _ => {}

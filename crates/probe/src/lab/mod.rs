@@ -603,6 +603,36 @@ impl Lab {
         coturn::start(self, opts)
     }
 
+    /// Starts natscope's RFC 5780 responder (the one `natscope serve` runs)
+    /// on both server addresses, ports 3478/3479, UDP and TCP, no rate
+    /// limit. Its sockets are bound inside the server namespace (a socket
+    /// keeps its namespace); its tasks run on `runtime`. Stops when the
+    /// returned value is dropped or shut down.
+    pub fn start_responder(
+        &self,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<crate::responder::Responder, LabError> {
+        use crate::responder::{RateLimit, Responder, ResponderConfig};
+        let a = self.addrs().clone();
+        let handle = runtime.clone();
+        self.run_in(Ns::Server, move || {
+            let _guard = handle.enter();
+            Responder::start(ResponderConfig {
+                primary: std::net::IpAddr::V4(a.server_primary),
+                alternate: Some(std::net::IpAddr::V4(a.server_alternate)),
+                port: 3478,
+                alt_port: 3479,
+                rate_limit: RateLimit::disabled(),
+                ..ResponderConfig::default()
+            })
+        })?
+        .map_err(|e| LabError::NotReady {
+            service: "natscope responder".into(),
+            waited: Duration::ZERO,
+            detail: e.to_string(),
+        })
+    }
+
     /// Leaves the namespaces up after this value is gone (for `natscope lab
     /// up`): stops reflectors and kills started processes, then returns the
     /// state needed to tear the lab down later.

@@ -86,8 +86,8 @@ pub(crate) struct Answerer {
     /// Advertised IP per IP index (0 primary, 1 alternate), if any.
     pub(crate) advertised: [Option<IpAddr>; 2],
     /// OTHER-ADDRESS per receiving socket index, in two-address mode: the
-    /// address differing in both IP and port from the one the request
-    /// arrived on (RFC 5780 §6.1), i.e. index `3 - idx`.
+    /// alternate address (alternate IP and port), except for requests to
+    /// the alternate itself, which are told the primary (see `Responder::start`).
     pub(crate) others: Vec<Option<SocketAddr>>,
     /// SOFTWARE, when configured.
     pub(crate) software: Option<Software>,

@@ -278,12 +278,22 @@ impl Responder {
             two_addr,
             origins,
             advertised,
+            // OTHER-ADDRESS: (alternate IP, alternate port) for requests to
+            // any socket but that one, which names the primary. RFC 5780
+            // clients read it from test I (at the primary) and see the
+            // alternate, as §4.3 expects; coturn's turnutils_natdiscovery,
+            // which takes test III's target from test II's answer (sent to
+            // alternate IP, primary port), also gets the alternate; and a
+            // client that queries the alternate directly is told a
+            // different IP and port, so the server stays consistent.
             others: (0..origins_len)
                 .map(|i| {
-                    if two_addr {
-                        others_src.get(3usize.saturating_sub(i)).copied().flatten()
-                    } else {
+                    if !two_addr {
                         None
+                    } else if i == 3 {
+                        others_src.first().copied().flatten()
+                    } else {
+                        others_src.get(3).copied().flatten()
                     }
                 })
                 .collect(),
