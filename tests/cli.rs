@@ -492,3 +492,103 @@ fn html_output_redaction_and_report_render() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("natscope/9"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_answers_rfc5780_exposes_metrics_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_natscope"))
+        .args([
+            "serve",
+            "--primary",
+            "127.0.0.1",
+            "--alternate",
+            "127.0.0.2",
+        ])
+        .args(["--port", "0", "--alt-port", "0", "--metrics", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("natscope serve starts");
+    // Kill it whatever happens below; SIGTERM is the graceful path tested.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut guard = Guard(child);
+    // The startup lines: bound addresses, OTHER-ADDRESS, metrics URL.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let metrics_url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("serve printed no metrics line; so far: {lines:#?}"));
+        lines.push(line.clone());
+        if let Some(url) = line.strip_prefix("metrics http://") {
+            break url.trim_end_matches("/metrics").to_string();
+        }
+    };
+    let primary = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("udp "))
+        .expect("a udp line")
+        .to_string();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("OTHER-ADDRESS 127.0.0.2:")),
+        "{lines:#?}"
+    );
+
+    // A real client: natscope stun sees an RFC 5780 server.
+    let mut cmd = natscope();
+    cmd.args(["stun", "--format", "json"])
+        .arg(format!("stun:{primary}"));
+    let doc = json_of(&run_bounded(cmd, LIMIT));
+    assert_eq!(doc["stun"]["servers"][0]["outcome"], "ok");
+    assert_eq!(doc["stun"]["servers"][0]["rfc5780"], true);
+
+    // Prometheus metrics count it.
+    let mut s = std::net::TcpStream::connect(&metrics_url).expect("metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let requests: f64 = body
+        .lines()
+        .find(|l| l.starts_with("natscope_serve_requests_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no requests counter in:\n{body}"));
+    assert!(requests >= 1.0, "{body}");
+
+    // SIGTERM: a clean shutdown with exit 0.
+    // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+    let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = guard.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
