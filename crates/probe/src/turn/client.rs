@@ -884,6 +884,32 @@ impl Session {
         }
     }
 
+    /// Times one relay round-trip stage (`DataRoundTrip` through Send/Data
+    /// indications, or `ChannelRoundTrip` through ChannelData) and records
+    /// it: a timeout means no relayed data came back.
+    async fn round_trip_stage(
+        &mut self,
+        r: &mut TurnTransportResult,
+        stage: TurnStage,
+        peer: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) {
+        let started = std::time::Instant::now();
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        match self.round_trip(peer, payload, timeout).await {
+            Ok(()) => r.pass(stage, ms_since(started), None),
+            Err(PumpError::Timeout) => r.fail(
+                stage,
+                Some(ms_since(started)),
+                TurnFailure::NoRelayedData {
+                    after_ms: timeout_ms,
+                },
+            ),
+            Err(e) => r.fail(stage, Some(ms_since(started)), map_pump(e, timeout_ms)),
+        }
+    }
+
     async fn run_stages(
         &mut self,
         cfg: &TurnProbeConfig,
@@ -1112,25 +1138,14 @@ impl Session {
         r.pass(TurnStage::CreatePermission, ms_since(t2), None);
 
         // --- Send/Data indication round trip ---
-        let t3 = std::time::Instant::now();
-        match self
-            .round_trip(peer, b"natscope-turn-data-indication...", cfg.stage_timeout)
-            .await
-        {
-            Ok(()) => r.pass(TurnStage::DataRoundTrip, ms_since(t3), None),
-            Err(PumpError::Timeout) => r.fail(
-                TurnStage::DataRoundTrip,
-                Some(ms_since(t3)),
-                TurnFailure::NoRelayedData {
-                    after_ms: timeout_ms,
-                },
-            ),
-            Err(e) => r.fail(
-                TurnStage::DataRoundTrip,
-                Some(ms_since(t3)),
-                map_pump(e, timeout_ms),
-            ),
-        }
+        self.round_trip_stage(
+            r,
+            TurnStage::DataRoundTrip,
+            peer,
+            b"natscope-turn-data-indication...",
+            cfg.stage_timeout,
+        )
+        .await;
 
         // --- ChannelBind ---
         let t4 = std::time::Instant::now();
@@ -1159,25 +1174,14 @@ impl Session {
         self.events.clear();
         if bound {
             r.pass(TurnStage::ChannelBind, ms_since(t4), None);
-            let t5 = std::time::Instant::now();
-            match self
-                .round_trip(peer, b"natscope-turn-channel-data..", cfg.stage_timeout)
-                .await
-            {
-                Ok(()) => r.pass(TurnStage::ChannelRoundTrip, ms_since(t5), None),
-                Err(PumpError::Timeout) => r.fail(
-                    TurnStage::ChannelRoundTrip,
-                    Some(ms_since(t5)),
-                    TurnFailure::NoRelayedData {
-                        after_ms: timeout_ms,
-                    },
-                ),
-                Err(e) => r.fail(
-                    TurnStage::ChannelRoundTrip,
-                    Some(ms_since(t5)),
-                    map_pump(e, timeout_ms),
-                ),
-            }
+            self.round_trip_stage(
+                r,
+                TurnStage::ChannelRoundTrip,
+                peer,
+                b"natscope-turn-channel-data..",
+                cfg.stage_timeout,
+            )
+            .await;
         } else {
             let f = match (self.tap.last_error_for(CHANNEL_BIND), ok) {
                 (Some((c, reason)), _) => name_code(c, reason),
