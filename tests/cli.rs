@@ -592,3 +592,38 @@ fn serve_answers_rfc5780_exposes_metrics_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn every_probe_command_writes_schema_valid_json() {
+    // `nat` and `ice` against the embedded responder; `portmap` skipped
+    // (sends nothing). stun/diagnose/interfaces/turn are covered above and
+    // in tests/hostile.rs.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(async { responder().await });
+    let primary = format!("stun:{}", r.addrs().primary);
+    for args in [
+        vec!["nat", "--format", "json", primary.as_str()],
+        vec![
+            "ice",
+            "--format",
+            "json",
+            "--no-data-channel",
+            "--stun",
+            primary.as_str(),
+        ],
+        vec!["portmap", "--no-portmap", "--format", "json"],
+    ] {
+        let mut cmd = natscope();
+        cmd.args(&args);
+        let out = run_bounded(cmd, LIMIT);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc = json_of(&out);
+        assert_schema_valid(&doc);
+        assert_eq!(doc["schema"], "natscope/1", "{args:?}");
+    }
+    drop(r);
+}
