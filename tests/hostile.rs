@@ -441,9 +441,12 @@ fn stun_floods_of_duplicates_are_survived() {
     let server = UdpServer::start(Box::new(|s, req, from| {
         let ok = success(req, mapped_v4(), Some("flood"), None);
         let wrong = with_other_tid(ok.clone());
+        // The wrong-id copy goes first: the client handles datagrams in
+        // order, so at least one is counted as unmatched before the valid
+        // answer completes the transaction (whatever the machine's load).
         for _ in 0..400 {
-            let _ = s.send_to(&ok, from);
             let _ = s.send_to(&wrong, from);
+            let _ = s.send_to(&ok, from);
         }
     }));
     let o = run_formats(&stun_args(server.addr, &[]));

@@ -209,6 +209,11 @@ fn free_port() -> u16 {
 }
 
 fn start_coturn(auth_lines: &str, tag: &str) -> Coturn {
+    start_coturn_with(auth_lines, "", tag)
+}
+
+/// `start_coturn` with extra configuration lines (e.g. `relay-ip=::1`).
+fn start_coturn_with(auth_lines: &str, extra_lines: &str, tag: &str) -> Coturn {
     let dir = std::env::temp_dir().join(format!("natscope-coturn-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -218,7 +223,7 @@ fn start_coturn(auth_lines: &str, tag: &str) -> Coturn {
     let (port, tls_port) = (free_port(), free_port());
     let conf = format!(
         "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port={port}\n\
-         tls-listening-port={tls_port}\nrealm={REALM}\n{auth_lines}\nfingerprint\n\
+         tls-listening-port={tls_port}\nrealm={REALM}\n{auth_lines}\n{extra_lines}\nfingerprint\n\
          allow-loopback-peers\nno-cli\nno-rfc5780\nno-multicast-peers\n\
          min-port=40000\nmax-port=60000\n\
          cert={d}/cert.pem\npkey={d}/key.pem\npidfile={d}/turn.pid\n\
@@ -482,4 +487,163 @@ async fn coturn_dtls_names_certificate_and_reachability_failures() {
     .await;
     assert_eq!(r[0].failed_stage, Some(TurnStage::DtlsHandshake), "{r:#?}");
     assert_eq!(failure_of(&r[0]), &TurnFailure::ConnectionRefused, "{r:#?}");
+}
+
+/// The additive `allocate_ipv6` stage over UDP, TCP, TLS and DTLS: a coturn
+/// with an IPv6 relay address (`relay-ip=::1` next to `relay-ip=127.0.0.1`)
+/// grants a `::1` relayed address; a coturn with only an IPv4 relay address
+/// answers 440, named `address_family_not_supported`. Either way the IPv4
+/// stages, `ok` and `failure` are untouched.
+#[tokio::test]
+async fn coturn_ipv6_relay_allocation_passes_or_names_440() {
+    let lt = format!("lt-cred-mech\nuser=alice:{PASSWORD}");
+    let dual = start_coturn_with(&lt, "relay-ip=::1", "dual-relay");
+    let v4 = start_coturn(&lt, "v4-relay");
+    let uris = |t: &Coturn| {
+        [
+            uri(&format!("turn:127.0.0.1:{}", t.port)), // UDP + TCP
+            uri(&format!("turns:localhost:{}", t.tls_port)),
+            uri(&format!("turns:localhost:{}?transport=udp", t.tls_port)),
+        ]
+    };
+    let config = |t: &Coturn| {
+        let mut c = cfg(alice(PASSWORD));
+        c.quality = None;
+        c.tls.ca_pem = Some(t.ca_pem.as_bytes().to_vec());
+        c
+    };
+    let (dual_uris, dual_cfg) = (uris(&dual), config(&dual));
+    let (v4_uris, v4_cfg) = (uris(&v4), config(&v4));
+    let (with_v6, without_v6) = tokio::time::timeout(Duration::from_secs(90), async {
+        tokio::join!(
+            probe_all(&dual_uris, &dual_cfg),
+            probe_all(&v4_uris, &v4_cfg)
+        )
+    })
+    .await
+    .expect("bounded");
+    assert_eq!(with_v6.len(), 4, "{with_v6:#?}");
+    assert_eq!(without_v6.len(), 4, "{without_v6:#?}");
+    for r in with_v6.iter().chain(&without_v6) {
+        // The IPv4 allocation and relay are unaffected.
+        assert!(
+            r.ok && r.failure.is_none() && r.failed_stage.is_none(),
+            "{r:#?}"
+        );
+        assert!(r.relayed_address.is_some_and(|a| a.is_ipv4()), "{r:#?}");
+        for st in [
+            TurnStage::Allocate,
+            TurnStage::ChannelRoundTrip,
+            TurnStage::Deallocate,
+        ] {
+            assert_eq!(
+                r.stage(st).map(|s| &s.status),
+                Some(&StageStatus::Passed),
+                "{st:?}: {r:#?}"
+            );
+        }
+    }
+    for r in &with_v6 {
+        let st = r
+            .stage(TurnStage::AllocateIpv6)
+            .unwrap_or_else(|| panic!("allocate_ipv6 missing: {r:#?}"));
+        assert_eq!(st.status, StageStatus::Passed, "{} {r:#?}", r.transport);
+        let relayed = r.relayed_address_ipv6.expect("IPv6 relayed address");
+        assert_eq!(
+            relayed.ip(),
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            "{r:#?}"
+        );
+        assert!(
+            st.note
+                .as_deref()
+                .unwrap_or("")
+                .contains(&relayed.to_string())
+        );
+    }
+    for r in &without_v6 {
+        let st = r
+            .stage(TurnStage::AllocateIpv6)
+            .unwrap_or_else(|| panic!("allocate_ipv6 missing: {r:#?}"));
+        assert_eq!(st.status, StageStatus::Failed, "{} {r:#?}", r.transport);
+        assert_eq!(
+            st.error,
+            Some(TurnFailure::AddressFamilyNotSupported),
+            "{} {r:#?}",
+            r.transport
+        );
+        assert_eq!(r.relayed_address_ipv6, None);
+    }
+    // RFC 6062 TCP allocation (additive): Connect + ConnectionBind + echo
+    // over turn: TCP and turns: TLS; not tested over UDP and DTLS.
+    for r in with_v6.iter().chain(&without_v6) {
+        let st = r
+            .stage(TurnStage::TcpAllocation)
+            .unwrap_or_else(|| panic!("tcp_allocation missing: {r:#?}"));
+        match r.transport {
+            TurnTransport::Tcp | TurnTransport::Tls => {
+                assert_eq!(st.status, StageStatus::Passed, "{} {r:#?}", r.transport);
+                assert!(
+                    st.note.as_deref().unwrap_or("").contains("bytes echoed"),
+                    "{r:#?}"
+                );
+            }
+            TurnTransport::Udp | TurnTransport::Dtls => {
+                assert_eq!(st.status, StageStatus::NotTested, "{r:#?}")
+            }
+        }
+    }
+    let json = serde_json::to_value(&with_v6).expect("serializes");
+    assert!(json.to_string().contains("\"allocate_ipv6\""));
+    assert_no_secrets(&with_v6);
+}
+
+/// Without credentials nothing is allocated, so `allocate_ipv6` is not tested.
+#[tokio::test]
+async fn coturn_ipv6_stage_not_tested_without_allocation() {
+    let turn = start_coturn_with(
+        &format!("lt-cred-mech\nuser=alice:{PASSWORD}"),
+        "relay-ip=::1",
+        "v6-noauth",
+    );
+    let uris = [uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port))];
+    let wrong = cfg(alice("not-the-password"));
+    let results = tokio::time::timeout(Duration::from_secs(30), probe_all(&uris, &wrong))
+        .await
+        .expect("bounded");
+    let r = &results[0];
+    assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
+    assert_eq!(
+        r.stage(TurnStage::AllocateIpv6).map(|s| &s.status),
+        Some(&StageStatus::NotTested),
+        "{r:#?}"
+    );
+}
+
+/// A coturn with `no-tcp-relay` refuses RFC 6062 TCP allocations (442
+/// Unsupported Transport Protocol): `tcp_allocation` fails with that code
+/// while the UDP-relay stages, `ok` and `failure` are untouched.
+#[tokio::test]
+async fn coturn_without_tcp_relay_fails_only_the_tcp_allocation_stage() {
+    let turn = start_coturn_with(
+        &format!("lt-cred-mech\nuser=alice:{PASSWORD}"),
+        "no-tcp-relay",
+        "no-tcp-relay",
+    );
+    let uris = [uri(&format!("turn:127.0.0.1:{}?transport=tcp", turn.port))];
+    let mut c = cfg(alice(PASSWORD));
+    c.quality = None;
+    let results = tokio::time::timeout(Duration::from_secs(30), probe_all(&uris, &c))
+        .await
+        .expect("bounded");
+    let r = &results[0];
+    assert!(r.ok && r.failure.is_none(), "{r:#?}");
+    let st = r
+        .stage(TurnStage::TcpAllocation)
+        .unwrap_or_else(|| panic!("tcp_allocation missing: {r:#?}"));
+    assert_eq!(st.status, StageStatus::Failed, "{r:#?}");
+    assert!(
+        matches!(st.error, Some(TurnFailure::ServerError { code: 442, .. })),
+        "{r:#?}"
+    );
 }

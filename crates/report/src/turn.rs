@@ -60,6 +60,17 @@ pub enum TurnStage {
     Quality,
     /// Refresh with lifetime 0 (deallocation).
     Deallocate,
+    /// Additive: a second, short allocation on a fresh connection asking for
+    /// an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, RFC 6156 / RFC 8656);
+    /// run only after the IPv4 `allocate` passed. Its outcome never changes
+    /// `ok`, `failed_stage` or `failure`.
+    AllocateIpv6,
+    /// Additive, `turn:` over TCP/TLS only: an RFC 6062 TCP allocation on a
+    /// fresh control connection (REQUESTED-TRANSPORT TCP), Connect to a TCP
+    /// echo peer, ConnectionBind on a new data connection, bytes echoed back;
+    /// run only after `allocate` passed. Its outcome never changes `ok`,
+    /// `failed_stage` or `failure`.
+    TcpAllocation,
 }
 
 /// What went wrong, named the way an operator thinks about it.
@@ -143,6 +154,9 @@ pub enum TurnFailure {
         /// The last alternate offered.
         alternate: SocketAddr,
     },
+    /// 440 Address Family not Supported: the server has no relay address of
+    /// the requested family (e.g. no IPv6 relay address configured).
+    AddressFamilyNotSupported,
     /// Another STUN error code.
     ServerError {
         /// The ERROR-CODE number.
@@ -225,6 +239,10 @@ pub struct TurnTransportResult {
     pub realm: Option<String>,
     /// The relayed transport address.
     pub relayed_address: Option<SocketAddr>,
+    /// The IPv6 relayed address of the additive `allocate_ipv6` stage
+    /// (absent in reports written before that stage existed).
+    #[serde(default)]
+    pub relayed_address_ipv6: Option<SocketAddr>,
     /// Our address as the server saw it (XOR-MAPPED-ADDRESS).
     pub mapped_address: Option<SocketAddr>,
     /// The allocation lifetime the server granted, in seconds.
@@ -270,6 +288,8 @@ impl TurnStage {
             TurnStage::Refresh => "Refresh",
             TurnStage::Quality => "Relay quality",
             TurnStage::Deallocate => "Deallocate",
+            TurnStage::AllocateIpv6 => "Allocate IPv6 relay",
+            TurnStage::TcpAllocation => "TCP allocation (RFC 6062)",
         }
     }
 }
@@ -326,6 +346,10 @@ impl TurnFailure {
             }
             TurnFailure::AlternateServerLoop { alternate } => {
                 format!("300 Try Alternate loop: the alternate {alternate} redirected again")
+            }
+            TurnFailure::AddressFamilyNotSupported => {
+                "440 Address Family not Supported: the server has no relay address of that family"
+                    .to_owned()
             }
             TurnFailure::ServerError { code, reason } => format!("error {code}: {reason}"),
             TurnFailure::Failed => "failed; the server gave no readable reason".to_owned(),

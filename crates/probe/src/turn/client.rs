@@ -22,7 +22,6 @@ use turn_client_proto::prelude::DelayedTransmitBuild;
 use turn_client_proto::stun::Instant as SansInstant;
 use turn_client_proto::stun::agent::Transmit;
 use turn_client_proto::tcp::TurnClientTcp;
-use turn_client_proto::types::TransportType;
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::attribute::{Lifetime, XorRelayedAddress};
 use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
@@ -35,7 +34,11 @@ use turn_client_proto::types::stun::message::{
     IntegrityAlgorithm, LongTermCredentials, Message, MessageClass, MessageWrite, MessageWriteExt,
     MessageWriteVec, Method, StunWriteError, TransactionId,
 };
+use turn_client_proto::types::{AddressFamily, TransportType};
 use turn_client_proto::udp::TurnClientUdp;
+
+mod ipv6;
+mod tcp_alloc;
 
 /// Everything a TURN probe needs besides the server URIs.
 #[derive(Clone, Debug)]
@@ -146,6 +149,9 @@ pub async fn probe_transport(
             result = second;
         }
     }
+    // Additive: never changes `ok`, `failed_stage` or `failure`.
+    ipv6::allocate_ipv6_stage(uri, transport, cfg, &mut result).await;
+    tcp_alloc::tcp_allocation_stage(uri, transport, cfg, &mut result).await;
     result.ok = result.failure.is_none()
         && matches!(
             result.stage(TurnStage::ChannelRoundTrip).map(|s| &s.status),
@@ -393,7 +399,7 @@ async fn run_once(
     // Explicit credentials win; else those the URI carries (iceServers).
     let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
     let creds = auth.as_ref().map(|a| a.resolve(unix_now()));
-    let mut s = match Session::new(conn, creds.as_ref()) {
+    let mut s = match Session::new(conn, creds.as_ref(), AddressFamily::IPV4) {
         Ok(s) => s,
         Err(e) => {
             r.fail(first_stage(transport), None, name_io_error(&e));
@@ -724,7 +730,11 @@ fn name_code(code: u16, reason: String) -> TurnFailure {
 }
 
 impl Session {
-    fn new(conn: Conn, creds: Option<&ResolvedCredentials>) -> io::Result<Self> {
+    fn new(
+        conn: Conn,
+        creds: Option<&ResolvedCredentials>,
+        family: AddressFamily,
+    ) -> io::Result<Self> {
         let (local, remote) = conn.addrs()?;
         let credentials = match creds {
             Some(c) => TurnCredentials::new(&c.username, c.password.expose()),
@@ -732,6 +742,7 @@ impl Session {
         };
         let mut config = TurnConfig::new(credentials);
         config.set_allocation_transport(TransportType::Udp);
+        config.set_address_family(family);
         let (client, transport) = match conn {
             // Over DTLS the TURN client is the UDP one: datagram semantics,
             // retransmissions included (RFC 8656 §3.1).

@@ -61,6 +61,17 @@ pub enum TurnStage {
     Quality,
     /// Refresh with lifetime 0 (deallocation).
     Deallocate,
+    /// Additive: a second, short allocation on a fresh connection asking for
+    /// an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, RFC 6156 / RFC 8656);
+    /// run only after the IPv4 `allocate` passed. Its outcome never changes
+    /// `ok`, `failed_stage` or `failure`.
+    AllocateIpv6,
+    /// Additive, `turn:` over TCP/TLS only: an RFC 6062 TCP allocation on a
+    /// fresh control connection (REQUESTED-TRANSPORT TCP), Connect to a TCP
+    /// echo peer, ConnectionBind on a new data connection, bytes echoed back;
+    /// run only after `allocate` passed. Its outcome never changes `ok`,
+    /// `failed_stage` or `failure`.
+    TcpAllocation,
 }
 
 /// What went wrong, named the way an operator thinks about it.
@@ -163,6 +174,10 @@ pub enum TurnFailure {
         /// The last alternate offered.
         alternate: SocketAddr,
     },
+    /// 440 Address Family not Supported: the server has no relay address of
+    /// the requested family (e.g. no IPv6 relay address configured).
+    #[error("address family not supported (440): the server has no relay address of that family")]
+    AddressFamilyNotSupported,
     /// Another STUN error code.
     #[error("server error {code} {reason}")]
     ServerError {
@@ -248,6 +263,8 @@ pub struct TurnTransportResult {
     pub realm: Option<String>,
     /// The relayed transport address.
     pub relayed_address: Option<SocketAddr>,
+    /// The IPv6 relayed address of the additive `allocate_ipv6` stage.
+    pub relayed_address_ipv6: Option<SocketAddr>,
     /// Our address as the server saw it (XOR-MAPPED-ADDRESS).
     pub mapped_address: Option<SocketAddr>,
     /// The allocation lifetime the server granted, in seconds.
@@ -277,6 +294,7 @@ impl TurnTransportResult {
             stages: Vec::new(),
             realm: None,
             relayed_address: None,
+            relayed_address_ipv6: None,
             mapped_address: None,
             lifetime_secs: None,
             peer: None,
@@ -304,6 +322,18 @@ impl TurnTransportResult {
             self.failed_stage = Some(stage);
             self.failure = Some(error.clone());
         }
+        self.stages.push(StageResult {
+            stage,
+            status: StageStatus::Failed,
+            duration_ms: ms,
+            error: Some(error),
+            note: None,
+        });
+    }
+
+    /// Records a failed additive stage (such as `allocate_ipv6`): unlike
+    /// [`Self::fail`] it never becomes the result's failure.
+    pub fn fail_additive(&mut self, stage: TurnStage, ms: Option<f64>, error: TurnFailure) {
         self.stages.push(StageResult {
             stage,
             status: StageStatus::Failed,

@@ -1,0 +1,226 @@
+//! The additive `allocate_ipv6` stage: after the IPv4 allocation passed, a
+//! second, short allocation on a fresh connection of the same transport asks
+//! for an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, RFC 6156 / RFC 8656
+//! §7.1), and is deleted again. Its outcome is recorded without touching
+//! `ok`, `failed_stage` or `failure`.
+
+use super::{
+    AddressFamily, Conn, Session, TurnAuth, TurnProbeConfig, connected_udp, dtls, map_pump,
+    ms_since, name_code, name_io_error, unix_now,
+};
+use crate::servers::ServerUri;
+use crate::turn::creds::ResolvedCredentials;
+use crate::turn::stages::{
+    StageStatus, TurnFailure, TurnStage, TurnTransport, TurnTransportResult,
+};
+use crate::turn::target::host_name;
+use crate::turn::tls::{client_config, name_tls_error, server_name};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use turn_client_proto::api::{TurnClientApi, TurnEvent};
+use turn_client_proto::types::message::{ALLOCATE, REFRESH};
+
+/// ERROR-CODE 440 Address Family not Supported (RFC 8656 §19).
+const ADDRESS_FAMILY_NOT_SUPPORTED: u16 = 440;
+
+/// Runs and records the `allocate_ipv6` stage on `r` (not tested unless the
+/// IPv4 `allocate` stage passed).
+pub(super) async fn allocate_ipv6_stage(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    cfg: &TurnProbeConfig,
+    r: &mut TurnTransportResult,
+) {
+    let allocated = matches!(
+        r.stage(TurnStage::Allocate).map(|s| &s.status),
+        Some(StageStatus::Passed)
+    );
+    if !allocated {
+        r.not_tested(
+            TurnStage::AllocateIpv6,
+            "the IPv4 allocation did not succeed",
+        );
+        return;
+    }
+    let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
+    let (Some(server), Some(auth)) = (r.server, auth) else {
+        r.not_tested(TurnStage::AllocateIpv6, "no server address or credentials");
+        return;
+    };
+    let creds = auth.resolve(unix_now());
+    let t0 = std::time::Instant::now();
+    match allocate(uri, transport, server, cfg, &creds).await {
+        Ok((relayed, deleted)) => {
+            r.relayed_address_ipv6 = Some(relayed);
+            let del = if deleted {
+                "deleted again"
+            } else {
+                "deletion not confirmed"
+            };
+            r.pass(
+                TurnStage::AllocateIpv6,
+                ms_since(t0),
+                Some(format!("IPv6 relayed address {relayed}; {del}")),
+            );
+        }
+        Err(f) => r.fail_additive(TurnStage::AllocateIpv6, Some(ms_since(t0)), f),
+    }
+}
+
+/// Connects, allocates with REQUESTED-ADDRESS-FAMILY IPv6 and deletes the
+/// allocation. Returns the IPv6 relayed address and whether the deletion
+/// was confirmed.
+async fn allocate(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    server: SocketAddr,
+    cfg: &TurnProbeConfig,
+    creds: &ResolvedCredentials,
+) -> Result<(SocketAddr, bool), TurnFailure> {
+    let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
+    let conn = connect(uri, transport, server, cfg).await?;
+    let mut s =
+        Session::new(conn, Some(creds), AddressFamily::IPV6).map_err(|e| name_io_error(&e))?;
+    let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
+    let res = s
+        .pump(deadline, |s| {
+            s.events.iter().any(|e| {
+                matches!(
+                    e,
+                    TurnEvent::AllocationCreated(..) | TurnEvent::AllocationCreateFailed(..)
+                )
+            })
+        })
+        .await;
+    let created = s
+        .events
+        .iter()
+        .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
+    if !created {
+        // The first 401 is the challenge, not a failure.
+        let mut errors = s
+            .tap
+            .last_error
+            .iter()
+            .filter(|(m, _, _)| *m == ALLOCATE)
+            .peekable();
+        if let Some((_, 401, _)) = errors.peek() {
+            errors.next();
+        }
+        return Err(match (errors.last(), res) {
+            (Some((_, ADDRESS_FAMILY_NOT_SUPPORTED, _)), _) => {
+                TurnFailure::AddressFamilyNotSupported
+            }
+            (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
+            (Some((_, code, reason)), _) => name_code(*code, reason.clone()),
+            (None, Err(e)) => map_pump(e, timeout_ms),
+            (None, Ok(())) => TurnFailure::Failed,
+        });
+    }
+    let relayed = s
+        .client
+        .relayed_addresses()
+        .map(|(_, a)| a)
+        .chain(s.tap.relayed)
+        .find(SocketAddr::is_ipv6);
+    let deleted = delete(&mut s, cfg.stage_timeout.min(Duration::from_secs(1))).await;
+    match relayed {
+        Some(a) => Ok((a, deleted)),
+        None => Err(TurnFailure::UnexpectedResponse {
+            detail: format!(
+                "asked for an IPv6 relayed address, got {}",
+                s.tap.relayed.map_or("none".to_string(), |a| a.to_string())
+            ),
+        }),
+    }
+}
+
+/// Deletes the allocation (Refresh with lifetime 0); true when the server
+/// confirmed it (or closed the stream connection) within `wait`.
+async fn delete(s: &mut Session, wait: Duration) -> bool {
+    let before = s.tap.refresh_ok;
+    let now = s.now();
+    if s.client.delete(now).is_err() {
+        return false;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    // The client forgets the allocation once the deleting Refresh is sent
+    // (the pump then reports Closed); read the answer off the wire.
+    let _ = s.pump(deadline, |s| s.tap.refresh_ok > before).await;
+    while s.tap.refresh_ok == before {
+        match tokio::time::timeout_at(deadline, s.conn.recv()).await {
+            Ok(Ok(frame)) => s.tap.inspect(&frame),
+            Ok(Err(_)) => return matches!(s.conn, Conn::Stream { .. }),
+            Err(_) => return false,
+        }
+        if s.tap.last_error_for(REFRESH).is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// A fresh connection of `transport` to `server`, bounded by the stage
+/// timeout. The first connection's stages already recorded how connecting
+/// went; this one only needs to work.
+pub(super) async fn connect(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    server: SocketAddr,
+    cfg: &TurnProbeConfig,
+) -> Result<Conn, TurnFailure> {
+    let host = host_name(uri);
+    let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
+    let attempt = async {
+        match transport {
+            TurnTransport::Udp => connected_udp(server)
+                .await
+                .map(Conn::Udp)
+                .map_err(|e| name_io_error(&e)),
+            TurnTransport::Dtls => {
+                let sock = connected_udp(server).await.map_err(|e| name_io_error(&e))?;
+                let est = dtls::connect(sock, &host, &cfg.tls).await?;
+                Ok(Conn::Dtls(Box::new(est.conn)))
+            }
+            TurnTransport::Tcp | TurnTransport::Tls => {
+                let tcp = TcpStream::connect(server)
+                    .await
+                    .map_err(|e| name_io_error(&e))?;
+                let _ = tcp.set_nodelay(true);
+                let local = tcp.local_addr().map_err(|e| name_io_error(&e))?;
+                let remote = tcp.peer_addr().map_err(|e| name_io_error(&e))?;
+                if transport == TurnTransport::Tcp {
+                    return Ok(Conn::Stream {
+                        io: Box::new(tcp),
+                        buf: Vec::new(),
+                        local,
+                        remote,
+                    });
+                }
+                let config = client_config(&cfg.tls).map_err(|e| TurnFailure::TlsOther {
+                    detail: e.to_string(),
+                })?;
+                let name = server_name(&host).ok_or_else(|| TurnFailure::TlsOther {
+                    detail: format!("{host} is not a valid TLS server name"),
+                })?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| name_tls_error(&e, &host))?;
+                Ok(Conn::Stream {
+                    io: Box::new(tls),
+                    buf: Vec::new(),
+                    local,
+                    remote,
+                })
+            }
+        }
+    };
+    match tokio::time::timeout(cfg.stage_timeout, attempt).await {
+        Ok(res) => res,
+        Err(_) => Err(TurnFailure::Timeout {
+            after_ms: timeout_ms,
+        }),
+    }
+}
