@@ -14,7 +14,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,12 +109,31 @@ struct TcpServer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A UDP socket and a TCP listener on the same loopback port (retrying: the
+/// ephemeral UDP port's TCP twin may be in use by a parallel test).
+fn udp_and_tcp_on_one_port() -> (UdpSocket, TcpListener) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind loopback UDP");
+        let addr = udp.local_addr().expect("local addr");
+        if let Ok(tcp) = TcpListener::bind(addr) {
+            return (udp, tcp);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP");
+}
+
 impl TcpServer {
     fn start(
         addr: SocketAddr,
         conn: impl Fn(std::net::TcpStream, Arc<AtomicBool>) + Send + Sync + 'static,
     ) -> Self {
-        let listener = TcpListener::bind(addr).expect("bind loopback TCP");
+        Self::start_on(TcpListener::bind(addr).expect("bind loopback TCP"), conn)
+    }
+
+    fn start_on(
+        listener: TcpListener,
+        conn: impl Fn(std::net::TcpStream, Arc<AtomicBool>) + Send + Sync + 'static,
+    ) -> Self {
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
@@ -496,9 +515,8 @@ fn stun_hostile_error_reason_is_neutralised() {
 #[test]
 fn stun_tcp_server_that_never_speaks_times_out() {
     // UDP answers normally; TCP on the same port accepts and stays silent.
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = udp.local_addr().expect("addr").port();
-    let _tcp = TcpServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), silent);
+    let (udp, listener) = udp_and_tcp_on_one_port();
+    let _tcp = TcpServer::start_on(listener, silent);
     let server = UdpServer::start_on(
         udp,
         Box::new(|s, req, from| {
@@ -522,20 +540,16 @@ fn stun_tcp_server_that_never_speaks_times_out() {
 
 #[test]
 fn stun_tcp_server_sending_garbage_is_an_error() {
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = udp.local_addr().expect("addr").port();
-    let _tcp = TcpServer::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        |mut s, stop| {
-            // A STUN-looking header claiming a 64 KiB body (over the frame
-            // cap), then junk; then silence.
-            let mut hdr = vec![0x01, 0x01, 0xff, 0xfc, 0x21, 0x12, 0xa4, 0x42];
-            hdr.extend([0u8; 12]);
-            let _ = s.write_all(&hdr);
-            let _ = s.write_all(&junk(65_536, 5));
-            silent(s, stop);
-        },
-    );
+    let (udp, listener) = udp_and_tcp_on_one_port();
+    let _tcp = TcpServer::start_on(listener, |mut s, stop| {
+        // A STUN-looking header claiming a 64 KiB body (over the frame
+        // cap), then junk; then silence.
+        let mut hdr = vec![0x01, 0x01, 0xff, 0xfc, 0x21, 0x12, 0xa4, 0x42];
+        hdr.extend([0u8; 12]);
+        let _ = s.write_all(&hdr);
+        let _ = s.write_all(&junk(65_536, 5));
+        silent(s, stop);
+    });
     let server = UdpServer::start_on(udp, Box::new(|_, _, _| {}));
     let o = run_formats(&stun_args(server.addr, &["--tcp"]));
     let doc = check(&o);

@@ -113,15 +113,29 @@ fn zone() -> InMemoryZoneHandler {
     h
 }
 
+/// A UDP socket and a TCP listener on the same loopback port. The ephemeral
+/// UDP port's TCP twin may be taken by another test running in parallel, so
+/// a few ports are tried.
+async fn udp_and_tcp_on_one_port() -> (UdpSocket, TcpListener, SocketAddr) {
+    let mut tries = 0;
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+        let addr = udp.local_addr().expect("local addr");
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return (udp, tcp, addr),
+            Err(e) => {
+                tries += 1;
+                assert!(tries < 50, "no port free for both UDP and TCP: {e}");
+            }
+        }
+    }
+}
+
 /// Starts the zone on 127.0.0.1 (UDP and TCP, same port).
 async fn dns_server() -> (SocketAddr, Server<Catalog>) {
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::from(n(ORIGIN)), vec![Arc::new(zone())]);
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
-    let addr = udp.local_addr().expect("local addr");
-    let tcp = TcpListener::bind(addr)
-        .await
-        .expect("bind tcp on the same port");
+    let (udp, tcp, addr) = udp_and_tcp_on_one_port().await;
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 16);
@@ -270,9 +284,7 @@ async fn existing_name_without_addresses() {
 #[tokio::test]
 async fn silent_nameserver_times_out_within_the_bound() {
     // A "name server" that receives queries and never answers, on UDP and TCP.
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
-    let addr = udp.local_addr().expect("local addr");
-    let tcp = TcpListener::bind(addr).await.expect("bind tcp");
+    let (udp, tcp, addr) = udp_and_tcp_on_one_port().await;
     let silent = tokio::spawn(async move {
         let mut held = Vec::new();
         let mut buf = [0u8; 1500];
