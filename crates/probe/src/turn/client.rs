@@ -709,6 +709,32 @@ async fn start_echo(ip: IpAddr) -> io::Result<Echo> {
     Ok(Echo { addr, task })
 }
 
+/// What an additive stage (IPv6 relay, RFC 6062) needs before it runs: the
+/// IPv4 allocation passed, a server address and credentials. `None` after
+/// recording the stage as not tested with the reason.
+fn additive_inputs(
+    uri: &ServerUri,
+    cfg: &TurnProbeConfig,
+    r: &mut TurnTransportResult,
+    stage: TurnStage,
+    not_allocated: &str,
+) -> Option<(SocketAddr, ResolvedCredentials)> {
+    let allocated = matches!(
+        r.stage(TurnStage::Allocate).map(|s| &s.status),
+        Some(crate::turn::stages::StageStatus::Passed)
+    );
+    if !allocated {
+        r.not_tested(stage, not_allocated);
+        return None;
+    }
+    let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
+    let (Some(server), Some(auth)) = (r.server, auth) else {
+        r.not_tested(stage, "no server address or credentials");
+        return None;
+    };
+    Some((server, auth.resolve(unix_now())))
+}
+
 fn map_pump(e: PumpError, timeout_ms: u64) -> TurnFailure {
     match e {
         PumpError::Timeout => TurnFailure::Timeout {

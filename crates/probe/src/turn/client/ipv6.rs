@@ -5,14 +5,12 @@
 //! `ok`, `failed_stage` or `failure`.
 
 use super::{
-    AddressFamily, Conn, Session, TurnAuth, TurnProbeConfig, connected_udp, dtls, map_pump,
-    ms_since, name_code, name_io_error, unix_now,
+    AddressFamily, Conn, Session, TurnProbeConfig, additive_inputs, connected_udp, dtls, map_pump,
+    ms_since, name_code, name_io_error,
 };
 use crate::servers::ServerUri;
 use crate::turn::creds::ResolvedCredentials;
-use crate::turn::stages::{
-    StageStatus, TurnFailure, TurnStage, TurnTransport, TurnTransportResult,
-};
+use crate::turn::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use crate::turn::target::host_name;
 use crate::turn::tls::{client_config, name_tls_error, server_name};
 use std::net::SocketAddr;
@@ -32,23 +30,15 @@ pub(super) async fn allocate_ipv6_stage(
     cfg: &TurnProbeConfig,
     r: &mut TurnTransportResult,
 ) {
-    let allocated = matches!(
-        r.stage(TurnStage::Allocate).map(|s| &s.status),
-        Some(StageStatus::Passed)
-    );
-    if !allocated {
-        r.not_tested(
-            TurnStage::AllocateIpv6,
-            "the IPv4 allocation did not succeed",
-        );
-        return;
-    }
-    let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
-    let (Some(server), Some(auth)) = (r.server, auth) else {
-        r.not_tested(TurnStage::AllocateIpv6, "no server address or credentials");
+    let Some((server, creds)) = additive_inputs(
+        uri,
+        cfg,
+        r,
+        TurnStage::AllocateIpv6,
+        "the IPv4 allocation did not succeed",
+    ) else {
         return;
     };
-    let creds = auth.resolve(unix_now());
     let t0 = std::time::Instant::now();
     match allocate(uri, transport, server, cfg, &creds).await {
         Ok((relayed, deleted)) => {

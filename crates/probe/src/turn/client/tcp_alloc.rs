@@ -6,14 +6,12 @@
 //! without touching `ok`, `failed_stage` or `failure`.
 
 use super::{
-    Conn, Io, PumpError, Tap, TurnAuth, TurnProbeConfig, ipv6, map_pump, ms_since, name_code,
-    name_io_error, unix_now,
+    Conn, Io, PumpError, Tap, TurnProbeConfig, additive_inputs, ipv6, map_pump, ms_since,
+    name_code, name_io_error,
 };
 use crate::servers::ServerUri;
 use crate::turn::creds::ResolvedCredentials;
-use crate::turn::stages::{
-    StageStatus, TurnFailure, TurnStage, TurnTransport, TurnTransportResult,
-};
+use crate::turn::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use crate::turn::target::host_name;
 use crate::turn::tls::{client_config, name_tls_error, server_name};
 use std::net::{IpAddr, SocketAddr};
@@ -51,23 +49,15 @@ pub(super) async fn tcp_allocation_stage(
         );
         return;
     }
-    let allocated = matches!(
-        r.stage(TurnStage::Allocate).map(|s| &s.status),
-        Some(StageStatus::Passed)
-    );
-    if !allocated {
-        r.not_tested(
-            TurnStage::TcpAllocation,
-            "the UDP-relay allocation did not succeed",
-        );
-        return;
-    }
-    let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
-    let (Some(server), Some(auth)) = (r.server, auth) else {
-        r.not_tested(TurnStage::TcpAllocation, "no server address or credentials");
+    let Some((server, creds)) = additive_inputs(
+        uri,
+        cfg,
+        r,
+        TurnStage::TcpAllocation,
+        "the UDP-relay allocation did not succeed",
+    ) else {
         return;
     };
-    let creds = auth.resolve(unix_now());
     let t0 = std::time::Instant::now();
     match run(uri, transport, server, cfg, &creds).await {
         Ok(note) => r.pass(TurnStage::TcpAllocation, ms_since(t0), Some(note)),
