@@ -5,10 +5,11 @@
 
 use probe::ice::{
     CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IceRunResult,
-    IceServers, StunServerSpec, TurnServerSpec, run_all, run_filter,
+    IceServers, IceTurnTransport, RelayProtocol, StunServerSpec, TurnServerSpec, run_all,
+    run_filter,
 };
 use probe::responder::{Responder, ResponderConfig};
-use probe::turn::{Secret, TestTurnServer, TestTurnServerConfig};
+use probe::turn::{Secret, TestPki, TestTurnServer, TestTurnServerConfig, TlsOptions};
 use std::net::{IpAddr, Ipv4Addr};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
@@ -53,8 +54,36 @@ fn turn_spec(t: &TestTurnServer, password: &str) -> TurnServerSpec {
     TurnServerSpec {
         url: format!("turn:{}?transport=udp", t.udp_addr),
         addr: t.udp_addr,
+        transport: IceTurnTransport::Udp,
         username: "alice".into(),
         password: Secret::new(password),
+    }
+}
+
+fn turn_tcp_spec(t: &TestTurnServer) -> TurnServerSpec {
+    TurnServerSpec {
+        url: format!("turn:{}?transport=tcp", t.tcp_addr),
+        addr: t.tcp_addr,
+        transport: IceTurnTransport::Tcp,
+        ..turn_spec(t, PASSWORD)
+    }
+}
+
+/// `turns:localhost:PORT`, the certificate checked against `ca_pem`.
+fn turn_tls_spec(t: &TestTurnServer, ca_pem: &str) -> TurnServerSpec {
+    let config = probe::turn::tls::client_config(&TlsOptions {
+        ca_pem: Some(ca_pem.as_bytes().to_vec()),
+        insecure: false,
+    })
+    .expect("TLS client configuration");
+    TurnServerSpec {
+        url: format!("turns:localhost:{}", t.tls_addr.port()),
+        addr: t.tls_addr,
+        transport: IceTurnTransport::Tls {
+            server_name: probe::turn::tls::server_name("localhost").expect("a DNS name"),
+            config,
+        },
+        ..turn_spec(t, PASSWORD)
     }
 }
 
@@ -354,4 +383,138 @@ async fn a_run_that_never_connects_has_no_data_channel_result() {
     let r = run_filter(CandidateFilter::RelayRelay, &IceServers::default(), &opts()).await;
     assert!(!r.connected());
     assert!(r.data_channel.is_none(), "{r:#?}");
+}
+
+/// Relayed candidates over TURN-TCP and TURN-TLS (the embedded server,
+/// its certificate checked against its CA): with UDP, TCP and TLS servers
+/// configured, relay↔relay runs once with all and once per transport; each
+/// restricted run connects over that transport on both sides, carries the
+/// payload and a WebRTC data channel both ways.
+#[tokio::test]
+async fn relay_relay_connects_over_turn_udp_tcp_and_tls_each() {
+    let turn = turn_server().await;
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![
+            turn_tls_spec(&turn, turn.ca_pem()),
+            turn_tcp_spec(&turn),
+            turn_spec(&turn, PASSWORD),
+        ],
+    };
+    let results = run_all(&[CandidateFilter::RelayRelay], &servers, &opts()).await;
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for r in &results {
+        assert_connected(r, CandidateKind::Relay, CandidateKind::Relay);
+        assert_data_channel(r);
+        // Every agent gathered one relay per server, each tagged with the
+        // transport it was reached over.
+        let wanted: Vec<RelayProtocol> = match r.relay_only {
+            Some(p) => vec![p],
+            None => RelayProtocol::ALL.to_vec(),
+        };
+        for a in &r.agents {
+            let mut got: Vec<RelayProtocol> = a
+                .candidates
+                .iter()
+                .filter(|c| c.kind == CandidateKind::Relay)
+                .map(|c| c.relay_protocol.expect("relays carry their protocol"))
+                .collect();
+            got.sort();
+            assert_eq!(got, wanted, "{a:#?}");
+            assert!(a.server_problems.is_empty(), "{a:#?}");
+        }
+        let sel = r.selected.as_ref().expect("connected");
+        if let Some(p) = r.relay_only {
+            assert_eq!(sel.local_relay_protocol, Some(p), "{r:#?}");
+            assert_eq!(sel.remote_relay_protocol, Some(p), "{r:#?}");
+        }
+    }
+    assert_eq!(
+        results.iter().map(|r| r.relay_only).collect::<Vec<_>>(),
+        [
+            None,
+            Some(RelayProtocol::Udp),
+            Some(RelayProtocol::Tcp),
+            Some(RelayProtocol::Tls)
+        ]
+    );
+}
+
+/// TURN-TLS with a certificate from an unknown CA gives no relay, and the
+/// run says which server and that the allocation failed; nothing hangs.
+#[tokio::test]
+async fn turn_tls_with_an_untrusted_certificate_gives_no_relay() {
+    let turn = turn_server().await;
+    let other = TestPki::generate(&["localhost"]).expect("a second CA");
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![turn_tls_spec(&turn, &other.ca_pem)],
+    };
+    let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
+    assert!(!r.connected(), "{r:#?}");
+    match &r.failure {
+        Some(IceFailure::NoCandidates { kind, reason, .. }) => {
+            assert_eq!(*kind, CandidateKind::Relay);
+            assert!(reason.contains(&servers.turn[0].url), "{reason}");
+        }
+        other => panic!("expected no relay candidates, got {other:?}\n{r:#?}"),
+    }
+    assert!(
+        r.agents
+            .iter()
+            .all(|a| a.candidates.iter().all(|c| c.kind != CandidateKind::Relay)),
+        "{r:#?}"
+    ); // Each agent names the certificate problem.
+    for a in &r.agents {
+        let p = a
+            .server_problems
+            .iter()
+            .find(|p| p.kind == CandidateKind::Relay)
+            .unwrap_or_else(|| panic!("no relay problem: {a:#?}"));
+        match &p.error {
+            GatherError::Connection { message } => assert!(
+                // Same issuer name, other key: webpki says BadSignature.
+                message.contains("TLS") && message.contains("certificate"),
+                "{message}"
+            ),
+            other => panic!("expected the TLS problem named, got {other:?}"),
+        }
+    }
+}
+
+/// A TURN-TCP server that refuses the connection is named with the
+/// connection error, for each agent.
+#[tokio::test]
+async fn turn_tcp_connection_refused_is_named() {
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let servers = IceServers {
+        stun: vec![],
+        turn: vec![TurnServerSpec {
+            url: format!("turn:{addr}?transport=tcp"),
+            addr,
+            transport: IceTurnTransport::Tcp,
+            username: "alice".into(),
+            password: Secret::new(PASSWORD),
+        }],
+    };
+    let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
+    assert!(!r.connected(), "{r:#?}");
+    for a in &r.agents {
+        let p = a
+            .server_problems
+            .iter()
+            .find(|p| p.kind == CandidateKind::Relay)
+            .unwrap_or_else(|| panic!("no relay problem: {a:#?}"));
+        match &p.error {
+            GatherError::Connection { message } => {
+                assert!(message.contains(&addr.to_string()), "{message}")
+            }
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
 }

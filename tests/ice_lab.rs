@@ -3,8 +3,9 @@
 //! - One NAT, both agents in the client namespace: srflx↔srflx connects
 //!   when the router hairpins and fails when it does not, and the result
 //!   says hairpinning is required (both agents share the public IP).
-//! - Behind a UDP-blocking NAT, relay↔relay fails with a named TURN gather
-//!   failure: `probe::ice` gathers relays over TURN/UDP only.
+//! - Behind a UDP-blocking NAT (coturn in the server namespace), relay↔relay
+//!   over TURN/UDP fails naming the server, and over TURN-TCP and TURN-TLS
+//!   it connects, with payload and a WebRTC data channel both ways.
 //! - Two sites (two clients behind two different NATs): for each pair of
 //!   behaviours, srflx↔srflx runs with one agent in each site
 //!   (`probe::ice::run_filter_on_sockets` with a host socket bound in each
@@ -22,7 +23,7 @@ use std::time::Duration;
 use natclass::{HolePunchOutcome, NatVerdict, classify, holepunch};
 use probe::ice::{
     CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IceRunResult,
-    IceServers, StunServerSpec, TurnServerSpec,
+    IceServers, IceTurnTransport, RelayProtocol, StunServerSpec, TurnServerSpec,
 };
 use probe::lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
 use probe::nat::NatProbeConfig;
@@ -166,49 +167,129 @@ fn srflx_pair_behind_one_nat_fails_without_hairpinning() {
     );
 }
 
-/// `probe::ice` gathers relays over TURN/UDP only: behind a NAT that drops
-/// UDP it cannot relay, and says which TURN server did not answer.
+/// Behind a NAT that drops UDP, relays over TURN/UDP cannot be gathered,
+/// but relays over TURN-TCP and TURN-TLS (coturn, certificate checked
+/// against the lab's CA) connect both agents, carry the payload both ways
+/// and a WebRTC data channel; the run restricted to TURN/UDP names the
+/// server that did not answer.
 #[test]
-fn relay_behind_udp_blocking_nat_fails_because_ice_turn_is_udp_only() {
+fn relay_behind_udp_blocking_nat_works_over_turn_tcp_and_tls() {
     let lab = up(LabSpec::new(NatBehaviour::UdpBlocked));
     let turn = lab
         .start_coturn(CoturnOptions::default())
         .unwrap_or_else(|e| panic!("coturn did not start in the lab: {e}"));
     let addr = SocketAddr::V4(turn.primary);
+    let tls_addr = SocketAddr::V4(turn.tls);
+    let ca_pem = std::fs::read(&turn.cert_pem).expect("coturn's certificate file");
+    let tls = probe::turn::tls::client_config(&probe::turn::TlsOptions {
+        ca_pem: Some(ca_pem),
+        insecure: false,
+    })
+    .expect("TLS client configuration");
+    let spec = |url: String, addr: SocketAddr, transport: IceTurnTransport| TurnServerSpec {
+        url,
+        addr,
+        transport,
+        username: "natscope".into(),
+        password: probe::turn::Secret::new("natscope-secret"),
+    };
     let servers = IceServers {
         stun: Vec::new(),
-        turn: vec![TurnServerSpec {
-            url: format!("turn:{addr}"),
-            addr,
-            username: "natscope".into(),
-            password: probe::turn::Secret::new("natscope-secret"),
-        }],
+        turn: vec![
+            spec(format!("turn:{addr}"), addr, IceTurnTransport::Udp),
+            spec(
+                format!("turn:{addr}?transport=tcp"),
+                addr,
+                IceTurnTransport::Tcp,
+            ),
+            spec(
+                format!("turns:{tls_addr}"),
+                tls_addr,
+                IceTurnTransport::Tls {
+                    server_name: probe::turn::tls::server_name(&turn.tls.ip().to_string())
+                        .expect("an IP is a TLS server name"),
+                    config: tls,
+                },
+            ),
+        ],
     };
     let opts = options(IpAddr::V4(lab.addrs().client));
-    let r = run_in(&lab, Ns::Client, CandidateFilter::RelayRelay, servers, opts);
+    let runs = lab
+        .run_in(Ns::Client, move || {
+            current_thread().block_on(probe::ice::run_all(
+                &[CandidateFilter::RelayRelay],
+                &servers,
+                &opts,
+            ))
+        })
+        .expect("the namespace exists");
+    let run = |p: Option<RelayProtocol>| {
+        runs.iter()
+            .find(|r| r.relay_only == p)
+            .unwrap_or_else(|| panic!("no relay-relay run for {p:?}: {runs:#?}"))
+    };
+
+    // TURN over UDP: no relay, and the server that did not answer is named.
+    let udp = run(Some(RelayProtocol::Udp));
     assert!(
-        !r.connected(),
-        "relay over TURN/UDP through a UDP-blocking NAT: {r:#?}"
+        !udp.connected(),
+        "TURN/UDP through a UDP-blocking NAT: {udp:#?}"
     );
-    match &r.failure {
+    match &udp.failure {
         Some(IceFailure::NoCandidates { kind, reason, .. }) => {
             assert_eq!(*kind, CandidateKind::Relay);
             assert!(reason.contains(&format!("turn:{addr}")), "{reason}");
         }
-        other => panic!("expected no relay candidates, got {other:?}: {r:#?}"),
+        other => panic!("expected no relay candidates, got {other:?}: {udp:#?}"),
     }
-    let problem = r
+    let problem = udp
         .agents
         .iter()
         .flat_map(|a| &a.server_problems)
         .find(|p| p.kind == CandidateKind::Relay)
-        .unwrap_or_else(|| panic!("no relay server problem reported: {r:#?}"));
+        .unwrap_or_else(|| panic!("no relay server problem reported: {udp:#?}"));
     assert!(
         matches!(
             problem.error,
             GatherError::NoResponse | GatherError::TurnFailed
         ),
         "{problem:?}"
+    );
+
+    // TURN over TCP and over TLS: each connects on its own, relayed on
+    // both sides over that transport, payload and data channel both ways.
+    for p in [RelayProtocol::Tcp, RelayProtocol::Tls] {
+        let r = run(Some(p));
+        assert!(r.connected(), "relay over TURN-{p} failed: {r:#?}");
+        let sel = r.selected.as_ref().expect("a connected run has a pair");
+        assert_eq!(
+            (sel.local_kind, sel.remote_kind),
+            (CandidateKind::Relay, CandidateKind::Relay),
+            "{r:#?}"
+        );
+        assert_eq!(sel.local_relay_protocol, Some(p), "{r:#?}");
+        assert_eq!(sel.remote_relay_protocol, Some(p), "{r:#?}");
+        assert_eq!(
+            sel.local_address.ip(),
+            IpAddr::V4(*turn.primary.ip()),
+            "relayed by coturn: {r:#?}"
+        );
+        assert!(r.payload.as_ref().is_some_and(|x| x.both_ways()), "{r:#?}");
+        let dc = r.data_channel.as_ref().expect("data channel tested");
+        assert!(dc.works(), "data channel over TURN-{p}: {dc:#?}");
+    }
+
+    // With every server, ICE still connects (over TCP or TLS).
+    let all = run(None);
+    assert!(all.connected(), "{all:#?}");
+    let via = all
+        .selected
+        .as_ref()
+        .and_then(|s| s.local_relay_protocol)
+        .expect("relayed");
+    assert!(
+        matches!(via, RelayProtocol::Tcp | RelayProtocol::Tls),
+        "{all:#?}"
     );
 }
 

@@ -41,6 +41,9 @@ pub const CHECKS: &[&str] = &[
     "ice-host",
     "ice-srflx",
     "ice-relay",
+    "ice-relay-udp",
+    "ice-relay-tcp",
+    "ice-relay-tls",
     "portmap",
 ];
 
@@ -72,6 +75,13 @@ pub struct DiagnoseArgs {
     /// TURN long-term password.
     #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
     password: Option<Secret>,
+    /// PEM file of CA certificate(s) to trust for turns: servers (TURN tests
+    /// and ICE relays) instead of the system store.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// Do not verify turns: server certificates.
+    #[arg(long)]
+    insecure: bool,
     /// Skip the NAT classification.
     #[arg(long)]
     no_nat: bool,
@@ -88,7 +98,7 @@ pub struct DiagnoseArgs {
     /// CI gate: exit 1 unless every CHECK passed (comma-separated; one
     /// line on stderr per unmet requirement). Checks: udp, stun, nat-eim,
     /// turn-udp, turn-tcp, turn-tls, turn-dtls, ice-host, ice-srflx, ice-relay,
-    /// portmap.
+    /// ice-relay-udp, ice-relay-tcp, ice-relay-tls, portmap.
     #[arg(long, value_delimiter = ',', value_parser = parse_check, value_name = "CHECK,...")]
     require: Vec<String>,
     /// Replace public IP addresses with stable placeholders in every output.
@@ -167,7 +177,8 @@ pub fn plan(servers: &[NamedServer], skips: Skips) -> Plan {
     let ice = if skips.ice {
         Err("skipped (--no-ice)".to_owned())
     } else {
-        Ok(by(&plain_udp))
+        // stun: for srflx; turn: over UDP or TCP and turns: (TLS) for relays.
+        Ok(by(&|u| ice_cmd::ice_transport(u).is_ok()))
     };
     Plan {
         stun,
@@ -353,6 +364,16 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     rep.options.bind = args.probe.bind.map(|b| b.to_string());
     let deadline = tokio::time::Instant::now() + args.deadline;
 
+    let tls = TlsOptions {
+        ca_pem: match (&lab, &args.ca) {
+            (Some(l), _) => Some(l.turn.ca_pem().as_bytes().to_vec()),
+            (None, Some(p)) => Some(anyhow::Context::with_context(std::fs::read(p), || {
+                format!("reading {}", p.display())
+            })?),
+            (None, None) => None,
+        },
+        insecure: args.insecure,
+    };
     let turn_cfg = TurnProbeConfig {
         auth: match (&args.username, &args.password) {
             (Some(u), Some(p)) => Some(TurnAuth::LongTerm {
@@ -361,10 +382,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
             }),
             _ => None,
         },
-        tls: TlsOptions {
-            ca_pem: lab.as_ref().map(|l| l.turn.ca_pem().as_bytes().to_vec()),
-            insecure: false,
-        },
+        tls: tls.clone(),
         resolver: probe::resolve::Resolver::system().ok(),
         ..TurnProbeConfig::default()
     };
@@ -413,6 +431,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
                         s,
                         args.username.as_deref(),
                         args.password.as_ref(),
+                        &tls,
                         args.probe.timeout,
                     )
                     .await?;
@@ -425,12 +444,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
                     let results =
                         probe::ice::run_all(&CandidateFilter::ALL_FILTERS, &servers, &opts).await;
                     let mut summary = report::Summary::default();
-                    ice_cmd::summarize(
-                        &results,
-                        !servers.stun.is_empty(),
-                        !servers.turn.is_empty(),
-                        &mut summary,
-                    );
+                    ice_cmd::summarize(&results, &servers, &mut summary);
                     Ok((ice_cmd::tested_section(&results), summary))
                 })
                 .await
@@ -585,10 +599,8 @@ mod tests {
             ["stun:192.0.2.1:3478", "turn:192.0.2.2:3478?transport=udp"]
         );
         assert_eq!(labels(p.turn.as_ref().unwrap()).len(), 3);
-        assert_eq!(
-            labels(p.ice.as_ref().unwrap()),
-            ["stun:192.0.2.1:3478", "turn:192.0.2.2:3478?transport=udp"]
-        );
+        // ICE: srflx from stun:, relays over TURN-UDP, -TCP and -TLS.
+        assert_eq!(labels(p.ice.as_ref().unwrap()), labels(&all));
     }
 
     #[test]

@@ -5,11 +5,13 @@ use crate::servers_arg::NamedServer;
 use anyhow::{Context, bail};
 use probe::ice::{
     CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IcePhase,
-    IceRunResult, IceServers, StunServerSpec, TurnServerSpec, run_all,
+    IceRunResult, IceServers, IceTurnTransport, RelayProtocol, StunServerSpec, TurnServerSpec,
+    run_all,
 };
-use probe::servers::{Scheme, ServerUri, Transport};
-use probe::turn::Secret;
+use probe::servers::{Host, Scheme, ServerUri, Transport};
+use probe::turn::{Secret, TlsOptions};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Arguments of `natscope ice`. The TURN password is a `Secret`: its Debug
@@ -19,10 +21,18 @@ pub struct IceArgs {
     /// STUN servers for srflx candidates: stun:HOST[:PORT] (UDP).
     #[arg(long = "stun", value_name = "URI")]
     pub stun: Vec<String>,
-    /// TURN servers for relayed candidates: turn:HOST[:PORT][?transport=udp]
-    /// (UDP only for ICE runs).
+    /// TURN servers for relayed candidates: turn:HOST[:PORT] (UDP),
+    /// turn:HOST[:PORT]?transport=tcp (TURN over TCP), turns:HOST[:PORT]
+    /// (TURN over TLS). Repeat to compare transports.
     #[arg(long = "turn", value_name = "URI")]
     pub turn: Vec<String>,
+    /// PEM file of CA certificate(s) to trust for turns: instead of the
+    /// system store.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Do not verify turns: server certificates.
+    #[arg(long)]
+    pub insecure: bool,
     /// TURN long-term username.
     #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
     pub username: Option<String>,
@@ -51,33 +61,57 @@ pub struct IceArgs {
     pub no_data_channel: bool,
 }
 
+/// How an ICE agent reaches a server given by `uri`: `stun:` and `turn:`
+/// without `?transport` over UDP (as browsers do), `turn:?transport=tcp`
+/// over TCP, `turns:` over TLS. DTLS (`turns:?transport=udp`) and `stuns:`
+/// are not offered to ICE agents: `Err` says so.
+pub fn ice_transport(uri: &ServerUri) -> Result<Transport, String> {
+    match (uri.scheme, uri.transport) {
+        (Scheme::Stun, _) | (Scheme::Turn, None | Some(Transport::Udp)) => Ok(Transport::Udp),
+        (Scheme::Turn, Some(Transport::Tcp)) | (Scheme::Turns, None | Some(Transport::Tcp)) => {
+            Ok(Transport::Tcp)
+        }
+        (Scheme::Turns, Some(Transport::Udp)) => {
+            Err("TURN over DTLS is tested by the turn section, not offered to ICE agents".into())
+        }
+        (Scheme::Stuns, _) => Err("stuns: is not used for ICE candidates".into()),
+    }
+}
+
 /// ICE servers from named servers: `stun:` ones give srflx candidates,
-/// `turn:` ones over UDP give relayed candidates (credentials from the URI,
-/// e.g. an iceServers file, else `username`/`password`). Names are resolved
-/// through `probe::resolve`; other schemes/transports are errors naming the
-/// input.
+/// `turn:`/`turns:` ones relayed candidates over the transport
+/// [`ice_transport`] names (credentials from the URI, e.g. an iceServers
+/// file, else `username`/`password`; certificates checked with `tls`).
+/// Names are resolved through `probe::resolve`; anything else is an error
+/// naming the input.
 pub async fn servers_from(
     named: &[NamedServer],
     username: Option<&str>,
     password: Option<&Secret>,
+    tls: &TlsOptions,
     dns_budget: Duration,
 ) -> anyhow::Result<IceServers> {
     let mut servers = IceServers::default();
     let resolved = crate::stun_cmd::resolve_all(named, false, dns_budget).await;
+    let mut tls_config = None;
     for (s, r) in named.iter().zip(resolved) {
         let uri = &s.uri;
+        let want = ice_transport(uri).map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?;
         let addr = r
             .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?
             .into_iter()
-            .find(|t| t.transport == Transport::Udp)
+            .filter(|t| t.transport == want)
+            // IPv4 first (the agents' host addresses and most relays are
+            // IPv4), then whatever the name has.
+            .min_by_key(|t| !t.addr.is_ipv4())
             .map(|t| t.addr)
-            .with_context(|| format!("{}: ICE runs use UDP servers", s.label))?;
+            .with_context(|| format!("{}: no {} address", s.label, want.as_str()))?;
         match uri.scheme {
             Scheme::Stun => servers.stun.push(StunServerSpec {
                 url: uri.to_string(),
                 addr,
             }),
-            Scheme::Turn => {
+            Scheme::Turn | Scheme::Turns => {
                 let username = uri
                     .username
                     .clone()
@@ -91,17 +125,40 @@ pub async fn servers_from(
                         s.label
                     ),
                 };
+                let transport = match (uri.scheme, want) {
+                    (Scheme::Turns, _) => {
+                        let config = match &tls_config {
+                            Some(c) => std::sync::Arc::clone(c),
+                            None => {
+                                let c = probe::turn::tls::client_config(tls)
+                                    .with_context(|| format!("{}: TLS set-up", s.label))?;
+                                tls_config = Some(c.clone());
+                                c
+                            }
+                        };
+                        let host = match &uri.host {
+                            Host::Name(n) => n.clone(),
+                            Host::Ip(ip) => ip.to_string(),
+                        };
+                        let server_name = probe::turn::tls::server_name(&host)
+                            .with_context(|| format!("{}: not a TLS server name", s.label))?;
+                        IceTurnTransport::Tls {
+                            server_name,
+                            config,
+                        }
+                    }
+                    (_, Transport::Tcp) => IceTurnTransport::Tcp,
+                    (_, Transport::Udp) => IceTurnTransport::Udp,
+                };
                 servers.turn.push(TurnServerSpec {
                     url: uri.to_string(),
                     addr,
+                    transport,
                     username,
                     password,
                 });
             }
-            _ => bail!(
-                "{}: ICE runs use plain stun: and turn: (UDP) servers",
-                s.label
-            ),
+            Scheme::Stuns => bail!("{}: stuns: is not used for ICE candidates", s.label),
         }
     }
     Ok(servers)
@@ -141,18 +198,40 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
         .chain(args.turn.iter().map(|s| (s, Scheme::Turn)))
     {
         let uri = ServerUri::parse(s).with_context(|| format!("bad URI {s}"))?;
-        if uri.scheme != want || uri.transport.is_some_and(|t| t != Transport::Udp) {
-            bail!("{s}: ICE runs use plain stun: and turn: (UDP) servers");
+        let scheme_ok = match want {
+            Scheme::Stun => uri.scheme == Scheme::Stun,
+            _ => uri.scheme.is_turn(),
+        };
+        if !scheme_ok {
+            bail!(
+                "{s}: --{} takes {} URIs",
+                if want == Scheme::Stun { "stun" } else { "turn" },
+                if want == Scheme::Stun {
+                    "stun:"
+                } else {
+                    "turn:/turns:"
+                }
+            );
         }
+        ice_transport(&uri).map_err(|e| anyhow::anyhow!("{s}: {e}"))?;
         named.push(NamedServer {
             label: s.clone(),
             uri,
         });
     }
+    let ca_pem = match &args.ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let tls = TlsOptions {
+        ca_pem,
+        insecure: args.insecure,
+    };
     let servers = servers_from(
         &named,
         args.username.as_deref(),
         args.password.as_ref(),
+        &tls,
         Duration::from_secs(5),
     )
     .await?;
@@ -196,6 +275,15 @@ fn kind(k: CandidateKind) -> report::ice::CandidateType {
     }
 }
 
+fn relay_protocol(p: RelayProtocol) -> report::ice::RelayProtocol {
+    use report::ice::RelayProtocol as R;
+    match p {
+        RelayProtocol::Udp => R::Udp,
+        RelayProtocol::Tcp => R::Tcp,
+        RelayProtocol::Tls => R::Tls,
+    }
+}
+
 fn gather_code(e: &GatherError) -> Option<u16> {
     match e {
         GatherError::TurnError { code, .. } | GatherError::StunError { code, .. } => Some(*code),
@@ -216,6 +304,7 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
                 CandidateFilter::RelayHost => r::IceFilter::RelayHost,
                 CandidateFilter::All => r::IceFilter::All,
             },
+            relay_only: x.relay_only.map(relay_protocol),
             connected: x.connected(),
             failure: x.failure.as_ref().map(|f| match f {
                 IceFailure::NoCandidates {
@@ -264,6 +353,7 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
                             gathered_ms: ms(c.gathered_after),
                             used: c.used,
                             dropped: c.dropped.clone(),
+                            relay_protocol: c.relay_protocol.map(relay_protocol),
                         })
                         .collect(),
                     server_problems: a
@@ -285,6 +375,8 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
                 local_address: s.local_address,
                 remote_type: kind(s.remote_kind),
                 remote_address: s.remote_address,
+                local_relay_protocol: s.local_relay_protocol.map(relay_protocol),
+                remote_relay_protocol: s.remote_relay_protocol.map(relay_protocol),
             }),
             peer_reflexive_seen: x.peer_reflexive_seen,
             time_to_connected_ms: x.time_to_connected.map(ms),
@@ -315,7 +407,10 @@ pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
         .collect();
     r::IceSection {
         runs,
-        not_tested: vec!["TCP candidates and TURN over TCP/TLS (ICE runs are UDP only)".into()],
+        not_tested: vec![
+            "ICE-TCP candidates (RFC 6544): host and srflx candidates are UDP".into(),
+            "TURN over DTLS for ICE agents (the turn section tests DTLS)".into(),
+        ],
     }
 }
 
@@ -333,12 +428,7 @@ pub async fn run(cmd: IceCmd) -> anyhow::Result<crate::Verdict> {
     let (servers, _) = config(&cmd.ice).await?;
     let results = run_probe(&cmd.ice).await?;
     let mut rep = report::Report::new("ice", crate::to_report::now_rfc3339());
-    summarize(
-        &results,
-        !servers.stun.is_empty(),
-        !servers.turn.is_empty(),
-        &mut rep.summary,
-    );
+    summarize(&results, &servers, &mut rep.summary);
     rep.ice = tested_section(&results);
     cmd.output.emit(&rep)?;
     Ok(crate::Verdict::from_checks(&rep.summary.checks))
@@ -349,16 +439,23 @@ pub fn tested_section(results: &[IceRunResult]) -> report::Section<report::ice::
     report::Section::Tested(ice_section(results))
 }
 
-/// Summary lines and the `ice-host`, `ice-srflx`, `ice-relay` checks. A
-/// candidate type with no server configured for it is "not tested", not a
+/// The name of a run in summary lines: the filter, and the relay
+/// transport when the run was restricted to one.
+fn run_name(r: &IceRunResult) -> String {
+    match r.relay_only {
+        Some(p) => format!("{} over TURN-{}", r.filter, p.as_str().to_uppercase()),
+        None => r.filter.to_string(),
+    }
+}
+
+/// Summary lines and the `ice-host`, `ice-srflx`, `ice-relay` checks, plus
+/// `ice-relay-udp`, `ice-relay-tcp`, `ice-relay-tls` (relay↔relay with the
+/// TURN servers reached over that transport only). A candidate type or
+/// transport with no server configured for it is "not tested", not a
 /// failure.
-pub fn summarize(
-    results: &[IceRunResult],
-    have_stun: bool,
-    have_turn: bool,
-    summary: &mut report::Summary,
-) {
+pub fn summarize(results: &[IceRunResult], servers: &IceServers, summary: &mut report::Summary) {
     use report::{Check, CheckStatus};
+    let (have_stun, have_turn) = (!servers.stun.is_empty(), !servers.turn.is_empty());
     for r in results {
         let (id, configured) = match r.filter {
             CandidateFilter::HostHost => ("ice-host", true),
@@ -366,10 +463,22 @@ pub fn summarize(
             CandidateFilter::RelayRelay => ("ice-relay", have_turn),
             CandidateFilter::RelayHost | CandidateFilter::All => ("", true),
         };
-        let name = r.filter.as_str();
+        let name = run_name(r);
         if r.connected() {
+            let via = r
+                .selected
+                .as_ref()
+                .and_then(|s| s.local_relay_protocol.or(s.remote_relay_protocol))
+                .filter(|_| r.relay_only.is_none())
+                .map(|p| format!(" (relayed via TURN-{})", p.as_str().to_uppercase()))
+                .unwrap_or_default();
+            let dc = if r.data_channel.as_ref().is_some_and(|d| d.works()) {
+                "; a WebRTC data channel (DTLS + SCTP) opened over it"
+            } else {
+                ""
+            };
             summary.works.push(format!(
-                "ICE {name}: connected and exchanged data both ways"
+                "ICE {name}: connected and exchanged data both ways{via}{dc}"
             ));
         } else if configured {
             let why = r
@@ -379,7 +488,7 @@ pub fn summarize(
                 .unwrap_or_else(|| "did not connect".into());
             summary.problems.push(format!("ICE {name}: {why}"));
         }
-        if id.is_empty() {
+        if id.is_empty() || r.relay_only.is_some() {
             continue;
         }
         summary.checks.push(Check {
@@ -396,6 +505,59 @@ pub fn summarize(
             } else {
                 format!("{name} did not connect")
             },
+        });
+    }
+    // One check per relay transport: the run restricted to it, or the
+    // relay-relay run when it is the only transport configured.
+    let protocols = servers.relay_protocols();
+    let relay_run = |p: RelayProtocol| {
+        results
+            .iter()
+            .find(|r| r.filter == CandidateFilter::RelayRelay && r.relay_only == Some(p))
+            .or_else(|| {
+                (protocols == [p])
+                    .then(|| {
+                        results.iter().find(|r| {
+                            r.filter == CandidateFilter::RelayRelay && r.relay_only.is_none()
+                        })
+                    })
+                    .flatten()
+            })
+    };
+    let ran_relay = results
+        .iter()
+        .any(|r| r.filter == CandidateFilter::RelayRelay);
+    for p in RelayProtocol::ALL {
+        let upper = p.as_str().to_uppercase();
+        let (status, reason) = match relay_run(p) {
+            _ if !ran_relay => continue,
+            _ if !protocols.contains(&p) => (
+                CheckStatus::NotTested,
+                format!("no TURN server over {upper} configured for ICE"),
+            ),
+            None => (
+                CheckStatus::NotTested,
+                format!("relay-relay over TURN-{upper} was not run"),
+            ),
+            Some(r) if r.connected() => (
+                CheckStatus::Pass,
+                format!("relay-relay over TURN-{upper} connected"),
+            ),
+            Some(r) => (
+                CheckStatus::Fail,
+                format!(
+                    "relay-relay over TURN-{upper} did not connect: {}",
+                    r.failure
+                        .as_ref()
+                        .map(|f| f.to_string())
+                        .unwrap_or_else(|| "no pair".into())
+                ),
+            ),
+        };
+        summary.checks.push(Check {
+            id: format!("ice-relay-{}", p.as_str()),
+            status,
+            reason,
         });
     }
 }

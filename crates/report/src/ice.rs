@@ -45,11 +45,48 @@ pub enum CandidateType {
     Relay,
 }
 
+/// How an agent reached the TURN server behind a relayed candidate
+/// (WebRTC's `relayProtocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayProtocol {
+    /// TURN over UDP.
+    Udp,
+    /// TURN over TCP.
+    Tcp,
+    /// TURN over TLS.
+    Tls,
+}
+
+impl RelayProtocol {
+    /// `udp`, `tcp` or `tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+
+    /// `UDP`, `TCP` or `TLS`.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+        }
+    }
+}
+
 /// One run (one ICE session).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IceRun {
     /// The filter.
     pub filter: IceFilter,
+    /// When the run used only the TURN servers reached over this protocol
+    /// (each relay transport proved on its own); absent: every server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_only: Option<RelayProtocol>,
     /// Connected and payload passed both ways.
     pub connected: bool,
     /// Why not, when `connected` is false.
@@ -133,6 +170,10 @@ pub struct IceCandidate {
     pub used: bool,
     /// Why an allowed candidate was not used.
     pub dropped: Option<String>,
+    /// Relayed candidates: how the agent reached its TURN server —
+    /// WebRTC's `relayProtocol`. Absent for other types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_protocol: Option<RelayProtocol>,
 }
 
 /// A server that produced no candidate.
@@ -160,6 +201,14 @@ pub struct IcePair {
     pub remote_type: CandidateType,
     /// Remote address.
     pub remote_address: SocketAddr,
+    /// When the local candidate is relayed: how agent "a" reached its TURN
+    /// server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_relay_protocol: Option<RelayProtocol>,
+    /// When the remote candidate is relayed: how agent "b" reached its
+    /// TURN server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_relay_protocol: Option<RelayProtocol>,
 }
 
 /// Payload over the selected pair.
@@ -236,6 +285,44 @@ impl IceFilter {
             IceFilter::RelayRelay => "relay ↔ relay",
             IceFilter::RelayHost => "relay ↔ host",
             IceFilter::All => "all types",
+        }
+    }
+}
+
+impl IceRun {
+    /// The run's name: the filter, and the relay transport when the run was
+    /// restricted to one (e.g. `relay ↔ relay, TURN-TLS only`).
+    pub fn label(&self) -> String {
+        match self.relay_only {
+            Some(p) => format!("{}, TURN-{} only", self.filter.label(), p.upper()),
+            None => self.filter.label().to_owned(),
+        }
+    }
+}
+
+impl IcePair {
+    /// The candidate types, with the relay transport of relayed ones (e.g.
+    /// `relay/TLS → host`).
+    pub fn types(&self) -> String {
+        let one = |t: CandidateType, p: Option<RelayProtocol>| match p {
+            Some(p) => format!("{}/{}", t.as_str(), p.upper()),
+            None => t.as_str().to_owned(),
+        };
+        format!(
+            "{} → {}",
+            one(self.local_type, self.local_relay_protocol),
+            one(self.remote_type, self.remote_relay_protocol)
+        )
+    }
+}
+
+impl IceCandidate {
+    /// The transport column: `udp`, or for a relayed candidate how the TURN
+    /// server was reached (`udp via TURN-TLS`).
+    pub fn protocol_label(&self) -> String {
+        match self.relay_protocol {
+            Some(p) => format!("{} via TURN-{}", self.protocol, p.upper()),
+            None => self.protocol.clone(),
         }
     }
 }

@@ -501,15 +501,7 @@ impl Renderer {
             };
             let pair = r.selected.as_ref().map_or_else(
                 || "-".to_owned(),
-                |p| {
-                    format!(
-                        "{} → {} ({} → {})",
-                        p.local_type.as_str(),
-                        p.remote_type.as_str(),
-                        p.local_address,
-                        p.remote_address
-                    )
-                },
+                |p| format!("{} ({} → {})", p.types(), p.local_address, p.remote_address),
             );
             let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), format::ms);
             let notes: Vec<String> = r
@@ -519,7 +511,7 @@ impl Renderer {
                 .chain(r.hairpin.iter().map(|h| h.describe()))
                 .collect();
             table.add_row(vec![
-                self.cell(r.filter.label(), None),
+                self.cell(&r.label(), None),
                 self.cell(text, Some(color)),
                 self.cell(&pair, None),
                 self.cell(&ms(r.time_to_connected_ms), None),

@@ -1,12 +1,18 @@
 //! The tokio driver around two sans-IO rice-proto agents in one process:
-//! their UDP sockets, their timers, the routing of their transmits, and
+//! their UDP sockets, the TCP connections to TURN servers they ask for
+//! (TURN over TCP, and over TLS: natscope terminates TLS here with
+//! tokio-rustls, so certificate problems are named and rice-proto sees
+//! plain TURN over TCP), their timers, the routing of their transmits, and
 //! the application data they receive.
 //!
 //! Both agents are driven from ONE loop (one task per run), so candidate
-//! exchange is a plain function call and nothing needs locking.
+//! exchange is a plain function call and nothing needs locking. Each TCP
+//! connection is one task (connect, read, write) that reports to that
+//! loop through the same bounded channel as the UDP readers.
 
 use super::filter::{CandidateFilter, CandidateKind};
 use super::result::GatherError;
+use super::stream_frames::StreamFrames;
 use crate::stun::transaction::{ResponseClass, parse_response};
 use rice_proto::agent::{Agent, AgentPoll};
 use rice_proto::candidate::{Candidate, CandidatePair, TransportType};
@@ -16,7 +22,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use stun_proto::Instant as SansInstant;
 use stun_proto::agent::Transmit;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -26,15 +33,36 @@ use turn_client_proto::api::TurnClientApi;
 const INBOUND_CAPACITY: usize = 1024;
 /// Most application datagrams kept per agent until read.
 const APP_QUEUE: usize = 64;
-/// Largest datagram read.
+/// Largest datagram read (and largest TCP read).
 const MAX_DATAGRAM: usize = 65536;
+/// Writes queued per TCP connection before it counts as stuck.
+const TCP_WRITE_QUEUE: usize = 256;
 
-/// A received datagram.
-struct Inbound {
-    side: usize,
-    local: SocketAddr,
-    from: SocketAddr,
-    data: Vec<u8>,
+/// What the socket tasks report to the driving loop.
+enum Inbound {
+    /// A datagram on a UDP socket, or bytes on a TCP connection.
+    Data {
+        side: usize,
+        transport: TransportType,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// A TCP connection asked for with `AllocateSocket` is up (or failed).
+    TcpConnected {
+        side: usize,
+        /// The `from` of the request (rice-proto's placeholder address).
+        requested: SocketAddr,
+        to: SocketAddr,
+        result: Result<(SocketAddr, mpsc::Sender<Vec<u8>>), String>,
+    },
+    /// A TCP connection ended (closed by the server or an error).
+    TcpClosed {
+        side: usize,
+        local: SocketAddr,
+        to: SocketAddr,
+        reason: String,
+    },
 }
 
 /// Aborts a reader task when dropped.
@@ -43,6 +71,14 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// TLS for a TURN-over-TLS connection: the name the certificate must
+/// carry, and the client configuration (trust anchors, ring provider).
+#[derive(Debug, Clone)]
+pub(crate) struct TlsTarget {
+    pub server_name: rustls::pki_types::ServerName<'static>,
+    pub config: Arc<rustls::ClientConfig>,
 }
 
 /// A relayed candidate rice-proto's gatherer produced.
@@ -71,9 +107,22 @@ pub(crate) struct Side {
     idx: usize,
     filter: CandidateFilter,
     sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
-    /// local TURN socket address → (TURN server index, server address).
+    /// TCP connections to TURN servers: (local, server) → writer.
+    tcp: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    /// Reassembly of each TCP connection's incoming stream, by local
+    /// address.
+    tcp_frames: HashMap<SocketAddr, StreamFrames>,
+    /// local TURN socket/connection address → (TURN server index, server
+    /// address).
     turn_sockets: HashMap<SocketAddr, (usize, SocketAddr)>,
+    /// TURN servers reached over TCP/TLS: server address → (index, IP to
+    /// connect from, TLS to run over the connection).
+    turn_tcp: HashMap<SocketAddr, (usize, std::net::IpAddr, Option<TlsTarget>)>,
+    /// TURN servers this agent gathers from (indices).
+    turn_expected: Vec<usize>,
     pub turn_errors: HashMap<usize, TurnErrorSeen>,
+    /// TCP/TLS TURN servers whose connection failed or closed early.
+    pub turn_conn_errors: HashMap<usize, String>,
     pub relays: Vec<RelayGathered>,
     pub gathering_started: bool,
     pub gathering_done: bool,
@@ -150,8 +199,9 @@ impl Side {
         if !self.gathering_started || self.gathering_done {
             return true;
         }
-        self.turn_sockets.values().all(|(i, _)| {
+        self.turn_expected.iter().all(|i| {
             self.relays.iter().any(|r| r.turn_server == Some(*i))
+                || self.turn_conn_errors.contains_key(i)
                 || self.turn_errors.get(i).is_some_and(|e| {
                     (e.code == 401 && e.count >= 2) || (e.code != 401 && e.code != 438)
                 })
@@ -171,12 +221,18 @@ pub(crate) struct Pair {
     tx: mpsc::Sender<Inbound>,
     readers: Vec<AbortOnDrop>,
     base: Instant,
+    /// Bound on each TCP connect to a TURN server.
+    tcp_connect_timeout: std::time::Duration,
 }
 
 impl Pair {
     /// Two fresh agents ("a" controlling) with one stream and one component
     /// each, and random local ICE credentials.
-    pub fn new(filter: CandidateFilter) -> Result<Self, String> {
+    /// `tcp_connect_timeout` bounds each TCP connect to a TURN server.
+    pub fn new(
+        filter: CandidateFilter,
+        tcp_connect_timeout: std::time::Duration,
+    ) -> Result<Self, String> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let mk = |idx: usize| -> Result<Side, String> {
             let mut agent = Agent::builder()
@@ -199,8 +255,13 @@ impl Pair {
                 idx,
                 filter,
                 sockets: HashMap::new(),
+                tcp: HashMap::new(),
+                tcp_frames: HashMap::new(),
                 turn_sockets: HashMap::new(),
+                turn_tcp: HashMap::new(),
+                turn_expected: Vec::new(),
                 turn_errors: HashMap::new(),
+                turn_conn_errors: HashMap::new(),
                 relays: Vec::new(),
                 gathering_started: false,
                 gathering_done: false,
@@ -218,6 +279,7 @@ impl Pair {
             tx,
             readers: Vec::new(),
             base: Instant::now(),
+            tcp_connect_timeout,
         })
     }
 
@@ -250,8 +312,9 @@ impl Pair {
             loop {
                 match sock.recv_from(&mut buf).await {
                     Ok((n, from)) => {
-                        let m = Inbound {
+                        let m = Inbound::Data {
                             side,
+                            transport: TransportType::Udp,
                             local,
                             from,
                             data: buf[..n].to_vec(),
@@ -268,19 +331,31 @@ impl Pair {
         Ok(local)
     }
 
-    /// Starts rice-proto's TURN gathering on agent `side` for the TURN
-    /// sockets already added. `configs[i]` is the config of TURN server i.
+    /// Starts rice-proto's TURN gathering on agent `side`. Each entry is
+    /// (TURN server index, local address, config, TLS): for UDP the local
+    /// address of a socket already added with [`Pair::add_socket`]; for
+    /// TCP the IP to connect from (port 0): the connection (with TLS when
+    /// given) is made when rice-proto asks for it.
     pub fn start_turn_gathering(
         &mut self,
         side: usize,
-        configs: &[rice_proto::turn::TurnConfig],
+        entries: &[(
+            usize,
+            SocketAddr,
+            &rice_proto::turn::TurnConfig,
+            Option<TlsTarget>,
+        )],
     ) -> Result<(), String> {
         let s = &mut self.sides[side];
-        let turns: Vec<(SocketAddr, &rice_proto::turn::TurnConfig)> = s
-            .turn_sockets
-            .iter()
-            .filter_map(|(local, (i, _))| configs.get(*i).map(|c| (*local, c)))
-            .collect();
+        let mut turns: Vec<(SocketAddr, &rice_proto::turn::TurnConfig)> = Vec::new();
+        for (i, local, config, tls) in entries {
+            if config.client_transport() == TransportType::Tcp {
+                s.turn_tcp
+                    .insert(config.addr(), (*i, local.ip(), tls.clone()));
+            }
+            s.turn_expected.push(*i);
+            turns.push((*local, *config));
+        }
         let (sid, cid) = (s.stream_id, s.component_id);
         let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
         let mut comp = stream.mut_component(cid).ok_or("no component")?;
@@ -290,12 +365,59 @@ impl Pair {
         Ok(())
     }
 
-    fn send(&self, side: usize, t: &Transmit<Box<[u8]>>) {
-        let s = &self.sides[side];
+    fn send(&mut self, side: usize, t: &Transmit<Box<[u8]>>) {
+        let s = &mut self.sides[side];
+        if t.transport == TransportType::Tcp {
+            let Some(w) = s.tcp.get(&(t.from, t.to)) else {
+                return;
+            };
+            // A stream cannot drop bytes: a full queue means the connection
+            // is stuck, so it is closed (and named) rather than corrupted.
+            if w.try_send(t.data.to_vec()).is_err() {
+                s.tcp.remove(&(t.from, t.to));
+                s.errors
+                    .push(format!("TCP to {}: write queue full, closed", t.to));
+            }
+            return;
+        }
         if let Some(sock) = s.sockets.get(&t.from) {
             // UDP send errors (e.g. ICMP unreachable) are like loss: ICE retries.
             let _ = sock.try_send_to(&t.data, t.to);
         }
+    }
+
+    /// rice-proto asks for a TCP connection from `req.from` (a placeholder
+    /// on the IP it wants) to `req.to`. Only TURN servers configured for
+    /// TCP/TLS get one (natscope offers no ICE-TCP candidates); the answer
+    /// comes back through the loop as [`Inbound::TcpConnected`].
+    fn allocate_socket(
+        &mut self,
+        side: usize,
+        req: rice_proto::agent::AgentSocket,
+        now: SansInstant,
+    ) {
+        let s = &mut self.sides[side];
+        let wanted = (req.transport == TransportType::Tcp)
+            .then(|| s.turn_tcp.get(&req.to).cloned())
+            .flatten();
+        let Some((_, ip, tls)) = wanted else {
+            if let Some(mut stream) = s.agent.mut_stream(req.stream_id) {
+                stream.allocated_socket(
+                    req.component_id,
+                    req.transport,
+                    req.from,
+                    req.to,
+                    Err(stun_proto::agent::StunError::ResourceNotFound),
+                    now,
+                );
+            }
+            return;
+        };
+        let tx = self.tx.clone();
+        let timeout = self.tcp_connect_timeout;
+        self.readers.push(AbortOnDrop(tokio::spawn(tcp_connection(
+            side, ip, req.from, req.to, tls, tx, timeout,
+        ))));
     }
 
     /// Polls agent `side` until it waits; handles its events and sends its
@@ -314,20 +436,7 @@ impl Pair {
                     wake = Instant::now() + std::time::Duration::from_secs(3600);
                     break;
                 }
-                AgentPoll::AllocateSocket(req) => {
-                    // natscope's ICE runs are UDP only: refuse TCP sockets.
-                    let s = &mut self.sides[side];
-                    if let Some(mut stream) = s.agent.mut_stream(req.stream_id) {
-                        stream.allocated_socket(
-                            req.component_id,
-                            req.transport,
-                            req.from,
-                            req.to,
-                            Err(stun_proto::agent::StunError::ResourceNotFound),
-                            now,
-                        );
-                    }
-                }
+                AgentPoll::AllocateSocket(req) => self.allocate_socket(side, req, now),
                 AgentPoll::RemoveSocket(_) => {}
                 AgentPoll::SelectedPair(p) => {
                     let pair = p.selected.candidate_pair().clone();
@@ -399,12 +508,118 @@ impl Pair {
     }
 
     fn incoming(&mut self, m: Inbound) {
+        match m {
+            Inbound::Data {
+                side,
+                transport: TransportType::Tcp,
+                local,
+                from,
+                data,
+            } => self.incoming_stream(side, local, from, &data),
+            Inbound::Data {
+                side,
+                transport,
+                local,
+                from,
+                data,
+            } => self.incoming_data(side, transport, local, from, data),
+            Inbound::TcpConnected {
+                side,
+                requested,
+                to,
+                result,
+            } => {
+                let now = self.now();
+                let s = &mut self.sides[side];
+                let index = s.turn_tcp.get(&to).map(|(i, _, _)| *i);
+                let local = match result {
+                    Ok((local, writer)) => {
+                        s.tcp.insert((local, to), writer);
+                        s.tcp_frames.insert(local, StreamFrames::new());
+                        if let Some(i) = index {
+                            s.turn_sockets.insert(local, (i, to));
+                        }
+                        Ok(local)
+                    }
+                    Err(e) => {
+                        if let Some(i) = index {
+                            s.turn_conn_errors.insert(i, e);
+                        }
+                        Err(stun_proto::agent::StunError::ResourceNotFound)
+                    }
+                };
+                let (sid, cid) = (s.stream_id, s.component_id);
+                if let Some(mut stream) = s.agent.mut_stream(sid) {
+                    stream.allocated_socket(cid, TransportType::Tcp, requested, to, local, now);
+                }
+            }
+            Inbound::TcpClosed {
+                side,
+                local,
+                to,
+                reason,
+            } => {
+                let s = &mut self.sides[side];
+                s.tcp.remove(&(local, to));
+                s.tcp_frames.remove(&local);
+                if let Some((i, _)) = s.turn_sockets.get(&local)
+                    && !s.relays.iter().any(|r| r.turn_server == Some(*i))
+                {
+                    s.turn_conn_errors.insert(*i, reason.clone());
+                }
+                s.errors.push(format!("TCP {local} -> {to}: {reason}"));
+            }
+        }
+    }
+
+    /// Bytes from a TCP connection (plaintext, also for TLS): fed to the
+    /// agent one TURN message at a time (see `stream_frames`). A stream that cannot
+    /// be split is closed and named.
+    fn incoming_stream(&mut self, side: usize, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+        let s = &mut self.sides[side];
+        let Some(frames) = s.tcp_frames.get_mut(&local) else {
+            return;
+        };
+        let mut units = Vec::new();
+        let mut broken = frames.push(data).err();
+        while broken.is_none() {
+            match frames.next_frame() {
+                Ok(Some(u)) => units.push(u),
+                Ok(None) => break,
+                Err(e) => broken = Some(e),
+            }
+        }
+        for u in units {
+            self.incoming_data(side, TransportType::Tcp, local, from, u);
+        }
+        if let Some(e) = broken {
+            let s = &mut self.sides[side];
+            s.tcp.remove(&(local, from));
+            s.tcp_frames.remove(&local);
+            if let Some((i, _)) = s.turn_sockets.get(&local)
+                && !s.relays.iter().any(|r| r.turn_server == Some(*i))
+            {
+                s.turn_conn_errors.insert(*i, e.to_string());
+            }
+            s.errors.push(format!("TCP {local} <- {from}: {e}"));
+        }
+    }
+
+    fn incoming_data(
+        &mut self,
+        side: usize,
+        transport: TransportType,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: Vec<u8>,
+    ) {
         let now = self.now();
-        let s = &mut self.sides[m.side];
-        // Name TURN failures: note every STUN error answer a TURN server sends.
-        if let Some((i, server)) = s.turn_sockets.get(&m.local)
-            && *server == m.from
-            && let Ok(p) = parse_response(&m.data)
+        let s = &mut self.sides[side];
+        // Name TURN failures: note every STUN error answer a TURN server
+        // sends (one datagram or one framed TCP/TLS message).
+        if let Some((i, server)) = s.turn_sockets.get(&local)
+            && *server == from
+            && let Ok(p) = parse_response(&data)
             && p.class == ResponseClass::Error
         {
             let (code, reason) = p.error.unwrap_or((0, String::new()));
@@ -421,7 +636,7 @@ impl Pair {
         let Some(mut stream) = s.agent.mut_stream(sid) else {
             return;
         };
-        let t = Transmit::new(m.data.as_slice(), TransportType::Udp, m.from, m.local);
+        let t = Transmit::new(data.as_slice(), transport, from, local);
         let reply = stream.handle_incoming_data(cid, t, now);
         let mut got = Vec::new();
         if let Some(d) = reply.data {
@@ -547,3 +762,131 @@ impl Pair {
         }
     }
 }
+
+/// One TCP connection to a TURN server: connects from `ip` and, with
+/// `tls`, runs the TLS handshake (both bounded by `timeout`), reports the
+/// result (a certificate problem named), then pumps plaintext both ways
+/// until either side closes. Reports its end; never panics on network
+/// input.
+async fn tcp_connection(
+    side: usize,
+    ip: std::net::IpAddr,
+    requested: SocketAddr,
+    to: SocketAddr,
+    tls: Option<TlsTarget>,
+    tx: mpsc::Sender<Inbound>,
+    timeout: std::time::Duration,
+) {
+    let connect = async {
+        let sock = if to.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| format!("TCP socket: {e}"))?;
+        sock.bind(SocketAddr::new(ip, 0))
+            .map_err(|e| format!("TCP bind {ip}: {e}"))?;
+        let stream = sock
+            .connect(to)
+            .await
+            .map_err(|e| format!("TCP connect to {to}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let local = stream
+            .local_addr()
+            .map_err(|e| format!("TCP to {to}: {e}"))?;
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(stream),
+            Some(t) => {
+                let name = t.server_name.to_str().into_owned();
+                let tls = tokio_rustls::TlsConnector::from(t.config)
+                    .connect(t.server_name, stream)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "TLS to {to}: {}",
+                            crate::turn::tls::name_tls_error(&e, &name)
+                        )
+                    })?;
+                Box::new(tls)
+            }
+        };
+        Ok::<_, String>((stream, local))
+    };
+    let up = match tokio::time::timeout(timeout, connect).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "connect to {to}: no answer within {} ms",
+            timeout.as_millis()
+        )),
+    };
+    let (stream, local) = match up {
+        Ok(x) => x,
+        Err(e) => {
+            let failed = Inbound::TcpConnected {
+                side,
+                requested,
+                to,
+                result: Err(e),
+            };
+            let _ = tx.send(failed).await;
+            return;
+        }
+    };
+    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(TCP_WRITE_QUEUE);
+    let connected = Inbound::TcpConnected {
+        side,
+        requested,
+        to,
+        result: Ok((local, wtx)),
+    };
+    if tx.send(connected).await.is_err() {
+        return;
+    }
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let reason = loop {
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) => break "closed by the server".to_string(),
+                Ok(n) => {
+                    let m = Inbound::Data {
+                        side,
+                        transport: TransportType::Tcp,
+                        local,
+                        from: to,
+                        data: buf[..n].to_vec(),
+                    };
+                    if tx.send(m).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => break e.to_string(),
+            },
+            w = wrx.recv() => match w {
+                Some(d) => {
+                    let written = async {
+                        wr.write_all(&d).await?;
+                        wr.flush().await
+                    };
+                    if let Err(e) = written.await {
+                        break e.to_string();
+                    }
+                }
+                // The agent dropped the connection (closing): end quietly.
+                None => return,
+            },
+        }
+    };
+    let _ = tx
+        .send(Inbound::TcpClosed {
+            side,
+            local,
+            to,
+            reason,
+        })
+        .await;
+}
+
+/// A TCP or TLS byte stream.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}

@@ -23,6 +23,8 @@
 //! - [`result`]: the result model of one run.
 //! - [`run`]: one run per filter, and all of them in parallel.
 //! - `agent` (private): the tokio driver around the two sans-IO agents.
+//! - `stream_frames` (private): splits a TURN server's TCP/TLS byte
+//!   stream into single messages/records before rice-proto sees them.
 //! - `gather` (private): host and srflx candidates (rice-proto's gatherer
 //!   skips loopback sockets); relayed ones come from rice-proto's TURN
 //!   gatherer.
@@ -31,7 +33,10 @@
 //!   over the selected pair after a successful run (opt out with
 //!   [`IceOptions::data_channel`]).
 //!
-//! Limits: UDP only (host, srflx, TURN over UDP); one component.
+//! Limits: host and srflx candidates are UDP (no ICE-TCP candidates);
+//! TURN is reached over UDP, TCP or TLS (relayed candidates are UDP, as in
+//! browsers); DTLS to the TURN server is not offered to the agents; one
+//! component.
 
 mod agent;
 pub mod datachannel;
@@ -39,6 +44,7 @@ pub mod filter;
 mod gather;
 pub mod result;
 pub mod run;
+mod stream_frames;
 
 pub use datachannel::{DataChannelFailure, DataChannelPhase, DataChannelResult};
 pub use filter::{CandidateFilter, CandidateKind};
@@ -46,7 +52,7 @@ pub use result::{
     AgentReport, CandidateInfo, GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult,
     PayloadExchange, SelectedPairInfo, ServerProblem,
 };
-pub use run::{run_all, run_filter, run_filter_on_sockets};
+pub use run::{IceRunPlan, plan_runs, run_all, run_filter, run_filter_on_sockets};
 
 use crate::turn::Secret;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -61,18 +67,83 @@ pub struct StunServerSpec {
     pub addr: SocketAddr,
 }
 
-/// A TURN server (UDP) for relayed candidates. The password never appears
-/// in results or logs.
+/// A TURN server for relayed candidates. The password never appears in
+/// results or logs.
 #[derive(Debug, Clone)]
 pub struct TurnServerSpec {
     /// The URL shown in results (e.g. `turn:turn.example.net:3478`).
     pub url: String,
-    /// Its resolved UDP address.
+    /// Its resolved address (for `transport`).
     pub addr: SocketAddr,
+    /// How the agents reach it: UDP, TCP or TLS over TCP. The relayed
+    /// candidate itself is UDP in every case (RFC 8656 allocations); this
+    /// is WebRTC's `relayProtocol`.
+    pub transport: IceTurnTransport,
     /// Long-term credential username.
     pub username: String,
     /// Long-term credential password.
     pub password: Secret,
+}
+
+/// The transport between an ICE agent and its TURN server.
+#[derive(Debug, Clone)]
+pub enum IceTurnTransport {
+    /// `turn:` over UDP.
+    Udp,
+    /// `turn:…?transport=tcp`: TURN over one TCP connection per agent.
+    Tcp,
+    /// `turns:`: TURN over TLS over TCP (rustls, ring provider).
+    Tls {
+        /// The name the certificate must carry (SNI).
+        server_name: rustls::pki_types::ServerName<'static>,
+        /// Trust anchors and verification (see [`crate::turn::tls::client_config`]).
+        config: std::sync::Arc<rustls::ClientConfig>,
+    },
+}
+
+impl IceTurnTransport {
+    /// The relay protocol this transport gives relayed candidates.
+    pub fn protocol(&self) -> RelayProtocol {
+        match self {
+            Self::Udp => RelayProtocol::Udp,
+            Self::Tcp => RelayProtocol::Tcp,
+            Self::Tls { .. } => RelayProtocol::Tls,
+        }
+    }
+}
+
+/// How an agent reaches the TURN server behind a relayed candidate
+/// (WebRTC's `relayProtocol`). Ordered as browsers prefer them (RFC 8445
+/// §5.1.2.2: UDP before TCP before TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayProtocol {
+    /// TURN over UDP.
+    Udp,
+    /// TURN over TCP.
+    Tcp,
+    /// TURN over TLS (over TCP).
+    Tls,
+}
+
+impl RelayProtocol {
+    /// All three, in preference order.
+    pub const ALL: [RelayProtocol; 3] = [Self::Udp, Self::Tcp, Self::Tls];
+
+    /// `udp`, `tcp` or `tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+}
+
+impl std::fmt::Display for RelayProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The servers both agents gather from.
@@ -82,6 +153,30 @@ pub struct IceServers {
     pub stun: Vec<StunServerSpec>,
     /// TURN servers (relay).
     pub turn: Vec<TurnServerSpec>,
+}
+
+impl IceServers {
+    /// The relay protocols the TURN servers offer, in preference order,
+    /// each once.
+    pub fn relay_protocols(&self) -> Vec<RelayProtocol> {
+        RelayProtocol::ALL
+            .into_iter()
+            .filter(|p| self.turn.iter().any(|t| t.transport.protocol() == *p))
+            .collect()
+    }
+
+    /// The same servers with only the TURN servers reached over `p`.
+    pub fn only_relay(&self, p: RelayProtocol) -> IceServers {
+        IceServers {
+            stun: self.stun.clone(),
+            turn: self
+                .turn
+                .iter()
+                .filter(|t| t.transport.protocol() == p)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// Bounds and local addresses of the runs.

@@ -28,6 +28,9 @@ pub struct CandidateInfo {
     /// Why a gathered candidate of an allowed type was not used (e.g.
     /// redundant with a host candidate), if so.
     pub dropped: Option<String>,
+    /// Relayed candidates: how the agent reached its TURN server —
+    /// WebRTC's `relayProtocol`. `None` for other types.
+    pub relay_protocol: Option<super::RelayProtocol>,
 }
 
 /// A STUN or TURN server that produced no candidate for one agent.
@@ -73,6 +76,13 @@ pub enum GatherError {
         /// The error text.
         message: String,
     },
+    /// The TCP connection or the TLS handshake to the TURN server failed
+    /// (a certificate problem is named), or the connection closed before
+    /// an allocation.
+    Connection {
+        /// What happened (refused, no answer within the bound, closed).
+        message: String,
+    },
     /// The address family of the server does not match the local socket.
     FamilyMismatch,
 }
@@ -89,6 +99,7 @@ impl std::fmt::Display for GatherError {
             GatherError::TurnFailed => f.write_str("TURN allocation failed"),
             GatherError::NoMappedAddress => f.write_str("answer without a mapped address"),
             GatherError::Socket { message } => write!(f, "socket error: {message}"),
+            GatherError::Connection { message } => write!(f, "{message}"),
             GatherError::FamilyMismatch => f.write_str("address family mismatch"),
         }
     }
@@ -124,6 +135,12 @@ pub struct SelectedPairInfo {
     pub remote_address: SocketAddr,
     /// The same pair as agent "b" selected it, when it did (local = b).
     pub peer_view: Option<(CandidateKind, SocketAddr, CandidateKind, SocketAddr)>,
+    /// When the local candidate is relayed: how agent "a" reaches its TURN
+    /// server.
+    pub local_relay_protocol: Option<super::RelayProtocol>,
+    /// When the remote candidate is relayed: how agent "b" reaches its
+    /// TURN server.
+    pub remote_relay_protocol: Option<super::RelayProtocol>,
 }
 
 /// Whether a srflx↔srflx pair needs the NAT to hairpin.
@@ -246,6 +263,10 @@ impl std::fmt::Display for IceFailure {
 pub struct IceRunResult {
     /// The filter.
     pub filter: CandidateFilter,
+    /// When the run used only the TURN servers reached over one protocol
+    /// (to prove each relay transport on its own); `None`: every
+    /// configured server.
+    pub relay_only: Option<super::RelayProtocol>,
     /// `None` when connected and payload passed both ways, else the reason.
     pub failure: Option<IceFailure>,
     /// Agent "a" (controlling) and agent "b" (controlled).

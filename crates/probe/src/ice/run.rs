@@ -2,11 +2,11 @@
 //! a payload both ways, and report; and [`run_all`], every filter in
 //! parallel.
 
-use super::agent::Pair;
+use super::agent::{Pair, TlsTarget};
 use super::filter::{CandidateFilter, CandidateKind};
 use super::gather::srflx_on_socket;
 use super::result::*;
-use super::{IceOptions, IceServers};
+use super::{IceOptions, IceServers, IceTurnTransport, RelayProtocol, TurnServerSpec};
 use rice_proto::candidate::{Candidate, CandidateType, TransportType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,37 +14,81 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-/// Runs every filter in `filters` in parallel. Results come back in the
-/// order of `filters`; each run is bounded by [`IceOptions::run_bound`] and
-/// a failing (or panicking) run becomes a result, never an abort.
+/// One planned run: a candidate-type filter, and optionally a restriction
+/// to the TURN servers reached over one relay protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IceRunPlan {
+    /// The candidate-type filter.
+    pub filter: CandidateFilter,
+    /// `Some(p)`: only TURN servers reached over `p`.
+    pub relay_only: Option<RelayProtocol>,
+}
+
+/// The runs for `filters` (pure): each filter once with every server, and
+/// — when the TURN servers span more than one relay protocol — relay↔relay
+/// once more per protocol, so that each transport (TURN over UDP, TCP,
+/// TLS) is proved on its own instead of only the one ICE prefers.
+pub fn plan_runs(filters: &[CandidateFilter], servers: &IceServers) -> Vec<IceRunPlan> {
+    let protocols = servers.relay_protocols();
+    let mut out = Vec::new();
+    for &filter in filters {
+        out.push(IceRunPlan {
+            filter,
+            relay_only: None,
+        });
+        if filter == CandidateFilter::RelayRelay && protocols.len() > 1 {
+            out.extend(protocols.iter().map(|p| IceRunPlan {
+                filter,
+                relay_only: Some(*p),
+            }));
+        }
+    }
+    out
+}
+
+/// Runs every run [`plan_runs`] makes of `filters`, in parallel. Results
+/// come back in plan order; each run is bounded by
+/// [`IceOptions::run_bound`] and a failing (or panicking) run becomes a
+/// result, never an abort.
 pub async fn run_all(
     filters: &[CandidateFilter],
     servers: &IceServers,
     opts: &IceOptions,
 ) -> Vec<IceRunResult> {
-    let servers = Arc::new(servers.clone());
     let opts = Arc::new(opts.clone());
-    let handles: Vec<_> = filters
-        .iter()
-        .map(|&f| {
-            let (servers, opts) = (servers.clone(), opts.clone());
+    let handles: Vec<_> = plan_runs(filters, servers)
+        .into_iter()
+        .map(|plan| {
+            let servers = match plan.relay_only {
+                Some(p) => servers.only_relay(p),
+                None => servers.clone(),
+            };
+            let opts = opts.clone();
             (
-                f,
-                tokio::spawn(async move { run_filter(f, &servers, &opts).await }),
+                plan,
+                tokio::spawn(async move {
+                    let mut r = run_filter(plan.filter, &servers, &opts).await;
+                    r.relay_only = plan.relay_only;
+                    r
+                }),
             )
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
-    for (f, h) in handles {
+    for (plan, h) in handles {
         out.push(match h.await {
             Ok(r) => r,
-            Err(e) => empty_result(
-                f,
-                IceFailure::Local {
-                    message: format!("run task ended: {e}"),
-                },
-                Duration::ZERO,
-            ),
+            Err(e) => {
+                let mut r = empty_result(
+                    plan.filter,
+                    IceFailure::Local {
+                        message: format!("run task ended: {e}"),
+                    },
+                    Duration::ZERO,
+                );
+                r.relay_only = plan.relay_only;
+                r
+            }
         });
     }
     out
@@ -99,6 +143,7 @@ async fn run_bounded(
 fn empty_result(filter: CandidateFilter, failure: IceFailure, duration: Duration) -> IceRunResult {
     IceRunResult {
         filter,
+        relay_only: None,
         failure: Some(failure),
         agents: Vec::new(),
         selected: None,
@@ -112,6 +157,35 @@ fn empty_result(filter: CandidateFilter, failure: IceFailure, duration: Duration
 }
 
 const ROLES: [&str; 2] = ["a", "b"];
+
+/// rice-proto's configuration for one TURN server: credentials and the
+/// transport to it. TURN over TLS is TCP to rice-proto: the driver runs
+/// TLS on the connection (see [`tls_target`]).
+fn turn_config(t: &TurnServerSpec) -> rice_proto::turn::TurnConfig {
+    let client_transport = match t.transport {
+        IceTurnTransport::Udp => TransportType::Udp,
+        IceTurnTransport::Tcp | IceTurnTransport::Tls { .. } => TransportType::Tcp,
+    };
+    rice_proto::turn::TurnConfig::new(
+        client_transport,
+        t.addr,
+        rice_proto::turn::TurnCredentials::new(&t.username, t.password.expose()),
+    )
+}
+
+/// The TLS the driver runs on the connection to `t`, for `turns:`.
+fn tls_target(t: &TurnServerSpec) -> Option<TlsTarget> {
+    match &t.transport {
+        IceTurnTransport::Tls {
+            server_name,
+            config,
+        } => Some(TlsTarget {
+            server_name: server_name.clone(),
+            config: config.clone(),
+        }),
+        IceTurnTransport::Udp | IceTurnTransport::Tcp => None,
+    }
+}
 
 fn bind_ip_for(opts: &IceOptions, target: SocketAddr) -> IpAddr {
     opts.host_ips
@@ -175,7 +249,7 @@ async fn run_inner(
     t0: Instant,
     given_sockets: Option<[Vec<std::net::UdpSocket>; 2]>,
 ) -> IceRunResult {
-    let mut pair = match Pair::new(filter) {
+    let mut pair = match Pair::new(filter, opts.gather_timeout) {
         Ok(p) => p,
         Err(message) => return empty_result(filter, IceFailure::Local { message }, t0.elapsed()),
     };
@@ -290,6 +364,7 @@ async fn run_inner(
                     gathered_after: t0.elapsed(),
                     used: res.is_ok(),
                     dropped: res.err(),
+                    relay_protocol: None,
                 });
             }
             let Some(answers) = srflx[side].get(i) else {
@@ -330,6 +405,7 @@ async fn run_inner(
                             gathered_after: a.at.saturating_duration_since(t0),
                             used,
                             dropped,
+                            relay_protocol: None,
                         });
                     }
                     Err(e) => reports[side].server_problems.push(ServerProblem {
@@ -342,48 +418,40 @@ async fn run_inner(
         }
     }
 
-    // relay: rice-proto's TURN gatherer, one local socket per TURN server.
-    let configs: Vec<rice_proto::turn::TurnConfig> = servers
-        .turn
-        .iter()
-        .map(|t| {
-            rice_proto::turn::TurnConfig::new(
-                TransportType::Udp,
-                t.addr,
-                rice_proto::turn::TurnCredentials::new(&t.username, t.password.expose()),
-            )
-        })
-        .collect();
+    // relay: rice-proto's TURN gatherer: one local UDP socket per TURN
+    // server over UDP; over TCP/TLS one connection per server, made when
+    // rice-proto asks for it (rice-proto runs TLS itself).
+    let configs: Vec<rice_proto::turn::TurnConfig> = servers.turn.iter().map(turn_config).collect();
     for side in 0..2 {
         if !filter.gathers(side, CandidateKind::Relay) || servers.turn.is_empty() {
             continue;
         }
+        let mut entries = Vec::new();
         for (i, t) in servers.turn.iter().enumerate() {
             let bind = SocketAddr::new(bind_ip_for(opts, t.addr), 0);
-            let sock = match UdpSocket::bind(bind).await {
-                Ok(s) => s,
-                Err(e) => {
-                    reports[side].server_problems.push(ServerProblem {
-                        server: t.url.clone(),
-                        kind: CandidateKind::Relay,
-                        error: GatherError::Socket {
-                            message: e.to_string(),
-                        },
-                    });
-                    continue;
-                }
+            if !matches!(t.transport, IceTurnTransport::Udp) {
+                entries.push((i, bind, &configs[i], tls_target(t)));
+                continue;
+            }
+            let local = match UdpSocket::bind(bind).await {
+                Ok(sock) => pair.add_socket(side, sock, Some((i, t.addr))),
+                Err(e) => Err(e),
             };
-            if let Err(e) = pair.add_socket(side, sock, Some((i, t.addr))) {
-                reports[side].server_problems.push(ServerProblem {
+            match local {
+                Ok(local) => entries.push((i, local, &configs[i], None)),
+                Err(e) => reports[side].server_problems.push(ServerProblem {
                     server: t.url.clone(),
                     kind: CandidateKind::Relay,
                     error: GatherError::Socket {
                         message: e.to_string(),
                     },
-                });
+                }),
             }
         }
-        if let Err(message) = pair.start_turn_gathering(side, &configs) {
+        // rice-proto ranks relays by their order here: UDP, then TCP, then
+        // TLS, as browsers do (RFC 8445 §5.1.2.2 local preference).
+        entries.sort_by_key(|(i, _, _, _)| servers.turn[*i].transport.protocol());
+        if let Err(message) = pair.start_turn_gathering(side, &entries) {
             return finish_early(filter, reports, IceFailure::Local { message }, t0);
         }
     }
@@ -407,6 +475,10 @@ async fn run_inner(
                 gathered_after: r.at.saturating_duration_since(t0),
                 used: r.used,
                 dropped: r.dropped.clone(),
+                relay_protocol: r
+                    .turn_server
+                    .and_then(|i| servers.turn.get(i))
+                    .map(|t| t.transport.protocol()),
             });
         }
         if started {
@@ -421,6 +493,9 @@ async fn run_inner(
                 }
                 let error = match pair.turn_error(side, i) {
                     Some(e) => e,
+                    None if s.turn_conn_errors.contains_key(&i) => GatherError::Connection {
+                        message: s.turn_conn_errors[&i].clone(),
+                    },
                     None if s.gathering_done => GatherError::TurnFailed,
                     None => GatherError::NoResponse,
                 };
@@ -510,7 +585,18 @@ async fn run_inner(
     } else {
         None
     };
+    // How each agent reached the TURN server behind a relayed candidate of
+    // the selected pair (looked up in that agent's own candidate list).
+    let relay_protocol = |side: usize, addr: SocketAddr| {
+        reports[side]
+            .candidates
+            .iter()
+            .find(|c| c.kind == CandidateKind::Relay && c.address == addr)
+            .and_then(|c| c.relay_protocol)
+    };
     let selected = pair.sides[0].selected.as_ref().map(|p| SelectedPairInfo {
+        local_relay_protocol: relay_protocol(0, p.local.address),
+        remote_relay_protocol: relay_protocol(1, p.remote.address),
         local_kind: p.local.candidate_type.into(),
         local_address: p.local.address,
         remote_kind: p.remote.candidate_type.into(),
@@ -573,6 +659,7 @@ async fn run_inner(
 
     IceRunResult {
         filter,
+        relay_only: None,
         failure,
         agents: reports,
         selected,
@@ -669,4 +756,86 @@ async fn exchange_payload(
         }
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ice::{StunServerSpec, TurnServerSpec};
+    use crate::turn::Secret;
+
+    fn turn(port: u16, transport: IceTurnTransport) -> TurnServerSpec {
+        TurnServerSpec {
+            url: format!("turn:192.0.2.1:{port}"),
+            addr: SocketAddr::from(([192, 0, 2, 1], port)),
+            transport,
+            username: "u".into(),
+            password: Secret::new("p".to_string()),
+        }
+    }
+
+    fn tls() -> IceTurnTransport {
+        let config = crate::turn::tls::client_config(&crate::turn::TlsOptions {
+            ca_pem: None,
+            insecure: true,
+        })
+        .expect("an insecure client config needs no roots");
+        IceTurnTransport::Tls {
+            server_name: crate::turn::tls::server_name("turn.example.net").expect("a DNS name"),
+            config,
+        }
+    }
+
+    #[test]
+    fn relay_relay_is_run_once_more_per_protocol_when_several_are_configured() {
+        let servers = IceServers {
+            stun: vec![StunServerSpec {
+                url: "stun:192.0.2.1".into(),
+                addr: SocketAddr::from(([192, 0, 2, 1], 3478)),
+            }],
+            turn: vec![
+                turn(5349, tls()),
+                turn(3478, IceTurnTransport::Udp),
+                turn(3479, IceTurnTransport::Tcp),
+            ],
+        };
+        let plan = plan_runs(&CandidateFilter::ALL_FILTERS, &servers);
+        let relay: Vec<Option<RelayProtocol>> = plan
+            .iter()
+            .filter(|p| p.filter == CandidateFilter::RelayRelay)
+            .map(|p| p.relay_only)
+            .collect();
+        assert_eq!(
+            relay,
+            [
+                None,
+                Some(RelayProtocol::Udp),
+                Some(RelayProtocol::Tcp),
+                Some(RelayProtocol::Tls)
+            ]
+        );
+        assert_eq!(plan.len(), CandidateFilter::ALL_FILTERS.len() + 3);
+        // Each restricted run sees only its own servers (and all STUN).
+        let tcp_only = servers.only_relay(RelayProtocol::Tcp);
+        assert_eq!(tcp_only.turn.len(), 1);
+        assert_eq!(tcp_only.turn[0].addr.port(), 3479);
+        assert_eq!(tcp_only.stun.len(), 1);
+    }
+
+    #[test]
+    fn one_protocol_needs_no_extra_run() {
+        let servers = IceServers {
+            stun: Vec::new(),
+            turn: vec![turn(5349, tls()), turn(5350, tls())],
+        };
+        let plan = plan_runs(&[CandidateFilter::RelayRelay], &servers);
+        assert_eq!(
+            plan,
+            [IceRunPlan {
+                filter: CandidateFilter::RelayRelay,
+                relay_only: None
+            }]
+        );
+        assert_eq!(servers.relay_protocols(), [RelayProtocol::Tls]);
+    }
 }

@@ -51,7 +51,7 @@ fn matrix(h: &mut Html, runs: &[IceRun]) {
         h.m("<tr id=\"ice-run-")
             .int(i)
             .m("\"><th>")
-            .m(r.filter.label())
+            .t(&r.label())
             .m("</th><td>")
             .m(if r.connected {
                 "<span class=\"badge pass\">✔ connected</span>"
@@ -62,9 +62,7 @@ fn matrix(h: &mut Html, runs: &[IceRun]) {
         match &r.selected {
             Some(p) => {
                 h.m("<strong>")
-                    .m(p.local_type.as_str())
-                    .m(" → ")
-                    .m(p.remote_type.as_str())
+                    .t(&p.types())
                     .m("</strong><br><code class=\"addr\">")
                     .d(p.local_address)
                     .m("</code> → <code class=\"addr\">")
@@ -158,7 +156,7 @@ fn opt_ms(h: &mut Html, v: Option<f64>) {
 fn candidates(h: &mut Html, index: usize, r: &IceRun) {
     let agents = &r.agents[..r.agents.len().min(MAX_AGENTS)];
     h.m("<p class=\"ice-run-head\"><strong>")
-        .m(r.filter.label())
+        .t(&r.label())
         .m("</strong>");
     for a in agents {
         h.m(" · agent ")
@@ -215,7 +213,7 @@ fn agent_rows(h: &mut Html, a: &IceAgent) {
         .m("</td><td>")
         .m(c.kind.as_str())
         .m("</td><td>")
-        .t(&c.protocol)
+        .t(&c.protocol_label())
         .m("</td><td><code class=\"addr\">")
         .d(c.address)
         .m("</code></td><td><code class=\"addr\">");
