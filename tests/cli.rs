@@ -56,6 +56,9 @@ fn diagnose_lab_works_on_a_fresh_machine() {
         "ice-host",
         "ice-srflx",
         "ice-relay",
+        "ice-relay-udp",
+        "ice-relay-tcp",
+        "ice-relay-tls",
     ] {
         assert!(
             checks
@@ -626,4 +629,97 @@ fn every_probe_command_writes_schema_valid_json() {
         assert_eq!(doc["schema"], "natscope/1", "{args:?}");
     }
     drop(r);
+}
+
+/// `natscope ice` with TURN over TCP and over TLS (`turns:`, certificate
+/// checked with `--ca`): relay↔relay connects over each, the report tags
+/// relayed candidates with their relay protocol, and the per-transport
+/// checks pass; the password appears nowhere.
+#[test]
+fn ice_relays_over_turn_tcp_and_tls_from_the_command_line() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let password = "tcp-and-tls-s3cret";
+    let turn = rt
+        .block_on(probe::turn::TestTurnServer::start(
+            probe::turn::TestTurnServerConfig::new(
+                "natscope.test",
+                "alice",
+                probe::turn::Secret::new(password),
+            ),
+        ))
+        .expect("embedded TURN server starts");
+    let dir = std::env::temp_dir().join(format!("natscope-ice-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, turn.ca_pem()).expect("write CA");
+    let mut cmd = natscope();
+    cmd.args([
+        "ice",
+        "--format",
+        "json",
+        "--filter",
+        "relay-relay",
+        "--username",
+        "alice",
+    ])
+    .env("NATSCOPE_TURN_PASSWORD", password)
+    .arg("--turn")
+    .arg(format!("turn:{}?transport=tcp", turn.tcp_addr))
+    .arg("--turn")
+    .arg(format!("turns:localhost:{}", turn.tls_addr.port()))
+    .arg("--ca")
+    .arg(&ca);
+    let out = run_bounded(cmd, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!stdout.contains(password) && !stderr.contains(password));
+    let doc = json_of(&out);
+    assert_schema_valid(&doc);
+    let runs = doc["ice"]["runs"].as_array().expect("runs");
+    // relay-relay with both servers, then once over each transport.
+    let only: Vec<&str> = runs
+        .iter()
+        .map(|r| r["relay_only"].as_str().unwrap_or("all"))
+        .collect();
+    assert_eq!(only, ["all", "tcp", "tls"], "{runs:#?}");
+    for r in runs {
+        assert_eq!(r["connected"], true, "{r:#?}");
+        if let Some(p) = r["relay_only"].as_str() {
+            assert_eq!(r["selected"]["local_relay_protocol"], p, "{r:#?}");
+            assert_eq!(r["selected"]["remote_relay_protocol"], p, "{r:#?}");
+        }
+        for a in r["agents"].as_array().expect("agents") {
+            for c in a["candidates"].as_array().expect("candidates") {
+                assert!(
+                    matches!(c["relay_protocol"].as_str(), Some("tcp" | "tls")),
+                    "{c:#?}"
+                );
+            }
+        }
+    }
+    let checks = doc["summary"]["checks"].as_array().expect("checks");
+    let status = |id: &str| {
+        checks
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        status("ice-relay-tcp").as_deref(),
+        Some("pass"),
+        "{checks:#?}"
+    );
+    assert_eq!(
+        status("ice-relay-tls").as_deref(),
+        Some("pass"),
+        "{checks:#?}"
+    );
+    assert_eq!(
+        status("ice-relay-udp").as_deref(),
+        Some("not-tested"),
+        "{checks:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    turn.shutdown();
 }
