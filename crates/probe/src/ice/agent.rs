@@ -208,6 +208,20 @@ impl Side {
         })
     }
 
+    /// Forgets the TCP connection `local` → `to` (dropping its writer ends
+    /// its task) and records why; before an allocation that is the TURN
+    /// server's gathering failure.
+    fn drop_tcp(&mut self, local: SocketAddr, to: SocketAddr, reason: String) {
+        self.tcp.remove(&(local, to));
+        self.tcp_frames.remove(&local);
+        self.errors.push(format!("TCP {local} <-> {to}: {reason}"));
+        if let Some((i, _)) = self.turn_sockets.get(&local)
+            && !self.relays.iter().any(|r| r.turn_server == Some(*i))
+        {
+            self.turn_conn_errors.insert(*i, reason);
+        }
+    }
+
     /// Whether the component is connected with a selected pair.
     pub fn is_connected(&self) -> bool {
         self.connected.is_some() && self.selected.is_some()
@@ -558,17 +572,7 @@ impl Pair {
                 local,
                 to,
                 reason,
-            } => {
-                let s = &mut self.sides[side];
-                s.tcp.remove(&(local, to));
-                s.tcp_frames.remove(&local);
-                if let Some((i, _)) = s.turn_sockets.get(&local)
-                    && !s.relays.iter().any(|r| r.turn_server == Some(*i))
-                {
-                    s.turn_conn_errors.insert(*i, reason.clone());
-                }
-                s.errors.push(format!("TCP {local} -> {to}: {reason}"));
-            }
+            } => self.sides[side].drop_tcp(local, to, reason),
         }
     }
 
@@ -593,15 +597,7 @@ impl Pair {
             self.incoming_data(side, TransportType::Tcp, local, from, u);
         }
         if let Some(e) = broken {
-            let s = &mut self.sides[side];
-            s.tcp.remove(&(local, from));
-            s.tcp_frames.remove(&local);
-            if let Some((i, _)) = s.turn_sockets.get(&local)
-                && !s.relays.iter().any(|r| r.turn_server == Some(*i))
-            {
-                s.turn_conn_errors.insert(*i, e.to_string());
-            }
-            s.errors.push(format!("TCP {local} <- {from}: {e}"));
+            self.sides[side].drop_tcp(local, from, e.to_string());
         }
     }
 
