@@ -1,16 +1,18 @@
 //! TURN diagnostics against the embedded TURN server and a real coturn, on
 //! loopback only.
 
+use probe::lab::{CoturnOptions, LoopbackCoturn};
 use probe::resolve::Resolver;
 use probe::servers::{ServerUri, parse_ice_servers};
+use probe::turn::client::HeldAllocation;
+use probe::turn::server::TestTurnFaults;
+use probe::turn::tls::TestCertValidity;
 use probe::turn::{
     QualityConfig, Secret, StageStatus, TestPki, TestTurnServer, TestTurnServerConfig, TlsOptions,
     TurnAuth, TurnFailure, TurnProbeConfig, TurnStage, TurnTransport, TurnTransportResult,
     probe_all,
 };
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
@@ -180,20 +182,29 @@ async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
 
 // ------------------------------------------------------------------ coturn
 
-/// A coturn process on loopback; killed on drop (also when a test panics).
+/// How a test coturn authenticates.
+#[derive(Clone, Copy)]
+enum Auth {
+    /// `lt-cred-mech`, user alice with PASSWORD.
+    LongTerm,
+    /// TURN REST API: `use-auth-secret` with SECRET.
+    Rest,
+}
+
+/// The shared loopback coturn (`probe::lab::LoopbackCoturn`: own config,
+/// free ports, killed on drop also when a test panics), serving a TestPki
+/// chain (leaf + private CA) on TLS/DTLS.
 struct Coturn {
-    child: Child,
-    dir: PathBuf,
+    server: LoopbackCoturn,
     port: u16,
     tls_port: u16,
     ca_pem: String,
 }
 
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl Coturn {
+    /// STUN/TURN over UDP and TCP.
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::V4(self.server.primary)
     }
 }
 
@@ -208,67 +219,43 @@ fn free_port() -> u16 {
     }
 }
 
-fn start_coturn(auth_lines: &str, tag: &str) -> Coturn {
-    start_coturn_with(auth_lines, "", tag)
+fn start_coturn(auth: Auth, extra: &[&str]) -> Coturn {
+    let pki = TestPki::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    start_coturn_on(auth, extra, pki, None)
 }
 
-/// `start_coturn` with extra configuration lines (e.g. `relay-ip=::1`).
-fn start_coturn_with(auth_lines: &str, extra_lines: &str, tag: &str) -> Coturn {
-    let dir = std::env::temp_dir().join(format!("natscope-coturn-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let pki = TestPki::generate(&["localhost", "127.0.0.1"]).expect("certificate");
-    std::fs::write(dir.join("cert.pem"), &pki.chain_pem).expect("write cert");
-    std::fs::write(dir.join("key.pem"), &pki.key_pem).expect("write key");
-    let (port, tls_port) = (free_port(), free_port());
-    let conf = format!(
-        "listening-ip=127.0.0.1\nrelay-ip=127.0.0.1\nlistening-port={port}\n\
-         tls-listening-port={tls_port}\nrealm={REALM}\n{auth_lines}\n{extra_lines}\nfingerprint\n\
-         allow-loopback-peers\nno-cli\nno-rfc5780\nno-multicast-peers\n\
-         min-port=40000\nmax-port=60000\n\
-         cert={d}/cert.pem\npkey={d}/key.pem\npidfile={d}/turn.pid\n\
-         log-file={d}/turn.log\nsimple-log\nno-stdout-log\n",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("turnserver.conf"), conf).expect("write config");
-    let child = Command::new("/usr/bin/turnserver")
-        .arg("-c")
-        .arg(dir.join("turnserver.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("coturn (/usr/bin/turnserver) starts");
-    let c = Coturn {
-        child,
-        dir,
-        port,
-        tls_port,
-        ca_pem: pki.ca_pem.clone(),
+/// A coturn with extra configuration lines (e.g. `relay-ip=::1`), serving
+/// `pki`, on `ports` (from `LoopbackCoturn::pick_ports`) or free ones.
+fn start_coturn_on(auth: Auth, extra: &[&str], pki: TestPki, ports: Option<(u16, u16)>) -> Coturn {
+    let mut opts = CoturnOptions {
+        user: "alice".into(),
+        password: PASSWORD.into(),
+        realm: REALM.into(),
+        extra_config: extra.iter().map(|l| l.to_string()).collect(),
+        ready_timeout: Duration::from_secs(10),
+        ..CoturnOptions::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ok = [port, tls_port].iter().all(|p| {
-            TcpStream::connect_timeout(
-                &SocketAddr::from(([127, 0, 0, 1], *p)),
-                Duration::from_millis(200),
-            )
-            .is_ok()
-        });
-        if ok {
-            break;
-        }
-        assert!(Instant::now() < deadline, "coturn did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
+    if let Auth::Rest = auth {
+        opts.rest_secret = Some(SECRET.into());
     }
-    // Give the UDP/DTLS listeners a moment after TCP is up.
-    std::thread::sleep(Duration::from_millis(200));
-    c
+    let ca_pem = pki.ca_pem.clone();
+    opts.tls_pki = Some(pki);
+    let server = match ports {
+        Some(p) => LoopbackCoturn::start_with_ports(&opts, false, p),
+        None => LoopbackCoturn::start(&opts, false),
+    }
+    .expect("coturn (turnserver) starts on loopback");
+    Coturn {
+        port: server.primary.port(),
+        tls_port: server.tls.port(),
+        server,
+        ca_pem,
+    }
 }
 
 #[tokio::test]
 async fn coturn_allocates_and_relays_and_names_failures() {
-    let turn = start_coturn(&format!("lt-cred-mech\nuser=alice:{PASSWORD}"), "lt");
+    let turn = start_coturn(Auth::LongTerm, &[]);
     let mut c = cfg(alice(PASSWORD));
     c.tls.ca_pem = Some(turn.ca_pem.as_bytes().to_vec());
     let uris = [
@@ -380,10 +367,7 @@ async fn coturn_allocates_and_relays_and_names_failures() {
 
 #[tokio::test]
 async fn coturn_rest_credentials_valid_and_expired() {
-    let turn = start_coturn(
-        &format!("use-auth-secret\nstatic-auth-secret={SECRET}"),
-        "rest",
-    );
+    let turn = start_coturn(Auth::Rest, &[]);
     let u = uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port));
     let rest = |ttl_secs| {
         Some(TurnAuth::Rest {
@@ -418,7 +402,7 @@ async fn coturn_rest_credentials_valid_and_expired() {
 
 #[tokio::test]
 async fn coturn_dtls_names_certificate_and_reachability_failures() {
-    let turn = start_coturn(&format!("lt-cred-mech\nuser=alice:{PASSWORD}"), "dtls");
+    let turn = start_coturn(Auth::LongTerm, &[]);
     let dtls = uri(&format!("turns:localhost:{}?transport=udp", turn.tls_port));
     let handshake = |r: &TurnTransportResult| {
         r.stage(TurnStage::DtlsHandshake)
@@ -496,9 +480,8 @@ async fn coturn_dtls_names_certificate_and_reachability_failures() {
 /// stages, `ok` and `failure` are untouched.
 #[tokio::test]
 async fn coturn_ipv6_relay_allocation_passes_or_names_440() {
-    let lt = format!("lt-cred-mech\nuser=alice:{PASSWORD}");
-    let dual = start_coturn_with(&lt, "relay-ip=::1", "dual-relay");
-    let v4 = start_coturn(&lt, "v4-relay");
+    let dual = start_coturn(Auth::LongTerm, &["relay-ip=::1"]);
+    let v4 = start_coturn(Auth::LongTerm, &[]);
     let uris = |t: &Coturn| {
         [
             uri(&format!("turn:127.0.0.1:{}", t.port)), // UDP + TCP
@@ -601,11 +584,7 @@ async fn coturn_ipv6_relay_allocation_passes_or_names_440() {
 /// Without credentials nothing is allocated, so `allocate_ipv6` is not tested.
 #[tokio::test]
 async fn coturn_ipv6_stage_not_tested_without_allocation() {
-    let turn = start_coturn_with(
-        &format!("lt-cred-mech\nuser=alice:{PASSWORD}"),
-        "relay-ip=::1",
-        "v6-noauth",
-    );
+    let turn = start_coturn(Auth::LongTerm, &["relay-ip=::1"]);
     let uris = [uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port))];
     let wrong = cfg(alice("not-the-password"));
     let results = tokio::time::timeout(Duration::from_secs(30), probe_all(&uris, &wrong))
@@ -625,11 +604,7 @@ async fn coturn_ipv6_stage_not_tested_without_allocation() {
 /// while the UDP-relay stages, `ok` and `failure` are untouched.
 #[tokio::test]
 async fn coturn_without_tcp_relay_fails_only_the_tcp_allocation_stage() {
-    let turn = start_coturn_with(
-        &format!("lt-cred-mech\nuser=alice:{PASSWORD}"),
-        "no-tcp-relay",
-        "no-tcp-relay",
-    );
+    let turn = start_coturn(Auth::LongTerm, &["no-tcp-relay"]);
     let uris = [uri(&format!("turn:127.0.0.1:{}?transport=tcp", turn.port))];
     let mut c = cfg(alice(PASSWORD));
     c.quality = None;
@@ -646,4 +621,401 @@ async fn coturn_without_tcp_relay_fails_only_the_tcp_allocation_stage() {
         matches!(st.error, Some(TurnFailure::ServerError { code: 442, .. })),
         "{r:#?}"
     );
+}
+
+// ------------------------------------------------- named server answers
+
+/// The main stages after `failed` were not run.
+fn assert_rest_not_tested(r: &TurnTransportResult, failed: TurnStage) {
+    for st in [
+        TurnStage::Allocate,
+        TurnStage::CreatePermission,
+        TurnStage::DataRoundTrip,
+        TurnStage::ChannelBind,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Refresh,
+        TurnStage::Quality,
+    ] {
+        if st as u8 > failed as u8 {
+            assert_eq!(
+                r.stage(st).map(|s| &s.status),
+                Some(&StageStatus::NotTested),
+                "{st:?}: {r:#?}"
+            );
+        }
+    }
+    assert!(!r.ok, "{r:#?}");
+}
+
+/// 438 Stale Nonce to the authenticated Allocate (the embedded server's
+/// fault knob: its nonce lifetime runs out right then, so it answers 438
+/// with a fresh NONCE). Once: natscope retries once with the new nonce, the
+/// allocation and relay work, and the report says a stale nonce was
+/// retried. Twice in a row: named `stale_nonce` at `allocate`, and the
+/// server saw exactly two authenticated Allocates per transport: one retry,
+/// then natscope stops. coturn cannot be made to do this on cue: its `stale-nonce=N`
+/// expires nonces after N seconds, which never falls between a 401 and the
+/// Allocate sent right after it.
+#[tokio::test]
+async fn embedded_stale_nonce_is_retried_once_then_named() {
+    let with_faults = |n| {
+        let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+        c.faults = TestTurnFaults {
+            stale_nonce_allocates: n,
+        };
+        c
+    };
+    let uris = |s: &TestTurnServer| {
+        [
+            uri(&format!(
+                "turn:127.0.0.1:{}?transport=udp",
+                s.udp_addr.port()
+            )),
+            uri(&format!(
+                "turn:127.0.0.1:{}?transport=tcp",
+                s.tcp_addr.port()
+            )),
+        ]
+    };
+    let once = TestTurnServer::start(with_faults(1))
+        .await
+        .expect("embedded server starts");
+    let always = TestTurnServer::start(with_faults(5))
+        .await
+        .expect("embedded server starts");
+    let (once_uris, always_uris) = (uris(&once), uris(&always));
+    let c = cfg(alice(PASSWORD));
+    let (retried, failed) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(probe_all(&once_uris, &c), probe_all(&always_uris, &c))
+    })
+    .await
+    .expect("bounded");
+
+    for r in &retried {
+        assert_relays(r);
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        let note = r
+            .stage(TurnStage::Allocate)
+            .and_then(|s| s.note.clone())
+            .unwrap_or_default();
+        assert!(note.contains("stale nonce (438), retried once"), "{r:#?}");
+    }
+    // One 438 per listener (UDP, TCP), each retried successfully.
+    assert_eq!(once.faults_injected(), 2);
+    let json = serde_json::to_value(&retried).expect("serializes");
+    assert_eq!(json[0]["stale_nonce_retried"], serde_json::json!(true));
+
+    for r in &failed {
+        assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        assert_eq!(
+            r.stage(TurnStage::UnauthenticatedAllocate)
+                .map(|s| &s.status),
+            Some(&StageStatus::Passed)
+        );
+        assert_rest_not_tested(r, TurnStage::Allocate);
+    }
+    // Exactly the first Allocate and its one retry, per transport. The
+    // round trip after them makes sure the UDP listener has handled anything
+    // the probe sent before it (a third Allocate would be counted).
+    udp_barrier(always.udp_addr).await;
+    assert_eq!(always.faults_injected(), 4, "{failed:#?}");
+    assert_no_secrets(&retried);
+}
+
+/// A request/answer round trip with the UDP listener at `server` (an
+/// Allocate without credentials, answered 401; the embedded server sends
+/// its Binding answers to itself): once it is answered, the server has
+/// handled every datagram sent to it before.
+async fn udp_barrier(server: SocketAddr) {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    // Allocate request (0x0003) with REQUESTED-TRANSPORT UDP, no credentials.
+    let mut req = vec![0x00, 0x03, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42];
+    req.extend_from_slice(b"natscope-bar");
+    req.extend_from_slice(&[0x00, 0x19, 0x00, 0x04, 17, 0, 0, 0]);
+    let mut buf = [0u8; 1500];
+    for _ in 0..10 {
+        sock.send_to(&req, server).await.expect("send to loopback");
+        let answer =
+            tokio::time::timeout(Duration::from_millis(500), sock.recv_from(&mut buf)).await;
+        if let Ok(Ok((n, _))) = answer
+            && n >= 20
+            && buf[8..20] == req[8..20]
+        {
+            return;
+        }
+    }
+    panic!("no answer from {server}");
+}
+
+/// coturn `user-quota=1` with one allocation of alice's already held: the
+/// Allocate is answered 486, named `allocation_quota` (not a generic server
+/// error) over UDP and TCP. Once the held allocation is deleted, the same
+/// probe relays, so it was the quota.
+#[tokio::test]
+async fn coturn_user_quota_is_named_allocation_quota() {
+    let turn = start_coturn(Auth::LongTerm, &["user-quota=1"]);
+    let auth = alice(PASSWORD).expect("credentials");
+    let held = HeldAllocation::udp(turn.addr(), &auth, Duration::from_secs(5))
+        .await
+        .expect("the first allocation fits the quota");
+    let udp_tcp = [uri(&format!("turn:127.0.0.1:{}", turn.port))];
+    let mut c = cfg(alice(PASSWORD));
+    c.quality = None;
+    let r = tokio::time::timeout(Duration::from_secs(30), probe_all(&udp_tcp, &c))
+        .await
+        .expect("bounded");
+    assert_eq!(r.len(), 2);
+    for r in &r {
+        assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::AllocationQuota, "{r:#?}");
+        assert_rest_not_tested(r, TurnStage::Allocate);
+    }
+    let json = serde_json::to_string(&r).expect("serializes");
+    assert!(json.contains("\"kind\":\"allocation_quota\""), "{json}");
+
+    assert!(held.release(Duration::from_secs(3)).await, "deleted");
+    relays_once_freed(&turn, &c).await;
+}
+
+/// After a held allocation is deleted, coturn frees its quota slot and
+/// relay port a moment later (on its own timer): probes over UDP until one
+/// relays, bounded by a deadline.
+async fn relays_once_freed(turn: &Coturn, c: &TurnProbeConfig) {
+    let udp_only = uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = probe_all(std::slice::from_ref(&udp_only), c).await;
+        if r[0].ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still failing after the held allocation was deleted: {r:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// coturn whose relay port range is one port (`min-port=max-port=P`),
+/// already taken by an allocation the test holds: the Allocate is answered
+/// 508, named `insufficient_capacity` over UDP and TCP. Once the held
+/// allocation is deleted, the same probe relays.
+#[tokio::test]
+async fn coturn_without_relay_ports_is_named_insufficient_capacity() {
+    let p = {
+        let free = UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        free.local_addr().expect("bound").port()
+    };
+    let (min, max) = (format!("min-port={p}"), format!("max-port={p}"));
+    let turn = start_coturn(Auth::LongTerm, &[&min, &max]);
+    let auth = alice(PASSWORD).expect("credentials");
+    let held = HeldAllocation::udp(turn.addr(), &auth, Duration::from_secs(5))
+        .await
+        .expect("the one relay port is free");
+    assert_eq!(held.relayed_address().port(), p, "{held:?}");
+    let udp_tcp = [uri(&format!("turn:127.0.0.1:{}", turn.port))];
+    let mut c = cfg(alice(PASSWORD));
+    c.quality = None;
+    let r = tokio::time::timeout(Duration::from_secs(30), probe_all(&udp_tcp, &c))
+        .await
+        .expect("bounded");
+    assert_eq!(r.len(), 2);
+    for r in &r {
+        assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::InsufficientCapacity, "{r:#?}");
+        assert_rest_not_tested(r, TurnStage::Allocate);
+    }
+    assert!(held.release(Duration::from_secs(3)).await, "deleted");
+    relays_once_freed(&turn, &c).await;
+}
+
+/// coturn `denied-peer-ip` covering the echo peer natscope opens on
+/// 127.0.0.1: the allocation works, CreatePermission is answered 403 and
+/// named `forbidden_peer` ("forbidden peer address") at
+/// `create_permission`; the relay stages are not run and the allocation is
+/// still deleted.
+#[tokio::test]
+async fn coturn_denied_peer_is_named_forbidden_peer_at_permission() {
+    let turn = start_coturn(Auth::LongTerm, &["denied-peer-ip=127.0.0.1"]);
+    let mut c = cfg(alice(PASSWORD));
+    c.quality = None;
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        probe_all(&[uri(&format!("turn:127.0.0.1:{}", turn.port))], &c),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(r.len(), 2);
+    for r in &r {
+        assert_eq!(r.failed_stage, Some(TurnStage::CreatePermission), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::ForbiddenPeer, "{r:#?}");
+        assert!(failure_of(r).to_string().contains("forbidden peer address"));
+        assert_eq!(
+            r.stage(TurnStage::Allocate).map(|s| &s.status),
+            Some(&StageStatus::Passed),
+            "{r:#?}"
+        );
+        assert!(r.peer.is_some_and(|p| p.ip().is_loopback()), "{r:#?}");
+        assert_rest_not_tested(r, TurnStage::CreatePermission);
+        assert_eq!(
+            r.stage(TurnStage::Deallocate).map(|s| &s.status),
+            Some(&StageStatus::Passed),
+            "{r:#?}"
+        );
+    }
+}
+
+/// coturn `alternate-server=`: 300 Try Alternate to the Allocate.
+/// Followed once: A redirects to B, a working coturn; the probe relays
+/// through B and reports A in `redirected_from`, B in `server`, and a note
+/// on the redirected stage. A loop (C redirects to D, D back to C) is
+/// followed once, then named `alternate_server_loop` (naming C) at the stage
+/// the second 300 answered, with nothing after it run.
+#[tokio::test]
+async fn coturn_alternate_server_is_followed_once_and_loops_are_named() {
+    let pb = LoopbackCoturn::pick_ports(false, &[]).expect("ports");
+    let pa = LoopbackCoturn::pick_ports(false, &[pb.0, pb.1]).expect("ports");
+    let pc = LoopbackCoturn::pick_ports(false, &[pb.0, pb.1, pa.0, pa.1]).expect("ports");
+    let pd =
+        LoopbackCoturn::pick_ports(false, &[pb.0, pb.1, pa.0, pa.1, pc.0, pc.1]).expect("ports");
+    let pki = || TestPki::generate(&["localhost", "127.0.0.1"]).expect("certificate");
+    let alt = |port: u16| format!("alternate-server=127.0.0.1:{port}");
+    let b = start_coturn_on(Auth::LongTerm, &[], pki(), Some(pb));
+    let a = start_coturn_on(Auth::LongTerm, &[&alt(pb.0)], pki(), Some(pa));
+    let c_ = start_coturn_on(Auth::LongTerm, &[&alt(pd.0)], pki(), Some(pc));
+    let d = start_coturn_on(Auth::LongTerm, &[&alt(pc.0)], pki(), Some(pd));
+    let config = cfg(alice(PASSWORD));
+
+    let followed = tokio::time::timeout(
+        Duration::from_secs(60),
+        probe_all(&[uri(&format!("turn:127.0.0.1:{}", a.port))], &config),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(followed.len(), 2, "{followed:#?}");
+    for r in &followed {
+        assert_relays(r);
+        assert_eq!(r.redirected_from, Some(a.addr()), "{r:#?}");
+        assert_eq!(r.server, Some(b.addr()), "{r:#?}");
+        let note = r
+            .stage(TurnStage::UnauthenticatedAllocate)
+            .and_then(|s| s.note.clone())
+            .unwrap_or_default();
+        assert!(
+            note.contains(&format!("redirected here by {}", a.addr())),
+            "{r:#?}"
+        );
+    }
+
+    let looped = tokio::time::timeout(
+        Duration::from_secs(60),
+        probe_all(&[uri(&format!("turn:127.0.0.1:{}", c_.port))], &config),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(looped.len(), 2, "{looped:#?}");
+    for r in &looped {
+        assert_eq!(
+            failure_of(r),
+            &TurnFailure::AlternateServerLoop {
+                alternate: c_.addr()
+            },
+            "{r:#?}"
+        );
+        assert_eq!(
+            r.failed_stage,
+            Some(TurnStage::UnauthenticatedAllocate),
+            "{r:#?}"
+        );
+        assert_eq!(r.redirected_from, Some(c_.addr()), "{r:#?}");
+        assert_eq!(r.server, Some(d.addr()), "{r:#?}");
+        assert_rest_not_tested(r, TurnStage::UnauthenticatedAllocate);
+        assert_eq!(
+            r.stage(TurnStage::Allocate).map(|s| &s.status),
+            Some(&StageStatus::NotTested)
+        );
+    }
+    let json = serde_json::to_string(&looped).expect("serializes");
+    assert!(
+        json.contains("\"kind\":\"alternate_server_loop\""),
+        "{json}"
+    );
+}
+
+/// coturn serving a certificate that expired (signed by the CA natscope is
+/// given) and one for another name: named `tls_expired` and
+/// `tls_name_mismatch` at the TLS and at the DTLS handshake, not just "handshake failed".
+/// (An unknown CA is covered by the tests above, over TLS and DTLS.)
+#[tokio::test]
+async fn coturn_expired_and_wrong_name_certificates_are_named() {
+    let expired =
+        TestPki::generate_with_validity(&["localhost", "127.0.0.1"], TestCertValidity::Expired)
+            .expect("certificate");
+    let other_name = TestPki::generate(&["turn.example.org"]).expect("certificate");
+    let expired = start_coturn_on(Auth::LongTerm, &[], expired, None);
+    let other_name = start_coturn_on(Auth::LongTerm, &[], other_name, None);
+    let probe = |t: &Coturn| {
+        let mut c = cfg(alice(PASSWORD));
+        c.tls.ca_pem = Some(t.ca_pem.as_bytes().to_vec());
+        let uris = [
+            uri(&format!("turns:localhost:{}", t.tls_port)),
+            uri(&format!("turns:localhost:{}?transport=udp", t.tls_port)),
+        ];
+        async move { probe_all(&uris, &c).await }
+    };
+    let (exp, name) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(probe(&expired), probe(&other_name))
+    })
+    .await
+    .expect("bounded");
+    let handshake = |r: &TurnTransportResult| match r.transport {
+        TurnTransport::Tls => TurnStage::TlsHandshake,
+        _ => TurnStage::DtlsHandshake,
+    };
+    assert_eq!(exp.len(), 2);
+    assert_eq!(name.len(), 2);
+    for r in &exp {
+        assert_eq!(r.failed_stage, Some(handshake(r)), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::TlsExpired, "{r:#?}");
+        assert!(r.stage(TurnStage::Allocate).is_none(), "{r:#?}");
+    }
+    for r in &name {
+        assert_eq!(r.failed_stage, Some(handshake(r)), "{r:#?}");
+        assert_eq!(
+            failure_of(r),
+            &TurnFailure::TlsNameMismatch {
+                server_name: "localhost".into()
+            },
+            "{r:#?}"
+        );
+        assert!(r.stage(TurnStage::Allocate).is_none(), "{r:#?}");
+    }
+}
+
+/// The embedded server's TLS listener with an expired and with a not yet
+/// valid certificate (verified with the right CA): both `tls_expired`.
+#[tokio::test]
+async fn embedded_tls_certificate_outside_its_validity_is_named() {
+    for validity in [TestCertValidity::Expired, TestCertValidity::NotYetValid] {
+        let mut sc = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+        sc.cert_validity = validity;
+        let server = TestTurnServer::start(sc).await.expect("server starts");
+        let mut c = cfg(alice(PASSWORD));
+        c.tls.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+        let r = probe_all(
+            &[uri(&format!("turns:localhost:{}", server.tls_addr.port()))],
+            &c,
+        )
+        .await;
+        assert_eq!(r[0].failed_stage, Some(TurnStage::TlsHandshake), "{r:#?}");
+        assert_eq!(
+            failure_of(&r[0]),
+            &TurnFailure::TlsExpired,
+            "{validity:?}: {r:#?}"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Lab, LabError, Ns, netns};
+use crate::turn::TestPki;
 
 /// Options for [`Lab::start_coturn`].
 #[derive(Debug, Clone)]
@@ -23,6 +24,11 @@ pub struct CoturnOptions {
     pub rest_secret: Option<String>,
     /// How long to wait for coturn to answer a Binding request.
     pub ready_timeout: Duration,
+    /// The certificate chain and key coturn presents on TLS and DTLS
+    /// (`chain_pem` and `key_pem` of the [`TestPki`]); `None`: a fresh
+    /// self-signed ECDSA certificate made with openssl. Lets a test serve a
+    /// leaf signed by a private CA, an expired one, or one for another name.
+    pub tls_pki: Option<TestPki>,
 }
 
 impl Default for CoturnOptions {
@@ -34,6 +40,7 @@ impl Default for CoturnOptions {
             extra_config: Vec::new(),
             rest_secret: None,
             ready_timeout: Duration::from_secs(5),
+            tls_pki: None,
         }
     }
 }
@@ -62,7 +69,6 @@ pub struct CoturnInfo {
 
 pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabError> {
     netns::require_tool("turnserver", "coturn")?;
-    netns::require_tool("openssl", "openssl")?;
     lab.ensure_workdir()?;
     let dir = lab.workdir();
     let cert = dir.join("turn-cert.pem");
@@ -70,7 +76,8 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
     let conf = dir.join("turnserver.conf");
     let log = dir.join("turnserver.log");
     let a = lab.addrs();
-    make_cert(
+    write_cert(
+        &opts,
         &cert,
         &key,
         "turn.lab.example",
@@ -223,6 +230,28 @@ fn render_config(c: &ConfigFile<'_>) -> String {
     text
 }
 
+/// Writes the certificate and key coturn serves: `opts.tls_pki`'s, or a
+/// self-signed one made by openssl for `cn` / `san`.
+fn write_cert(
+    opts: &CoturnOptions,
+    cert: &Path,
+    key: &Path,
+    cn: &str,
+    san: &str,
+) -> Result<(), LabError> {
+    match &opts.tls_pki {
+        Some(pki) => {
+            std::fs::write(cert, &pki.chain_pem)
+                .map_err(|e| LabError::io("writing coturn's certificate", e))?;
+            std::fs::write(key, &pki.key_pem).map_err(|e| LabError::io("writing coturn's key", e))
+        }
+        None => {
+            netns::require_tool("openssl", "openssl")?;
+            make_cert(cert, key, cn, san)
+        }
+    }
+}
+
 /// A self-signed certificate for coturn's TLS/DTLS listeners, via openssl.
 fn make_cert(cert: &Path, key: &Path, cn: &str, san: &str) -> Result<(), LabError> {
     let out = Command::new("openssl")
@@ -276,17 +305,58 @@ pub struct LoopbackCoturn {
     pub alternate: Option<SocketAddrV4>,
     /// TLS (and DTLS) on the first address.
     pub tls: SocketAddrV4,
-    /// The self-signed certificate (PEM) the TLS listener presents; it names
-    /// `localhost` and 127.0.0.1.
+    /// The certificate (PEM) the TLS listener presents: the chain of
+    /// `tls_pki` when given, else a self-signed one naming `localhost`,
+    /// 127.0.0.1 and 127.0.0.2.
     pub cert_pem: PathBuf,
 }
 
 impl LoopbackCoturn {
-    /// Starts coturn and waits (bounded by `opts.ready_timeout`) until it
-    /// answers a Binding request and accepts TLS connections.
+    /// Starts coturn on free ports and waits (bounded by
+    /// `opts.ready_timeout`) until it answers a Binding request and accepts
+    /// TLS connections.
     pub fn start(opts: &CoturnOptions, two_addresses: bool) -> Result<LoopbackCoturn, LabError> {
+        let ports = Self::pick_ports(two_addresses, &[])?;
+        Self::start_with_ports(opts, two_addresses, ports)
+    }
+
+    /// Free ports `(port, tls_port)` for [`Self::start_with_ports`]: for
+    /// configurations that must name a coturn's address before it runs
+    /// (e.g. two coturns whose `alternate-server=` point at each other).
+    /// Each port P has P+1 free too (coturn binds both), on 127.0.0.1 and,
+    /// with `two_addresses`, 127.0.0.2; none is in `avoid` (ports already
+    /// picked for another coturn). Nothing holds them until coturn binds.
+    pub fn pick_ports(two_addresses: bool, avoid: &[u16]) -> Result<(u16, u16), LabError> {
+        let listening = listening_ips(two_addresses);
+        let mut taken: Vec<u16> = avoid.to_vec();
+        let mut pick = || -> Result<u16, LabError> {
+            for _ in 0..50 {
+                let p = free_port_pair(listening)?;
+                if taken.iter().all(|t| p.abs_diff(*t) > 1) {
+                    taken.push(p);
+                    return Ok(p);
+                }
+            }
+            Err(LabError::io(
+                "finding a free port pair",
+                std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "no free port pair apart from those already picked",
+                ),
+            ))
+        };
+        let port = pick()?;
+        Ok((port, pick()?))
+    }
+
+    /// [`Self::start`] on `ports` (`(port, tls_port)`, from
+    /// [`Self::pick_ports`]).
+    pub fn start_with_ports(
+        opts: &CoturnOptions,
+        two_addresses: bool,
+        (port, tls_port): (u16, u16),
+    ) -> Result<LoopbackCoturn, LabError> {
         netns::require_tool("turnserver", "coturn")?;
-        netns::require_tool("openssl", "openssl")?;
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("natscope-coturn-{}-{n}", std::process::id()));
@@ -294,21 +364,15 @@ impl LoopbackCoturn {
         std::fs::create_dir_all(&dir)
             .map_err(|e| LabError::io("creating coturn's directory", e))?;
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        make_cert(
+        write_cert(
+            opts,
             &cert,
             &key,
             "localhost",
             "DNS:localhost,IP:127.0.0.1,IP:127.0.0.2",
         )?;
-        let first = Ipv4Addr::LOCALHOST;
-        let second = Ipv4Addr::new(127, 0, 0, 2);
-        let listening: &[Ipv4Addr] = if two_addresses {
-            &[first, second]
-        } else {
-            &[first]
-        };
-        // coturn also binds port+1 (RFC 5780 alternate port) on each address.
-        let (port, tls_port) = (free_port_pair(listening)?, free_port_pair(listening)?);
+        let listening = listening_ips(two_addresses);
+        let first = listening[0];
         let conf = dir.join("turnserver.conf");
         let log = dir.join("turnserver.log");
         let mut file_opts = opts.clone();
@@ -340,7 +404,7 @@ impl LoopbackCoturn {
             child,
             dir,
             primary: SocketAddrV4::new(first, port),
-            alternate: two_addresses.then(|| SocketAddrV4::new(second, port)),
+            alternate: listening.get(1).map(|ip| SocketAddrV4::new(*ip, port)),
             tls: SocketAddrV4::new(first, tls_port),
             cert_pem: cert,
         };
@@ -362,6 +426,13 @@ impl Drop for LoopbackCoturn {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The loopback coturn's listening addresses: 127.0.0.1, and 127.0.0.2 when
+/// `two` (which turns RFC 5780 on).
+fn listening_ips(two: bool) -> &'static [Ipv4Addr] {
+    const BOTH: [Ipv4Addr; 2] = [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)];
+    if two { &BOTH } else { &BOTH[..1] }
 }
 
 /// A port P such that P and P+1 are free for UDP and TCP on every address.

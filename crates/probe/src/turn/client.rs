@@ -24,7 +24,9 @@ use turn_client_proto::stun::agent::Transmit;
 use turn_client_proto::tcp::TurnClientTcp;
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::attribute::{Lifetime, XorRelayedAddress};
-use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
+use turn_client_proto::types::message::{
+    ALLOCATE, CHANNEL_BIND, CONNECT, CREATE_PERMISSION, REFRESH,
+};
 use turn_client_proto::types::stun::attribute::{
     AlternateServer, ErrorCode, MessageIntegritySha256, Nonce, PasswordAlgorithm,
     PasswordAlgorithmValue, PasswordAlgorithms, Realm, Software, Userhash, Username,
@@ -37,8 +39,11 @@ use turn_client_proto::types::stun::message::{
 use turn_client_proto::types::{AddressFamily, TransportType};
 use turn_client_proto::udp::TurnClientUdp;
 
+mod hold;
 mod ipv6;
 mod tcp_alloc;
+
+pub use hold::HeldAllocation;
 
 /// Everything a TURN probe needs besides the server URIs.
 #[derive(Clone, Debug)]
@@ -128,26 +133,38 @@ pub async fn probe_transport(
     let Some(server) = resolve_stage(uri, transport, cfg, &mut result).await else {
         return result;
     };
-    match run_once(uri, transport, server, cfg, &mut result).await {
-        Flow::Done => {}
-        Flow::Redirect(alt) => {
-            let mut second = TurnTransportResult::new(&uri.to_string(), transport);
-            second.stages = result
-                .stages
-                .iter()
-                .filter(|st| st.stage == TurnStage::Dns)
-                .cloned()
-                .collect();
-            second.redirected_from = Some(server);
-            if let Flow::Redirect(again) = run_once(uri, transport, alt, cfg, &mut second).await {
+    if let Flow::Redirect { to: alt, .. } = run_once(uri, transport, server, cfg, &mut result).await
+    {
+        // 300 Try Alternate: start over on the alternate, once. The first
+        // server's stages are replaced; `redirected_from` keeps its address
+        // and a note on the stage that was redirected says so.
+        let mut second = TurnTransportResult::new(&uri.to_string(), transport);
+        second.stages = result
+            .stages
+            .iter()
+            .filter(|st| st.stage == TurnStage::Dns)
+            .cloned()
+            .collect();
+        second.redirected_from = Some(server);
+        let redirected = format!("redirected here by {server} (300 Try Alternate)");
+        match run_once(uri, transport, alt, cfg, &mut second).await {
+            Flow::Done => add_note(&mut second, TurnStage::UnauthenticatedAllocate, &redirected),
+            Flow::Redirect { to: again, stage } => {
+                // The alternate redirected too: bounded, named, not followed.
                 second.fail(
-                    TurnStage::Allocate,
+                    stage,
                     None,
                     TurnFailure::AlternateServerLoop { alternate: again },
                 );
+                add_note(
+                    &mut second,
+                    stage,
+                    &format!("{redirected}; redirected again, to {again}: not followed"),
+                );
+                all_later(&mut second, stage, "earlier stage failed");
             }
-            result = second;
         }
+        result = second;
     }
     // Additive: never changes `ok`, `failed_stage` or `failure`.
     ipv6::allocate_ipv6_stage(uri, transport, cfg, &mut result).await;
@@ -237,6 +254,49 @@ async fn resolve_stage(
     }
 }
 
+/// Appends `note` to the note of `stage`, if that stage was recorded.
+fn add_note(r: &mut TurnTransportResult, stage: TurnStage, note: &str) {
+    if let Some(st) = r.stages.iter_mut().find(|s| s.stage == stage) {
+        st.note = Some(match st.note.take() {
+            Some(n) => format!("{n}; {note}"),
+            None => note.to_string(),
+        });
+    }
+}
+
+/// Records every main TURN stage after `from` that has no result yet as not
+/// tested, with `note`.
+fn all_later(r: &mut TurnTransportResult, from: TurnStage, note: &str) {
+    later_than(r, from, note, true);
+}
+
+/// [`all_later`] except `deallocate`, for when the allocation exists and is
+/// still deleted (and recorded) afterwards.
+fn all_later_but_deallocate(r: &mut TurnTransportResult, from: TurnStage, note: &str) {
+    later_than(r, from, note, false);
+}
+
+fn later_than(r: &mut TurnTransportResult, from: TurnStage, note: &str, deallocate: bool) {
+    for st in [
+        TurnStage::UnauthenticatedAllocate,
+        TurnStage::Allocate,
+        TurnStage::CreatePermission,
+        TurnStage::DataRoundTrip,
+        TurnStage::ChannelBind,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Refresh,
+        TurnStage::Quality,
+        TurnStage::Deallocate,
+    ] {
+        if st as u8 > from as u8
+            && r.stage(st).is_none()
+            && (deallocate || st != TurnStage::Deallocate)
+        {
+            r.not_tested(st, note);
+        }
+    }
+}
+
 fn first_stage(t: TurnTransport) -> TurnStage {
     match t {
         TurnTransport::Udp => TurnStage::UnauthenticatedAllocate,
@@ -247,7 +307,12 @@ fn first_stage(t: TurnTransport) -> TurnStage {
 
 enum Flow {
     Done,
-    Redirect(SocketAddr),
+    /// 300 Try Alternate with ALTERNATE-SERVER `to`, answered to the
+    /// Allocate of `stage`.
+    Redirect {
+        to: SocketAddr,
+        stage: TurnStage,
+    },
 }
 
 /// The per-transport sequence after the connection exists.
@@ -565,6 +630,9 @@ struct Tap {
     /// own Refresh authenticates the same way.
     signing: Option<Signing>,
     responses: u32,
+    /// Transactions whose error answer is recorded: a retransmitted
+    /// request's duplicate answer is not a second error. Bounded.
+    error_tx: VecDeque<TransactionId>,
 }
 
 impl Tap {
@@ -588,6 +656,13 @@ impl Tap {
         }
         let method = msg.method();
         if msg.has_class(MessageClass::Error) {
+            if self.error_tx.contains(&tx) {
+                return;
+            }
+            if self.error_tx.len() >= 64 {
+                self.error_tx.pop_front();
+            }
+            self.error_tx.push_back(tx);
             let (code, reason) = match msg.attribute::<ErrorCode>() {
                 Ok(e) => (e.code(), e.reason().to_string()),
                 Err(_) => (0, String::new()),
@@ -643,6 +718,35 @@ impl Tap {
                 .ok()
                 .map(|a| a.algorithm()),
         });
+    }
+
+    /// The codes of the error answers to authenticated Allocates: those
+    /// after the first (the 401 challenge to the Allocate without
+    /// credentials), oldest first.
+    fn allocate_errors_after_challenge(&self) -> impl Iterator<Item = u16> + '_ {
+        self.last_error
+            .iter()
+            .filter(|(m, _, _)| *m == ALLOCATE)
+            .skip(1)
+            .map(|(_, c, _)| *c)
+    }
+
+    /// How many 438 Stale Nonce answers the authenticated Allocate got in a
+    /// row, most recent last.
+    fn allocate_stale_in_a_row(&self) -> usize {
+        let codes: Vec<u16> = self.allocate_errors_after_challenge().collect();
+        codes.iter().rev().take_while(|c| **c == 438).count()
+    }
+
+    /// True once the authenticated Allocate got an error answer that ends
+    /// the stage: anything but a first 438 Stale Nonce, which is retried
+    /// once with the new nonce (a second 438 in a row ends it).
+    fn allocate_failed_for_good(&self) -> bool {
+        match self.allocate_errors_after_challenge().last() {
+            None => false,
+            Some(438) => self.allocate_stale_in_a_row() >= 2,
+            Some(_) => true,
+        }
     }
 
     fn last_error_for(&self, method: Method) -> Option<(u16, String)> {
@@ -745,13 +849,22 @@ fn map_pump(e: PumpError, timeout_ms: u64) -> TurnFailure {
     }
 }
 
-fn name_code(code: u16, reason: String) -> TurnFailure {
+/// Names the ERROR-CODE `code` the server answered to a `method` request.
+/// 403 means a forbidden peer address only for the requests that name a
+/// peer (CreatePermission, ChannelBind, RFC 6062 Connect); to an Allocate
+/// it is the server refusing this client, a plain server error.
+fn name_code(method: Method, code: u16, reason: String) -> TurnFailure {
     match code {
         438 => TurnFailure::StaleNonce,
         486 => TurnFailure::AllocationQuota,
         508 => TurnFailure::InsufficientCapacity,
-        403 => TurnFailure::ForbiddenPeer,
-        _ => TurnFailure::ServerError { code, reason },
+        403 if [CREATE_PERMISSION, CHANNEL_BIND, CONNECT].contains(&method) => {
+            TurnFailure::ForbiddenPeer
+        }
+        _ => TurnFailure::ServerError {
+            code,
+            reason: reason.trim_end_matches('\0').to_string(),
+        },
     }
 }
 
@@ -876,7 +989,15 @@ impl Session {
                 .min(deadline);
             tokio::select! {
                 r = self.conn.recv() => match r {
-                    Ok(frame) => self.handle_frame(frame),
+                    Ok(frame) => {
+                        self.handle_frame(frame);
+                        // An awaited answer ends the pump before anything
+                        // the client queued in reply to it (e.g. a retry
+                        // after a second 438) goes out.
+                        if done(self) {
+                            return Ok(());
+                        }
+                    }
                     Err(e) => return Err(PumpError::Io(e)),
                 },
                 _ = tokio::time::sleep_until(wake) => {}
@@ -955,23 +1076,6 @@ impl Session {
     ) -> Flow {
         let timeout_ms = cfg.stage_timeout.as_millis() as u64;
         let stage_deadline = || tokio::time::Instant::now() + cfg.stage_timeout;
-        let all_later = |r: &mut TurnTransportResult, from: TurnStage, note: &str| {
-            for st in [
-                TurnStage::UnauthenticatedAllocate,
-                TurnStage::Allocate,
-                TurnStage::CreatePermission,
-                TurnStage::DataRoundTrip,
-                TurnStage::ChannelBind,
-                TurnStage::ChannelRoundTrip,
-                TurnStage::Refresh,
-                TurnStage::Quality,
-                TurnStage::Deallocate,
-            ] {
-                if st as u8 > from as u8 && r.stage(st).is_none() {
-                    r.not_tested(st, note);
-                }
-            }
-        };
 
         // --- unauthenticated Allocate -> 401 ---
         let t0 = std::time::Instant::now();
@@ -1006,10 +1110,13 @@ impl Session {
             if let Some((300, _)) = self.tap.last_error_for(ALLOCATE)
                 && let Some(alt) = self.tap.alternate
             {
-                return Flow::Redirect(alt);
+                return Flow::Redirect {
+                    to: alt,
+                    stage: TurnStage::UnauthenticatedAllocate,
+                };
             }
             let f = match self.tap.last_error_for(ALLOCATE) {
-                Some((code, reason)) => name_code(code, reason),
+                Some((code, reason)) => name_code(ALLOCATE, code, reason),
                 None => TurnFailure::UnexpectedResponse {
                     detail: "Allocate without credentials succeeded (no 401 challenge)".into(),
                 },
@@ -1051,15 +1158,21 @@ impl Session {
         };
 
         // --- authenticated Allocate ---
+        // Ends on the client's verdict, or as soon as the server gave an
+        // answer that settles it (turn-client-proto allows up to 8 stale
+        // nonce retries, and ignores unsigned error answers to
+        // authenticated requests until its own timeouts).
         let t1 = std::time::Instant::now();
         let res = self
             .pump(stage_deadline(), |s| {
-                s.events.iter().any(|e| {
-                    matches!(
-                        e,
-                        TurnEvent::AllocationCreated(..) | TurnEvent::AllocationCreateFailed(..)
-                    )
-                })
+                s.tap.allocate_failed_for_good()
+                    || s.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            TurnEvent::AllocationCreated(..)
+                                | TurnEvent::AllocationCreateFailed(..)
+                        )
+                    })
             })
             .await;
         let created = self
@@ -1078,9 +1191,16 @@ impl Session {
             if let Some((_, 300, _)) = errs_after_401.last()
                 && let Some(alt) = self.tap.alternate
             {
-                return Flow::Redirect(alt);
+                return Flow::Redirect {
+                    to: alt,
+                    stage: TurnStage::Allocate,
+                };
             }
             let f = match (res, errs_after_401.last()) {
+                // One 438 and no answer to the retry: not a stale nonce.
+                (Err(e), Some((_, 438, _))) if self.tap.allocate_stale_in_a_row() < 2 => {
+                    map_pump(e, timeout_ms)
+                }
                 (_, Some((_, 401, _))) => match creds.rest_expiry_unix {
                     Some(exp) if exp <= unix_now() => TurnFailure::RestCredentialExpired {
                         expiry_unix: exp,
@@ -1089,7 +1209,7 @@ impl Session {
                     Some(_) => TurnFailure::RestCredentialRejected,
                     None => TurnFailure::WrongCredentials,
                 },
-                (_, Some((_, code, reason))) => name_code(*code, reason.clone()),
+                (_, Some((_, code, reason))) => name_code(ALLOCATE, *code, reason.clone()),
                 (Err(e), None) => map_pump(e, timeout_ms),
                 (Ok(()), None) => TurnFailure::Failed,
             };
@@ -1127,7 +1247,7 @@ impl Session {
                     }
                     Err(e) => {
                         r.fail(TurnStage::CreatePermission, None, name_io_error(&e));
-                        all_later(r, TurnStage::CreatePermission, "no peer");
+                        all_later_but_deallocate(r, TurnStage::CreatePermission, "no peer");
                         self.deallocate(cfg, r).await;
                         return Flow::Done;
                     }
@@ -1163,12 +1283,12 @@ impl Session {
         self.events.clear();
         if !created {
             let f = match (self.tap.last_error_for(CREATE_PERMISSION), ok) {
-                (Some((c, reason)), _) => name_code(c, reason),
+                (Some((c, reason)), _) => name_code(CREATE_PERMISSION, c, reason),
                 (None, Err(e)) => map_pump(e, timeout_ms),
                 (None, Ok(())) => TurnFailure::Failed,
             };
             r.fail(TurnStage::CreatePermission, Some(ms_since(t2)), f);
-            all_later(r, TurnStage::CreatePermission, "earlier stage failed");
+            all_later_but_deallocate(r, TurnStage::CreatePermission, "earlier stage failed");
             self.deallocate(cfg, r).await;
             return Flow::Done;
         }
@@ -1221,7 +1341,7 @@ impl Session {
             .await;
         } else {
             let f = match (self.tap.last_error_for(CHANNEL_BIND), ok) {
-                (Some((c, reason)), _) => name_code(c, reason),
+                (Some((c, reason)), _) => name_code(CHANNEL_BIND, c, reason),
                 (None, Err(e)) => map_pump(e, timeout_ms),
                 (None, Ok(())) => TurnFailure::Failed,
             };
@@ -1317,7 +1437,7 @@ impl Session {
             match (err, res) {
                 (Some((438, _)), _) if !stale_retried => stale_retried = true,
                 (Some((401, _)), _) => break Err(TurnFailure::WrongCredentials),
-                (Some((c, reason)), _) => break Err(name_code(c, reason)),
+                (Some((c, reason)), _) => break Err(name_code(REFRESH, c, reason)),
                 (None, Err(e)) => break Err(map_pump(e, timeout_ms)),
                 (None, Ok(())) => break Err(TurnFailure::Failed),
             }
@@ -1394,7 +1514,7 @@ impl Session {
             );
         } else {
             let f = match (self.tap.last_error_for(REFRESH), res) {
-                (Some((c, reason)), _) => name_code(c, reason),
+                (Some((c, reason)), _) => name_code(REFRESH, c, reason),
                 (None, Err(e)) => map_pump(e, cfg.stage_timeout.as_millis() as u64),
                 (None, Ok(())) => TurnFailure::Failed,
             };
@@ -1494,5 +1614,66 @@ mod tests {
         let mut keep = s2.clone();
         assert!(strip_padding(&mut keep));
         assert_eq!(keep, s2);
+    }
+
+    #[test]
+    fn forbidden_is_a_peer_failure_only_for_requests_naming_a_peer() {
+        for m in [CREATE_PERMISSION, CHANNEL_BIND, CONNECT] {
+            assert_eq!(
+                name_code(m, 403, "Forbidden".into()),
+                TurnFailure::ForbiddenPeer
+            );
+        }
+        for m in [ALLOCATE, REFRESH] {
+            assert_eq!(
+                name_code(m, 403, "Forbidden\0\0".into()),
+                TurnFailure::ServerError {
+                    code: 403,
+                    reason: "Forbidden".into()
+                }
+            );
+        }
+        assert_eq!(
+            name_code(ALLOCATE, 486, String::new()),
+            TurnFailure::AllocationQuota
+        );
+        assert_eq!(
+            name_code(ALLOCATE, 508, String::new()),
+            TurnFailure::InsufficientCapacity
+        );
+    }
+
+    /// An Allocate error answer with ERROR-CODE `code` in transaction `tx`.
+    fn allocate_error(code: u16, tx: TransactionId) -> Vec<u8> {
+        use turn_client_proto::types::stun::message::MessageType;
+        let mtype = MessageType::from_class_method(MessageClass::Error, ALLOCATE);
+        let mut b = Message::builder(mtype, tx, MessageWriteVec::new());
+        b.add_attribute(&ErrorCode::new(code, "x").expect("valid code"))
+            .expect("fits");
+        b.finish()
+    }
+
+    #[test]
+    fn allocate_stage_ends_on_a_second_stale_nonce_or_any_other_error() {
+        let tx = |n: u128| TransactionId::from(n);
+        let mut tap = Tap::default();
+        tap.inspect(&allocate_error(401, tx(1)));
+        assert!(!tap.allocate_failed_for_good());
+        tap.inspect(&allocate_error(438, tx(2)));
+        assert!(!tap.allocate_failed_for_good(), "one 438 is retried");
+        // The same answer again (a retransmitted request): not a second 438.
+        tap.inspect(&allocate_error(438, tx(2)));
+        assert!(!tap.allocate_failed_for_good());
+        assert_eq!(tap.stale_nonces, 1);
+        tap.inspect(&allocate_error(438, tx(3)));
+        assert!(tap.allocate_failed_for_good(), "two in a row end it");
+        assert_eq!(tap.allocate_stale_in_a_row(), 2);
+
+        let mut quota = Tap::default();
+        quota.inspect(&allocate_error(401, tx(1)));
+        quota.inspect(&allocate_error(401, tx(1)));
+        assert!(!quota.allocate_failed_for_good(), "duplicate challenge");
+        quota.inspect(&allocate_error(486, tx(2)));
+        assert!(quota.allocate_failed_for_good());
     }
 }

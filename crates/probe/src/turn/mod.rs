@@ -22,13 +22,13 @@ pub mod stages;
 pub mod target;
 pub mod tls;
 
-pub use client::{TurnProbeConfig, probe_all, probe_transport};
+pub use client::{HeldAllocation, TurnProbeConfig, probe_all, probe_transport};
 pub use creds::{Secret, TurnAuth};
 pub use quality::QualityConfig;
-pub use server::{TestTurnServer, TestTurnServerConfig};
+pub use server::{TestTurnFaults, TestTurnServer, TestTurnServerConfig};
 pub use stages::{
     RelayQuality, StageResult, StageStatus, TurnFailure, TurnStage, TurnTransport,
     TurnTransportResult,
 };
 pub use target::turn_transports;
-pub use tls::{TestPki, TlsOptions};
+pub use tls::{TestCertValidity, TestPki, TlsOptions};

@@ -2,6 +2,11 @@
 //! on one IP (loopback by default), long-term credentials, one UDP relay
 //! socket bound per allocation. For tests and the loopback lab only.
 //!
+//! Test support beyond a healthy server: [`TestTurnServerConfig::faults`]
+//! ([`TestTurnFaults`]) makes it answer the way a misbehaving or loaded
+//! server would, and [`TestTurnServerConfig::cert_validity`] serves an
+//! expired or not yet valid certificate.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use probe::turn::{Secret, TestTurnServer, TestTurnServerConfig};
@@ -13,11 +18,13 @@
 //! ```
 
 use super::creds::Secret;
-use super::tls::TestPki;
-use std::collections::HashMap;
+use super::tls::{TestCertValidity, TestPki};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -39,6 +46,30 @@ pub struct TestTurnServerConfig {
     pub ip: IpAddr,
     /// DNS names / IPs the generated TLS certificate is valid for.
     pub cert_names: Vec<String>,
+    /// The validity window of the generated TLS certificate (test support:
+    /// [`TestCertValidity::Expired`] provokes `tls_expired`).
+    pub cert_validity: TestCertValidity,
+    /// Fault injection (test support); none by default.
+    pub faults: TestTurnFaults,
+}
+
+/// Test support: answers the embedded server gives on purpose, to provoke
+/// failures a healthy turn-server-proto server never shows. All off by
+/// default. Counted per listener (UDP, TCP and TLS each on their own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestTurnFaults {
+    /// The first N authenticated Allocate requests (those carrying
+    /// MESSAGE-INTEGRITY, each new transaction counted once) find their
+    /// nonce expired, so the server answers 438 Stale Nonce with REALM and a
+    /// fresh NONCE, exactly as when a nonce's lifetime runs out: the nonce
+    /// lifetime is set to turn-server-proto's minimum (30 s) and the
+    /// listener's clock is moved 31 s forward before such a request is
+    /// handled. Allocations of that listener age by as much (their default
+    /// lifetime is 600 s). 1 lets a client that retries once with the new
+    /// nonce succeed; 2 or more answers that retry with 438 again. Over
+    /// TCP/TLS a request is recognised at the start of a read, which is
+    /// where a client waiting for each answer puts it.
+    pub stale_nonce_allocates: u32,
 }
 
 impl TestTurnServerConfig {
@@ -50,6 +81,8 @@ impl TestTurnServerConfig {
             users: vec![(username.to_string(), password)],
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             cert_names: vec!["localhost".into(), "127.0.0.1".into()],
+            cert_validity: TestCertValidity::Current,
+            faults: TestTurnFaults::default(),
         }
     }
 }
@@ -65,6 +98,7 @@ pub struct TestTurnServer {
     pub tls_addr: SocketAddr,
     /// The generated CA and server certificate.
     pub pki: TestPki,
+    injected: Arc<AtomicU32>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -72,7 +106,8 @@ impl TestTurnServer {
     /// Binds the listeners and starts serving.
     pub async fn start(cfg: TestTurnServerConfig) -> io::Result<Self> {
         let names: Vec<&str> = cfg.cert_names.iter().map(String::as_str).collect();
-        let pki = TestPki::generate(&names).map_err(io::Error::other)?;
+        let pki =
+            TestPki::generate_with_validity(&names, cfg.cert_validity).map_err(io::Error::other)?;
         let tls_cfg = pki.server_config().map_err(io::Error::other)?;
         let udp = Arc::new(UdpSocket::bind(SocketAddr::new(cfg.ip, 0)).await?);
         let tcp = TcpListener::bind(SocketAddr::new(cfg.ip, 0)).await?;
@@ -80,6 +115,8 @@ impl TestTurnServer {
         let (udp_addr, tcp_addr, tls_addr) =
             (udp.local_addr()?, tcp.local_addr()?, tls.local_addr()?);
         let mut tasks = Vec::new();
+        let injected = Arc::new(AtomicU32::new(0));
+        let faults = || Faults::new(&cfg.faults, injected.clone());
 
         // UDP
         let (tx, rx) = mpsc::channel::<Inbound>(1024);
@@ -90,6 +127,7 @@ impl TestTurnServer {
             tx.clone(),
             Some(udp.clone()),
             cfg.ip,
+            faults(),
         )));
         tasks.push(tokio::spawn(async move {
             let mut b = vec![0u8; 65536];
@@ -110,7 +148,14 @@ impl TestTurnServer {
         // TCP
         let (tx, rx) = mpsc::channel::<Inbound>(1024);
         let core = new_core(&cfg, TransportType::Tcp, tcp_addr);
-        tasks.push(tokio::spawn(run_core(core, rx, tx.clone(), None, cfg.ip)));
+        tasks.push(tokio::spawn(run_core(
+            core,
+            rx,
+            tx.clone(),
+            None,
+            cfg.ip,
+            faults(),
+        )));
         tasks.push(tokio::spawn(async move {
             while let Ok((s, from)) = tcp.accept().await {
                 let _ = s.set_nodelay(true);
@@ -121,7 +166,14 @@ impl TestTurnServer {
         // TLS
         let (tx, rx) = mpsc::channel::<Inbound>(1024);
         let core = new_core(&cfg, TransportType::Tcp, tls_addr);
-        tasks.push(tokio::spawn(run_core(core, rx, tx.clone(), None, cfg.ip)));
+        tasks.push(tokio::spawn(run_core(
+            core,
+            rx,
+            tx.clone(),
+            None,
+            cfg.ip,
+            faults(),
+        )));
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_cfg);
         tasks.push(tokio::spawn(async move {
             while let Ok((s, from)) = tls.accept().await {
@@ -144,8 +196,15 @@ impl TestTurnServer {
             tcp_addr,
             tls_addr,
             pki,
+            injected,
             tasks,
         })
+    }
+
+    /// How many faults ([`TestTurnFaults`]) the server has injected so far,
+    /// over all listeners (test support).
+    pub fn faults_injected(&self) -> u32 {
+        self.injected.load(Ordering::Relaxed)
     }
 
     /// The CA certificate (PEM) clients must trust for the TLS listener.
@@ -167,12 +226,83 @@ impl Drop for TestTurnServer {
     }
 }
 
+/// turn-server-proto's shortest nonce lifetime (it panics below it).
+const NONCE_LIFETIME: Duration = Duration::from_secs(30);
+
 fn new_core(cfg: &TestTurnServerConfig, t: TransportType, listen: SocketAddr) -> TurnServer {
     let mut s = TurnServer::new(t, listen, cfg.realm.clone());
     for (u, p) in &cfg.users {
         s.add_user(u.clone(), p.expose().to_string());
     }
+    if cfg.faults.stale_nonce_allocates > 0 {
+        s.set_nonce_expiry_duration(NONCE_LIFETIME);
+    }
     s
+}
+
+/// One listener's fault state.
+struct Faults {
+    /// Stale-nonce answers still to give.
+    stale_nonce_left: u32,
+    /// Transactions already answered stale (a retransmission is not a new
+    /// fault); bounded.
+    seen: VecDeque<[u8; 12]>,
+    /// Faults injected by the whole server.
+    injected: Arc<AtomicU32>,
+}
+
+impl Faults {
+    fn new(cfg: &TestTurnFaults, injected: Arc<AtomicU32>) -> Self {
+        Self {
+            stale_nonce_left: cfg.stale_nonce_allocates,
+            seen: VecDeque::new(),
+            injected,
+        }
+    }
+
+    /// How far to move the listener's clock before `data` is handled.
+    fn clock_jump(&mut self, data: &[u8]) -> Option<Duration> {
+        if self.stale_nonce_left == 0 {
+            return None;
+        }
+        let tx = authenticated_allocate(data)?;
+        if self.seen.contains(&tx) {
+            return None;
+        }
+        if self.seen.len() >= 64 {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(tx);
+        self.stale_nonce_left -= 1;
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        Some(NONCE_LIFETIME + Duration::from_secs(1))
+    }
+}
+
+const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+/// STUN attribute types of MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256.
+const INTEGRITY_TYPES: [u16; 2] = [0x0008, 0x001C];
+
+/// The transaction id of `data` when it starts with an Allocate request
+/// that carries MESSAGE-INTEGRITY(-SHA256), i.e. an authenticated one.
+fn authenticated_allocate(data: &[u8]) -> Option<[u8; 12]> {
+    if data.len() < 20 || data[..2] != [0x00, 0x03] || data[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let end = 20 + usize::from(u16::from_be_bytes([data[2], data[3]]));
+    let msg = data.get(..end)?;
+    let mut at = 20;
+    while at + 4 <= msg.len() {
+        let kind = u16::from_be_bytes([msg[at], msg[at + 1]]);
+        if INTEGRITY_TYPES.contains(&kind) {
+            let mut tx = [0u8; 12];
+            tx.copy_from_slice(&msg[8..20]);
+            return Some(tx);
+        }
+        let len = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
 }
 
 enum Inbound {
@@ -254,6 +384,9 @@ struct Core {
     writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     relays: HashMap<SocketAddr, (Arc<UdpSocket>, AbortOnDrop)>,
     base: std::time::Instant,
+    /// How far this listener's clock runs ahead of real time (stale-nonce
+    /// fault injection moves it).
+    skew: Duration,
 }
 
 const MAX_RELAYS: usize = 256;
@@ -261,7 +394,15 @@ const MAX_STREAMS: usize = 256;
 
 impl Core {
     fn now(&self) -> SansInstant {
-        SansInstant::from_nanos(self.base.elapsed().as_nanos() as i64)
+        SansInstant::from_nanos((self.base.elapsed() + self.skew).as_nanos() as i64)
+    }
+
+    /// How long from now until the listener's clock shows `t`.
+    fn until(&self, t: SansInstant) -> Duration {
+        let nanos = t.as_nanos().max(0) as u64;
+        Duration::from_nanos(nanos)
+            .saturating_sub(self.skew)
+            .saturating_sub(self.base.elapsed())
     }
 
     fn route(&self, t: Transmit<Vec<u8>>) {
@@ -360,6 +501,7 @@ async fn run_core(
     tx: mpsc::Sender<Inbound>,
     udp: Option<Arc<UdpSocket>>,
     ip: IpAddr,
+    mut faults: Faults,
 ) {
     let listen = server.listen_address();
     let transport = server.transport();
@@ -371,21 +513,23 @@ async fn run_core(
         writers: HashMap::new(),
         relays: HashMap::new(),
         base: std::time::Instant::now(),
+        skew: Duration::ZERO,
     };
     loop {
         let wake = core.service(&tx, ip).await;
         let sleep_for = wake
-            .map(|t| {
-                let nanos = t.as_nanos().max(0) as u64;
-                (core.base + std::time::Duration::from_nanos(nanos))
-                    .saturating_duration_since(std::time::Instant::now())
-            })
-            .unwrap_or(std::time::Duration::from_secs(1))
-            .min(std::time::Duration::from_secs(1));
+            .map(|t| core.until(t))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
         let msg = tokio::select! {
             m = rx.recv() => match m { Some(m) => m, None => return },
             _ = tokio::time::sleep(sleep_for) => continue,
         };
+        if let Inbound::Client { data, .. } = &msg
+            && let Some(jump) = faults.clock_jump(data)
+        {
+            core.skew += jump;
+        }
         let now = core.now();
         let out = match msg {
             Inbound::Client { from, data } => {
@@ -414,5 +558,63 @@ async fn run_core(
         if let Some(t) = out {
             core.route(t);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A STUN message: `method` request with attributes `(type, len)`.
+    fn request(method: u8, attrs: &[(u16, u16)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (t, len) in attrs {
+            body.extend_from_slice(&t.to_be_bytes());
+            body.extend_from_slice(&len.to_be_bytes());
+            body.resize(body.len() + usize::from(*len).div_ceil(4) * 4, 0);
+        }
+        let mut m = vec![0, method];
+        m.extend_from_slice(&u16::try_from(body.len()).expect("small").to_be_bytes());
+        m.extend_from_slice(&MAGIC_COOKIE);
+        m.extend_from_slice(b"natscope-txn");
+        m.extend_from_slice(&body);
+        m
+    }
+
+    #[test]
+    fn recognises_authenticated_allocates_only() {
+        let tx = Some(*b"natscope-txn");
+        // REQUESTED-TRANSPORT, USERNAME (odd length, padded), then integrity.
+        let signed = request(3, &[(0x0019, 4), (0x0006, 5), (0x0008, 20)]);
+        assert_eq!(authenticated_allocate(&signed), tx);
+        let sha256 = request(3, &[(0x001C, 32)]);
+        assert_eq!(authenticated_allocate(&sha256), tx);
+        // Followed by more stream data: still recognised.
+        let mut more = signed.clone();
+        more.extend_from_slice(&[0x40, 0, 0, 4]);
+        assert_eq!(authenticated_allocate(&more), tx);
+        assert_eq!(authenticated_allocate(&request(3, &[(0x0019, 4)])), None);
+        assert_eq!(authenticated_allocate(&request(4, &[(0x0008, 20)])), None);
+        assert_eq!(authenticated_allocate(&signed[..signed.len() - 1]), None);
+        assert_eq!(authenticated_allocate(&[0u8; 8]), None);
+    }
+
+    #[test]
+    fn stale_nonce_faults_count_each_transaction_once() {
+        let injected = Arc::new(AtomicU32::new(0));
+        let cfg = TestTurnFaults {
+            stale_nonce_allocates: 2,
+        };
+        let mut f = Faults::new(&cfg, injected.clone());
+        let signed = request(3, &[(0x0008, 20)]);
+        assert_eq!(f.clock_jump(&request(3, &[])), None, "not authenticated");
+        assert!(f.clock_jump(&signed).is_some_and(|d| d > NONCE_LIFETIME));
+        assert_eq!(f.clock_jump(&signed), None, "a retransmission");
+        let mut other = signed.clone();
+        other[8] = b'N';
+        assert!(f.clock_jump(&other).is_some());
+        other[8] = b'O';
+        assert_eq!(f.clock_jump(&other), None, "only the first two");
+        assert_eq!(injected.load(Ordering::Relaxed), 2);
     }
 }

@@ -155,7 +155,8 @@ pub enum TurnFailure {
     /// secret, or the server's clock is far off.
     #[error("REST credential rejected (401): wrong shared secret or server clock skew")]
     RestCredentialRejected,
-    /// 438 Stale Nonce, still after the one retry.
+    /// 438 Stale Nonce twice in a row: the retry with the server's new
+    /// nonce was answered 438 again (natscope retries once).
     #[error("stale nonce (438) even after retrying with the new nonce")]
     StaleNonce,
     /// 486 Allocation Quota Reached: this user has too many allocations.
@@ -164,8 +165,10 @@ pub enum TurnFailure {
     /// 508 Insufficient Capacity: the server has no relay ports/bandwidth.
     #[error("server out of capacity (508)")]
     InsufficientCapacity,
-    /// 403 Forbidden: the server does not allow relaying to this peer.
-    #[error("forbidden peer (403): the server's policy refuses this peer address")]
+    /// 403 Forbidden to a request naming a peer (CreatePermission,
+    /// ChannelBind, RFC 6062 Connect): the server does not allow relaying to
+    /// this peer address. (403 to an Allocate is a `ServerError`.)
+    #[error("forbidden peer address (403): the server's policy refuses relaying to this peer")]
     ForbiddenPeer,
     /// 300 Try Alternate (the redirect is followed once; this means the
     /// alternate also redirected).

@@ -204,10 +204,33 @@ impl std::fmt::Debug for TestPki {
     }
 }
 
+/// The validity window of a [`TestPki`] server certificate (test support:
+/// provoking `tls_expired` needs a certificate outside its window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TestCertValidity {
+    /// rcgen's default window, which includes now.
+    #[default]
+    Current,
+    /// Valid during 2020 only: expired.
+    Expired,
+    /// Valid from 2090 on: not yet valid.
+    NotYetValid,
+}
+
 impl TestPki {
     /// Generates a CA and a server certificate valid for `names` (DNS names
     /// or IP literals).
     pub fn generate(names: &[&str]) -> Result<Self, TlsSetupError> {
+        Self::generate_with_validity(names, TestCertValidity::Current)
+    }
+
+    /// Like [`Self::generate`], with the server certificate's validity
+    /// window chosen by `validity` (the CA stays valid, so only the leaf's
+    /// dates can fail verification).
+    pub fn generate_with_validity(
+        names: &[&str],
+        validity: TestCertValidity,
+    ) -> Result<Self, TlsSetupError> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params
@@ -215,8 +238,19 @@ impl TestPki {
             .push(rcgen::DnType::CommonName, "natscope test CA");
         let ca_key = rcgen::KeyPair::generate()?;
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
-        let leaf_params =
+        let mut leaf_params =
             rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        match validity {
+            TestCertValidity::Current => {}
+            TestCertValidity::Expired => {
+                leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                leaf_params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+            }
+            TestCertValidity::NotYetValid => {
+                leaf_params.not_before = rcgen::date_time_ymd(2090, 1, 1);
+                leaf_params.not_after = rcgen::date_time_ymd(2091, 1, 1);
+            }
+        }
         let leaf_key = rcgen::KeyPair::generate()?;
         let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
         Ok(Self {

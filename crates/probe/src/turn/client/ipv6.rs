@@ -103,7 +103,7 @@ async fn allocate(
                 TurnFailure::AddressFamilyNotSupported
             }
             (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
-            (Some((_, code, reason)), _) => name_code(*code, reason.clone()),
+            (Some((_, code, reason)), _) => name_code(ALLOCATE, *code, reason.clone()),
             (None, Err(e)) => map_pump(e, timeout_ms),
             (None, Ok(())) => TurnFailure::Failed,
         });
@@ -128,7 +128,7 @@ async fn allocate(
 
 /// Deletes the allocation (Refresh with lifetime 0); true when the server
 /// confirmed it (or closed the stream connection) within `wait`.
-async fn delete(s: &mut Session, wait: Duration) -> bool {
+pub(super) async fn delete(s: &mut Session, wait: Duration) -> bool {
     let before = s.tap.refresh_ok;
     let now = s.now();
     if s.client.delete(now).is_err() {

@@ -261,7 +261,7 @@ impl TcpSession {
         }
         match (errors.last(), res) {
             (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
-            (Some((_, code, reason)), _) => name_code(*code, reason.clone()),
+            (Some((_, code, reason)), _) => name_code(method, *code, reason.clone()),
             (None, Err(e)) => map_pump(e, timeout_ms),
             (None, Ok(())) => TurnFailure::Failed,
         }

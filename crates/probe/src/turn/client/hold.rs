@@ -1,0 +1,101 @@
+//! Test and lab support: a TURN allocation held open on purpose, to fill a
+//! server's quota (coturn `user-quota` / `total-quota`) or its relay port
+//! range before probing it, so that the probe meets 486 or 508 the way it
+//! would on a busy server.
+
+use super::{
+    AddressFamily, Conn, Session, connected_udp, ipv6, map_pump, name_code, name_io_error,
+};
+use crate::turn::creds::{TurnAuth, unix_now};
+use crate::turn::stages::TurnFailure;
+use std::net::SocketAddr;
+use std::time::Duration;
+use turn_client_proto::api::{TurnClientApi, TurnEvent};
+use turn_client_proto::types::message::ALLOCATE;
+
+/// One allocation over UDP, held until [`HeldAllocation::release`] deletes
+/// it or the value is dropped. Nothing refreshes it: after a drop the
+/// server frees it when its lifetime (usually 600 s) runs out.
+pub struct HeldAllocation {
+    session: Session,
+    relayed: SocketAddr,
+}
+
+impl std::fmt::Debug for HeldAllocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldAllocation")
+            .field("server", &self.session.remote)
+            .field("relayed", &self.relayed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeldAllocation {
+    /// Allocates on the TURN server at `server` over UDP with `auth`,
+    /// within `timeout`. The failure is named like the `allocate` stage's
+    /// (e.g. `allocation_quota` when the quota is already full).
+    pub async fn udp(
+        server: SocketAddr,
+        auth: &TurnAuth,
+        timeout: Duration,
+    ) -> Result<Self, TurnFailure> {
+        let creds = auth.resolve(unix_now());
+        let sock = connected_udp(server).await.map_err(|e| name_io_error(&e))?;
+        let mut session = Session::new(Conn::Udp(sock), Some(&creds), AddressFamily::IPV4)
+            .map_err(|e| name_io_error(&e))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let res = session
+            .pump(deadline, |s| {
+                s.tap.allocate_failed_for_good()
+                    || s.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            TurnEvent::AllocationCreated(..)
+                                | TurnEvent::AllocationCreateFailed(..)
+                        )
+                    })
+            })
+            .await;
+        let relayed = session
+            .client
+            .relayed_addresses()
+            .map(|(_, a)| a)
+            .next()
+            .or(session.tap.relayed);
+        let created = session
+            .events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
+        match (created, relayed) {
+            (true, Some(relayed)) => Ok(Self { session, relayed }),
+            _ => {
+                let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+                let last = session.tap.allocate_errors_after_challenge().last();
+                Err(match (last, res) {
+                    (Some(401), _) => TurnFailure::WrongCredentials,
+                    (Some(code), _) => {
+                        let reason = session
+                            .tap
+                            .last_error_for(ALLOCATE)
+                            .map(|(_, r)| r)
+                            .unwrap_or_default();
+                        name_code(ALLOCATE, code, reason)
+                    }
+                    (None, Err(e)) => map_pump(e, timeout_ms),
+                    (None, Ok(())) => TurnFailure::Failed,
+                })
+            }
+        }
+    }
+
+    /// The relayed address the server granted.
+    pub fn relayed_address(&self) -> SocketAddr {
+        self.relayed
+    }
+
+    /// Deletes the allocation (Refresh with lifetime 0); true when the
+    /// server confirmed it within `wait`.
+    pub async fn release(mut self, wait: Duration) -> bool {
+        ipv6::delete(&mut self.session, wait).await
+    }
+}
