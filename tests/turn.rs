@@ -4,6 +4,9 @@
 use probe::lab::{CoturnOptions, LoopbackCoturn};
 use probe::resolve::Resolver;
 use probe::servers::{ServerUri, parse_ice_servers};
+use probe::stun::binding::{
+    BindingOptions, BindingTarget, Transport as BindingTransport, query_all,
+};
 use probe::turn::client::HeldAllocation;
 use probe::turn::server::TestTurnFaults;
 use probe::turn::tls::TestCertValidity;
@@ -12,7 +15,7 @@ use probe::turn::{
     TurnAuth, TurnFailure, TurnProbeConfig, TurnStage, TurnTransport, TurnTransportResult,
     probe_all,
 };
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
@@ -178,6 +181,72 @@ async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
     )
     .await;
     assert_relays(&r[0]);
+}
+
+/// The embedded server answers STUN Binding requests itself
+/// (turn-server-proto 0.7.3 alone sends its answer to the server's own
+/// address, so nothing comes back): the Binding probe
+/// (`probe::stun::binding`, on the one transaction layer) against its UDP
+/// and TCP listeners gets XOR-MAPPED-ADDRESS = the probe's own socket, from
+/// the listener it asked, and no OTHER-ADDRESS (it is no RFC 5780 server).
+/// TURN on the same listeners still relays afterwards.
+#[tokio::test]
+async fn embedded_server_answers_binding_over_udp_and_tcp() {
+    let server = TestTurnServer::start(TestTurnServerConfig::new(
+        REALM,
+        "alice",
+        Secret::new(PASSWORD),
+    ))
+    .await
+    .expect("embedded server starts");
+    let targets = [
+        BindingTarget {
+            label: "embedded turn udp".into(),
+            addr: server.udp_addr,
+            transport: BindingTransport::Udp,
+        },
+        BindingTarget {
+            label: "embedded turn tcp".into(),
+            addr: server.tcp_addr,
+            transport: BindingTransport::Tcp,
+        },
+    ];
+    let opts = BindingOptions {
+        bind: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        timeout: Duration::from_secs(10),
+        ..BindingOptions::default()
+    };
+    let results = query_all(&targets, &opts).await;
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        let info = match &r.outcome {
+            Ok(info) => info,
+            Err(e) => panic!("{}: {e}", r.target.label),
+        };
+        let local = r.local.expect("the probe's local address");
+        assert_eq!(info.mapped, local, "{r:#?}");
+        assert!(info.xor && !info.mapped_mismatch, "{r:#?}");
+        assert_eq!(info.from, r.target.addr, "{r:#?}");
+        assert_eq!(info.other_address, None, "{r:#?}");
+    }
+
+    let uris = [
+        uri(&format!(
+            "turn:127.0.0.1:{}?transport=udp",
+            server.udp_addr.port()
+        )),
+        uri(&format!(
+            "turn:127.0.0.1:{}?transport=tcp",
+            server.tcp_addr.port()
+        )),
+    ];
+    let c = cfg(alice(PASSWORD));
+    let relayed = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
+        .await
+        .expect("probe is bounded");
+    for r in &relayed {
+        assert_relays(r);
+    }
 }
 
 // ------------------------------------------------------------------ coturn
@@ -662,6 +731,7 @@ async fn embedded_stale_nonce_is_retried_once_then_named() {
         let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
         c.faults = TestTurnFaults {
             stale_nonce_allocates: n,
+            ..TestTurnFaults::default()
         };
         c
     };
@@ -724,9 +794,100 @@ async fn embedded_stale_nonce_is_retried_once_then_named() {
     assert_no_secrets(&retried);
 }
 
+/// 438 Stale Nonce to the Refresh (the embedded server's
+/// `stale_nonce_refreshes` knob), over UDP and TCP. Once: the `refresh`
+/// stage retries once with the server's new nonce and passes, its note and
+/// `stale_nonce_retried` say so, `allocate` saw no 438, and the server gave
+/// exactly one 438 per listener. Then `deallocate` passes: the deleting
+/// Refresh (turn-client-proto's own request) carries the nonce of that 438
+/// answer; with the expired one the server would answer 438 and the stage
+/// would fail `stale_nonce`. Twice in a row: `stale_nonce` at `refresh`
+/// (the retry was not retried again), and `deallocate` still passes with
+/// the newest nonce.
+#[tokio::test]
+async fn embedded_stale_nonce_on_refresh_is_retried_then_deallocate_passes() {
+    let with_faults = |n| {
+        let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+        c.faults = TestTurnFaults {
+            stale_nonce_refreshes: n,
+            ..TestTurnFaults::default()
+        };
+        c
+    };
+    let uris = |s: &TestTurnServer| {
+        [
+            uri(&format!(
+                "turn:127.0.0.1:{}?transport=udp",
+                s.udp_addr.port()
+            )),
+            uri(&format!(
+                "turn:127.0.0.1:{}?transport=tcp",
+                s.tcp_addr.port()
+            )),
+        ]
+    };
+    let once = TestTurnServer::start(with_faults(1))
+        .await
+        .expect("embedded server starts");
+    let twice = TestTurnServer::start(with_faults(2))
+        .await
+        .expect("embedded server starts");
+    let (once_uris, twice_uris) = (uris(&once), uris(&twice));
+    let c = cfg(alice(PASSWORD));
+    let (retried, failed) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(probe_all(&once_uris, &c), probe_all(&twice_uris, &c))
+    })
+    .await
+    .expect("bounded");
+    let note_of = |r: &TurnTransportResult, st: TurnStage| {
+        r.stage(st).and_then(|s| s.note.clone()).unwrap_or_default()
+    };
+
+    assert_eq!(retried.len(), 2);
+    for r in &retried {
+        // Every stage passed, deallocate included.
+        assert_relays(r);
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        let refresh = note_of(r, TurnStage::Refresh);
+        assert!(
+            refresh.contains("stale nonce (438), retried once"),
+            "{r:#?}"
+        );
+        assert!(
+            !note_of(r, TurnStage::Allocate).contains("stale nonce"),
+            "{r:#?}"
+        );
+    }
+    // One 438 per listener (UDP, TCP), each at the refresh stage.
+    assert_eq!(once.faults_injected(), 2);
+
+    assert_eq!(failed.len(), 2);
+    for r in &failed {
+        assert_eq!(r.failed_stage, Some(TurnStage::Refresh), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        for st in [
+            TurnStage::Allocate,
+            TurnStage::ChannelRoundTrip,
+            TurnStage::Deallocate,
+        ] {
+            assert_eq!(
+                r.stage(st).map(|s| &s.status),
+                Some(&StageStatus::Passed),
+                "{st:?}: {r:#?}"
+            );
+        }
+        assert!(!r.ok, "{r:#?}");
+    }
+    // The first Refresh and its one retry, per transport.
+    assert_eq!(twice.faults_injected(), 4, "{failed:#?}");
+    assert_no_secrets(&retried);
+}
+
 /// A request/answer round trip with the UDP listener at `server` (an
-/// Allocate without credentials, answered 401; the embedded server sends
-/// its Binding answers to itself): once it is answered, the server has
+/// Allocate without credentials, answered 401 by turn-server-proto behind
+/// the same queue as every other TURN request; a Binding request would be
+/// answered before that queue): once it is answered, the server has
 /// handled every datagram sent to it before.
 async fn udp_barrier(server: SocketAddr) {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")

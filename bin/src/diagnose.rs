@@ -343,8 +343,10 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         },
     );
     if args.lab {
-        // The embedded TURN server answers only TURN, not plain Binding
-        // requests; the lab's STUN service is the responder.
+        // The lab's STUN service is the RFC 5780 responder. The embedded
+        // TURN server answers Binding too, but its UDP and TCP listeners sit
+        // on different ports, which would add misleading "UDP but not TCP"
+        // agreement notes: STUN and NAT use the responder only.
         plan.stun.retain(|s| s.uri.scheme == Scheme::Stun);
         if let Ok(nat) = &mut plan.nat {
             nat.retain(|s| s.uri.scheme == Scheme::Stun);

@@ -117,6 +117,27 @@ enum Refusal<'a> {
 }
 
 impl Answerer {
+    /// Plain single-address answers for a server that answers Binding
+    /// requests beside another protocol on its sockets (the embedded TURN
+    /// server, `crate::turn::server`): XOR-MAPPED-ADDRESS and MAPPED-ADDRESS
+    /// of the request's source, RESPONSE-ORIGIN when the caller passes one,
+    /// FINGERPRINT; 420 to a CHANGE-REQUEST that asks for a change (RFC 5780
+    /// §6.1: no alternate address) and to unknown comprehension-required
+    /// attributes. No OTHER-ADDRESS or SOFTWARE, PADDING capped at 0
+    /// bytes, no rate limit. Socket index 0 is the only one.
+    pub(crate) fn single_address() -> Self {
+        Self {
+            two_addr: false,
+            origins: vec![None],
+            advertised: [None, None],
+            others: vec![None],
+            software: None,
+            max_padding: 0,
+            limiter: None,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
     /// RESPONSE-ORIGIN for a TCP connection accepted on listener `idx`
     /// whose local address is `local`.
     pub(crate) fn tcp_origin(&self, idx: usize, local: SocketAddr) -> SocketAddr {

@@ -43,7 +43,7 @@
 //! - TCP: at most [`MAX_TCP_CONNECTIONS`] connections, idle ones closed
 //!   after [`TCP_IDLE_TIMEOUT`].
 
-mod answer;
+pub(crate) mod answer;
 mod bind;
 mod config;
 mod metrics;

@@ -509,13 +509,13 @@ enum Conn {
 }
 
 /// Upper bound of one frame on a stream (STUN header + max length).
-const MAX_FRAME: usize = 20 + 65535;
+pub(super) const MAX_FRAME: usize = 20 + 65535;
 
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 
 /// Drops up to 3 zero bytes of ChannelData padding in front of the next
 /// frame. Returns false when more data is needed to decide.
-fn strip_padding(buf: &mut Vec<u8>) -> bool {
+pub(super) fn strip_padding(buf: &mut Vec<u8>) -> bool {
     let mut skip = 0;
     while skip < 3 && buf.get(skip) == Some(&0) {
         if buf.len() < skip + 8 {
@@ -531,7 +531,7 @@ fn strip_padding(buf: &mut Vec<u8>) -> bool {
 }
 
 /// Length of the first complete STUN or ChannelData frame in `buf`, if any.
-fn frame_len(buf: &[u8]) -> Option<usize> {
+pub(super) fn frame_len(buf: &[u8]) -> Option<usize> {
     if buf.len() < 4 {
         return None;
     }
@@ -1377,7 +1377,11 @@ impl Session {
     /// nonce the client authenticated with (turn-client-proto only refreshes
     /// by itself near expiry and exposes no refresh call). A 438 is retried
     /// once with the fresh nonce; over UDP the request is retransmitted
-    /// every 500 ms until the stage deadline.
+    /// every 500 ms until the stage deadline. The 438 answer also reaches
+    /// turn-client-proto (every frame does, through `handle_frame`): its
+    /// long-term auth takes the new NONCE from any 438 with NONCE and REALM,
+    /// even one to a request it did not send, so its own later requests
+    /// (the deleting Refresh) carry it (tests/turn.rs checks this).
     async fn refresh(
         &mut self,
         cfg: &TurnProbeConfig,

@@ -2,6 +2,18 @@
 //! on one IP (loopback by default), long-term credentials, one UDP relay
 //! socket bound per allocation. For tests and the loopback lab only.
 //!
+//! STUN Binding requests are answered by the server itself, on every
+//! listener, the way natscope's single-address responder answers them
+//! (`crate::responder`: XOR-MAPPED-ADDRESS of the sender, MAPPED-ADDRESS,
+//! RESPONSE-ORIGIN, FINGERPRINT; 420 to a CHANGE-REQUEST asking for a
+//! change): turn-server-proto 0.7.3 sends its Binding answer to the
+//! server's own address, so a client would never get it. Everything else
+//! goes to turn-server-proto. TCP and TLS streams are cut into whole STUN
+//! and ChannelData messages first (ChannelData padding dropped, at most one
+//! message buffered), so each message is handled as it arrives, also when
+//! one read holds several. (RFC 6062 data connections, which carry raw
+//! bytes, never exist: the server refuses Connect.)
+//!
 //! Test support beyond a healthy server: [`TestTurnServerConfig::faults`]
 //! ([`TestTurnFaults`]) makes it answer the way a misbehaving or loaded
 //! server would, and [`TestTurnServerConfig::cert_validity`] serves an
@@ -17,8 +29,10 @@
 //! # Ok(()) }
 //! ```
 
+use super::client::{MAX_FRAME, frame_len, strip_padding};
 use super::creds::Secret;
 use super::tls::{TestCertValidity, TestPki};
+use crate::responder::answer::{Answerer, Outcome, RESPONSE_BASE_LEN, Transport as StunTransport};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -66,10 +80,15 @@ pub struct TestTurnFaults {
     /// listener's clock is moved 31 s forward before such a request is
     /// handled. Allocations of that listener age by as much (their default
     /// lifetime is 600 s). 1 lets a client that retries once with the new
-    /// nonce succeed; 2 or more answers that retry with 438 again. Over
-    /// TCP/TLS a request is recognised at the start of a read, which is
-    /// where a client waiting for each answer puts it.
+    /// nonce succeed; 2 or more answers that retry with 438 again.
     pub stale_nonce_allocates: u32,
+    /// The same for Refresh: the first N authenticated Refresh requests
+    /// (deleting ones, LIFETIME 0, included) are answered 438 Stale Nonce
+    /// after the listener's clock jumps past the nonce lifetime. A probe's
+    /// `refresh` stage sends the first Refresh of a connection, so 1
+    /// provokes exactly one 438 there (retried), 2 answers its retry 438
+    /// too; the deleting Refresh after it is then not touched.
+    pub stale_nonce_refreshes: u32,
 }
 
 impl TestTurnServerConfig {
@@ -117,6 +136,7 @@ impl TestTurnServer {
         let mut tasks = Vec::new();
         let injected = Arc::new(AtomicU32::new(0));
         let faults = || Faults::new(&cfg.faults, injected.clone());
+        let binding = Arc::new(Answerer::single_address());
 
         // UDP
         let (tx, rx) = mpsc::channel::<Inbound>(1024);
@@ -129,9 +149,25 @@ impl TestTurnServer {
             cfg.ip,
             faults(),
         )));
+        let answerer = binding.clone();
         tasks.push(tokio::spawn(async move {
             let mut b = vec![0u8; 65536];
+            let mut out = vec![0u8; BINDING_OUT_LEN];
             while let Ok((n, from)) = udp.recv_from(&mut b).await {
+                if is_binding_request(&b[..n]) {
+                    let answer = answer_binding(
+                        &answerer,
+                        &b[..n],
+                        from,
+                        udp_addr,
+                        StunTransport::Udp,
+                        &mut out,
+                    );
+                    if let Some((len, to)) = answer {
+                        let _ = udp.send_to(&out[..len], to).await;
+                    }
+                    continue;
+                }
                 if tx
                     .send(Inbound::Client {
                         from,
@@ -156,10 +192,11 @@ impl TestTurnServer {
             cfg.ip,
             faults(),
         )));
+        let answerer = binding.clone();
         tasks.push(tokio::spawn(async move {
             while let Ok((s, from)) = tcp.accept().await {
                 let _ = s.set_nodelay(true);
-                spawn_stream(s, from, tx.clone());
+                spawn_stream(s, from, tcp_addr, tx.clone(), answerer.clone());
             }
         }));
 
@@ -179,13 +216,14 @@ impl TestTurnServer {
             while let Ok((s, from)) = tls.accept().await {
                 let _ = s.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let answerer = binding.clone();
                 tokio::spawn(async move {
                     let accept = tokio::time::timeout(
                         std::time::Duration::from_secs(10),
                         acceptor.accept(s),
                     );
                     if let Ok(Ok(tls)) = accept.await {
-                        spawn_stream(tls, from, tx);
+                        spawn_stream(tls, from, tls_addr, tx, answerer);
                     }
                 });
             }
@@ -234,7 +272,7 @@ fn new_core(cfg: &TestTurnServerConfig, t: TransportType, listen: SocketAddr) ->
     for (u, p) in &cfg.users {
         s.add_user(u.clone(), p.expose().to_string());
     }
-    if cfg.faults.stale_nonce_allocates > 0 {
+    if cfg.faults.stale_nonce_allocates > 0 || cfg.faults.stale_nonce_refreshes > 0 {
         s.set_nonce_expiry_duration(NONCE_LIFETIME);
     }
     s
@@ -242,8 +280,10 @@ fn new_core(cfg: &TestTurnServerConfig, t: TransportType, listen: SocketAddr) ->
 
 /// One listener's fault state.
 struct Faults {
-    /// Stale-nonce answers still to give.
-    stale_nonce_left: u32,
+    /// Stale-nonce answers still to give to Allocates.
+    allocates_left: u32,
+    /// Stale-nonce answers still to give to Refreshes.
+    refreshes_left: u32,
     /// Transactions already answered stale (a retransmission is not a new
     /// fault); bounded.
     seen: VecDeque<[u8; 12]>,
@@ -254,7 +294,8 @@ struct Faults {
 impl Faults {
     fn new(cfg: &TestTurnFaults, injected: Arc<AtomicU32>) -> Self {
         Self {
-            stale_nonce_left: cfg.stale_nonce_allocates,
+            allocates_left: cfg.stale_nonce_allocates,
+            refreshes_left: cfg.stale_nonce_refreshes,
             seen: VecDeque::new(),
             injected,
         }
@@ -262,18 +303,23 @@ impl Faults {
 
     /// How far to move the listener's clock before `data` is handled.
     fn clock_jump(&mut self, data: &[u8]) -> Option<Duration> {
-        if self.stale_nonce_left == 0 {
+        if self.allocates_left == 0 && self.refreshes_left == 0 {
             return None;
         }
-        let tx = authenticated_allocate(data)?;
-        if self.seen.contains(&tx) {
+        let (method, tx) = authenticated_request(data)?;
+        let left = match method {
+            ALLOCATE => &mut self.allocates_left,
+            REFRESH => &mut self.refreshes_left,
+            _ => return None,
+        };
+        if *left == 0 || self.seen.contains(&tx) {
             return None;
         }
+        *left -= 1;
         if self.seen.len() >= 64 {
             self.seen.pop_front();
         }
         self.seen.push_back(tx);
-        self.stale_nonce_left -= 1;
         self.injected.fetch_add(1, Ordering::Relaxed);
         Some(NONCE_LIFETIME + Duration::from_secs(1))
     }
@@ -282,11 +328,20 @@ impl Faults {
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 /// STUN attribute types of MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256.
 const INTEGRITY_TYPES: [u16; 2] = [0x0008, 0x001C];
+/// Message types of an Allocate and a Refresh request.
+const ALLOCATE: u16 = 0x0003;
+const REFRESH: u16 = 0x0004;
 
-/// The transaction id of `data` when it starts with an Allocate request
-/// that carries MESSAGE-INTEGRITY(-SHA256), i.e. an authenticated one.
-fn authenticated_allocate(data: &[u8]) -> Option<[u8; 12]> {
-    if data.len() < 20 || data[..2] != [0x00, 0x03] || data[4..8] != MAGIC_COOKIE {
+/// The message type and transaction id of `data` when it starts with a
+/// request that carries MESSAGE-INTEGRITY(-SHA256), i.e. an authenticated
+/// one.
+fn authenticated_request(data: &[u8]) -> Option<(u16, [u8; 12])> {
+    if data.len() < 20 || data[0] & 0xC0 != 0 || data[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let mtype = u16::from_be_bytes([data[0], data[1]]);
+    // Class bits (0x0110) zero: a request.
+    if mtype & 0x0110 != 0 {
         return None;
     }
     let end = 20 + usize::from(u16::from_be_bytes([data[2], data[3]]));
@@ -297,7 +352,7 @@ fn authenticated_allocate(data: &[u8]) -> Option<[u8; 12]> {
         if INTEGRITY_TYPES.contains(&kind) {
             let mut tx = [0u8; 12];
             tx.copy_from_slice(&msg[8..20]);
-            return Some(tx);
+            return Some((mtype, tx));
         }
         let len = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
         at += 4 + len.div_ceil(4) * 4;
@@ -324,18 +379,51 @@ enum Inbound {
     },
 }
 
-fn spawn_stream<S>(s: S, from: SocketAddr, tx: mpsc::Sender<Inbound>)
-where
+/// Room for a Binding answer ([`Answerer::single_address`] caps PADDING at
+/// 0 bytes).
+const BINDING_OUT_LEN: usize = RESPONSE_BASE_LEN + 8;
+
+/// True when `frame` is a STUN Binding request (type 0x0001, magic cookie).
+fn is_binding_request(frame: &[u8]) -> bool {
+    frame.len() >= 20 && frame[..2] == [0x00, 0x01] && frame[4..8] == MAGIC_COOKIE
+}
+
+/// Answers the Binding request `req` from `from`, received on the listener
+/// at `listen`, into `out`: the answer's length and where it goes (the
+/// sender; over UDP another port of it when RESPONSE-PORT asks), or `None`
+/// when it gets no answer (malformed).
+fn answer_binding(
+    answerer: &Answerer,
+    req: &[u8],
+    from: SocketAddr,
+    listen: SocketAddr,
+    transport: StunTransport,
+    out: &mut [u8],
+) -> Option<(usize, SocketAddr)> {
+    let origin = (!listen.ip().is_unspecified()).then_some(listen);
+    match answerer.answer(req, from, 0, origin, transport, out) {
+        Outcome::Reply { len, to, .. } => Some((len, to)),
+        Outcome::Drop => None,
+    }
+}
+
+/// Serves one TCP or TLS connection from `from`, accepted on `listen`:
+/// cuts what it reads into whole STUN / ChannelData messages, answers
+/// Binding requests itself and hands every other message to the core.
+fn spawn_stream<S>(
+    s: S,
+    from: SocketAddr,
+    listen: SocketAddr,
+    tx: mpsc::Sender<Inbound>,
+    answerer: Arc<Answerer>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(s);
     let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(256);
     tokio::spawn(async move {
-        if tx
-            .send(Inbound::NewStream { from, writer: wtx })
-            .await
-            .is_err()
-        {
+        let writer = wtx.clone();
+        if tx.send(Inbound::NewStream { from, writer }).await.is_err() {
             return;
         }
         let writer = tokio::spawn(async move {
@@ -346,21 +434,45 @@ where
             }
         });
         let mut b = vec![0u8; 16384];
-        loop {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut out = vec![0u8; BINDING_OUT_LEN];
+        'read: loop {
             match rd.read(&mut b).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx
-                        .send(Inbound::Client {
-                            from,
-                            data: b[..n].to_vec(),
-                        })
-                        .await
-                        .is_err()
+                Ok(n) => buf.extend_from_slice(&b[..n]),
+            }
+            while strip_padding(&mut buf)
+                && let Some(n) = frame_len(&buf)
+            {
+                let frame: Vec<u8> = buf.drain(..n).collect();
+                if is_binding_request(&frame) {
+                    let answer = answer_binding(
+                        &answerer,
+                        &frame,
+                        from,
+                        listen,
+                        StunTransport::Tcp,
+                        &mut out,
+                    );
+                    if let Some((len, _)) = answer
+                        && wtx.send(out[..len].to_vec()).await.is_err()
                     {
-                        break;
+                        break 'read;
                     }
+                    continue;
                 }
+                if tx
+                    .send(Inbound::Client { from, data: frame })
+                    .await
+                    .is_err()
+                {
+                    break 'read;
+                }
+            }
+            // Safety bound: what is left is less than one frame (at most
+            // MAX_FRAME bytes) plus padding.
+            if buf.len() > MAX_FRAME + 4 {
+                break;
             }
         }
         writer.abort();
@@ -582,21 +694,26 @@ mod tests {
     }
 
     #[test]
-    fn recognises_authenticated_allocates_only() {
-        let tx = Some(*b"natscope-txn");
+    fn recognises_authenticated_requests_only() {
+        let tx = *b"natscope-txn";
         // REQUESTED-TRANSPORT, USERNAME (odd length, padded), then integrity.
         let signed = request(3, &[(0x0019, 4), (0x0006, 5), (0x0008, 20)]);
-        assert_eq!(authenticated_allocate(&signed), tx);
+        assert_eq!(authenticated_request(&signed), Some((ALLOCATE, tx)));
         let sha256 = request(3, &[(0x001C, 32)]);
-        assert_eq!(authenticated_allocate(&sha256), tx);
+        assert_eq!(authenticated_request(&sha256), Some((ALLOCATE, tx)));
         // Followed by more stream data: still recognised.
         let mut more = signed.clone();
         more.extend_from_slice(&[0x40, 0, 0, 4]);
-        assert_eq!(authenticated_allocate(&more), tx);
-        assert_eq!(authenticated_allocate(&request(3, &[(0x0019, 4)])), None);
-        assert_eq!(authenticated_allocate(&request(4, &[(0x0008, 20)])), None);
-        assert_eq!(authenticated_allocate(&signed[..signed.len() - 1]), None);
-        assert_eq!(authenticated_allocate(&[0u8; 8]), None);
+        assert_eq!(authenticated_request(&more), Some((ALLOCATE, tx)));
+        let refresh = request(4, &[(0x000D, 4), (0x0008, 20)]);
+        assert_eq!(authenticated_request(&refresh), Some((REFRESH, tx)));
+        assert_eq!(authenticated_request(&request(3, &[(0x0019, 4)])), None);
+        assert_eq!(authenticated_request(&signed[..signed.len() - 1]), None);
+        assert_eq!(authenticated_request(&[0u8; 8]), None);
+        // A response (class bits set) is not a request.
+        let mut answer = signed.clone();
+        answer[1] |= 0x10;
+        assert_eq!(authenticated_request(&answer), None);
     }
 
     #[test]
@@ -604,10 +721,16 @@ mod tests {
         let injected = Arc::new(AtomicU32::new(0));
         let cfg = TestTurnFaults {
             stale_nonce_allocates: 2,
+            ..TestTurnFaults::default()
         };
         let mut f = Faults::new(&cfg, injected.clone());
         let signed = request(3, &[(0x0008, 20)]);
         assert_eq!(f.clock_jump(&request(3, &[])), None, "not authenticated");
+        assert_eq!(
+            f.clock_jump(&request(4, &[(0x0008, 20)])),
+            None,
+            "a Refresh"
+        );
         assert!(f.clock_jump(&signed).is_some_and(|d| d > NONCE_LIFETIME));
         assert_eq!(f.clock_jump(&signed), None, "a retransmission");
         let mut other = signed.clone();
@@ -616,5 +739,124 @@ mod tests {
         other[8] = b'O';
         assert_eq!(f.clock_jump(&other), None, "only the first two");
         assert_eq!(injected.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn stale_nonce_refresh_faults_leave_allocates_alone() {
+        let injected = Arc::new(AtomicU32::new(0));
+        let cfg = TestTurnFaults {
+            stale_nonce_refreshes: 1,
+            ..TestTurnFaults::default()
+        };
+        let mut f = Faults::new(&cfg, injected.clone());
+        assert_eq!(
+            f.clock_jump(&request(3, &[(0x0008, 20)])),
+            None,
+            "an Allocate"
+        );
+        let refresh = request(4, &[(0x000D, 4), (0x0008, 20)]);
+        assert!(f.clock_jump(&refresh).is_some_and(|d| d > NONCE_LIFETIME));
+        assert_eq!(f.clock_jump(&refresh), None, "a retransmission");
+        let mut retry = refresh.clone();
+        retry[8] = b'R';
+        assert_eq!(f.clock_jump(&retry), None, "only the first");
+        assert_eq!(injected.load(Ordering::Relaxed), 1);
+    }
+
+    /// Binding requests to every listener are answered by the server
+    /// itself, with the sender's address: UDP through the transaction
+    /// layer, also with 420 to a CHANGE-REQUEST (a single address cannot
+    /// honour it); TCP with two requests in one write (each answered, in
+    /// order); TLS with the server's certificate verified.
+    #[tokio::test]
+    async fn answers_binding_requests_on_every_listener() {
+        use crate::stun::attrs::ChangeRequest;
+        use crate::stun::tcp::read_frame;
+        use crate::stun::transaction::{
+            ResponseClass, RetransmitConfig, UdpStunClient, binding_request, parse_response,
+        };
+        use crate::turn::tls::{TlsOptions, client_config, server_name};
+
+        let server = TestTurnServer::start(TestTurnServerConfig::new(
+            "natscope.test",
+            "alice",
+            Secret::new("pw"),
+        ))
+        .await
+        .expect("embedded server starts");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+        // UDP, through the transaction layer.
+        let udp = UdpStunClient::bind(loopback).await.expect("bind loopback");
+        let (_, req) = binding_request(None, None, None, true, true);
+        let r = udp
+            .request(req, server.udp_addr, RetransmitConfig::default(), deadline)
+            .await
+            .expect("UDP Binding answered");
+        assert_eq!(r.parsed.class, ResponseClass::Success);
+        assert_eq!(r.parsed.xor_mapped, Some(udp.local_addr()));
+        assert_eq!(r.parsed.response_origin, Some(server.udp_addr));
+        assert_eq!(r.parsed.other_address, None, "not an RFC 5780 server");
+        let (_, req) = binding_request(
+            Some(ChangeRequest::new(true, true)),
+            None,
+            None,
+            false,
+            true,
+        );
+        let r = udp
+            .request(req, server.udp_addr, RetransmitConfig::default(), deadline)
+            .await
+            .expect("CHANGE-REQUEST answered");
+        assert_eq!(r.parsed.class, ResponseClass::Error);
+        assert_eq!(r.parsed.error.map(|(code, _)| code), Some(420));
+
+        // TCP: two requests in one write.
+        let mut tcp = tokio::net::TcpStream::connect(server.tcp_addr)
+            .await
+            .expect("connect to loopback");
+        let local = tcp.local_addr().expect("local address");
+        let (tid1, mut two) = binding_request(None, None, None, false, true);
+        let (tid2, second) = binding_request(None, None, None, false, false);
+        two.extend_from_slice(&second);
+        tcp.write_all(&two).await.expect("write");
+        for tid in [tid1, tid2] {
+            let frame = tokio::time::timeout_at(deadline, read_frame(&mut tcp))
+                .await
+                .expect("bounded")
+                .expect("TCP Binding answered");
+            let parsed = parse_response(&frame).expect("a STUN response");
+            assert_eq!(parsed.transaction_id, tid);
+            assert_eq!(parsed.xor_mapped, Some(local));
+            assert_eq!(parsed.response_origin, Some(server.tcp_addr));
+        }
+
+        // TLS.
+        let tls_cfg = client_config(&TlsOptions {
+            ca_pem: Some(server.ca_pem().as_bytes().to_vec()),
+            insecure: false,
+        })
+        .expect("client config");
+        let tcp = tokio::net::TcpStream::connect(server.tls_addr)
+            .await
+            .expect("connect to loopback");
+        let local = tcp.local_addr().expect("local address");
+        let name = server_name("localhost").expect("valid name");
+        let connector = tokio_rustls::TlsConnector::from(tls_cfg);
+        let mut tls = tokio::time::timeout_at(deadline, connector.connect(name, tcp))
+            .await
+            .expect("bounded")
+            .expect("TLS handshake");
+        let (tid, req) = binding_request(None, None, None, false, true);
+        tls.write_all(&req).await.expect("write");
+        tls.flush().await.expect("flush");
+        let frame = tokio::time::timeout_at(deadline, read_frame(&mut tls))
+            .await
+            .expect("bounded")
+            .expect("TLS Binding answered");
+        let parsed = parse_response(&frame).expect("a STUN response");
+        assert_eq!(parsed.transaction_id, tid);
+        assert_eq!(parsed.xor_mapped, Some(local));
     }
 }
