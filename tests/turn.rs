@@ -800,8 +800,8 @@ async fn embedded_stale_nonce_is_retried_once_then_named() {
 /// `stale_nonce_retried` say so, `allocate` saw no 438, and the server gave
 /// exactly one 438 per listener. Then `deallocate` passes: the deleting
 /// Refresh (turn-client-proto's own request) carries the nonce of that 438
-/// answer; with the expired one the server would answer 438 and the stage
-/// would fail `stale_nonce`. Twice in a row: `stale_nonce` at `refresh`
+/// answer, so `deallocate` sees no 438 (with the expired nonce the server
+/// would answer 438 and `deallocate` would note a retry). Twice in a row: `stale_nonce` at `refresh`
 /// (the retry was not retried again), and `deallocate` still passes with
 /// the newest nonce.
 #[tokio::test]
@@ -853,10 +853,9 @@ async fn embedded_stale_nonce_on_refresh_is_retried_then_deallocate_passes() {
             refresh.contains("stale nonce (438), retried once"),
             "{r:#?}"
         );
-        assert!(
-            !note_of(r, TurnStage::Allocate).contains("stale nonce"),
-            "{r:#?}"
-        );
+        for st in [TurnStage::Allocate, TurnStage::Deallocate] {
+            assert!(!note_of(r, st).contains("stale nonce"), "{st:?}: {r:#?}");
+        }
     }
     // One 438 per listener (UDP, TCP), each at the refresh stage.
     assert_eq!(once.faults_injected(), 2);
@@ -882,6 +881,99 @@ async fn embedded_stale_nonce_on_refresh_is_retried_then_deallocate_passes() {
     // The first Refresh and its one retry, per transport.
     assert_eq!(twice.faults_injected(), 4, "{failed:#?}");
     assert_no_secrets(&retried);
+}
+
+/// 438 Stale Nonce to the deleting Refresh (LIFETIME 0; the embedded
+/// server's `stale_nonce_deletes` knob, which leaves the `refresh` stage's
+/// Refresh alone), over UDP and TCP. turn-client-proto forgets the
+/// allocation as soon as it sends that request, so natscope builds the
+/// retry itself. Once: `deallocate` retries once with the server's new
+/// nonce and passes (every stage passes), its note and
+/// `stale_nonce_retried` say so, `allocate` and `refresh` saw no 438, one
+/// 438 per listener. Twice in a row: `stale_nonce` at `deallocate` (the
+/// retry was not retried again: a third deleting Refresh would have been
+/// answered with success), every earlier stage passed, and exactly the
+/// deleting Refresh and its one retry were answered 438 per listener.
+#[tokio::test]
+async fn embedded_stale_nonce_on_deallocate_is_retried_once_then_named() {
+    let with_faults = |n| {
+        let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+        c.faults = TestTurnFaults {
+            stale_nonce_deletes: n,
+            ..TestTurnFaults::default()
+        };
+        c
+    };
+    let uris = |s: &TestTurnServer| {
+        [
+            uri(&format!(
+                "turn:127.0.0.1:{}?transport=udp",
+                s.udp_addr.port()
+            )),
+            uri(&format!(
+                "turn:127.0.0.1:{}?transport=tcp",
+                s.tcp_addr.port()
+            )),
+        ]
+    };
+    let once = TestTurnServer::start(with_faults(1))
+        .await
+        .expect("embedded server starts");
+    let twice = TestTurnServer::start(with_faults(2))
+        .await
+        .expect("embedded server starts");
+    let (once_uris, twice_uris) = (uris(&once), uris(&twice));
+    let c = cfg(alice(PASSWORD));
+    let (retried, failed) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(probe_all(&once_uris, &c), probe_all(&twice_uris, &c))
+    })
+    .await
+    .expect("bounded");
+    let note_of = |r: &TurnTransportResult, st: TurnStage| {
+        r.stage(st).and_then(|s| s.note.clone()).unwrap_or_default()
+    };
+
+    assert_eq!(retried.len(), 2);
+    for r in &retried {
+        // Every stage passed, deallocate included.
+        assert_relays(r);
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        assert!(
+            note_of(r, TurnStage::Deallocate).contains("stale nonce (438), retried once"),
+            "{r:#?}"
+        );
+        for st in [TurnStage::Allocate, TurnStage::Refresh] {
+            assert!(!note_of(r, st).contains("stale nonce"), "{st:?}: {r:#?}");
+        }
+    }
+    // One 438 per listener (UDP, TCP), each to the deleting Refresh.
+    assert_eq!(once.faults_injected(), 2);
+    let json = serde_json::to_value(&retried).expect("serializes");
+    assert_eq!(json[0]["stale_nonce_retried"], serde_json::json!(true));
+
+    assert_eq!(failed.len(), 2);
+    for r in &failed {
+        assert_eq!(r.failed_stage, Some(TurnStage::Deallocate), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        for st in [
+            TurnStage::Allocate,
+            TurnStage::ChannelRoundTrip,
+            TurnStage::Refresh,
+            TurnStage::Quality,
+        ] {
+            assert_eq!(
+                r.stage(st).map(|s| &s.status),
+                Some(&StageStatus::Passed),
+                "{st:?}: {r:#?}"
+            );
+        }
+        assert!(!r.ok, "{r:#?}");
+    }
+    // The deleting Refresh and its one retry, per transport.
+    assert_eq!(twice.faults_injected(), 4, "{failed:#?}");
+    assert_no_secrets(&retried);
+    assert_no_secrets(&failed);
 }
 
 /// A request/answer round trip with the UDP listener at `server` (an

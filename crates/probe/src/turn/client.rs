@@ -749,6 +749,28 @@ impl Tap {
         }
     }
 
+    /// Where the tap stands now, to tell the answer to a Refresh about to
+    /// go out from earlier ones.
+    fn refresh_mark(&self) -> RefreshMark {
+        RefreshMark {
+            ok: self.refresh_ok,
+            errors: self.last_error.len(),
+        }
+    }
+
+    /// The answer to a Refresh sent at `mark`: success, the last error
+    /// answer to a Refresh (code, reason) since, or `None` yet.
+    fn refresh_answer(&self, mark: RefreshMark) -> Option<Result<(), (u16, String)>> {
+        if self.refresh_ok > mark.ok {
+            return Some(Ok(()));
+        }
+        self.last_error[mark.errors.min(self.last_error.len())..]
+            .iter()
+            .rev()
+            .find(|(m, _, _)| *m == REFRESH)
+            .map(|(_, c, reason)| Err((*c, reason.clone())))
+    }
+
     fn last_error_for(&self, method: Method) -> Option<(u16, String)> {
         self.last_error
             .iter()
@@ -756,6 +778,15 @@ impl Tap {
             .find(|(m, _, _)| *m == method)
             .map(|(_, c, r)| (*c, r.clone()))
     }
+}
+
+/// Where the [`Tap`] stood when a Refresh went out ([`Tap::refresh_mark`]).
+#[derive(Clone, Copy, Debug)]
+struct RefreshMark {
+    /// Successful Refresh answers seen before.
+    ok: u32,
+    /// Error answers recorded before.
+    errors: usize,
 }
 
 /// How turn-client-proto signs its requests after the 401 challenge.
@@ -1248,7 +1279,7 @@ impl Session {
                     Err(e) => {
                         r.fail(TurnStage::CreatePermission, None, name_io_error(&e));
                         all_later_but_deallocate(r, TurnStage::CreatePermission, "no peer");
-                        self.deallocate(cfg, r).await;
+                        self.deallocate(cfg, creds, r).await;
                         return Flow::Done;
                     }
                 }
@@ -1289,7 +1320,7 @@ impl Session {
             };
             r.fail(TurnStage::CreatePermission, Some(ms_since(t2)), f);
             all_later_but_deallocate(r, TurnStage::CreatePermission, "earlier stage failed");
-            self.deallocate(cfg, r).await;
+            self.deallocate(cfg, creds, r).await;
             return Flow::Done;
         }
         r.pass(TurnStage::CreatePermission, ms_since(t2), None);
@@ -1368,7 +1399,7 @@ impl Session {
             (None, _) => r.not_tested(TurnStage::Quality, "disabled"),
         }
 
-        self.deallocate(cfg, r).await;
+        self.deallocate(cfg, creds, r).await;
         Flow::Done
     }
 
@@ -1392,56 +1423,17 @@ impl Session {
         let timeout_ms = cfg.stage_timeout.as_millis() as u64;
         let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
         let lifetime = r.lifetime_secs.unwrap_or(DEFAULT_LIFETIME_SECS);
-        let before = self.tap.refresh_ok;
         let mut stale_retried = false;
         let outcome = loop {
-            let (Some(realm), Some(nonce)) = (self.tap.realm.clone(), self.tap.nonce.clone())
-            else {
-                break Err(TurnFailure::UnexpectedResponse {
-                    detail: "no realm/nonce from the server to authenticate a Refresh".into(),
-                });
+            let (mark, res) = match self.send_refresh(creds, lifetime, deadline).await {
+                Ok(sent) => sent,
+                Err(f) => break Err(f),
             };
-            let signing = self.tap.signing.clone().unwrap_or_default();
-            let (request, _tx) = match build_refresh(creds, &realm, &nonce, &signing, lifetime) {
-                Ok(m) => m,
-                Err(e) => {
-                    break Err(TurnFailure::UnexpectedResponse {
-                        detail: format!("cannot build Refresh: {e}"),
-                    });
-                }
-            };
-            let errors_before = self.tap.last_error.len();
-            let answered = |s: &mut Session| {
-                s.tap.refresh_ok > before
-                    || s.tap.last_error[errors_before.min(s.tap.last_error.len())..]
-                        .iter()
-                        .any(|(m, _, _)| *m == REFRESH)
-            };
-            let res = loop {
-                if let Err(e) = self.conn.send(&request).await {
-                    break Err(PumpError::Io(e));
-                }
-                let step = match self.conn {
-                    Conn::Stream { .. } => deadline,
-                    _ => (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline),
-                };
-                match self.pump(step, answered).await {
-                    Err(PumpError::Timeout) if tokio::time::Instant::now() < deadline => continue,
-                    other => break other,
-                }
-            };
-            if self.tap.refresh_ok > before {
-                break Ok(());
-            }
-            let err = self.tap.last_error[errors_before.min(self.tap.last_error.len())..]
-                .iter()
-                .rev()
-                .find(|(m, _, _)| *m == REFRESH)
-                .map(|(_, c, reason)| (*c, reason.clone()));
-            match (err, res) {
-                (Some((438, _)), _) if !stale_retried => stale_retried = true,
-                (Some((401, _)), _) => break Err(TurnFailure::WrongCredentials),
-                (Some((c, reason)), _) => break Err(name_code(REFRESH, c, reason)),
+            match (self.tap.refresh_answer(mark), res) {
+                (Some(Ok(())), _) => break Ok(()),
+                (Some(Err((438, _))), _) if !stale_retried => stale_retried = true,
+                (Some(Err((401, _))), _) => break Err(TurnFailure::WrongCredentials),
+                (Some(Err((c, reason))), _) => break Err(name_code(REFRESH, c, reason)),
                 (None, Err(e)) => break Err(map_pump(e, timeout_ms)),
                 (None, Ok(())) => break Err(TurnFailure::Failed),
             }
@@ -1462,68 +1454,138 @@ impl Session {
         }
     }
 
-    async fn deallocate(&mut self, cfg: &TurnProbeConfig, r: &mut TurnTransportResult) {
+    /// The `deallocate` stage: turn-client-proto's Refresh with LIFETIME 0.
+    /// The client forgets the allocation as soon as it sends that request,
+    /// so it cannot retry a 438 Stale Nonce: natscope sends the one retry
+    /// itself ([`Self::send_refresh`], LIFETIME 0, the nonce of the 438),
+    /// and names a second 438 in a row `stale_nonce`.
+    async fn deallocate(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: &ResolvedCredentials,
+        r: &mut TurnTransportResult,
+    ) {
         let t = std::time::Instant::now();
-        let before = self.tap.refresh_ok;
-        let errors_before = self.tap.last_error.len();
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let mut mark = self.tap.refresh_mark();
         let now = self.now();
         if self.client.delete(now).is_err() {
             r.not_tested(TurnStage::Deallocate, "no allocation");
             return;
         }
         let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
-        let mut res = self
-            .pump(deadline, |s| {
-                s.tap.refresh_ok > before
-                    || s.tap.last_error[errors_before.min(s.tap.last_error.len())..]
-                        .iter()
-                        .any(|(m, _, _)| *m == REFRESH)
-            })
-            .await;
-        if matches!(res, Err(PumpError::Closed)) {
-            // The client forgets the allocation as soon as it sends the
-            // deleting Refresh; read the answer off the wire ourselves.
-            while self.tap.refresh_ok == before {
-                match tokio::time::timeout_at(deadline, self.conn.recv()).await {
-                    Ok(Ok(frame)) => self.tap.inspect(&frame),
-                    Ok(Err(e)) => {
-                        res = Err(PumpError::Io(e));
-                        break;
-                    }
-                    Err(_) => {
-                        res = Err(PumpError::Timeout);
-                        break;
-                    }
-                }
-                if self.tap.last_error[errors_before.min(self.tap.last_error.len())..]
-                    .iter()
-                    .any(|(m, _, _)| *m == REFRESH)
-                {
-                    break;
+        let mut res = self.await_refresh(mark, deadline).await;
+        let stale_retried = matches!(self.tap.refresh_answer(mark), Some(Err((438, _))));
+        if stale_retried {
+            match self.send_refresh(creds, 0, deadline).await {
+                Ok((m, rs)) => (mark, res) = (m, rs),
+                Err(f) => {
+                    r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+                    return;
                 }
             }
         }
-        if self.tap.refresh_ok > before {
-            r.pass(TurnStage::Deallocate, ms_since(t), None);
-        } else if matches!(self.conn, Conn::Stream { .. })
-            && matches!(&res, Err(PumpError::Io(e)) if matches!(e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof))
-        {
-            // Servers may close the control connection once the allocation
-            // is gone (coturn does over TCP).
-            r.pass(
+        let retried = stale_retried.then(|| "stale nonce (438), retried once".to_string());
+        match (self.tap.refresh_answer(mark), res) {
+            (Some(Ok(())), _) => r.pass(TurnStage::Deallocate, ms_since(t), retried),
+            (Some(Err((c, reason))), _) => r.fail(
                 TurnStage::Deallocate,
-                ms_since(t),
-                Some("server closed the connection after deleting the allocation".into()),
-            );
-        } else {
-            let f = match (self.tap.last_error_for(REFRESH), res) {
-                (Some((c, reason)), _) => name_code(REFRESH, c, reason),
-                (None, Err(e)) => map_pump(e, cfg.stage_timeout.as_millis() as u64),
-                (None, Ok(())) => TurnFailure::Failed,
-            };
-            r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+                Some(ms_since(t)),
+                name_code(REFRESH, c, reason),
+            ),
+            (None, Err(PumpError::Io(e)))
+                if matches!(self.conn, Conn::Stream { .. })
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+                    ) =>
+            {
+                // Servers may close the control connection once the
+                // allocation is gone (coturn does over TCP).
+                let closed = "server closed the connection after deleting the allocation";
+                let note = match retried {
+                    Some(n) => format!("{n}; {closed}"),
+                    None => closed.to_string(),
+                };
+                r.pass(TurnStage::Deallocate, ms_since(t), Some(note));
+            }
+            (None, Err(e)) => r.fail(
+                TurnStage::Deallocate,
+                Some(ms_since(t)),
+                map_pump(e, timeout_ms),
+            ),
+            (None, Ok(())) => r.fail(
+                TurnStage::Deallocate,
+                Some(ms_since(t)),
+                TurnFailure::Failed,
+            ),
         }
+    }
+
+    /// Sends natscope's own authenticated Refresh asking for `lifetime`
+    /// seconds ([`build_refresh`] with the latest realm, nonce and signing
+    /// style) and waits until `deadline` for its answer
+    /// ([`Self::await_refresh`]); over UDP and DTLS it is resent every
+    /// 500 ms meanwhile. Returns where the tap stood when it went out (the
+    /// answer is [`Tap::refresh_answer`] of that) and how the wait ended.
+    async fn send_refresh(
+        &mut self,
+        creds: &ResolvedCredentials,
+        lifetime: u32,
+        deadline: tokio::time::Instant,
+    ) -> Result<(RefreshMark, Result<(), PumpError>), TurnFailure> {
+        let (Some(realm), Some(nonce)) = (self.tap.realm.clone(), self.tap.nonce.clone()) else {
+            return Err(TurnFailure::UnexpectedResponse {
+                detail: "no realm/nonce from the server to authenticate a Refresh".into(),
+            });
+        };
+        let signing = self.tap.signing.clone().unwrap_or_default();
+        let (request, _tx) =
+            build_refresh(creds, &realm, &nonce, &signing, lifetime).map_err(|e| {
+                TurnFailure::UnexpectedResponse {
+                    detail: format!("cannot build Refresh: {e}"),
+                }
+            })?;
+        let mark = self.tap.refresh_mark();
+        let res = loop {
+            if let Err(e) = self.conn.send(&request).await {
+                break Err(PumpError::Io(e));
+            }
+            let step = match self.conn {
+                Conn::Stream { .. } => deadline,
+                _ => (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline),
+            };
+            match self.await_refresh(mark, step).await {
+                Err(PumpError::Timeout) if tokio::time::Instant::now() < deadline => continue,
+                other => break other,
+            }
+        };
+        Ok((mark, res))
+    }
+
+    /// Waits until `deadline` for the answer to a Refresh sent at `mark`
+    /// (success or an error answer). Drives turn-client-proto while it runs;
+    /// once it has closed (it forgets the allocation as soon as it sends the
+    /// deleting Refresh) reads frames off the wire into the tap.
+    async fn await_refresh(
+        &mut self,
+        mark: RefreshMark,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), PumpError> {
+        let res = self
+            .pump(deadline, |s| s.tap.refresh_answer(mark).is_some())
+            .await;
+        if !matches!(res, Err(PumpError::Closed)) {
+            return res;
+        }
+        while self.tap.refresh_answer(mark).is_none() {
+            match tokio::time::timeout_at(deadline, self.conn.recv()).await {
+                Ok(Ok(frame)) => self.tap.inspect(&frame),
+                Ok(Err(e)) => return Err(PumpError::Io(e)),
+                Err(_) => return Err(PumpError::Timeout),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -89,6 +89,13 @@ pub struct TestTurnFaults {
     /// provokes exactly one 438 there (retried), 2 answers its retry 438
     /// too; the deleting Refresh after it is then not touched.
     pub stale_nonce_refreshes: u32,
+    /// The same for deleting Refreshes only (LIFETIME 0; counted apart, and
+    /// used before `stale_nonce_refreshes` for them): the first N are
+    /// answered 438 Stale Nonce, other Refreshes are left alone. A probe's
+    /// `deallocate` stage sends the first deleting Refresh of a connection,
+    /// so 1 provokes exactly one 438 there (retried), 2 answers its retry
+    /// 438 too.
+    pub stale_nonce_deletes: u32,
 }
 
 impl TestTurnServerConfig {
@@ -272,7 +279,7 @@ fn new_core(cfg: &TestTurnServerConfig, t: TransportType, listen: SocketAddr) ->
     for (u, p) in &cfg.users {
         s.add_user(u.clone(), p.expose().to_string());
     }
-    if cfg.faults.stale_nonce_allocates > 0 || cfg.faults.stale_nonce_refreshes > 0 {
+    if cfg.faults != TestTurnFaults::default() {
         s.set_nonce_expiry_duration(NONCE_LIFETIME);
     }
     s
@@ -284,6 +291,9 @@ struct Faults {
     allocates_left: u32,
     /// Stale-nonce answers still to give to Refreshes.
     refreshes_left: u32,
+    /// Stale-nonce answers still to give to deleting Refreshes (LIFETIME 0)
+    /// before `refreshes_left` is used for them.
+    deletes_left: u32,
     /// Transactions already answered stale (a retransmission is not a new
     /// fault); bounded.
     seen: VecDeque<[u8; 12]>,
@@ -296,6 +306,7 @@ impl Faults {
         Self {
             allocates_left: cfg.stale_nonce_allocates,
             refreshes_left: cfg.stale_nonce_refreshes,
+            deletes_left: cfg.stale_nonce_deletes,
             seen: VecDeque::new(),
             injected,
         }
@@ -303,12 +314,14 @@ impl Faults {
 
     /// How far to move the listener's clock before `data` is handled.
     fn clock_jump(&mut self, data: &[u8]) -> Option<Duration> {
-        if self.allocates_left == 0 && self.refreshes_left == 0 {
+        if self.allocates_left == 0 && self.refreshes_left == 0 && self.deletes_left == 0 {
             return None;
         }
-        let (method, tx) = authenticated_request(data)?;
-        let left = match method {
+        let req = authenticated_request(data)?;
+        let tx = req.tx;
+        let left = match req.method {
             ALLOCATE => &mut self.allocates_left,
+            REFRESH if req.deleting && self.deletes_left > 0 => &mut self.deletes_left,
             REFRESH => &mut self.refreshes_left,
             _ => return None,
         };
@@ -328,14 +341,26 @@ impl Faults {
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 /// STUN attribute types of MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256.
 const INTEGRITY_TYPES: [u16; 2] = [0x0008, 0x001C];
+/// STUN attribute type of LIFETIME.
+const LIFETIME: u16 = 0x000D;
 /// Message types of an Allocate and a Refresh request.
 const ALLOCATE: u16 = 0x0003;
 const REFRESH: u16 = 0x0004;
 
-/// The message type and transaction id of `data` when it starts with a
-/// request that carries MESSAGE-INTEGRITY(-SHA256), i.e. an authenticated
-/// one.
-fn authenticated_request(data: &[u8]) -> Option<(u16, [u8; 12])> {
+/// An authenticated request, as far as fault injection needs it.
+#[derive(Debug, PartialEq, Eq)]
+struct SignedRequest {
+    /// The message type.
+    method: u16,
+    /// The transaction id.
+    tx: [u8; 12],
+    /// LIFETIME 0 came before the integrity attribute (a deleting Refresh).
+    deleting: bool,
+}
+
+/// The request `data` starts with, when it carries MESSAGE-INTEGRITY(-SHA256),
+/// i.e. is an authenticated one.
+fn authenticated_request(data: &[u8]) -> Option<SignedRequest> {
     if data.len() < 20 || data[0] & 0xC0 != 0 || data[4..8] != MAGIC_COOKIE {
         return None;
     }
@@ -347,14 +372,22 @@ fn authenticated_request(data: &[u8]) -> Option<(u16, [u8; 12])> {
     let end = 20 + usize::from(u16::from_be_bytes([data[2], data[3]]));
     let msg = data.get(..end)?;
     let mut at = 20;
+    let mut deleting = false;
     while at + 4 <= msg.len() {
         let kind = u16::from_be_bytes([msg[at], msg[at + 1]]);
         if INTEGRITY_TYPES.contains(&kind) {
             let mut tx = [0u8; 12];
             tx.copy_from_slice(&msg[8..20]);
-            return Some((mtype, tx));
+            return Some(SignedRequest {
+                method: mtype,
+                tx,
+                deleting,
+            });
         }
         let len = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+        if kind == LIFETIME && len == 4 {
+            deleting = msg.get(at + 4..at + 8) == Some(&[0u8; 4][..]);
+        }
         at += 4 + len.div_ceil(4) * 4;
     }
     None
@@ -693,20 +726,51 @@ mod tests {
         m
     }
 
+    /// What [`authenticated_request`] finds in one of [`request`]'s messages.
+    fn signed_request(method: u16, deleting: bool) -> Option<SignedRequest> {
+        Some(SignedRequest {
+            method,
+            tx: *b"natscope-txn",
+            deleting,
+        })
+    }
+
+    /// A Refresh with LIFETIME `secs`, signed.
+    fn refresh_for(secs: u32) -> Vec<u8> {
+        let mut m = request(4, &[(LIFETIME, 4), (0x0008, 20)]);
+        // The LIFETIME value follows the 20-byte header and its own 4.
+        m[24..28].copy_from_slice(&secs.to_be_bytes());
+        m
+    }
+
     #[test]
     fn recognises_authenticated_requests_only() {
-        let tx = *b"natscope-txn";
         // REQUESTED-TRANSPORT, USERNAME (odd length, padded), then integrity.
         let signed = request(3, &[(0x0019, 4), (0x0006, 5), (0x0008, 20)]);
-        assert_eq!(authenticated_request(&signed), Some((ALLOCATE, tx)));
+        assert_eq!(
+            authenticated_request(&signed),
+            signed_request(ALLOCATE, false)
+        );
         let sha256 = request(3, &[(0x001C, 32)]);
-        assert_eq!(authenticated_request(&sha256), Some((ALLOCATE, tx)));
+        assert_eq!(
+            authenticated_request(&sha256),
+            signed_request(ALLOCATE, false)
+        );
         // Followed by more stream data: still recognised.
         let mut more = signed.clone();
         more.extend_from_slice(&[0x40, 0, 0, 4]);
-        assert_eq!(authenticated_request(&more), Some((ALLOCATE, tx)));
-        let refresh = request(4, &[(0x000D, 4), (0x0008, 20)]);
-        assert_eq!(authenticated_request(&refresh), Some((REFRESH, tx)));
+        assert_eq!(
+            authenticated_request(&more),
+            signed_request(ALLOCATE, false)
+        );
+        assert_eq!(
+            authenticated_request(&refresh_for(0)),
+            signed_request(REFRESH, true)
+        );
+        assert_eq!(
+            authenticated_request(&refresh_for(600)),
+            signed_request(REFRESH, false)
+        );
         assert_eq!(authenticated_request(&request(3, &[(0x0019, 4)])), None);
         assert_eq!(authenticated_request(&signed[..signed.len() - 1]), None);
         assert_eq!(authenticated_request(&[0u8; 8]), None);
@@ -761,6 +825,38 @@ mod tests {
         retry[8] = b'R';
         assert_eq!(f.clock_jump(&retry), None, "only the first");
         assert_eq!(injected.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn stale_nonce_delete_faults_touch_deleting_refreshes_only() {
+        let injected = Arc::new(AtomicU32::new(0));
+        let cfg = TestTurnFaults {
+            stale_nonce_deletes: 2,
+            ..TestTurnFaults::default()
+        };
+        let mut f = Faults::new(&cfg, injected.clone());
+        assert_eq!(f.clock_jump(&request(3, &[(0x0008, 20)])), None);
+        assert_eq!(f.clock_jump(&refresh_for(600)), None, "not deleting");
+        let mut delete = refresh_for(0);
+        assert!(f.clock_jump(&delete).is_some_and(|d| d > NONCE_LIFETIME));
+        assert_eq!(f.clock_jump(&delete), None, "a retransmission");
+        delete[8] = b'R';
+        assert!(f.clock_jump(&delete).is_some(), "the retry");
+        delete[8] = b'S';
+        assert_eq!(f.clock_jump(&delete), None, "only the first two");
+        assert_eq!(injected.load(Ordering::Relaxed), 2);
+
+        // With both knobs a deleting Refresh uses up its own first.
+        let both = TestTurnFaults {
+            stale_nonce_refreshes: 1,
+            stale_nonce_deletes: 1,
+            ..TestTurnFaults::default()
+        };
+        let mut f = Faults::new(&both, injected.clone());
+        assert!(f.clock_jump(&refresh_for(0)).is_some());
+        let mut refresh = refresh_for(600);
+        refresh[8] = b'R';
+        assert!(f.clock_jump(&refresh).is_some(), "refreshes_left untouched");
     }
 
     /// Binding requests to every listener are answered by the server
