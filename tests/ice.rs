@@ -464,22 +464,33 @@ async fn turn_tls_with_an_untrusted_certificate_gives_no_relay() {
             .iter()
             .all(|a| a.candidates.iter().all(|c| c.kind != CandidateKind::Relay)),
         "{r:#?}"
-    ); // Each agent names the certificate problem.
-    for a in &r.agents {
-        let p = a
-            .server_problems
-            .iter()
-            .find(|p| p.kind == CandidateKind::Relay)
-            .unwrap_or_else(|| panic!("no relay problem: {a:#?}"));
-        match &p.error {
-            GatherError::Connection { message } => assert!(
-                // Same issuer name, other key: webpki says BadSignature.
-                message.contains("TLS") && message.contains("certificate"),
-                "{message}"
-            ),
-            other => panic!("expected the TLS problem named, got {other:?}"),
-        }
+    );
+    // Each agent names the certificate problem (same issuer name, other
+    // key: webpki says BadSignature).
+    for message in relay_connection_errors(&r) {
+        assert!(
+            message.contains("TLS") && message.contains("certificate"),
+            "{message}"
+        );
     }
+}
+
+/// Each agent's relay server problem, which must be a connection error.
+fn relay_connection_errors(r: &IceRunResult) -> Vec<String> {
+    r.agents
+        .iter()
+        .map(|a| {
+            let p = a
+                .server_problems
+                .iter()
+                .find(|p| p.kind == CandidateKind::Relay)
+                .unwrap_or_else(|| panic!("no relay problem: {a:#?}"));
+            match &p.error {
+                GatherError::Connection { message } => message.clone(),
+                other => panic!("expected a connection error, got {other:?}"),
+            }
+        })
+        .collect()
 }
 
 /// A TURN-TCP server that refuses the connection is named with the
@@ -504,17 +515,9 @@ async fn turn_tcp_connection_refused_is_named() {
     };
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
     assert!(!r.connected(), "{r:#?}");
-    for a in &r.agents {
-        let p = a
-            .server_problems
-            .iter()
-            .find(|p| p.kind == CandidateKind::Relay)
-            .unwrap_or_else(|| panic!("no relay problem: {a:#?}"));
-        match &p.error {
-            GatherError::Connection { message } => {
-                assert!(message.contains(&addr.to_string()), "{message}")
-            }
-            other => panic!("expected a connection error, got {other:?}"),
-        }
+    let errors = relay_connection_errors(&r);
+    assert_eq!(errors.len(), 2, "{r:#?}");
+    for message in errors {
+        assert!(message.contains(&addr.to_string()), "{message}");
     }
 }
