@@ -84,10 +84,7 @@ fn assert_relays(r: &TurnTransportResult) {
     let q = r.quality.as_ref().expect("quality measured");
     assert!(q.received > 0, "{q:?}");
     // The Refresh really went out and was answered with a lifetime.
-    let note = r
-        .stage(TurnStage::Refresh)
-        .and_then(|s| s.note.clone())
-        .unwrap_or_default();
+    let note = note_of(r, TurnStage::Refresh);
     assert!(note.contains("s granted"), "{note}: {r:#?}");
     // The DNS stage ran for names and was skipped for IP literals.
     let dns = r.stage(TurnStage::Dns).expect("dns stage recorded");
@@ -96,6 +93,13 @@ fn assert_relays(r: &TurnTransportResult) {
     } else {
         assert_eq!(dns.status, StageStatus::NotTested, "{r:#?}");
     }
+}
+
+/// [`probe_all`], bounded so that a test can never hang.
+async fn probe_bounded(uris: &[ServerUri], c: &TurnProbeConfig) -> Vec<TurnTransportResult> {
+    tokio::time::timeout(Duration::from_secs(60), probe_all(uris, c))
+        .await
+        .expect("probe is bounded")
 }
 
 fn assert_no_secrets(results: &[TurnTransportResult]) {
@@ -112,20 +116,30 @@ fn failure_of(r: &TurnTransportResult) -> &TurnFailure {
         .unwrap_or_else(|| panic!("expected a failure: {r:#?}"))
 }
 
+/// The note of stage `st` ("" when there is none).
+fn note_of(r: &TurnTransportResult, st: TurnStage) -> String {
+    r.stage(st).and_then(|s| s.note.clone()).unwrap_or_default()
+}
+
+/// Stage `st` of `r` was recorded with status `want`.
+fn assert_status(r: &TurnTransportResult, st: TurnStage, want: StageStatus) {
+    assert_eq!(
+        r.stage(st).map(|s| &s.status),
+        Some(&want),
+        "{st:?}: {r:#?}"
+    );
+}
+
 // ------------------------------------------------------------------ embedded
 
-#[tokio::test]
-async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
-    let server = TestTurnServer::start(TestTurnServerConfig::new(
-        REALM,
-        "alice",
-        Secret::new(PASSWORD),
-    ))
-    .await
-    .expect("embedded server starts");
-    let mut c = cfg(alice(PASSWORD));
-    c.tls.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
-    let uris = [
+/// The embedded server's configuration for alice (realm [`REALM`]).
+fn alice_server() -> TestTurnServerConfig {
+    TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD))
+}
+
+/// `turn:` URIs of the embedded server's UDP and TCP listeners.
+fn udp_tcp_uris(server: &TestTurnServer) -> [ServerUri; 2] {
+    [
         uri(&format!(
             "turn:127.0.0.1:{}?transport=udp",
             server.udp_addr.port()
@@ -134,11 +148,20 @@ async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
             "turn:127.0.0.1:{}?transport=tcp",
             server.tcp_addr.port()
         )),
-        uri(&format!("turns:localhost:{}", server.tls_addr.port())),
-    ];
-    let results = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
+    ]
+}
+
+#[tokio::test]
+async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
+    let server = TestTurnServer::start(alice_server())
         .await
-        .expect("probe is bounded");
+        .expect("embedded server starts");
+    let mut c = cfg(alice(PASSWORD));
+    c.tls.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+    let [udp, tcp] = udp_tcp_uris(&server);
+    let tls = uri(&format!("turns:localhost:{}", server.tls_addr.port()));
+    let uris = [udp, tcp, tls];
+    let results = probe_bounded(&uris, &c).await;
     assert_eq!(results.len(), 3);
     for r in &results {
         assert_relays(r);
@@ -158,7 +181,7 @@ async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
     assert_eq!(failure_of(&bad[0]), &TurnFailure::WrongCredentials);
 
     // Certificate for another name, verified with the right CA.
-    let mut other = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+    let mut other = alice_server();
     other.cert_names = vec!["turn.example.org".into()];
     let other = TestTurnServer::start(other).await.expect("server starts");
     let mut c2 = cfg(alice(PASSWORD));
@@ -192,13 +215,9 @@ async fn embedded_server_allocates_and_relays_over_udp_tcp_tls() {
 /// TURN on the same listeners still relays afterwards.
 #[tokio::test]
 async fn embedded_server_answers_binding_over_udp_and_tcp() {
-    let server = TestTurnServer::start(TestTurnServerConfig::new(
-        REALM,
-        "alice",
-        Secret::new(PASSWORD),
-    ))
-    .await
-    .expect("embedded server starts");
+    let server = TestTurnServer::start(alice_server())
+        .await
+        .expect("embedded server starts");
     let targets = [
         BindingTarget {
             label: "embedded turn udp".into(),
@@ -230,20 +249,9 @@ async fn embedded_server_answers_binding_over_udp_and_tcp() {
         assert_eq!(info.other_address, None, "{r:#?}");
     }
 
-    let uris = [
-        uri(&format!(
-            "turn:127.0.0.1:{}?transport=udp",
-            server.udp_addr.port()
-        )),
-        uri(&format!(
-            "turn:127.0.0.1:{}?transport=tcp",
-            server.tcp_addr.port()
-        )),
-    ];
+    let uris = udp_tcp_uris(&server);
     let c = cfg(alice(PASSWORD));
-    let relayed = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
-        .await
-        .expect("probe is bounded");
+    let relayed = probe_bounded(&uris, &c).await;
     for r in &relayed {
         assert_relays(r);
     }
@@ -332,9 +340,7 @@ async fn coturn_allocates_and_relays_and_names_failures() {
         uri(&format!("turns:localhost:{}", turn.tls_port)),
         uri(&format!("turns:localhost:{}?transport=udp", turn.tls_port)),
     ];
-    let results = tokio::time::timeout(Duration::from_secs(60), probe_all(&uris, &c))
-        .await
-        .expect("bounded");
+    let results = probe_bounded(&uris, &c).await;
     assert_eq!(results.len(), 4, "{results:#?}");
     assert_eq!(results[0].transport, TurnTransport::Udp);
     assert_eq!(results[1].transport, TurnTransport::Tcp);
@@ -506,10 +512,7 @@ async fn coturn_dtls_names_certificate_and_reachability_failures() {
     let r = probe_all(std::slice::from_ref(&dtls), &insecure).await;
     assert_relays(&r[0]);
     assert_eq!(handshake(&r[0]), StageStatus::Passed);
-    let note = r[0]
-        .stage(TurnStage::DtlsHandshake)
-        .and_then(|s| s.note.clone())
-        .unwrap_or_default();
+    let note = note_of(&r[0], TurnStage::DtlsHandshake);
     assert!(note.contains("NOT verified"), "{note}");
     assert_no_secrets(&r);
 
@@ -588,11 +591,7 @@ async fn coturn_ipv6_relay_allocation_passes_or_names_440() {
             TurnStage::ChannelRoundTrip,
             TurnStage::Deallocate,
         ] {
-            assert_eq!(
-                r.stage(st).map(|s| &s.status),
-                Some(&StageStatus::Passed),
-                "{st:?}: {r:#?}"
-            );
+            assert_status(r, st, StageStatus::Passed);
         }
     }
     for r in &with_v6 {
@@ -656,16 +655,10 @@ async fn coturn_ipv6_stage_not_tested_without_allocation() {
     let turn = start_coturn(Auth::LongTerm, &["relay-ip=::1"]);
     let uris = [uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port))];
     let wrong = cfg(alice("not-the-password"));
-    let results = tokio::time::timeout(Duration::from_secs(30), probe_all(&uris, &wrong))
-        .await
-        .expect("bounded");
+    let results = probe_bounded(&uris, &wrong).await;
     let r = &results[0];
     assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
-    assert_eq!(
-        r.stage(TurnStage::AllocateIpv6).map(|s| &s.status),
-        Some(&StageStatus::NotTested),
-        "{r:#?}"
-    );
+    assert_status(r, TurnStage::AllocateIpv6, StageStatus::NotTested);
 }
 
 /// A coturn with `no-tcp-relay` refuses RFC 6062 TCP allocations (442
@@ -677,9 +670,7 @@ async fn coturn_without_tcp_relay_fails_only_the_tcp_allocation_stage() {
     let uris = [uri(&format!("turn:127.0.0.1:{}?transport=tcp", turn.port))];
     let mut c = cfg(alice(PASSWORD));
     c.quality = None;
-    let results = tokio::time::timeout(Duration::from_secs(30), probe_all(&uris, &c))
-        .await
-        .expect("bounded");
+    let results = probe_bounded(&uris, &c).await;
     let r = &results[0];
     assert!(r.ok && r.failure.is_none(), "{r:#?}");
     let st = r
@@ -706,14 +697,101 @@ fn assert_rest_not_tested(r: &TurnTransportResult, failed: TurnStage) {
         TurnStage::Quality,
     ] {
         if st as u8 > failed as u8 {
-            assert_eq!(
-                r.stage(st).map(|s| &s.status),
-                Some(&StageStatus::NotTested),
-                "{st:?}: {r:#?}"
-            );
+            assert_status(r, st, StageStatus::NotTested);
         }
     }
     assert!(!r.ok, "{r:#?}");
+}
+
+/// What probing one embedded server with injected faults gave.
+struct FaultRun {
+    /// The UDP result, then the TCP one.
+    results: Vec<TurnTransportResult>,
+    /// The faults the server injected, counted after the probes.
+    faults_injected: u32,
+}
+
+/// Starts the embedded server with `faults` and probes it over UDP and TCP,
+/// bounded. The faults are counted after a round trip with the UDP listener
+/// ([`udp_barrier`]), so that the server has handled anything the probe sent
+/// (one request too many would be counted).
+async fn probe_with_faults(faults: TestTurnFaults) -> FaultRun {
+    let mut sc = alice_server();
+    sc.faults = faults;
+    let server = TestTurnServer::start(sc)
+        .await
+        .expect("embedded server starts");
+    let uris = udp_tcp_uris(&server);
+    let c = cfg(alice(PASSWORD));
+    let results = probe_bounded(&uris, &c).await;
+    assert_eq!(results.len(), 2, "{results:#?}");
+    udp_barrier(server.udp_addr).await;
+    FaultRun {
+        results,
+        faults_injected: server.faults_injected(),
+    }
+}
+
+/// Probes two embedded servers at once ([`probe_with_faults`]): one whose
+/// fault `knob` is 1, and one where it is `again`.
+async fn probe_once_and_again(
+    knob: fn(&mut TestTurnFaults) -> &mut u32,
+    again: u32,
+) -> (FaultRun, FaultRun) {
+    let faults = |n| {
+        let mut f = TestTurnFaults::default();
+        *knob(&mut f) = n;
+        f
+    };
+    tokio::join!(
+        probe_with_faults(faults(1)),
+        probe_with_faults(faults(again))
+    )
+}
+
+/// A run against a server whose knob gave one 438 per listener at `stage`:
+/// both probes relayed (every stage passed), the 438 was retried once,
+/// noted at `stage` and in `stale_nonce_retried`, with no stale nonce noted
+/// on the stages `clean`; the server gave exactly one 438 per listener
+/// (UDP, TCP).
+fn assert_retried_once_at(run: &FaultRun, stage: TurnStage, clean: &[TurnStage]) {
+    for r in &run.results {
+        assert_relays(r);
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        assert!(
+            note_of(r, stage).contains("stale nonce (438), retried once"),
+            "{stage:?}: {r:#?}"
+        );
+        for &st in clean {
+            assert!(!note_of(r, st).contains("stale nonce"), "{st:?}: {r:#?}");
+        }
+    }
+    assert_eq!(run.faults_injected, 2, "{:#?}", run.results);
+    assert_no_secrets(&run.results);
+}
+
+/// A run against a server whose knob answers 438 at `stage` at least twice
+/// in a row: both probes failed there, named `stale_nonce` after their one
+/// retry, with the stages `passed` passed; the server gave exactly two 438s
+/// per listener (the first request and its one retry: a third would have
+/// been counted).
+fn assert_named_after_one_retry_at(run: &FaultRun, stage: TurnStage, passed: &[TurnStage]) {
+    for r in &run.results {
+        assert_eq!(r.failed_stage, Some(stage), "{r:#?}");
+        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
+        assert!(r.stale_nonce_retried, "{r:#?}");
+        assert!(!r.ok, "{r:#?}");
+        for &st in passed {
+            assert_status(r, st, StageStatus::Passed);
+        }
+    }
+    assert_eq!(run.faults_injected, 4, "{:#?}", run.results);
+}
+
+/// `stale_nonce_retried: true` reaches the JSON report.
+fn assert_retried_in_json(run: &FaultRun) {
+    let json = serde_json::to_value(&run.results).expect("serializes");
+    assert_eq!(json[0]["stale_nonce_retried"], serde_json::json!(true));
 }
 
 /// 438 Stale Nonce to the authenticated Allocate (the embedded server's
@@ -727,71 +805,14 @@ fn assert_rest_not_tested(r: &TurnTransportResult, failed: TurnStage) {
 /// Allocate sent right after it.
 #[tokio::test]
 async fn embedded_stale_nonce_is_retried_once_then_named() {
-    let with_faults = |n| {
-        let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
-        c.faults = TestTurnFaults {
-            stale_nonce_allocates: n,
-            ..TestTurnFaults::default()
-        };
-        c
-    };
-    let uris = |s: &TestTurnServer| {
-        [
-            uri(&format!(
-                "turn:127.0.0.1:{}?transport=udp",
-                s.udp_addr.port()
-            )),
-            uri(&format!(
-                "turn:127.0.0.1:{}?transport=tcp",
-                s.tcp_addr.port()
-            )),
-        ]
-    };
-    let once = TestTurnServer::start(with_faults(1))
-        .await
-        .expect("embedded server starts");
-    let always = TestTurnServer::start(with_faults(5))
-        .await
-        .expect("embedded server starts");
-    let (once_uris, always_uris) = (uris(&once), uris(&always));
-    let c = cfg(alice(PASSWORD));
-    let (retried, failed) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(probe_all(&once_uris, &c), probe_all(&always_uris, &c))
-    })
-    .await
-    .expect("bounded");
-
-    for r in &retried {
-        assert_relays(r);
-        assert!(r.stale_nonce_retried, "{r:#?}");
-        let note = r
-            .stage(TurnStage::Allocate)
-            .and_then(|s| s.note.clone())
-            .unwrap_or_default();
-        assert!(note.contains("stale nonce (438), retried once"), "{r:#?}");
-    }
-    // One 438 per listener (UDP, TCP), each retried successfully.
-    assert_eq!(once.faults_injected(), 2);
-    let json = serde_json::to_value(&retried).expect("serializes");
-    assert_eq!(json[0]["stale_nonce_retried"], serde_json::json!(true));
-
-    for r in &failed {
-        assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
-        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
-        assert!(r.stale_nonce_retried, "{r:#?}");
-        assert_eq!(
-            r.stage(TurnStage::UnauthenticatedAllocate)
-                .map(|s| &s.status),
-            Some(&StageStatus::Passed)
-        );
+    let (once, always) = probe_once_and_again(|f| &mut f.stale_nonce_allocates, 5).await;
+    assert_retried_once_at(&once, TurnStage::Allocate, &[]);
+    assert_retried_in_json(&once);
+    let unauthenticated = [TurnStage::UnauthenticatedAllocate];
+    assert_named_after_one_retry_at(&always, TurnStage::Allocate, &unauthenticated);
+    for r in &always.results {
         assert_rest_not_tested(r, TurnStage::Allocate);
     }
-    // Exactly the first Allocate and its one retry, per transport. The
-    // round trip after them makes sure the UDP listener has handled anything
-    // the probe sent before it (a third Allocate would be counted).
-    udp_barrier(always.udp_addr).await;
-    assert_eq!(always.faults_injected(), 4, "{failed:#?}");
-    assert_no_secrets(&retried);
 }
 
 /// 438 Stale Nonce to the Refresh (the embedded server's
@@ -806,81 +827,15 @@ async fn embedded_stale_nonce_is_retried_once_then_named() {
 /// the newest nonce.
 #[tokio::test]
 async fn embedded_stale_nonce_on_refresh_is_retried_then_deallocate_passes() {
-    let with_faults = |n| {
-        let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
-        c.faults = TestTurnFaults {
-            stale_nonce_refreshes: n,
-            ..TestTurnFaults::default()
-        };
-        c
-    };
-    let uris = |s: &TestTurnServer| {
-        [
-            uri(&format!(
-                "turn:127.0.0.1:{}?transport=udp",
-                s.udp_addr.port()
-            )),
-            uri(&format!(
-                "turn:127.0.0.1:{}?transport=tcp",
-                s.tcp_addr.port()
-            )),
-        ]
-    };
-    let once = TestTurnServer::start(with_faults(1))
-        .await
-        .expect("embedded server starts");
-    let twice = TestTurnServer::start(with_faults(2))
-        .await
-        .expect("embedded server starts");
-    let (once_uris, twice_uris) = (uris(&once), uris(&twice));
-    let c = cfg(alice(PASSWORD));
-    let (retried, failed) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(probe_all(&once_uris, &c), probe_all(&twice_uris, &c))
-    })
-    .await
-    .expect("bounded");
-    let note_of = |r: &TurnTransportResult, st: TurnStage| {
-        r.stage(st).and_then(|s| s.note.clone()).unwrap_or_default()
-    };
-
-    assert_eq!(retried.len(), 2);
-    for r in &retried {
-        // Every stage passed, deallocate included.
-        assert_relays(r);
-        assert!(r.stale_nonce_retried, "{r:#?}");
-        let refresh = note_of(r, TurnStage::Refresh);
-        assert!(
-            refresh.contains("stale nonce (438), retried once"),
-            "{r:#?}"
-        );
-        for st in [TurnStage::Allocate, TurnStage::Deallocate] {
-            assert!(!note_of(r, st).contains("stale nonce"), "{st:?}: {r:#?}");
-        }
-    }
-    // One 438 per listener (UDP, TCP), each at the refresh stage.
-    assert_eq!(once.faults_injected(), 2);
-
-    assert_eq!(failed.len(), 2);
-    for r in &failed {
-        assert_eq!(r.failed_stage, Some(TurnStage::Refresh), "{r:#?}");
-        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
-        assert!(r.stale_nonce_retried, "{r:#?}");
-        for st in [
-            TurnStage::Allocate,
-            TurnStage::ChannelRoundTrip,
-            TurnStage::Deallocate,
-        ] {
-            assert_eq!(
-                r.stage(st).map(|s| &s.status),
-                Some(&StageStatus::Passed),
-                "{st:?}: {r:#?}"
-            );
-        }
-        assert!(!r.ok, "{r:#?}");
-    }
-    // The first Refresh and its one retry, per transport.
-    assert_eq!(twice.faults_injected(), 4, "{failed:#?}");
-    assert_no_secrets(&retried);
+    let (once, twice) = probe_once_and_again(|f| &mut f.stale_nonce_refreshes, 2).await;
+    let clean = [TurnStage::Allocate, TurnStage::Deallocate];
+    assert_retried_once_at(&once, TurnStage::Refresh, &clean);
+    let passed = [
+        TurnStage::Allocate,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Deallocate,
+    ];
+    assert_named_after_one_retry_at(&twice, TurnStage::Refresh, &passed);
 }
 
 /// 438 Stale Nonce to the deleting Refresh (LIFETIME 0; the embedded
@@ -896,84 +851,43 @@ async fn embedded_stale_nonce_on_refresh_is_retried_then_deallocate_passes() {
 /// deleting Refresh and its one retry were answered 438 per listener.
 #[tokio::test]
 async fn embedded_stale_nonce_on_deallocate_is_retried_once_then_named() {
-    let with_faults = |n| {
-        let mut c = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
-        c.faults = TestTurnFaults {
+    let (once, twice) = probe_once_and_again(|f| &mut f.stale_nonce_deletes, 2).await;
+    let clean = [TurnStage::Allocate, TurnStage::Refresh];
+    assert_retried_once_at(&once, TurnStage::Deallocate, &clean);
+    assert_retried_in_json(&once);
+    let passed = [
+        TurnStage::Allocate,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Refresh,
+        TurnStage::Quality,
+    ];
+    assert_named_after_one_retry_at(&twice, TurnStage::Deallocate, &passed);
+    assert_no_secrets(&twice.results);
+}
+
+/// A held allocation's release meets the same 438 to its deleting Refresh
+/// (`stale_nonce_deletes`): it retries once with the new nonce like the
+/// `deallocate` stage, and the server confirms the deletion. Twice in a
+/// row: not confirmed (the retry was not retried again).
+#[tokio::test]
+async fn held_allocation_release_retries_one_stale_nonce() {
+    for (n, confirmed) in [(1, true), (2, false)] {
+        let mut sc = alice_server();
+        sc.faults = TestTurnFaults {
             stale_nonce_deletes: n,
             ..TestTurnFaults::default()
         };
-        c
-    };
-    let uris = |s: &TestTurnServer| {
-        [
-            uri(&format!(
-                "turn:127.0.0.1:{}?transport=udp",
-                s.udp_addr.port()
-            )),
-            uri(&format!(
-                "turn:127.0.0.1:{}?transport=tcp",
-                s.tcp_addr.port()
-            )),
-        ]
-    };
-    let once = TestTurnServer::start(with_faults(1))
-        .await
-        .expect("embedded server starts");
-    let twice = TestTurnServer::start(with_faults(2))
-        .await
-        .expect("embedded server starts");
-    let (once_uris, twice_uris) = (uris(&once), uris(&twice));
-    let c = cfg(alice(PASSWORD));
-    let (retried, failed) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(probe_all(&once_uris, &c), probe_all(&twice_uris, &c))
-    })
-    .await
-    .expect("bounded");
-    let note_of = |r: &TurnTransportResult, st: TurnStage| {
-        r.stage(st).and_then(|s| s.note.clone()).unwrap_or_default()
-    };
-
-    assert_eq!(retried.len(), 2);
-    for r in &retried {
-        // Every stage passed, deallocate included.
-        assert_relays(r);
-        assert!(r.stale_nonce_retried, "{r:#?}");
-        assert!(
-            note_of(r, TurnStage::Deallocate).contains("stale nonce (438), retried once"),
-            "{r:#?}"
-        );
-        for st in [TurnStage::Allocate, TurnStage::Refresh] {
-            assert!(!note_of(r, st).contains("stale nonce"), "{st:?}: {r:#?}");
-        }
+        let server = TestTurnServer::start(sc)
+            .await
+            .expect("embedded server starts");
+        let auth = alice(PASSWORD).expect("credentials");
+        let held = HeldAllocation::udp(server.udp_addr, &auth, Duration::from_secs(5))
+            .await
+            .expect("allocates");
+        assert_eq!(held.release(Duration::from_secs(3)).await, confirmed, "{n}");
+        udp_barrier(server.udp_addr).await;
+        assert_eq!(server.faults_injected(), n, "the delete and its one retry");
     }
-    // One 438 per listener (UDP, TCP), each to the deleting Refresh.
-    assert_eq!(once.faults_injected(), 2);
-    let json = serde_json::to_value(&retried).expect("serializes");
-    assert_eq!(json[0]["stale_nonce_retried"], serde_json::json!(true));
-
-    assert_eq!(failed.len(), 2);
-    for r in &failed {
-        assert_eq!(r.failed_stage, Some(TurnStage::Deallocate), "{r:#?}");
-        assert_eq!(failure_of(r), &TurnFailure::StaleNonce, "{r:#?}");
-        assert!(r.stale_nonce_retried, "{r:#?}");
-        for st in [
-            TurnStage::Allocate,
-            TurnStage::ChannelRoundTrip,
-            TurnStage::Refresh,
-            TurnStage::Quality,
-        ] {
-            assert_eq!(
-                r.stage(st).map(|s| &s.status),
-                Some(&StageStatus::Passed),
-                "{st:?}: {r:#?}"
-            );
-        }
-        assert!(!r.ok, "{r:#?}");
-    }
-    // The deleting Refresh and its one retry, per transport.
-    assert_eq!(twice.faults_injected(), 4, "{failed:#?}");
-    assert_no_secrets(&retried);
-    assert_no_secrets(&failed);
 }
 
 /// A request/answer round trip with the UDP listener at `server` (an
@@ -1015,23 +929,34 @@ async fn coturn_user_quota_is_named_allocation_quota() {
     let held = HeldAllocation::udp(turn.addr(), &auth, Duration::from_secs(5))
         .await
         .expect("the first allocation fits the quota");
+    let r = assert_allocate_refused_while_held(&turn, held, TurnFailure::AllocationQuota).await;
+    let json = serde_json::to_string(&r).expect("serializes");
+    assert!(json.contains("\"kind\":\"allocation_quota\""), "{json}");
+}
+
+/// Probes `turn` over UDP and TCP (no quality burst) while `held` takes
+/// what an allocation needs: both fail at `allocate`, named `failure`, with
+/// nothing after it run. Then `held` is released (the server confirms) and
+/// the same probe relays, so it was `held` that was in the way. Returns the
+/// failed results.
+async fn assert_allocate_refused_while_held(
+    turn: &Coturn,
+    held: HeldAllocation,
+    failure: TurnFailure,
+) -> Vec<TurnTransportResult> {
     let udp_tcp = [uri(&format!("turn:127.0.0.1:{}", turn.port))];
     let mut c = cfg(alice(PASSWORD));
     c.quality = None;
-    let r = tokio::time::timeout(Duration::from_secs(30), probe_all(&udp_tcp, &c))
-        .await
-        .expect("bounded");
-    assert_eq!(r.len(), 2);
-    for r in &r {
+    let results = probe_bounded(&udp_tcp, &c).await;
+    assert_eq!(results.len(), 2);
+    for r in &results {
         assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
-        assert_eq!(failure_of(r), &TurnFailure::AllocationQuota, "{r:#?}");
+        assert_eq!(failure_of(r), &failure, "{r:#?}");
         assert_rest_not_tested(r, TurnStage::Allocate);
     }
-    let json = serde_json::to_string(&r).expect("serializes");
-    assert!(json.contains("\"kind\":\"allocation_quota\""), "{json}");
-
     assert!(held.release(Duration::from_secs(3)).await, "deleted");
-    relays_once_freed(&turn, &c).await;
+    relays_once_freed(turn, &c).await;
+    results
 }
 
 /// After a held allocation is deleted, coturn frees its quota slot and
@@ -1070,20 +995,7 @@ async fn coturn_without_relay_ports_is_named_insufficient_capacity() {
         .await
         .expect("the one relay port is free");
     assert_eq!(held.relayed_address().port(), p, "{held:?}");
-    let udp_tcp = [uri(&format!("turn:127.0.0.1:{}", turn.port))];
-    let mut c = cfg(alice(PASSWORD));
-    c.quality = None;
-    let r = tokio::time::timeout(Duration::from_secs(30), probe_all(&udp_tcp, &c))
-        .await
-        .expect("bounded");
-    assert_eq!(r.len(), 2);
-    for r in &r {
-        assert_eq!(r.failed_stage, Some(TurnStage::Allocate), "{r:#?}");
-        assert_eq!(failure_of(r), &TurnFailure::InsufficientCapacity, "{r:#?}");
-        assert_rest_not_tested(r, TurnStage::Allocate);
-    }
-    assert!(held.release(Duration::from_secs(3)).await, "deleted");
-    relays_once_freed(&turn, &c).await;
+    assert_allocate_refused_while_held(&turn, held, TurnFailure::InsufficientCapacity).await;
 }
 
 /// coturn `denied-peer-ip` covering the echo peer natscope opens on
@@ -1096,29 +1008,16 @@ async fn coturn_denied_peer_is_named_forbidden_peer_at_permission() {
     let turn = start_coturn(Auth::LongTerm, &["denied-peer-ip=127.0.0.1"]);
     let mut c = cfg(alice(PASSWORD));
     c.quality = None;
-    let r = tokio::time::timeout(
-        Duration::from_secs(30),
-        probe_all(&[uri(&format!("turn:127.0.0.1:{}", turn.port))], &c),
-    )
-    .await
-    .expect("bounded");
+    let r = probe_bounded(&[uri(&format!("turn:127.0.0.1:{}", turn.port))], &c).await;
     assert_eq!(r.len(), 2);
     for r in &r {
         assert_eq!(r.failed_stage, Some(TurnStage::CreatePermission), "{r:#?}");
         assert_eq!(failure_of(r), &TurnFailure::ForbiddenPeer, "{r:#?}");
         assert!(failure_of(r).to_string().contains("forbidden peer address"));
-        assert_eq!(
-            r.stage(TurnStage::Allocate).map(|s| &s.status),
-            Some(&StageStatus::Passed),
-            "{r:#?}"
-        );
+        assert_status(r, TurnStage::Allocate, StageStatus::Passed);
         assert!(r.peer.is_some_and(|p| p.ip().is_loopback()), "{r:#?}");
         assert_rest_not_tested(r, TurnStage::CreatePermission);
-        assert_eq!(
-            r.stage(TurnStage::Deallocate).map(|s| &s.status),
-            Some(&StageStatus::Passed),
-            "{r:#?}"
-        );
+        assert_status(r, TurnStage::Deallocate, StageStatus::Passed);
     }
 }
 
@@ -1143,33 +1042,20 @@ async fn coturn_alternate_server_is_followed_once_and_loops_are_named() {
     let d = start_coturn_on(Auth::LongTerm, &[&alt(pc.0)], pki(), Some(pd));
     let config = cfg(alice(PASSWORD));
 
-    let followed = tokio::time::timeout(
-        Duration::from_secs(60),
-        probe_all(&[uri(&format!("turn:127.0.0.1:{}", a.port))], &config),
-    )
-    .await
-    .expect("bounded");
+    let followed = probe_bounded(&[uri(&format!("turn:127.0.0.1:{}", a.port))], &config).await;
     assert_eq!(followed.len(), 2, "{followed:#?}");
     for r in &followed {
         assert_relays(r);
         assert_eq!(r.redirected_from, Some(a.addr()), "{r:#?}");
         assert_eq!(r.server, Some(b.addr()), "{r:#?}");
-        let note = r
-            .stage(TurnStage::UnauthenticatedAllocate)
-            .and_then(|s| s.note.clone())
-            .unwrap_or_default();
+        let note = note_of(r, TurnStage::UnauthenticatedAllocate);
         assert!(
             note.contains(&format!("redirected here by {}", a.addr())),
             "{r:#?}"
         );
     }
 
-    let looped = tokio::time::timeout(
-        Duration::from_secs(60),
-        probe_all(&[uri(&format!("turn:127.0.0.1:{}", c_.port))], &config),
-    )
-    .await
-    .expect("bounded");
+    let looped = probe_bounded(&[uri(&format!("turn:127.0.0.1:{}", c_.port))], &config).await;
     assert_eq!(looped.len(), 2, "{looped:#?}");
     for r in &looped {
         assert_eq!(
@@ -1187,10 +1073,7 @@ async fn coturn_alternate_server_is_followed_once_and_loops_are_named() {
         assert_eq!(r.redirected_from, Some(c_.addr()), "{r:#?}");
         assert_eq!(r.server, Some(d.addr()), "{r:#?}");
         assert_rest_not_tested(r, TurnStage::UnauthenticatedAllocate);
-        assert_eq!(
-            r.stage(TurnStage::Allocate).map(|s| &s.status),
-            Some(&StageStatus::NotTested)
-        );
+        assert_status(r, TurnStage::Allocate, StageStatus::NotTested);
     }
     let json = serde_json::to_string(&looped).expect("serializes");
     assert!(
@@ -1254,7 +1137,7 @@ async fn coturn_expired_and_wrong_name_certificates_are_named() {
 #[tokio::test]
 async fn embedded_tls_certificate_outside_its_validity_is_named() {
     for validity in [TestCertValidity::Expired, TestCertValidity::NotYetValid] {
-        let mut sc = TestTurnServerConfig::new(REALM, "alice", Secret::new(PASSWORD));
+        let mut sc = alice_server();
         sc.cert_validity = validity;
         let server = TestTurnServer::start(sc).await.expect("server starts");
         let mut c = cfg(alice(PASSWORD));

@@ -1189,27 +1189,8 @@ impl Session {
         };
 
         // --- authenticated Allocate ---
-        // Ends on the client's verdict, or as soon as the server gave an
-        // answer that settles it (turn-client-proto allows up to 8 stale
-        // nonce retries, and ignores unsigned error answers to
-        // authenticated requests until its own timeouts).
         let t1 = std::time::Instant::now();
-        let res = self
-            .pump(stage_deadline(), |s| {
-                s.tap.allocate_failed_for_good()
-                    || s.events.iter().any(|e| {
-                        matches!(
-                            e,
-                            TurnEvent::AllocationCreated(..)
-                                | TurnEvent::AllocationCreateFailed(..)
-                        )
-                    })
-            })
-            .await;
-        let created = self
-            .events
-            .iter()
-            .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
+        let (res, created) = self.await_allocation(stage_deadline()).await;
         if !created {
             let errs_after_401: Vec<_> = self
                 .tap
@@ -1454,11 +1435,9 @@ impl Session {
         }
     }
 
-    /// The `deallocate` stage: turn-client-proto's Refresh with LIFETIME 0.
-    /// The client forgets the allocation as soon as it sends that request,
-    /// so it cannot retry a 438 Stale Nonce: natscope sends the one retry
-    /// itself ([`Self::send_refresh`], LIFETIME 0, the nonce of the 438),
-    /// and names a second 438 in a row `stale_nonce`.
+    /// The `deallocate` stage: [`Self::delete_allocation`], whose one retry
+    /// of a 438 Stale Nonce is noted; a second 438 in a row is named
+    /// `stale_nonce`.
     async fn deallocate(
         &mut self,
         cfg: &TurnProbeConfig,
@@ -1467,59 +1446,120 @@ impl Session {
     ) {
         let t = std::time::Instant::now();
         let timeout_ms = cfg.stage_timeout.as_millis() as u64;
-        let mut mark = self.tap.refresh_mark();
-        let now = self.now();
-        if self.client.delete(now).is_err() {
-            r.not_tested(TurnStage::Deallocate, "no allocation");
+        let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
+        let d = match self.delete_allocation(creds, deadline).await {
+            Some(Ok(d)) => d,
+            Some(Err(f)) => {
+                r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+                return;
+            }
+            None => {
+                r.not_tested(TurnStage::Deallocate, "no allocation");
+                return;
+            }
+        };
+        let retried = d
+            .stale_retried
+            .then(|| "stale nonce (438), retried once".to_string());
+        if self.closed_after_delete(&d) {
+            let closed = "server closed the connection after deleting the allocation";
+            let note = match retried {
+                Some(n) => format!("{n}; {closed}"),
+                None => closed.to_string(),
+            };
+            r.pass(TurnStage::Deallocate, ms_since(t), Some(note));
             return;
         }
-        let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
-        let mut res = self.await_refresh(mark, deadline).await;
-        let stale_retried = matches!(self.tap.refresh_answer(mark), Some(Err((438, _))));
-        if stale_retried {
-            match self.send_refresh(creds, 0, deadline).await {
-                Ok((m, rs)) => (mark, res) = (m, rs),
-                Err(f) => {
-                    r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
-                    return;
-                }
+        let f = match (d.answer, d.wait) {
+            (Some(Ok(())), _) => {
+                r.pass(TurnStage::Deallocate, ms_since(t), retried);
+                return;
             }
+            (Some(Err((c, reason))), _) => name_code(REFRESH, c, reason),
+            (None, Err(e)) => map_pump(e, timeout_ms),
+            (None, Ok(())) => TurnFailure::Failed,
+        };
+        r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+    }
+
+    /// Drives the authenticated Allocate until `deadline`: until the
+    /// allocation is created, the client gives up on it, or the server gave
+    /// an answer that settles it ([`Tap::allocate_failed_for_good`];
+    /// turn-client-proto allows up to 8 stale nonce retries, and ignores
+    /// unsigned error answers to authenticated requests until its own
+    /// timeouts). Returns how the wait ended and whether the allocation was
+    /// created.
+    async fn await_allocation(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> (Result<(), PumpError>, bool) {
+        let res = self
+            .pump(deadline, |s| {
+                s.tap.allocate_failed_for_good()
+                    || s.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            TurnEvent::AllocationCreated(..)
+                                | TurnEvent::AllocationCreateFailed(..)
+                        )
+                    })
+            })
+            .await;
+        let created = self
+            .events
+            .iter()
+            .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
+        (res, created)
+    }
+
+    /// Deletes the allocation: turn-client-proto's Refresh with LIFETIME 0,
+    /// waiting until `deadline` for its answer. The client forgets the
+    /// allocation as soon as it sends that request, so it cannot retry a
+    /// 438 Stale Nonce: natscope sends the one retry itself
+    /// ([`Self::send_refresh`], LIFETIME 0, the nonce of the 438); a second
+    /// 438 in a row is the answer. `None` when the client has no allocation
+    /// to delete; `Some(Err(..))` when the retry could not be built.
+    async fn delete_allocation(
+        &mut self,
+        creds: &ResolvedCredentials,
+        deadline: tokio::time::Instant,
+    ) -> Option<Result<Deletion, TurnFailure>> {
+        let mark = self.tap.refresh_mark();
+        let now = self.now();
+        self.client.delete(now).ok()?;
+        let wait = self.await_refresh(mark, deadline).await;
+        let mut d = Deletion {
+            answer: self.tap.refresh_answer(mark),
+            wait,
+            stale_retried: false,
+        };
+        if matches!(d.answer, Some(Err((438, _)))) {
+            let (mark, wait) = match self.send_refresh(creds, 0, deadline).await {
+                Ok(sent) => sent,
+                Err(f) => return Some(Err(f)),
+            };
+            d = Deletion {
+                answer: self.tap.refresh_answer(mark),
+                wait,
+                stale_retried: true,
+            };
         }
-        let retried = stale_retried.then(|| "stale nonce (438), retried once".to_string());
-        match (self.tap.refresh_answer(mark), res) {
-            (Some(Ok(())), _) => r.pass(TurnStage::Deallocate, ms_since(t), retried),
-            (Some(Err((c, reason))), _) => r.fail(
-                TurnStage::Deallocate,
-                Some(ms_since(t)),
-                name_code(REFRESH, c, reason),
-            ),
-            (None, Err(PumpError::Io(e)))
-                if matches!(self.conn, Conn::Stream { .. })
-                    && matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
-                    ) =>
-            {
-                // Servers may close the control connection once the
-                // allocation is gone (coturn does over TCP).
-                let closed = "server closed the connection after deleting the allocation";
-                let note = match retried {
-                    Some(n) => format!("{n}; {closed}"),
-                    None => closed.to_string(),
-                };
-                r.pass(TurnStage::Deallocate, ms_since(t), Some(note));
-            }
-            (None, Err(e)) => r.fail(
-                TurnStage::Deallocate,
-                Some(ms_since(t)),
-                map_pump(e, timeout_ms),
-            ),
-            (None, Ok(())) => r.fail(
-                TurnStage::Deallocate,
-                Some(ms_since(t)),
-                TurnFailure::Failed,
-            ),
-        }
+        Some(Ok(d))
+    }
+
+    /// True when `d` had no answer because the server closed the stream
+    /// connection: servers may close the control connection once the
+    /// allocation is gone (coturn does over TCP).
+    fn closed_after_delete(&self, d: &Deletion) -> bool {
+        matches!(self.conn, Conn::Stream { .. })
+            && d.answer.is_none()
+            && matches!(
+                &d.wait,
+                Err(PumpError::Io(e)) if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+                )
+            )
     }
 
     /// Sends natscope's own authenticated Refresh asking for `lifetime`
@@ -1587,6 +1627,16 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// How deleting an allocation went ([`Session::delete_allocation`]).
+struct Deletion {
+    /// The answer to the last deleting Refresh sent ([`Tap::refresh_answer`]).
+    answer: Option<Result<(), (u16, String)>>,
+    /// How the wait for that answer ended.
+    wait: Result<(), PumpError>,
+    /// The first deleting Refresh was answered 438 and retried once.
+    stale_retried: bool,
 }
 
 /// RFC 8656 §3.2: the default allocation lifetime, asked for when the server

@@ -780,71 +780,78 @@ mod tests {
         assert_eq!(authenticated_request(&answer), None);
     }
 
+    /// `m` with another transaction id (first byte `b`): a new transaction.
+    fn new_tx(mut m: Vec<u8>, b: u8) -> Vec<u8> {
+        m[8] = b;
+        m
+    }
+
+    /// Feeds `steps` (a message, whether the clock must jump past the nonce
+    /// lifetime for it, why) in order to one listener's faults set by
+    /// `cfg`; returns how many faults the server counted.
+    fn run_faults(cfg: &TestTurnFaults, steps: &[(Vec<u8>, bool, &str)]) -> u32 {
+        let injected = Arc::new(AtomicU32::new(0));
+        let mut f = Faults::new(cfg, injected.clone());
+        for (msg, jumps, why) in steps {
+            let jump = f.clock_jump(msg);
+            if *jumps {
+                assert!(jump.is_some_and(|d| d > NONCE_LIFETIME), "{why}: {jump:?}");
+            } else {
+                assert_eq!(jump, None, "{why}");
+            }
+        }
+        injected.load(Ordering::Relaxed)
+    }
+
     #[test]
     fn stale_nonce_faults_count_each_transaction_once() {
-        let injected = Arc::new(AtomicU32::new(0));
         let cfg = TestTurnFaults {
             stale_nonce_allocates: 2,
             ..TestTurnFaults::default()
         };
-        let mut f = Faults::new(&cfg, injected.clone());
         let signed = request(3, &[(0x0008, 20)]);
-        assert_eq!(f.clock_jump(&request(3, &[])), None, "not authenticated");
-        assert_eq!(
-            f.clock_jump(&request(4, &[(0x0008, 20)])),
-            None,
-            "a Refresh"
-        );
-        assert!(f.clock_jump(&signed).is_some_and(|d| d > NONCE_LIFETIME));
-        assert_eq!(f.clock_jump(&signed), None, "a retransmission");
-        let mut other = signed.clone();
-        other[8] = b'N';
-        assert!(f.clock_jump(&other).is_some());
-        other[8] = b'O';
-        assert_eq!(f.clock_jump(&other), None, "only the first two");
-        assert_eq!(injected.load(Ordering::Relaxed), 2);
+        let steps = [
+            (request(3, &[]), false, "not authenticated"),
+            (request(4, &[(0x0008, 20)]), false, "a Refresh"),
+            (signed.clone(), true, "the first Allocate"),
+            (signed.clone(), false, "a retransmission"),
+            (new_tx(signed.clone(), b'N'), true, "the second Allocate"),
+            (new_tx(signed, b'O'), false, "only the first two"),
+        ];
+        assert_eq!(run_faults(&cfg, &steps), 2);
     }
 
     #[test]
     fn stale_nonce_refresh_faults_leave_allocates_alone() {
-        let injected = Arc::new(AtomicU32::new(0));
         let cfg = TestTurnFaults {
             stale_nonce_refreshes: 1,
             ..TestTurnFaults::default()
         };
-        let mut f = Faults::new(&cfg, injected.clone());
-        assert_eq!(
-            f.clock_jump(&request(3, &[(0x0008, 20)])),
-            None,
-            "an Allocate"
-        );
         let refresh = request(4, &[(0x000D, 4), (0x0008, 20)]);
-        assert!(f.clock_jump(&refresh).is_some_and(|d| d > NONCE_LIFETIME));
-        assert_eq!(f.clock_jump(&refresh), None, "a retransmission");
-        let mut retry = refresh.clone();
-        retry[8] = b'R';
-        assert_eq!(f.clock_jump(&retry), None, "only the first");
-        assert_eq!(injected.load(Ordering::Relaxed), 1);
+        let steps = [
+            (request(3, &[(0x0008, 20)]), false, "an Allocate"),
+            (refresh.clone(), true, "the first Refresh"),
+            (refresh.clone(), false, "a retransmission"),
+            (new_tx(refresh, b'R'), false, "only the first"),
+        ];
+        assert_eq!(run_faults(&cfg, &steps), 1);
     }
 
     #[test]
     fn stale_nonce_delete_faults_touch_deleting_refreshes_only() {
-        let injected = Arc::new(AtomicU32::new(0));
         let cfg = TestTurnFaults {
             stale_nonce_deletes: 2,
             ..TestTurnFaults::default()
         };
-        let mut f = Faults::new(&cfg, injected.clone());
-        assert_eq!(f.clock_jump(&request(3, &[(0x0008, 20)])), None);
-        assert_eq!(f.clock_jump(&refresh_for(600)), None, "not deleting");
-        let mut delete = refresh_for(0);
-        assert!(f.clock_jump(&delete).is_some_and(|d| d > NONCE_LIFETIME));
-        assert_eq!(f.clock_jump(&delete), None, "a retransmission");
-        delete[8] = b'R';
-        assert!(f.clock_jump(&delete).is_some(), "the retry");
-        delete[8] = b'S';
-        assert_eq!(f.clock_jump(&delete), None, "only the first two");
-        assert_eq!(injected.load(Ordering::Relaxed), 2);
+        let steps = [
+            (request(3, &[(0x0008, 20)]), false, "an Allocate"),
+            (refresh_for(600), false, "not deleting"),
+            (refresh_for(0), true, "the deleting Refresh"),
+            (refresh_for(0), false, "a retransmission"),
+            (new_tx(refresh_for(0), b'R'), true, "the retry"),
+            (new_tx(refresh_for(0), b'S'), false, "only the first two"),
+        ];
+        assert_eq!(run_faults(&cfg, &steps), 2);
 
         // With both knobs a deleting Refresh uses up its own first.
         let both = TestTurnFaults {
@@ -852,11 +859,15 @@ mod tests {
             stale_nonce_deletes: 1,
             ..TestTurnFaults::default()
         };
-        let mut f = Faults::new(&both, injected.clone());
-        assert!(f.clock_jump(&refresh_for(0)).is_some());
-        let mut refresh = refresh_for(600);
-        refresh[8] = b'R';
-        assert!(f.clock_jump(&refresh).is_some(), "refreshes_left untouched");
+        let steps = [
+            (refresh_for(0), true, "the deleting Refresh"),
+            (
+                new_tx(refresh_for(600), b'R'),
+                true,
+                "refreshes_left untouched",
+            ),
+        ];
+        assert_eq!(run_faults(&both, &steps), 2);
     }
 
     /// Binding requests to every listener are answered by the server

@@ -6,11 +6,11 @@
 use super::{
     AddressFamily, Conn, Session, connected_udp, ipv6, map_pump, name_code, name_io_error,
 };
-use crate::turn::creds::{TurnAuth, unix_now};
+use crate::turn::creds::{ResolvedCredentials, TurnAuth, unix_now};
 use crate::turn::stages::TurnFailure;
 use std::net::SocketAddr;
 use std::time::Duration;
-use turn_client_proto::api::{TurnClientApi, TurnEvent};
+use turn_client_proto::api::TurnClientApi;
 use turn_client_proto::types::message::ALLOCATE;
 
 /// One allocation over UDP, held until [`HeldAllocation::release`] deletes
@@ -18,6 +18,8 @@ use turn_client_proto::types::message::ALLOCATE;
 /// server frees it when its lifetime (usually 600 s) runs out.
 pub struct HeldAllocation {
     session: Session,
+    /// For the retry of a deleting Refresh answered 438.
+    creds: ResolvedCredentials,
     relayed: SocketAddr,
 }
 
@@ -44,30 +46,19 @@ impl HeldAllocation {
         let mut session = Session::new(Conn::Udp(sock), Some(&creds), AddressFamily::IPV4)
             .map_err(|e| name_io_error(&e))?;
         let deadline = tokio::time::Instant::now() + timeout;
-        let res = session
-            .pump(deadline, |s| {
-                s.tap.allocate_failed_for_good()
-                    || s.events.iter().any(|e| {
-                        matches!(
-                            e,
-                            TurnEvent::AllocationCreated(..)
-                                | TurnEvent::AllocationCreateFailed(..)
-                        )
-                    })
-            })
-            .await;
+        let (res, created) = session.await_allocation(deadline).await;
         let relayed = session
             .client
             .relayed_addresses()
             .map(|(_, a)| a)
             .next()
             .or(session.tap.relayed);
-        let created = session
-            .events
-            .iter()
-            .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
         match (created, relayed) {
-            (true, Some(relayed)) => Ok(Self { session, relayed }),
+            (true, Some(relayed)) => Ok(Self {
+                session,
+                creds,
+                relayed,
+            }),
             _ => {
                 let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
                 let last = session.tap.allocate_errors_after_challenge().last();
@@ -93,9 +84,10 @@ impl HeldAllocation {
         self.relayed
     }
 
-    /// Deletes the allocation (Refresh with lifetime 0); true when the
-    /// server confirmed it within `wait`.
+    /// Deletes the allocation (Refresh with lifetime 0, a 438 Stale Nonce
+    /// retried once like the `deallocate` stage does); true when the server
+    /// confirmed it within `wait`.
     pub async fn release(mut self, wait: Duration) -> bool {
-        ipv6::delete(&mut self.session, wait).await
+        ipv6::delete(&mut self.session, &self.creds, wait).await
     }
 }

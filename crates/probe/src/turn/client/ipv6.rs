@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use turn_client_proto::api::{TurnClientApi, TurnEvent};
-use turn_client_proto::types::message::{ALLOCATE, REFRESH};
+use turn_client_proto::types::message::ALLOCATE;
 
 /// ERROR-CODE 440 Address Family not Supported (RFC 8656 §19).
 const ADDRESS_FAMILY_NOT_SUPPORTED: u16 = 440;
@@ -114,7 +114,7 @@ async fn allocate(
         .map(|(_, a)| a)
         .chain(s.tap.relayed)
         .find(SocketAddr::is_ipv6);
-    let deleted = delete(&mut s, cfg.stage_timeout.min(Duration::from_secs(1))).await;
+    let deleted = delete(&mut s, creds, cfg.stage_timeout.min(Duration::from_secs(1))).await;
     match relayed {
         Some(a) => Ok((a, deleted)),
         None => Err(TurnFailure::UnexpectedResponse {
@@ -126,29 +126,15 @@ async fn allocate(
     }
 }
 
-/// Deletes the allocation (Refresh with lifetime 0); true when the server
+/// Deletes the allocation ([`Session::delete_allocation`]: Refresh with
+/// lifetime 0, a 438 Stale Nonce retried once); true when the server
 /// confirmed it (or closed the stream connection) within `wait`.
-pub(super) async fn delete(s: &mut Session, wait: Duration) -> bool {
-    let before = s.tap.refresh_ok;
-    let now = s.now();
-    if s.client.delete(now).is_err() {
-        return false;
-    }
+pub(super) async fn delete(s: &mut Session, creds: &ResolvedCredentials, wait: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + wait;
-    // The client forgets the allocation once the deleting Refresh is sent
-    // (the pump then reports Closed); read the answer off the wire.
-    let _ = s.pump(deadline, |s| s.tap.refresh_ok > before).await;
-    while s.tap.refresh_ok == before {
-        match tokio::time::timeout_at(deadline, s.conn.recv()).await {
-            Ok(Ok(frame)) => s.tap.inspect(&frame),
-            Ok(Err(_)) => return matches!(s.conn, Conn::Stream { .. }),
-            Err(_) => return false,
-        }
-        if s.tap.last_error_for(REFRESH).is_some() {
-            return false;
-        }
+    match s.delete_allocation(creds, deadline).await {
+        Some(Ok(d)) => matches!(d.answer, Some(Ok(()))) || s.closed_after_delete(&d),
+        _ => false,
     }
-    true
 }
 
 /// A fresh connection of `transport` to `server`, bounded by the stage
