@@ -16,7 +16,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use turn_client_proto::api::{TurnClientApi, TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet};
+use turn_client_proto::api::{
+    Socket5Tuple, TurnClientApi, TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet,
+};
 use turn_client_proto::client::TurnClient;
 use turn_client_proto::prelude::DelayedTransmitBuild;
 use turn_client_proto::stun::Instant as SansInstant;
@@ -806,17 +808,31 @@ enum PumpError {
     Closed,
 }
 
+/// turn-client-proto's client and the connection(s) it runs over.
 struct Session {
     conn: Conn,
+    /// The RFC 6062 data connection to the same server, once there is one
+    /// (the `tcp_allocation` stage); unframed, read as it comes.
+    data: Option<DataConn>,
     client: TurnClient,
     base: std::time::Instant,
     tap: Tap,
     events: VecDeque<TurnEvent>,
     peer_data: VecDeque<Vec<u8>>,
+    /// The client's last ask for an RFC 6062 data connection (after a
+    /// successful Connect): connection id, 5-tuple, peer.
+    socket_request: Option<(u32, Socket5Tuple, SocketAddr)>,
     closed: bool,
     transport: TransportType,
     local: SocketAddr,
     remote: SocketAddr,
+}
+
+/// An RFC 6062 data connection: the stream and its local address (what
+/// turn-client-proto's transmits for it come from).
+struct DataConn {
+    io: Box<dyn Io>,
+    local: SocketAddr,
 }
 
 /// The peer echo: a local UDP socket that returns every datagram. Aborted
@@ -905,7 +921,6 @@ impl Session {
         creds: Option<&ResolvedCredentials>,
         family: AddressFamily,
     ) -> io::Result<Self> {
-        let (local, remote) = conn.addrs()?;
         let credentials = match creds {
             Some(c) => TurnCredentials::new(&c.username, c.password.expose()),
             None => TurnCredentials::new("", ""),
@@ -913,6 +928,13 @@ impl Session {
         let mut config = TurnConfig::new(credentials);
         config.set_allocation_transport(TransportType::Udp);
         config.set_address_family(family);
+        Self::with_config(conn, config)
+    }
+
+    /// A session allocating with `config` over `conn` (the TURN client of
+    /// the connection's kind: UDP for UDP and DTLS, TCP for streams).
+    fn with_config(conn: Conn, mut config: TurnConfig) -> io::Result<Self> {
+        let (local, remote) = conn.addrs()?;
         let (client, transport) = match conn {
             // Over DTLS the TURN client is the UDP one: datagram semantics,
             // retransmissions included (RFC 8656 §3.1).
@@ -935,11 +957,13 @@ impl Session {
         };
         Ok(Self {
             conn,
+            data: None,
             client,
             base: std::time::Instant::now(),
             tap: Tap::default(),
             events: VecDeque::new(),
             peer_data: VecDeque::new(),
+            socket_request: None,
             closed: false,
             transport,
             local,
@@ -956,10 +980,12 @@ impl Session {
         tokio::time::Instant::from_std(self.base + Duration::from_nanos(nanos))
     }
 
-    fn handle_frame(&mut self, frame: Vec<u8>) {
-        self.tap.inspect(&frame);
+    /// Hands what arrived on the connection whose local address is `to` to
+    /// the client (through the tap) and keeps the peer data it yields.
+    fn handle_frame(&mut self, frame: &[u8], to: SocketAddr) {
+        self.tap.inspect(frame);
         let now = self.now();
-        let t = Transmit::new(frame.as_slice(), self.transport, self.remote, self.local);
+        let t = Transmit::new(frame, self.transport, self.remote, to);
         if let TurnRecvRet::PeerData(d) = self.client.recv(t, now)
             && self.peer_data.len() < 1024
         {
@@ -976,13 +1002,27 @@ impl Session {
         let now = self.now();
         while let Some(t) = self.client.poll_transmit(now) {
             self.tap.inspect_outgoing(&t.data);
-            self.conn.send(&t.data).await.map_err(PumpError::Io)?;
+            self.send_from(t.from, &t.data)
+                .await
+                .map_err(PumpError::Io)?;
         }
         Ok(())
     }
 
-    /// Drives the client until `done` holds, the deadline passes, or the
-    /// connection fails.
+    /// Sends `data` on the data connection when `from` is its local
+    /// address, else on the connection to the server.
+    async fn send_from(&mut self, from: SocketAddr, data: &[u8]) -> io::Result<()> {
+        match &mut self.data {
+            Some(d) if d.local == from => {
+                d.io.write_all(data).await?;
+                d.io.flush().await
+            }
+            _ => self.conn.send(data).await,
+        }
+    }
+
+    /// Drives the client until `done` holds, the deadline passes, or a
+    /// connection (to the server, or the RFC 6062 data connection) fails.
     async fn pump<F: FnMut(&mut Session) -> bool>(
         &mut self,
         deadline: tokio::time::Instant,
@@ -993,11 +1033,19 @@ impl Session {
             let now = self.now();
             let wait = match self.client.poll(now) {
                 TurnPollRet::WaitUntil(t) => Some(t),
+                TurnPollRet::AllocateTcpSocket {
+                    id,
+                    socket,
+                    peer_addr,
+                } => {
+                    self.socket_request = Some((id, socket, peer_addr));
+                    None
+                }
                 TurnPollRet::Closed => {
                     self.closed = true;
                     None
                 }
-                _ => None,
+                TurnPollRet::TcpClose { .. } => None,
             };
             self.flush().await?;
             while let Some(ev) = self.client.poll_event() {
@@ -1018,20 +1066,34 @@ impl Session {
                 .map(|t| self.to_tokio(t))
                 .unwrap_or(deadline)
                 .min(deadline);
+            let mut chunk = [0u8; 16384];
+            let data_read = async {
+                match &mut self.data {
+                    Some(d) => (d.io.read(&mut chunk).await, d.local),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                r = self.conn.recv() => match r {
-                    Ok(frame) => {
-                        self.handle_frame(frame);
-                        // An awaited answer ends the pump before anything
-                        // the client queued in reply to it (e.g. a retry
-                        // after a second 438) goes out.
-                        if done(self) {
-                            return Ok(());
-                        }
+                r = self.conn.recv() => {
+                    let frame = r.map_err(PumpError::Io)?;
+                    self.handle_frame(&frame, self.local);
+                }
+                (r, local) = data_read => match r.map_err(PumpError::Io)? {
+                    0 => {
+                        return Err(PumpError::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "server closed the data connection",
+                        )));
                     }
-                    Err(e) => return Err(PumpError::Io(e)),
+                    n => self.handle_frame(&chunk[..n], local),
                 },
-                _ = tokio::time::sleep_until(wake) => {}
+                _ = tokio::time::sleep_until(wake) => continue,
+            }
+            // An awaited answer ends the pump before anything the client
+            // queued in reply to it (e.g. a retry after a second 438) goes
+            // out.
+            if done(self) {
+                return Ok(());
             }
         }
     }

@@ -6,7 +6,7 @@
 //! without touching `ok`, `failed_stage` or `failure`.
 
 use super::{
-    Conn, Io, PumpError, Tap, TurnProbeConfig, additive_inputs, ipv6, map_pump, ms_since,
+    DataConn, PumpError, Session, Tap, TurnProbeConfig, additive_inputs, ipv6, map_pump, ms_since,
     name_code, name_io_error,
 };
 use crate::servers::ServerUri;
@@ -15,25 +15,15 @@ use crate::turn::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportRe
 use crate::turn::target::host_name;
 use crate::turn::tls::{client_config, name_tls_error, server_name};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use turn_client_proto::api::{
-    Socket5Tuple, TurnClientApi, TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet,
-};
-use turn_client_proto::client::TurnClient;
+use turn_client_proto::api::{TurnClientApi, TurnConfig, TurnEvent};
 use turn_client_proto::prelude::DelayedTransmitBuild;
-use turn_client_proto::stun::Instant as SansInstant;
-use turn_client_proto::stun::agent::Transmit;
-use turn_client_proto::tcp::TurnClientTcp;
 use turn_client_proto::types::message::{ALLOCATE, CONNECT, CONNECTION_BIND, CREATE_PERMISSION};
 use turn_client_proto::types::{TransportType, TurnCredentials};
 
 /// Bytes sent to the TCP peer through the relay (and echoed back).
 const PAYLOAD: &[u8] = b"natscope-rfc6062-tcp-relay-data..";
-
-/// Upper bound of echoed bytes kept.
-const MAX_PEER_BYTES: usize = 64 * 1024;
 
 /// Runs and records the `tcp_allocation` stage on `r`.
 pub(super) async fn tcp_allocation_stage(
@@ -100,182 +90,40 @@ async fn start_tcp_echo(ip: IpAddr) -> std::io::Result<TcpEcho> {
     Ok(TcpEcho { addr, task })
 }
 
-/// The RFC 6062 client: one control connection, at most one data
-/// connection.
-struct TcpSession {
-    client: TurnClient,
-    control: Conn,
-    data: Option<(Box<dyn Io>, SocketAddr)>,
-    base: std::time::Instant,
-    tap: Tap,
-    events: Vec<TurnEvent>,
-    socket_request: Option<(u32, Socket5Tuple, SocketAddr)>,
-    peer_bytes: Vec<u8>,
-    closed: bool,
-    local: SocketAddr,
-    remote: SocketAddr,
-}
-
-impl TcpSession {
-    fn now(&self) -> SansInstant {
-        SansInstant::from_nanos(self.base.elapsed().as_nanos() as i64)
+/// The failure after `method` did not succeed, from what the server
+/// answered (`tap`) or else how the wait ended (`res`).
+fn failure(
+    tap: &Tap,
+    method: turn_client_proto::types::stun::message::Method,
+    res: Result<(), PumpError>,
+    timeout_ms: u64,
+) -> TurnFailure {
+    let mut errors = tap
+        .last_error
+        .iter()
+        .filter(|(m, _, _)| *m == method)
+        .peekable();
+    if method == ALLOCATE
+        && let Some((_, 401, _)) = errors.peek()
+    {
+        errors.next();
     }
-
-    fn to_tokio(&self, t: SansInstant) -> tokio::time::Instant {
-        let nanos = t.as_nanos().max(0) as u64;
-        tokio::time::Instant::from_std(self.base + Duration::from_nanos(nanos))
-    }
-
-    async fn flush(&mut self) -> Result<(), PumpError> {
-        let now = self.now();
-        while let Some(t) = self.client.poll_transmit(now) {
-            self.tap.inspect_outgoing(&t.data);
-            match &mut self.data {
-                Some((io, local)) if t.from == *local => {
-                    io.write_all(&t.data).await.map_err(PumpError::Io)?;
-                    io.flush().await.map_err(PumpError::Io)?;
-                }
-                _ => self.control.send(&t.data).await.map_err(PumpError::Io)?,
-            }
-        }
-        Ok(())
-    }
-
-    fn take_peer_data(&mut self, d: &[u8]) {
-        let room = MAX_PEER_BYTES.saturating_sub(self.peer_bytes.len());
-        self.peer_bytes.extend_from_slice(&d[..d.len().min(room)]);
-    }
-
-    async fn pump<F: FnMut(&mut TcpSession) -> bool>(
-        &mut self,
-        deadline: tokio::time::Instant,
-        mut done: F,
-    ) -> Result<(), PumpError> {
-        loop {
-            self.flush().await?;
-            let now = self.now();
-            let wait = match self.client.poll(now) {
-                TurnPollRet::WaitUntil(t) => Some(t),
-                TurnPollRet::AllocateTcpSocket {
-                    id,
-                    socket,
-                    peer_addr,
-                } => {
-                    self.socket_request = Some((id, socket, peer_addr));
-                    None
-                }
-                TurnPollRet::Closed => {
-                    self.closed = true;
-                    None
-                }
-                TurnPollRet::TcpClose { .. } => None,
-            };
-            self.flush().await?;
-            while let Some(ev) = self.client.poll_event() {
-                if self.events.len() < 256 {
-                    self.events.push(ev);
-                }
-            }
-            if done(self) {
-                return Ok(());
-            }
-            if self.closed {
-                return Err(PumpError::Closed);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(PumpError::Timeout);
-            }
-            let wake = wait
-                .map(|t| self.to_tokio(t))
-                .unwrap_or(deadline)
-                .min(deadline);
-            let mut chunk = [0u8; 16384];
-            let data_read = async {
-                match &mut self.data {
-                    Some((io, local)) => (io.read(&mut chunk).await, *local),
-                    None => std::future::pending().await,
-                }
-            };
-            enum Got {
-                Control(std::io::Result<Vec<u8>>),
-                Data(std::io::Result<usize>, SocketAddr),
-                Wake,
-            }
-            let got = tokio::select! {
-                r = self.control.recv() => Got::Control(r),
-                (r, local) = data_read => Got::Data(r, local),
-                _ = tokio::time::sleep_until(wake) => Got::Wake,
-            };
-            let now = self.now();
-            match got {
-                Got::Control(Ok(frame)) => {
-                    self.tap.inspect(&frame);
-                    let t = Transmit::new(
-                        frame.as_slice(),
-                        TransportType::Tcp,
-                        self.remote,
-                        self.local,
-                    );
-                    let _ = self.client.recv(t, now);
-                }
-                Got::Control(Err(e)) => return Err(PumpError::Io(e)),
-                Got::Data(Ok(0), _) => {
-                    return Err(PumpError::Io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "server closed the data connection",
-                    )));
-                }
-                Got::Data(Ok(n), local) => {
-                    self.tap.inspect(&chunk[..n]);
-                    let t = Transmit::new(&chunk[..n], TransportType::Tcp, self.remote, local);
-                    if let TurnRecvRet::PeerData(d) = self.client.recv(t, now) {
-                        self.take_peer_data(d.data());
-                    }
-                }
-                Got::Data(Err(e), _) => return Err(PumpError::Io(e)),
-                Got::Wake => {}
-            }
-            while let Some(d) = self.client.poll_recv(now) {
-                self.take_peer_data(d.data());
-            }
-        }
-    }
-
-    /// The failure after `method` did not succeed.
-    fn failure(
-        &self,
-        method: turn_client_proto::types::stun::message::Method,
-        res: Result<(), PumpError>,
-        timeout_ms: u64,
-    ) -> TurnFailure {
-        let mut errors = self
-            .tap
-            .last_error
-            .iter()
-            .filter(|(m, _, _)| *m == method)
-            .peekable();
-        if method == ALLOCATE
-            && let Some((_, 401, _)) = errors.peek()
-        {
-            errors.next();
-        }
-        match (errors.last(), res) {
-            (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
-            (Some((_, code, reason)), _) => name_code(method, *code, reason.clone()),
-            (None, Err(e)) => map_pump(e, timeout_ms),
-            (None, Ok(())) => TurnFailure::Failed,
-        }
+    match (errors.last(), res) {
+        (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
+        (Some((_, code, reason)), _) => name_code(method, *code, reason.clone()),
+        (None, Err(e)) => map_pump(e, timeout_ms),
+        (None, Ok(())) => TurnFailure::Failed,
     }
 }
 
 /// A new stream to the server for the data connection (TCP, or TLS for
-/// `turns:`): the stream and its local address.
+/// `turns:`).
 async fn data_connection(
     uri: &ServerUri,
     transport: TurnTransport,
     server: SocketAddr,
     cfg: &TurnProbeConfig,
-) -> Result<(Box<dyn Io>, SocketAddr), TurnFailure> {
+) -> Result<DataConn, TurnFailure> {
     let host = host_name(uri);
     let tcp = TcpStream::connect(server)
         .await
@@ -283,7 +131,10 @@ async fn data_connection(
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().map_err(|e| name_io_error(&e))?;
     if transport == TurnTransport::Tcp {
-        return Ok((Box::new(tcp), local));
+        return Ok(DataConn {
+            io: Box::new(tcp),
+            local,
+        });
     }
     let config = client_config(&cfg.tls).map_err(|e| TurnFailure::TlsOther {
         detail: e.to_string(),
@@ -295,7 +146,10 @@ async fn data_connection(
         .connect(name, tcp)
         .await
         .map_err(|e| name_tls_error(&e, &host))?;
-    Ok((Box::new(tls), local))
+    Ok(DataConn {
+        io: Box::new(tls),
+        local,
+    })
 }
 
 /// The whole RFC 6062 exchange, bounded by the stage timeout; a note on
@@ -310,7 +164,7 @@ async fn run(
     let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
     let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
     let control = ipv6::connect(uri, transport, server, cfg).await?;
-    let (local, remote) = control.addrs().map_err(|e| name_io_error(&e))?;
+    let (local, _) = control.addrs().map_err(|e| name_io_error(&e))?;
     let echo = start_tcp_echo(local.ip())
         .await
         .map_err(|e| name_io_error(&e))?;
@@ -320,20 +174,8 @@ async fn run(
         creds.password.expose(),
     ));
     config.set_allocation_transport(TransportType::Tcp);
-    let mut s = TcpSession {
-        client: TurnClient::Tcp(TurnClientTcp::allocate(local, remote, config)),
-        control,
-        data: None,
-        base: std::time::Instant::now(),
-        tap: Tap::default(),
-        events: Vec::new(),
-        socket_request: None,
-        peer_bytes: Vec::new(),
-        closed: false,
-        local,
-        remote,
-    };
-    let any_event = |s: &TcpSession, f: fn(&TurnEvent) -> Option<bool>| s.events.iter().find_map(f);
+    let mut s = Session::with_config(control, config).map_err(|e| name_io_error(&e))?;
+    let any_event = |s: &Session, f: fn(&TurnEvent) -> Option<bool>| s.events.iter().find_map(f);
 
     // Allocate with REQUESTED-TRANSPORT TCP.
     let res = s
@@ -351,7 +193,7 @@ async fn run(
         _ => None,
     });
     let Some(relayed) = relayed else {
-        return Err(s.failure(ALLOCATE, res, timeout_ms));
+        return Err(failure(&s.tap, ALLOCATE, res, timeout_ms));
     };
     s.events.clear();
 
@@ -378,7 +220,7 @@ async fn run(
         .iter()
         .any(|e| matches!(e, TurnEvent::PermissionCreated(..)))
     {
-        return Err(s.failure(CREATE_PERMISSION, res, timeout_ms));
+        return Err(failure(&s.tap, CREATE_PERMISSION, res, timeout_ms));
     }
     s.events.clear();
     let now = s.now();
@@ -396,7 +238,7 @@ async fn run(
         })
         .await;
     let Some((id, socket, peer_addr)) = s.socket_request.take() else {
-        return Err(s.failure(CONNECT, res, timeout_ms));
+        return Err(failure(&s.tap, CONNECT, res, timeout_ms));
     };
 
     // ConnectionBind on a new data connection.
@@ -409,7 +251,7 @@ async fn run(
         }),
     };
     let now = s.now();
-    let (io, data_local) = match data {
+    let data = match data {
         Ok(d) => d,
         Err(f) => {
             let _ = s
@@ -418,7 +260,8 @@ async fn run(
             return Err(f);
         }
     };
-    s.data = Some((io, data_local));
+    let data_local = data.local;
+    s.data = Some(data);
     if let Err(e) = s
         .client
         .allocated_tcp_socket(id, socket, peer_addr, Some(data_local), now)
@@ -447,7 +290,7 @@ async fn run(
         } else {
             CONNECTION_BIND
         };
-        return Err(s.failure(method, res, timeout_ms));
+        return Err(failure(&s.tap, method, res, timeout_ms));
     }
 
     // Bytes to the peer through the relay and back.
@@ -461,17 +304,18 @@ async fn run(
             });
         }
     };
-    if let Some((io, _)) = &mut s.data
-        && !frame.is_empty()
-    {
-        io.write_all(&frame).await.map_err(|e| name_io_error(&e))?;
-        io.flush().await.map_err(|e| name_io_error(&e))?;
+    if !frame.is_empty() {
+        s.send_from(data_local, &frame)
+            .await
+            .map_err(|e| name_io_error(&e))?;
     }
     let res = s
-        .pump(deadline, |s| s.peer_bytes.len() >= PAYLOAD.len())
+        .pump(deadline, |s| {
+            s.peer_data.iter().map(Vec::len).sum::<usize>() >= PAYLOAD.len()
+        })
         .await;
     match res {
-        Ok(()) if s.peer_bytes.starts_with(PAYLOAD) => {}
+        Ok(()) if s.peer_data.iter().flatten().take(PAYLOAD.len()).eq(PAYLOAD) => {}
         Ok(()) => {
             return Err(TurnFailure::UnexpectedResponse {
                 detail: "different bytes came back from the TCP peer".into(),
