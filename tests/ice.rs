@@ -87,6 +87,14 @@ fn turn_tls_spec(t: &TestTurnServer, ca_pem: &str) -> TurnServerSpec {
     }
 }
 
+/// Servers with one TURN server and no STUN server.
+fn turn_only(turn: TurnServerSpec) -> IceServers {
+    IceServers {
+        stun: vec![],
+        turn: vec![turn],
+    }
+}
+
 /// Connected, with the selected pair of the expected types and a payload
 /// that made every trip both ways.
 fn assert_connected(r: &IceRunResult, local: CandidateKind, remote: CandidateKind) {
@@ -160,10 +168,7 @@ async fn srflx_via_embedded_stun_responder() {
 #[tokio::test]
 async fn relay_relay_via_embedded_turn_server_connects() {
     let turn = turn_server().await;
-    let servers = IceServers {
-        stun: vec![],
-        turn: vec![turn_spec(&turn, PASSWORD)],
-    };
+    let servers = turn_only(turn_spec(&turn, PASSWORD));
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
     assert_connected(&r, CandidateKind::Relay, CandidateKind::Relay);
     for a in &r.agents {
@@ -192,10 +197,7 @@ async fn relay_relay_via_embedded_turn_server_connects() {
 #[tokio::test]
 async fn relay_host_connects() {
     let turn = turn_server().await;
-    let servers = IceServers {
-        stun: vec![],
-        turn: vec![turn_spec(&turn, PASSWORD)],
-    };
+    let servers = turn_only(turn_spec(&turn, PASSWORD));
     let r = run_filter(CandidateFilter::RelayHost, &servers, &opts()).await;
     assert_connected(&r, CandidateKind::Relay, CandidateKind::Host);
 }
@@ -203,10 +205,7 @@ async fn relay_host_connects() {
 #[tokio::test]
 async fn wrong_turn_credentials_name_the_turn_error() {
     let turn = turn_server().await;
-    let servers = IceServers {
-        stun: vec![],
-        turn: vec![turn_spec(&turn, "not-the-password")],
-    };
+    let servers = turn_only(turn_spec(&turn, "not-the-password"));
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
     assert!(!r.connected());
     match &r.failure {
@@ -346,10 +345,7 @@ async fn host_host_opens_a_webrtc_data_channel_over_the_selected_pair() {
 #[tokio::test]
 async fn relay_relay_opens_a_webrtc_data_channel_through_turn() {
     let turn = turn_server().await;
-    let servers = IceServers {
-        stun: vec![],
-        turn: vec![turn_spec(&turn, PASSWORD)],
-    };
+    let servers = turn_only(turn_spec(&turn, PASSWORD));
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
     assert_connected(&r, CandidateKind::Relay, CandidateKind::Relay);
     let sel = r.selected.as_ref().expect("checked above");
@@ -446,10 +442,7 @@ async fn relay_relay_connects_over_turn_udp_tcp_and_tls_each() {
 async fn turn_tls_with_an_untrusted_certificate_gives_no_relay() {
     let turn = turn_server().await;
     let other = TestPki::generate(&["localhost"]).expect("a second CA");
-    let servers = IceServers {
-        stun: vec![],
-        turn: vec![turn_tls_spec(&turn, &other.ca_pem)],
-    };
+    let servers = turn_only(turn_tls_spec(&turn, &other.ca_pem));
     let r = run_filter(CandidateFilter::RelayRelay, &servers, &opts()).await;
     assert!(!r.connected(), "{r:#?}");
     match &r.failure {
