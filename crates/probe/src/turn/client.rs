@@ -780,6 +780,22 @@ impl Tap {
             .find(|(m, _, _)| *m == method)
             .map(|(_, c, r)| (*c, r.clone()))
     }
+
+    /// The last error answer (code, reason) to a `method` request, not
+    /// counting the 401 challenge to the first Allocate.
+    fn last_error_after_challenge(&self, method: Method) -> Option<(u16, String)> {
+        let mut errors = self
+            .last_error
+            .iter()
+            .filter(|(m, _, _)| *m == method)
+            .peekable();
+        if method == ALLOCATE
+            && let Some((_, 401, _)) = errors.peek()
+        {
+            errors.next();
+        }
+        errors.last().map(|(_, c, r)| (*c, r.clone()))
+    }
 }
 
 /// Where the [`Tap`] stood when a Refresh went out ([`Tap::refresh_mark`]).
@@ -893,6 +909,42 @@ fn map_pump(e: PumpError, timeout_ms: u64) -> TurnFailure {
         },
         PumpError::Io(e) => name_io_error(&e),
         PumpError::Closed => TurnFailure::Failed,
+    }
+}
+
+/// The failure after a `method` request did not succeed: named from the
+/// server's error answer (`answer`: code and reason) when there is one,
+/// else from how the wait for it ended (`res`).
+fn name_failure(
+    method: Method,
+    answer: Option<(u16, String)>,
+    res: Result<(), PumpError>,
+    timeout_ms: u64,
+) -> TurnFailure {
+    match (answer, res) {
+        (Some((code, reason)), _) => name_code(method, code, reason),
+        (None, Err(e)) => map_pump(e, timeout_ms),
+        (None, Ok(())) => TurnFailure::Failed,
+    }
+}
+
+/// What an event says about an Allocate: `Some(true)` created,
+/// `Some(false)` failed, `None` neither.
+fn allocation_outcome(e: &TurnEvent) -> Option<bool> {
+    match e {
+        TurnEvent::AllocationCreated(..) => Some(true),
+        TurnEvent::AllocationCreateFailed(..) => Some(false),
+        _ => None,
+    }
+}
+
+/// What an event says about a CreatePermission: `Some(true)` created,
+/// `Some(false)` failed, `None` neither.
+fn permission_outcome(e: &TurnEvent) -> Option<bool> {
+    match e {
+        TurnEvent::PermissionCreated(..) => Some(true),
+        TurnEvent::PermissionCreateFailed(..) => Some(false),
+        _ => None,
     }
 }
 
@@ -1176,13 +1228,7 @@ impl Session {
             .pump(stage_deadline(), |s| {
                 s.tap.first_401.is_some()
                     || s.tap.last_error_for(ALLOCATE).is_some()
-                    || s.events.iter().any(|e| {
-                        matches!(
-                            e,
-                            TurnEvent::AllocationCreated(..)
-                                | TurnEvent::AllocationCreateFailed(..)
-                        )
-                    })
+                    || s.events.iter().any(|e| allocation_outcome(e).is_some())
             })
             .await;
         if let Err(e) = res {
@@ -1283,9 +1329,12 @@ impl Session {
                     Some(_) => TurnFailure::RestCredentialRejected,
                     None => TurnFailure::WrongCredentials,
                 },
-                (_, Some((_, code, reason))) => name_code(ALLOCATE, *code, reason.clone()),
-                (Err(e), None) => map_pump(e, timeout_ms),
-                (Ok(()), None) => TurnFailure::Failed,
+                (res, last) => name_failure(
+                    ALLOCATE,
+                    last.map(|(_, code, reason)| (*code, reason.clone())),
+                    res,
+                    timeout_ms,
+                ),
             };
             r.fail(TurnStage::Allocate, Some(ms_since(t1)), f);
             all_later(r, TurnStage::Allocate, "earlier stage failed");
@@ -1333,34 +1382,16 @@ impl Session {
         // --- CreatePermission ---
         let t2 = std::time::Instant::now();
         let now = self.now();
-        let ok = if self
+        let issued = self
             .client
             .create_permission(TransportType::Udp, peer.ip(), now)
-            .is_err()
-        {
-            Err(PumpError::Closed)
-        } else {
-            self.pump(stage_deadline(), |s| {
-                s.events.iter().any(|e| {
-                    matches!(
-                        e,
-                        TurnEvent::PermissionCreated(..) | TurnEvent::PermissionCreateFailed(..)
-                    )
-                })
-            })
-            .await
-        };
-        let created = self
-            .events
-            .iter()
-            .any(|e| matches!(e, TurnEvent::PermissionCreated(..)));
-        self.events.clear();
+            .is_ok();
+        let (created, res) = self
+            .settle(issued, stage_deadline(), permission_outcome)
+            .await;
         if !created {
-            let f = match (self.tap.last_error_for(CREATE_PERMISSION), ok) {
-                (Some((c, reason)), _) => name_code(CREATE_PERMISSION, c, reason),
-                (None, Err(e)) => map_pump(e, timeout_ms),
-                (None, Ok(())) => TurnFailure::Failed,
-            };
+            let answer = self.tap.last_error_for(CREATE_PERMISSION);
+            let f = name_failure(CREATE_PERMISSION, answer, res, timeout_ms);
             r.fail(TurnStage::CreatePermission, Some(ms_since(t2)), f);
             all_later_but_deallocate(r, TurnStage::CreatePermission, "earlier stage failed");
             self.deallocate(cfg, creds, r).await;
@@ -1381,28 +1412,17 @@ impl Session {
         // --- ChannelBind ---
         let t4 = std::time::Instant::now();
         let now = self.now();
-        let ok = if self
+        let issued = self
             .client
             .bind_channel(TransportType::Udp, peer, now)
-            .is_err()
-        {
-            Err(PumpError::Closed)
-        } else {
-            self.pump(stage_deadline(), |s| {
-                s.events.iter().any(|e| {
-                    matches!(
-                        e,
-                        TurnEvent::ChannelCreated(..) | TurnEvent::ChannelCreateFailed(..)
-                    )
-                })
+            .is_ok();
+        let (bound, res) = self
+            .settle(issued, stage_deadline(), |e| match e {
+                TurnEvent::ChannelCreated(..) => Some(true),
+                TurnEvent::ChannelCreateFailed(..) => Some(false),
+                _ => None,
             })
-            .await
-        };
-        let bound = self
-            .events
-            .iter()
-            .any(|e| matches!(e, TurnEvent::ChannelCreated(..)));
-        self.events.clear();
+            .await;
         if bound {
             r.pass(TurnStage::ChannelBind, ms_since(t4), None);
             self.round_trip_stage(
@@ -1414,11 +1434,8 @@ impl Session {
             )
             .await;
         } else {
-            let f = match (self.tap.last_error_for(CHANNEL_BIND), ok) {
-                (Some((c, reason)), _) => name_code(CHANNEL_BIND, c, reason),
-                (None, Err(e)) => map_pump(e, timeout_ms),
-                (None, Ok(())) => TurnFailure::Failed,
-            };
+            let answer = self.tap.last_error_for(CHANNEL_BIND);
+            let f = name_failure(CHANNEL_BIND, answer, res, timeout_ms);
             r.fail(TurnStage::ChannelBind, Some(ms_since(t4)), f);
             r.not_tested(TurnStage::ChannelRoundTrip, "channel bind failed");
         }
@@ -1476,9 +1493,10 @@ impl Session {
                 (Some(Ok(())), _) => break Ok(()),
                 (Some(Err((438, _))), _) if !stale_retried => stale_retried = true,
                 (Some(Err((401, _))), _) => break Err(TurnFailure::WrongCredentials),
-                (Some(Err((c, reason))), _) => break Err(name_code(REFRESH, c, reason)),
-                (None, Err(e)) => break Err(map_pump(e, timeout_ms)),
-                (None, Ok(())) => break Err(TurnFailure::Failed),
+                (answer, res) => {
+                    let answer = answer.and_then(Result::err);
+                    break Err(name_failure(REFRESH, answer, res, timeout_ms));
+                }
             }
         };
         match outcome {
@@ -1537,11 +1555,32 @@ impl Session {
                 r.pass(TurnStage::Deallocate, ms_since(t), retried);
                 return;
             }
-            (Some(Err((c, reason))), _) => name_code(REFRESH, c, reason),
-            (None, Err(e)) => map_pump(e, timeout_ms),
-            (None, Ok(())) => TurnFailure::Failed,
+            (answer, wait) => name_failure(REFRESH, answer.and_then(Result::err), wait, timeout_ms),
         };
         r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+    }
+
+    /// Waits for the outcome of a request the client was asked to send:
+    /// pumps until `deadline` or an event `outcome` names (`Some(true)`
+    /// success, `Some(false)` failure), then clears the events. `issued`
+    /// false (the client refused to send it) skips the wait, as
+    /// `Err(Closed)`. Returns whether a success came and how the wait
+    /// ended.
+    async fn settle(
+        &mut self,
+        issued: bool,
+        deadline: tokio::time::Instant,
+        outcome: fn(&TurnEvent) -> Option<bool>,
+    ) -> (bool, Result<(), PumpError>) {
+        let res = if issued {
+            self.pump(deadline, |s| s.events.iter().any(|e| outcome(e).is_some()))
+                .await
+        } else {
+            Err(PumpError::Closed)
+        };
+        let ok = self.events.iter().any(|e| outcome(e) == Some(true));
+        self.events.clear();
+        (ok, res)
     }
 
     /// Drives the authenticated Allocate until `deadline`: until the
@@ -1558,13 +1597,7 @@ impl Session {
         let res = self
             .pump(deadline, |s| {
                 s.tap.allocate_failed_for_good()
-                    || s.events.iter().any(|e| {
-                        matches!(
-                            e,
-                            TurnEvent::AllocationCreated(..)
-                                | TurnEvent::AllocationCreateFailed(..)
-                        )
-                    })
+                    || s.events.iter().any(|e| allocation_outcome(e).is_some())
             })
             .await;
         let created = self

@@ -3,9 +3,7 @@
 //! range before probing it, so that the probe meets 486 or 508 the way it
 //! would on a busy server.
 
-use super::{
-    AddressFamily, Conn, Session, connected_udp, ipv6, map_pump, name_code, name_io_error,
-};
+use super::{AddressFamily, Conn, Session, connected_udp, ipv6, name_failure, name_io_error};
 use crate::turn::creds::{ResolvedCredentials, TurnAuth, unix_now};
 use crate::turn::stages::TurnFailure;
 use std::net::SocketAddr;
@@ -64,16 +62,13 @@ impl HeldAllocation {
                 let last = session.tap.allocate_errors_after_challenge().last();
                 Err(match (last, res) {
                     (Some(401), _) => TurnFailure::WrongCredentials,
-                    (Some(code), _) => {
-                        let reason = session
-                            .tap
-                            .last_error_for(ALLOCATE)
-                            .map(|(_, r)| r)
-                            .unwrap_or_default();
-                        name_code(ALLOCATE, code, reason)
+                    (last, res) => {
+                        let answer = last.map(|code| {
+                            let reason = session.tap.last_error_for(ALLOCATE);
+                            (code, reason.map(|(_, r)| r).unwrap_or_default())
+                        });
+                        name_failure(ALLOCATE, answer, res, timeout_ms)
                     }
-                    (None, Err(e)) => map_pump(e, timeout_ms),
-                    (None, Ok(())) => TurnFailure::Failed,
                 })
             }
         }

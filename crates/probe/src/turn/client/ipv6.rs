@@ -5,8 +5,8 @@
 //! `ok`, `failed_stage` or `failure`.
 
 use super::{
-    AddressFamily, Conn, Session, TurnProbeConfig, additive_inputs, connected_udp, dtls, map_pump,
-    ms_since, name_code, name_io_error,
+    AddressFamily, Conn, Session, TurnProbeConfig, additive_inputs, allocation_outcome,
+    connected_udp, dtls, ms_since, name_failure, name_io_error,
 };
 use crate::servers::ServerUri;
 use crate::turn::creds::ResolvedCredentials;
@@ -16,7 +16,7 @@ use crate::turn::tls::{client_config, name_tls_error, server_name};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use turn_client_proto::api::{TurnClientApi, TurnEvent};
+use turn_client_proto::api::TurnClientApi;
 use turn_client_proto::types::message::ALLOCATE;
 
 /// ERROR-CODE 440 Address Family not Supported (RFC 8656 §19).
@@ -73,39 +73,13 @@ async fn allocate(
     let mut s =
         Session::new(conn, Some(creds), AddressFamily::IPV6).map_err(|e| name_io_error(&e))?;
     let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
-    let res = s
-        .pump(deadline, |s| {
-            s.events.iter().any(|e| {
-                matches!(
-                    e,
-                    TurnEvent::AllocationCreated(..) | TurnEvent::AllocationCreateFailed(..)
-                )
-            })
-        })
-        .await;
-    let created = s
-        .events
-        .iter()
-        .any(|e| matches!(e, TurnEvent::AllocationCreated(..)));
+    let (created, res) = s.settle(true, deadline, allocation_outcome).await;
     if !created {
         // The first 401 is the challenge, not a failure.
-        let mut errors = s
-            .tap
-            .last_error
-            .iter()
-            .filter(|(m, _, _)| *m == ALLOCATE)
-            .peekable();
-        if let Some((_, 401, _)) = errors.peek() {
-            errors.next();
-        }
-        return Err(match (errors.last(), res) {
-            (Some((_, ADDRESS_FAMILY_NOT_SUPPORTED, _)), _) => {
-                TurnFailure::AddressFamilyNotSupported
-            }
-            (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
-            (Some((_, code, reason)), _) => name_code(ALLOCATE, *code, reason.clone()),
-            (None, Err(e)) => map_pump(e, timeout_ms),
-            (None, Ok(())) => TurnFailure::Failed,
+        return Err(match s.tap.last_error_after_challenge(ALLOCATE) {
+            Some((ADDRESS_FAMILY_NOT_SUPPORTED, _)) => TurnFailure::AddressFamilyNotSupported,
+            Some((401, _)) => TurnFailure::WrongCredentials,
+            answer => name_failure(ALLOCATE, answer, res, timeout_ms),
         });
     }
     let relayed = s

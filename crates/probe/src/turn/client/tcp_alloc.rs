@@ -6,8 +6,8 @@
 //! without touching `ok`, `failed_stage` or `failure`.
 
 use super::{
-    DataConn, PumpError, Session, Tap, TurnProbeConfig, additive_inputs, ipv6, map_pump, ms_since,
-    name_code, name_io_error,
+    DataConn, PumpError, Session, Tap, TurnProbeConfig, additive_inputs, allocation_outcome, ipv6,
+    map_pump, ms_since, name_failure, name_io_error, permission_outcome,
 };
 use crate::servers::ServerUri;
 use crate::turn::creds::ResolvedCredentials;
@@ -98,21 +98,9 @@ fn failure(
     res: Result<(), PumpError>,
     timeout_ms: u64,
 ) -> TurnFailure {
-    let mut errors = tap
-        .last_error
-        .iter()
-        .filter(|(m, _, _)| *m == method)
-        .peekable();
-    if method == ALLOCATE
-        && let Some((_, 401, _)) = errors.peek()
-    {
-        errors.next();
-    }
-    match (errors.last(), res) {
-        (Some((_, 401, _)), _) => TurnFailure::WrongCredentials,
-        (Some((_, code, reason)), _) => name_code(method, *code, reason.clone()),
-        (None, Err(e)) => map_pump(e, timeout_ms),
-        (None, Ok(())) => TurnFailure::Failed,
+    match tap.last_error_after_challenge(method) {
+        Some((401, _)) => TurnFailure::WrongCredentials,
+        answer => name_failure(method, answer, res, timeout_ms),
     }
 }
 
@@ -175,17 +163,11 @@ async fn run(
     ));
     config.set_allocation_transport(TransportType::Tcp);
     let mut s = Session::with_config(control, config).map_err(|e| name_io_error(&e))?;
-    let any_event = |s: &Session, f: fn(&TurnEvent) -> Option<bool>| s.events.iter().find_map(f);
 
     // Allocate with REQUESTED-TRANSPORT TCP.
     let res = s
         .pump(deadline, |s| {
-            any_event(s, |e| match e {
-                TurnEvent::AllocationCreated(..) => Some(true),
-                TurnEvent::AllocationCreateFailed(..) => Some(false),
-                _ => None,
-            })
-            .is_some()
+            s.events.iter().any(|e| allocation_outcome(e).is_some())
         })
         .await;
     let relayed = s.events.iter().find_map(|e| match e {
@@ -205,24 +187,10 @@ async fn run(
     {
         return Err(TurnFailure::Failed);
     }
-    let res = s
-        .pump(deadline, |s| {
-            any_event(s, |e| match e {
-                TurnEvent::PermissionCreated(..) => Some(true),
-                TurnEvent::PermissionCreateFailed(..) => Some(false),
-                _ => None,
-            })
-            .is_some()
-        })
-        .await;
-    if !s
-        .events
-        .iter()
-        .any(|e| matches!(e, TurnEvent::PermissionCreated(..)))
-    {
+    let (created, res) = s.settle(true, deadline, permission_outcome).await;
+    if !created {
         return Err(failure(&s.tap, CREATE_PERMISSION, res, timeout_ms));
     }
-    s.events.clear();
     let now = s.now();
     if let Err(e) = s.client.tcp_connect(peer, now) {
         return Err(TurnFailure::UnexpectedResponse {
@@ -270,21 +238,14 @@ async fn run(
             detail: format!("ConnectionBind not possible: {e}"),
         });
     }
-    let res = s
-        .pump(deadline, |s| {
-            s.events.iter().any(|e| {
-                matches!(
-                    e,
-                    TurnEvent::TcpConnected(..) | TurnEvent::TcpConnectFailed(..)
-                )
-            })
+    let (connected, res) = s
+        .settle(true, deadline, |e| match e {
+            TurnEvent::TcpConnected(..) => Some(true),
+            TurnEvent::TcpConnectFailed(..) => Some(false),
+            _ => None,
         })
         .await;
-    if !s
-        .events
-        .iter()
-        .any(|e| matches!(e, TurnEvent::TcpConnected(..)))
-    {
+    if !connected {
         let method = if s.tap.last_error_for(CONNECT).is_some() {
             CONNECT
         } else {
