@@ -5,26 +5,74 @@
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
+use std::process::Output;
 use std::time::Duration;
 
 use probe::responder::{Responder, ResponderConfig};
-use support::{assert_schema_valid, json_of, natscope, run_bounded};
+use serde_json::Value;
+use support::{
+    TempDir, assert_exit, assert_schema_valid, json_of, natscope, report_of, run_bounded,
+    run_natscope, stderr_text, stdout_text,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// The report of a run that exited with `code`, checked against the schema.
+#[track_caller]
+fn report(out: &Output, code: i32) -> Value {
+    assert_exit(out, &[code], "natscope");
+    report_of(out)
+}
+
+/// The summary's check `id`, after asserting it has `status`.
+#[track_caller]
+fn summary_check<'a>(doc: &'a Value, id: &str, status: &str) -> &'a Value {
+    let checks = &doc["summary"]["checks"];
+    let check = checks
+        .as_array()
+        .expect("summary.checks is an array")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {checks:#}"));
+    assert_eq!(check["status"], status, "check {id}: {checks:#}");
+    check
+}
+
+/// A STUN server entry answered on loopback, where there is no NAT: the
+/// server saw exactly our socket.
+#[track_caller]
+fn assert_seen_as_ourselves(s: &Value) {
+    assert_eq!(s["outcome"], "ok", "{s:#?}");
+    let addr = |field: &str| -> SocketAddr {
+        s[field]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{field} is an address: {s:#?}"))
+    };
+    let (mapped, local) = (addr("mapped"), addr("local"));
+    assert_eq!(mapped.ip().to_string(), "127.0.0.1", "{s:#?}");
+    assert_eq!(mapped.port(), local.port(), "no NAT on loopback: {s:#?}");
+}
+
+/// `natscope stun` over UDP and TCP with a short timeout, JSON out; the
+/// servers follow.
+const STUN_JSON_TCP: [&str; 6] = ["stun", "--format", "json", "--tcp", "--timeout", "5s"];
+
+/// `natscope stun` with a 1 s timeout against a UDP server that never
+/// gives a valid answer: exit 1; the report.
+fn stun_1s_against(server: SocketAddr) -> Value {
+    let server = server.to_string();
+    let out = run_natscope(
+        ["stun", "--format", "json", "--timeout", "1s", &server],
+        LIMIT,
+    );
+    report(&out, 1)
+}
+
 #[test]
 fn diagnose_lab_works_on_a_fresh_machine() {
-    let mut cmd = natscope();
-    cmd.args(["diagnose", "--lab", "--format", "json"]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
+    let out = run_natscope(["diagnose", "--lab", "--format", "json"], LIMIT);
+    let doc = report(&out, 0);
     assert_eq!(doc["schema"], "natscope/1");
     assert_eq!(doc["interfaces"]["status"], "tested");
     let servers = doc["stun"]["servers"].as_array().expect("servers array");
@@ -34,17 +82,11 @@ fn diagnose_lab_works_on_a_fresh_machine() {
         "primary + alternate, UDP + TCP: {servers:#?}"
     );
     for s in servers {
-        assert_eq!(s["outcome"], "ok", "{s:#?}");
         assert_eq!(s["rfc5780"], true, "{s:#?}");
-        let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
-        let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();
-        // Loopback has no NAT: the server sees exactly our socket.
-        assert_eq!(mapped.ip().to_string(), "127.0.0.1");
-        assert_eq!(mapped.port(), local.port());
+        assert_seen_as_ourselves(s);
     }
     assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_ip"], true);
     assert_eq!(doc["stun"]["agreement"]["ipv4"]["same_port"], true);
-    let checks = doc["summary"]["checks"].as_array().unwrap();
     // Every section works against the embedded servers.
     for id in [
         "stun",
@@ -60,12 +102,7 @@ fn diagnose_lab_works_on_a_fresh_machine() {
         "ice-relay-tcp",
         "ice-relay-tls",
     ] {
-        assert!(
-            checks
-                .iter()
-                .any(|c| c["id"] == id && c["status"] == "pass"),
-            "check {id} passes: {checks:#?}"
-        );
+        summary_check(&doc, id, "pass");
     }
     for section in ["nat", "turn", "ice"] {
         assert_eq!(
@@ -99,41 +136,25 @@ fn diagnose_lab_works_on_a_fresh_machine() {
         assert!(p["mapping"].is_null(), "{p:#?}");
     }
     assert_eq!(pm["leftover"], serde_json::json!([]));
-    let check = checks
-        .iter()
-        .find(|c| c["id"] == "portmap")
-        .expect("portmap check");
-    assert_eq!(check["status"], "not-tested", "{check:#?}");
+    let check = summary_check(&doc, "portmap", "not-tested");
     assert!(
-        check["reason"].as_str().unwrap().contains("not available"),
+        check["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not available")),
         "{check:#?}"
     );
     // The embedded TURN password is generated per run and never printed.
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("lab-"), "no lab password in the output");
+    assert!(
+        !stdout_text(&out).contains("lab-"),
+        "no lab password in the output"
+    );
 }
 
 #[test]
 fn no_portmap_sends_nothing_and_says_so() {
-    let mut cmd = natscope();
-    cmd.args([
-        "diagnose",
-        "--lab",
-        "--no-portmap",
-        "--no-turn",
-        "--no-ice",
-        "--format",
-        "json",
-    ]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
+    const LAB_STUN_ONLY: [&str; 5] = ["diagnose", "--lab", "--no-portmap", "--no-turn", "--no-ice"];
+    let out = run_natscope(LAB_STUN_ONLY.iter().chain(&["--format", "json"]), LIMIT);
+    let doc = report(&out, 0);
     assert_eq!(
         doc["portmap"]["status"], "not-tested",
         "{:#?}",
@@ -141,26 +162,11 @@ fn no_portmap_sends_nothing_and_says_so() {
     );
     let reason = doc["portmap"]["reason"].as_str().expect("reason");
     assert!(reason.contains("--no-portmap"), "{reason}");
-    let checks = doc["summary"]["checks"].as_array().unwrap();
-    assert!(
-        checks
-            .iter()
-            .any(|c| c["id"] == "portmap" && c["status"] == "not-tested"),
-        "{checks:#?}"
-    );
+    summary_check(&doc, "portmap", "not-tested");
 
     // `natscope portmap --no-portmap`: exit 0, not tested.
-    let mut cmd = natscope();
-    cmd.args(["portmap", "--no-portmap", "--format", "json"]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
+    let out = run_natscope(["portmap", "--no-portmap", "--format", "json"], LIMIT);
+    let doc = report(&out, 0);
     assert_eq!(doc["command"], "portmap");
     assert_eq!(doc["portmap"]["status"], "not-tested");
     assert!(
@@ -172,21 +178,14 @@ fn no_portmap_sends_nothing_and_says_so() {
     assert_eq!(doc["summary"]["checks"][0]["id"], "portmap");
     assert_eq!(doc["summary"]["checks"][0]["status"], "not-tested");
     // `--require portmap` is a known check (not met here: exit 1).
-    let mut cmd = natscope();
-    cmd.args([
-        "diagnose",
-        "--lab",
-        "--no-portmap",
-        "--no-turn",
-        "--no-ice",
-        "--require",
-        "portmap",
-        "--format",
-        "json",
-    ]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("required check portmap not tested"));
+    let out = run_natscope(
+        LAB_STUN_ONLY
+            .iter()
+            .chain(&["--require", "portmap", "--format", "json"]),
+        LIMIT,
+    );
+    assert_exit(&out, &[1], "--require portmap");
+    assert!(stderr_text(&out).contains("required check portmap not tested"));
 }
 
 async fn responder() -> Responder {
@@ -198,31 +197,27 @@ async fn stun_reports_mapping_and_rfc5780_capability() {
     let r = responder().await;
     let addrs = r.addrs();
     let alt = addrs.alternate.expect("two-address responder");
-    let mut cmd = natscope();
-    cmd.args(["stun", "--format", "json", "--tcp", "--timeout", "5s"])
-        .arg(format!("stun:{}", addrs.primary))
-        .arg(format!("{alt}"));
-    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, LIMIT))
+    let servers = [format!("stun:{}", addrs.primary), alt.to_string()];
+    let args: Vec<String> = STUN_JSON_TCP
+        .iter()
+        .map(|a| a.to_string())
+        .chain(servers)
+        .collect();
+    let out = tokio::task::spawn_blocking(move || run_natscope(args, LIMIT))
         .await
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
-    let servers = doc["stun"]["servers"].as_array().unwrap();
+        .expect("the natscope run does not panic");
+    let doc = report(&out, 0);
+    let servers = doc["stun"]["servers"].as_array().expect("servers array");
     assert_eq!(servers.len(), 4);
     for s in servers {
-        assert_eq!(s["outcome"], "ok", "{s:#?}");
+        assert_seen_as_ourselves(s);
         assert!(s["other_address"].as_str().is_some(), "{s:#?}");
-        assert!(s["software"].as_str().unwrap().starts_with("natscope"));
-        let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
-        let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();
-        assert_eq!(mapped.port(), local.port(), "no NAT on loopback: {s:#?}");
-        assert_eq!(mapped.ip().to_string(), "127.0.0.1");
+        assert!(
+            s["software"]
+                .as_str()
+                .is_some_and(|sw| sw.starts_with("natscope")),
+            "{s:#?}"
+        );
     }
     // The primary's OTHER-ADDRESS names the alternate.
     assert_eq!(servers[0]["other_address"], alt.to_string());
@@ -234,26 +229,14 @@ async fn stun_reports_mapping_and_rfc5780_capability() {
 #[test]
 fn silent_server_times_out_within_the_deadline_and_exits_1() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = silent.local_addr().unwrap();
-    let mut cmd = natscope();
-    cmd.args(["stun", "--format", "json", "--timeout", "1s"])
-        .arg(addr.to_string());
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
+    let doc = stun_1s_against(silent.local_addr().unwrap());
     let s = &doc["stun"]["servers"][0];
     assert_eq!(s["outcome"], "timeout", "{s:#?}");
     assert!(
         s["transmissions"].as_u64().unwrap() >= 2,
         "retransmitted: {s:#?}"
     );
-    let checks = doc["summary"]["checks"].as_array().unwrap();
-    assert!(
-        checks
-            .iter()
-            .any(|c| c["id"] == "udp" && c["status"] == "fail")
-    );
+    summary_check(&doc, "udp", "fail");
     drop(silent);
 }
 
@@ -285,12 +268,7 @@ fn garbage_answers_are_counted_and_ignored() {
             }
         }
     });
-    let mut cmd = natscope();
-    cmd.args(["stun", "--format", "json", "--timeout", "1s"])
-        .arg(addr.to_string());
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    let doc = json_of(&out);
+    let doc = stun_1s_against(addr);
     let s = &doc["stun"]["servers"][0];
     assert_eq!(s["outcome"], "timeout", "{s:#?}");
     let counters = &doc["stun"]["counters"];
@@ -307,11 +285,9 @@ fn bad_input_is_a_one_line_error_and_exit_2() {
         vec!["stun", "--ice-servers", "/nonexistent/ice.json"],
         vec!["stun", "--timeout", "soon", "127.0.0.1:1"],
     ] {
-        let mut cmd = natscope();
-        cmd.args(&args);
-        let out = run_bounded(cmd, LIMIT);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let out = run_natscope(&args, LIMIT);
+        assert_exit(&out, &[2], &format!("{args:?}"));
+        let err = stderr_text(&out);
         assert!(out.stdout.is_empty(), "{args:?}");
         let last = args.last().unwrap();
         assert!(
@@ -323,21 +299,16 @@ fn bad_input_is_a_one_line_error_and_exit_2() {
 
 #[test]
 fn table_output_honours_no_color_and_interfaces_lists_loopback() {
-    let mut cmd = natscope();
-    cmd.args(["interfaces", "--format", "table"]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let out = run_natscope(["interfaces", "--format", "table"], LIMIT);
+    assert_exit(&out, &[0], "interfaces --format table");
+    let text = String::from_utf8(out.stdout).expect("the table is UTF-8");
     assert!(
         !text.contains('\u{1b}'),
         "no escape sequences with NO_COLOR"
     );
     assert!(text.contains("127.0.0.1/8"), "{text}");
 
-    let mut cmd = natscope();
-    cmd.args(["interfaces", "--format", "json"]);
-    let doc = json_of(&run_bounded(cmd, LIMIT));
-    assert_schema_valid(&doc);
+    let doc = report(&run_natscope(["interfaces", "--format", "json"], LIMIT), 0);
     let ifs = doc["interfaces"]["interfaces"].as_array().unwrap();
     let lo = ifs
         .iter()
@@ -354,18 +325,21 @@ fn table_output_honours_no_color_and_interfaces_lists_loopback() {
 
 #[test]
 fn output_file_is_written() {
-    let dir = std::env::temp_dir().join(format!("natscope-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("report.json");
+    let dir = TempDir::new("cli");
+    let path = dir.path("report.json");
     let mut cmd = natscope();
     cmd.args(["diagnose", "--lab", "-o"]).arg(&path);
     let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, &[0], "diagnose -o");
     assert!(out.stdout.is_empty());
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let doc = read_report(&path);
     assert_eq!(doc["schema"], "natscope/1");
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A report written to a file.
+fn read_report(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("the report file was written");
+    serde_json::from_str(&text).expect("the report file is JSON")
 }
 
 #[test]
@@ -376,27 +350,21 @@ fn stun_against_real_coturn_reports_mapping_and_rfc5780() {
         .expect("coturn starts on loopback (scripts/test installs the coturn package)");
     // One address: a plain RFC 8489 server.
     let one = LoopbackCoturn::start(&CoturnOptions::default(), false).expect("coturn starts");
-    let mut cmd = natscope();
-    cmd.args(["stun", "--format", "json", "--tcp", "--timeout", "5s"])
-        .arg(format!("stun:{}", two.primary))
-        .arg(format!("turn:{}", one.primary));
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (two_uri, one_uri) = (
+        format!("stun:{}", two.primary),
+        format!("turn:{}", one.primary),
     );
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
-    let servers = doc["stun"]["servers"].as_array().unwrap();
+    let out = run_natscope(
+        STUN_JSON_TCP
+            .iter()
+            .chain(&[two_uri.as_str(), one_uri.as_str()]),
+        LIMIT,
+    );
+    let doc = report(&out, 0);
+    let servers = doc["stun"]["servers"].as_array().expect("servers array");
     assert_eq!(servers.len(), 4, "{servers:#?}");
     for s in servers {
-        assert_eq!(s["outcome"], "ok", "{s:#?}");
-        let mapped: SocketAddr = s["mapped"].as_str().unwrap().parse().unwrap();
-        let local: SocketAddr = s["local"].as_str().unwrap().parse().unwrap();
-        assert_eq!(mapped.ip().to_string(), "127.0.0.1", "{s:#?}");
-        assert_eq!(mapped.port(), local.port(), "{s:#?}");
+        assert_seen_as_ourselves(s);
         assert!(
             s["software"].as_str().unwrap_or("").contains("Coturn"),
             "{s:#?}"
@@ -420,31 +388,30 @@ fn stun_against_real_coturn_reports_mapping_and_rfc5780() {
 
 #[test]
 fn require_gates_ci_on_named_checks() {
-    let mut cmd = natscope();
-    cmd.args(["diagnose", "--lab", "--format", "json"])
-        .args(["--require", "udp,nat-eim,turn-tls,ice-relay"]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_natscope(
+        ["diagnose", "--lab", "--format", "json"]
+            .iter()
+            .chain(&["--require", "udp,nat-eim,turn-tls,ice-relay"]),
+        LIMIT,
     );
+    assert_exit(&out, &[0], "requirements met");
 
     // A skipped section cannot satisfy a requirement: exit 1, one line each.
-    let mut cmd = natscope();
-    cmd.args([
-        "diagnose",
-        "--lab",
-        "--no-turn",
-        "--no-ice",
-        "--format",
-        "json",
-    ])
-    .args(["--require", "udp,turn-udp,ice-relay"]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run_natscope(
+        [
+            "diagnose",
+            "--lab",
+            "--no-turn",
+            "--no-ice",
+            "--format",
+            "json",
+        ]
+        .iter()
+        .chain(&["--require", "udp,turn-udp,ice-relay"]),
+        LIMIT,
+    );
+    assert_exit(&out, &[1], "requirements of skipped sections");
+    let err = stderr_text(&out);
     let lines: Vec<&str> = err
         .lines()
         .filter(|l| l.contains("required check"))
@@ -457,24 +424,20 @@ fn require_gates_ci_on_named_checks() {
     assert_eq!(doc["turn"]["reason"], "skipped (--no-turn)");
 
     // An unknown check name is a usage error.
-    let mut cmd = natscope();
-    cmd.args(["diagnose", "--lab", "--require", "full-cone"]);
-    let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("full-cone"));
+    let out = run_natscope(["diagnose", "--lab", "--require", "full-cone"], LIMIT);
+    assert_exit(&out, &[2], "unknown check name");
+    assert!(stderr_text(&out).contains("full-cone"));
 }
 
 #[test]
 fn html_output_redaction_and_report_render() {
-    let dir = std::env::temp_dir().join(format!("natscope-html-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("r.json");
-    let html = dir.join("r.html");
+    let dir = TempDir::new("html");
+    let json = dir.path("r.json");
+    let html = dir.path("r.html");
     let mut cmd = natscope();
     cmd.args(["diagnose", "--lab", "--redact", "-o"]).arg(&json);
-    assert_eq!(run_bounded(cmd, LIMIT).status.code(), Some(0));
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_exit(&run_bounded(cmd, LIMIT), &[0], "diagnose --redact -o");
+    let doc = read_report(&json);
     assert_eq!(doc["options"]["redacted"], true);
     assert_schema_valid(&doc);
     let mut cmd = natscope();
@@ -482,18 +445,17 @@ fn html_output_redaction_and_report_render() {
         .arg(&json)
         .arg("-o")
         .arg(&html);
-    assert_eq!(run_bounded(cmd, LIMIT).status.code(), Some(0));
-    let page = std::fs::read_to_string(&html).unwrap();
+    assert_exit(&run_bounded(cmd, LIMIT), &[0], "report render");
+    let page = std::fs::read_to_string(&html).expect("the page was written");
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.contains("id=\"natscope-report\""));
     // A report of an unknown schema is a one-line error, exit 2.
-    std::fs::write(dir.join("bad.json"), "{\"schema\": \"natscope/9\"}").unwrap();
+    let bad = dir.write("bad.json", "{\"schema\": \"natscope/9\"}");
     let mut cmd = natscope();
-    cmd.args(["report", "render"]).arg(dir.join("bad.json"));
+    cmd.args(["report", "render"]).arg(bad);
     let out = run_bounded(cmd, LIMIT);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("natscope/9"));
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_exit(&out, &[2], "report render of an unknown schema");
+    assert!(stderr_text(&out).contains("natscope/9"));
 }
 
 #[test]
@@ -555,10 +517,8 @@ fn serve_answers_rfc5780_exposes_metrics_and_stops_on_sigterm() {
     );
 
     // A real client: natscope stun sees an RFC 5780 server.
-    let mut cmd = natscope();
-    cmd.args(["stun", "--format", "json"])
-        .arg(format!("stun:{primary}"));
-    let doc = json_of(&run_bounded(cmd, LIMIT));
+    let uri = format!("stun:{primary}");
+    let doc = json_of(&run_natscope(["stun", "--format", "json", &uri], LIMIT));
     assert_eq!(doc["stun"]["servers"][0]["outcome"], "ok");
     assert_eq!(doc["stun"]["servers"][0]["rfc5780"], true);
 
@@ -616,16 +576,9 @@ fn every_probe_command_writes_schema_valid_json() {
         ],
         vec!["portmap", "--no-portmap", "--format", "json"],
     ] {
-        let mut cmd = natscope();
-        cmd.args(&args);
-        let out = run_bounded(cmd, LIMIT);
-        assert!(
-            matches!(out.status.code(), Some(0 | 1)),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc = json_of(&out);
-        assert_schema_valid(&doc);
+        let out = run_natscope(&args, LIMIT);
+        assert_exit(&out, &[0, 1], &format!("{args:?}"));
+        let doc = report_of(&out);
         assert_eq!(doc["schema"], "natscope/1", "{args:?}");
     }
     drop(r);
@@ -648,10 +601,8 @@ fn ice_relays_over_turn_tcp_and_tls_from_the_command_line() {
             ),
         ))
         .expect("embedded TURN server starts");
-    let dir = std::env::temp_dir().join(format!("natscope-ice-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, turn.ca_pem()).expect("write CA");
+    let dir = TempDir::new("ice-tls");
+    let ca = dir.write("ca.pem", turn.ca_pem());
     let mut cmd = natscope();
     cmd.args([
         "ice",
@@ -670,12 +621,8 @@ fn ice_relays_over_turn_tcp_and_tls_from_the_command_line() {
     .arg("--ca")
     .arg(&ca);
     let out = run_bounded(cmd, LIMIT);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!stdout.contains(password) && !stderr.contains(password));
-    let doc = json_of(&out);
-    assert_schema_valid(&doc);
+    let doc = report(&out, 0);
+    assert!(!stdout_text(&out).contains(password) && !stderr_text(&out).contains(password));
     let runs = doc["ice"]["runs"].as_array().expect("runs");
     // relay-relay with both servers, then once over each transport.
     let only: Vec<&str> = runs
@@ -698,28 +645,9 @@ fn ice_relays_over_turn_tcp_and_tls_from_the_command_line() {
             }
         }
     }
-    let checks = doc["summary"]["checks"].as_array().expect("checks");
-    let status = |id: &str| {
-        checks
-            .iter()
-            .find(|c| c["id"] == id)
-            .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
-    };
-    assert_eq!(
-        status("ice-relay-tcp").as_deref(),
-        Some("pass"),
-        "{checks:#?}"
-    );
-    assert_eq!(
-        status("ice-relay-tls").as_deref(),
-        Some("pass"),
-        "{checks:#?}"
-    );
-    assert_eq!(
-        status("ice-relay-udp").as_deref(),
-        Some("not-tested"),
-        "{checks:#?}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    summary_check(&doc, "ice-relay-tcp", "pass");
+    summary_check(&doc, "ice-relay-tls", "pass");
+    summary_check(&doc, "ice-relay-udp", "not-tested");
+    drop(dir);
     turn.shutdown();
 }

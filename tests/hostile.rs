@@ -24,7 +24,7 @@ use std::time::Duration;
 use probe::stun::types::attribute::{ErrorCode, RawAttribute, Software, XorMappedAddress};
 use probe::stun::types::message::{Message, MessageWrite, MessageWriteExt, MessageWriteVec};
 use serde_json::Value;
-use support::{assert_schema_valid, json_of, natscope, run_bounded};
+use support::{TempDir, assert_exit, report_of, run_natscope, stderr_text, stdout_text};
 
 /// Upper bound of one natscope run (the runs themselves use 1.5–2 s
 /// timeouts); only guards against a hang.
@@ -54,56 +54,8 @@ const RAW_MARKUP: &[&str] = &[
 /// What a hostile UDP server does with one request.
 type UdpBehaviour = dyn Fn(&UdpSocket, &[u8], SocketAddr) + Send + Sync;
 
-/// A UDP server on loopback running `behaviour` for every datagram until
-/// dropped.
-struct UdpServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl UdpServer {
-    fn start(behaviour: Box<UdpBehaviour>) -> Self {
-        Self::start_on(
-            UdpSocket::bind("127.0.0.1:0").expect("bind loopback UDP"),
-            behaviour,
-        )
-    }
-
-    fn start_on(sock: UdpSocket, behaviour: Box<UdpBehaviour>) -> Self {
-        let addr = sock.local_addr().expect("local addr");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("read timeout");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            while !stop2.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    behaviour(&sock, &buf[..n], from);
-                }
-            }
-        });
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for UdpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A TCP listener on `addr` whose connections are handed to `conn` (each
-/// on its own thread); held open until the server is dropped.
-struct TcpServer {
+/// A loopback server (UDP or TCP) whose thread runs until it is dropped.
+struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -122,31 +74,55 @@ fn udp_and_tcp_on_one_port() -> (UdpSocket, TcpListener) {
     panic!("no loopback port free for both UDP and TCP");
 }
 
-impl TcpServer {
-    fn start(
-        addr: SocketAddr,
-        conn: impl Fn(std::net::TcpStream, Arc<AtomicBool>) + Send + Sync + 'static,
-    ) -> Self {
-        Self::start_on(TcpListener::bind(addr).expect("bind loopback TCP"), conn)
+impl Server {
+    /// Runs `behaviour` for every datagram to a fresh loopback UDP port.
+    fn udp(behaviour: Box<UdpBehaviour>) -> Self {
+        Self::udp_on(
+            UdpSocket::bind("127.0.0.1:0").expect("bind loopback UDP"),
+            behaviour,
+        )
     }
 
-    fn start_on(
+    /// Runs `behaviour` for every datagram to `sock`.
+    fn udp_on(sock: UdpSocket, behaviour: Box<UdpBehaviour>) -> Self {
+        let addr = sock.local_addr().expect("local addr");
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        Self::spawn(addr, move |stop| {
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    behaviour(&sock, &buf[..n], from);
+                }
+            }
+        })
+    }
+
+    /// Hands every connection to a fresh loopback TCP port to `conn`.
+    fn tcp(conn: impl Fn(std::net::TcpStream, Arc<AtomicBool>) + Send + Sync + 'static) -> Self {
+        Self::tcp_on(
+            TcpListener::bind("127.0.0.1:0").expect("bind loopback TCP"),
+            conn,
+        )
+    }
+
+    /// Hands every connection accepted on `listener` to `conn`, each on its
+    /// own thread; connections are held open until the server is dropped.
+    fn tcp_on(
         listener: TcpListener,
         conn: impl Fn(std::net::TcpStream, Arc<AtomicBool>) + Send + Sync + 'static,
     ) -> Self {
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
         let conn = Arc::new(conn);
-        let thread = std::thread::spawn(move || {
+        Self::spawn(addr, move |stop| {
             let mut workers = Vec::new();
-            while !stop2.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((s, _)) => {
                         let _ = s.set_nonblocking(false);
-                        let (conn, stop3) = (conn.clone(), stop2.clone());
-                        workers.push(std::thread::spawn(move || conn(s, stop3)));
+                        let (conn, stop) = (conn.clone(), stop.clone());
+                        workers.push(std::thread::spawn(move || conn(s, stop)));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -154,16 +130,22 @@ impl TcpServer {
             for w in workers {
                 let _ = w.join();
             }
-        });
+        })
+    }
+
+    /// Runs `serve` on a thread until the stop flag it is given is set.
+    fn spawn(addr: SocketAddr, serve: impl FnOnce(Arc<AtomicBool>) + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
         Self {
             addr,
             stop,
-            thread: Some(thread),
+            thread: Some(std::thread::spawn(move || serve(flag))),
         }
     }
 }
 
-impl Drop for TcpServer {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -263,9 +245,10 @@ fn run_formats(args: &[String]) -> Outputs {
     let run = |format: &'static str| {
         let args = args.to_vec();
         std::thread::spawn(move || {
-            let mut c = natscope();
-            c.args(&args).args(["--format", format]);
-            run_bounded(c, LIMIT)
+            run_natscope(
+                args.iter().map(String::as_str).chain(["--format", format]),
+                LIMIT,
+            )
         })
     };
     let (j, t, h) = (run("json"), run("table"), run("html"));
@@ -276,31 +259,22 @@ fn run_formats(args: &[String]) -> Outputs {
     }
 }
 
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// The checks every hostile case shares; returns the JSON report.
 fn check(o: &Outputs) -> Value {
     for (name, out) in [("json", &o.json), ("table", &o.table), ("html", &o.html)] {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let code = out.status.code();
-        assert!(
-            matches!(code, Some(0 | 1)),
-            "{name}: exit {code:?} (want 0 or 1)\nstderr: {stderr}\nstdout: {}",
-            text(out)
-        );
+        assert_exit(out, &[0, 1], name);
+        let stderr = stderr_text(out);
         assert!(!stderr.contains("panicked"), "{name}: panic: {stderr}");
         assert!(
             !stderr.contains('\u{1b}'),
             "{name}: ESC on stderr: {stderr:?}"
         );
     }
-    let table = text(&o.table);
+    let table = stdout_text(&o.table);
     if let Some(c) = table.chars().find(|c| c.is_control() && *c != '\n') {
         panic!("control character {c:?} in table output:\n{table}");
     }
-    let html = text(&o.html);
+    let html = stdout_text(&o.html);
     assert!(html.starts_with("<!DOCTYPE html>"), "not HTML: {html}");
     if let Some(c) = html.chars().find(|c| c.is_control() && *c != '\n') {
         panic!("control character {c:?} in the HTML");
@@ -308,14 +282,22 @@ fn check(o: &Outputs) -> Value {
     for raw in RAW_MARKUP {
         assert!(!html.contains(raw), "raw {raw:?} in the HTML");
     }
-    let doc = json_of(&o.json);
-    assert_schema_valid(&doc);
-    doc
+    report_of(&o.json)
+}
+
+/// The table shows `fragment` (the harmless part of a hostile string).
+#[track_caller]
+fn assert_table_shows(o: &Outputs, fragment: &str) {
+    let table = stdout_text(&o.table);
+    assert!(
+        table.contains(fragment),
+        "no {fragment:?} in the table:\n{table}"
+    );
 }
 
 /// The HTML shows `fragment` (from a hostile string) escaped.
 fn assert_html_escaped(o: &Outputs, fragment: &str) {
-    let html = text(&o.html);
+    let html = stdout_text(&o.html);
     let escaped = fragment
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -328,27 +310,37 @@ fn assert_html_escaped(o: &Outputs, fragment: &str) {
     );
 }
 
-fn stun_args(server: SocketAddr, extra: &[&str]) -> Vec<String> {
-    let mut v = vec![
+/// `natscope stun` against `server` (1.5 s timeout, plus `extra`) in the
+/// three formats, through the shared checks: the outputs and the report.
+fn run_stun(server: SocketAddr, extra: &[&str]) -> (Outputs, Value) {
+    let mut args = vec![
         "stun".to_string(),
         format!("stun:{server}"),
         "--timeout".into(),
         "1.5s".into(),
     ];
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = run_formats(&args);
+    let doc = check(&o);
+    (o, doc)
 }
 
-/// The `stun` section entries.
-fn stun_servers(doc: &Value) -> &Vec<Value> {
+/// The tested `stun` section's entry over `transport`, after asserting
+/// that its outcome is `want`.
+#[track_caller]
+fn stun_entry<'a>(doc: &'a Value, transport: &str, want: &str) -> &'a Value {
     assert_eq!(doc["stun"]["status"], "tested", "{doc:#}");
-    doc["stun"]["servers"].as_array().expect("stun.servers")
-}
-
-fn outcome(entry: &Value) -> &str {
-    entry["outcome"]
+    let entry = doc["stun"]["servers"]
+        .as_array()
+        .expect("stun.servers")
+        .iter()
+        .find(|s| s["transport"] == transport)
+        .unwrap_or_else(|| panic!("no {transport} entry: {doc:#}"));
+    let outcome = entry["outcome"]
         .as_str()
-        .expect("outcome is a named string")
+        .expect("outcome is a named string");
+    assert_eq!(outcome, want, "{doc:#}");
+    entry
 }
 
 fn counter(doc: &Value, name: &str) -> u64 {
@@ -359,7 +351,7 @@ fn counter(doc: &Value, name: &str) -> u64 {
 
 #[test]
 fn stun_garbage_bytes_are_counted_and_time_out() {
-    let server = UdpServer::start(Box::new(|s, _req, from| {
+    let server = Server::udp(Box::new(|s, _req, from| {
         for (i, n) in [0usize, 1, 19, 20, 100, 1500].into_iter().enumerate() {
             let _ = s.send_to(&junk(n, i as u64 + 7), from);
         }
@@ -368,17 +360,15 @@ fn stun_garbage_bytes_are_counted_and_time_out() {
         fake.extend(junk(12 + 8, 99));
         let _ = s.send_to(&fake, from);
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    let servers = stun_servers(&doc);
-    assert_eq!(outcome(&servers[0]), "timeout", "{doc:#}");
+    let (o, doc) = run_stun(server.addr, &[]);
+    stun_entry(&doc, "udp", "timeout");
     assert!(counter(&doc, "malformed") >= 1, "{doc:#}");
-    assert_eq!(o.json.status.code(), Some(1));
+    assert_exit(&o.json, &[1], "json");
 }
 
 #[test]
 fn stun_truncated_messages_are_not_answers() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let full = success(req, mapped_v4(), Some("truncated"), None);
         for cut in [1, 10, 20, 24, full.len() - 4, full.len() - 1] {
             let _ = s.send_to(&full[..cut], from);
@@ -388,25 +378,23 @@ fn stun_truncated_messages_are_not_answers() {
         long[2..4].copy_from_slice(&0x0400u16.to_be_bytes());
         let _ = s.send_to(&long, from);
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    assert_eq!(outcome(&stun_servers(&doc)[0]), "timeout", "{doc:#}");
+    let (_, doc) = run_stun(server.addr, &[]);
+    stun_entry(&doc, "udp", "timeout");
     assert!(counter(&doc, "malformed") >= 1, "{doc:#}");
 }
 
 #[test]
 fn stun_wrong_transaction_ids_are_unmatched() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let ok = success(req, mapped_v4(), None, None);
         let _ = s.send_to(&with_other_tid(ok), from);
         let err = error_response(req, 400, "wrong tid");
         let _ = s.send_to(&with_other_tid(err), from);
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    assert_eq!(outcome(&stun_servers(&doc)[0]), "timeout", "{doc:#}");
+    let (_, doc) = run_stun(server.addr, &[]);
+    let entry = stun_entry(&doc, "udp", "timeout");
     assert!(counter(&doc, "unmatched") >= 1, "{doc:#}");
-    assert!(doc["stun"]["servers"][0]["mapped"].is_null());
+    assert!(entry["mapped"].is_null());
 }
 
 #[test]
@@ -418,17 +406,15 @@ fn stun_answers_from_a_spoofed_source_are_matched_by_transaction_id_only() {
     // addresses too).
     let spoofer = Arc::new(UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2"));
     let spoofed_from = spoofer.local_addr().expect("addr");
-    let server = UdpServer::start(Box::new(move |_s, req, from| {
+    let server = Server::udp(Box::new(move |_s, req, from| {
         let claimed: SocketAddr = "198.51.100.66:1234".parse().expect("literal");
         let ok = success(req, claimed, Some("spoofed"), None);
         let _ = spoofer.send_to(&with_other_tid(ok.clone()), from);
         let _ = spoofer.send_to(&ok, from);
     }));
     assert_ne!(server.addr, spoofed_from);
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    let entry = &stun_servers(&doc)[0];
-    assert_eq!(outcome(entry), "ok", "{doc:#}");
+    let (_, doc) = run_stun(server.addr, &[]);
+    let entry = stun_entry(&doc, "udp", "ok");
     assert_eq!(entry["mapped"], "198.51.100.66:1234");
     assert_eq!(entry["software"], "spoofed");
     assert!(counter(&doc, "unmatched") >= 1, "{doc:#}");
@@ -436,7 +422,7 @@ fn stun_answers_from_a_spoofed_source_are_matched_by_transaction_id_only() {
 
 #[test]
 fn stun_oversize_datagrams_are_survived() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         // The largest IPv4 UDP payload, all junk.
         let _ = s.send_to(&junk(65_507, 3), from);
         // A valid response padded to 65 500 bytes by an unknown optional
@@ -447,17 +433,15 @@ fn stun_oversize_datagrams_are_survived() {
         assert_eq!(big.len(), 65_500);
         let _ = s.send_to(&big, from);
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    let entry = &stun_servers(&doc)[0];
-    assert_eq!(outcome(entry), "ok", "{doc:#}");
+    let (_, doc) = run_stun(server.addr, &[]);
+    let entry = stun_entry(&doc, "udp", "ok");
     assert_eq!(entry["mapped"], mapped_v4().to_string());
     assert!(counter(&doc, "malformed") >= 1, "{doc:#}");
 }
 
 #[test]
 fn stun_floods_of_duplicates_are_survived() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let ok = success(req, mapped_v4(), Some("flood"), None);
         let wrong = with_other_tid(ok.clone());
         // The wrong-id copy goes first: the client handles datagrams in
@@ -468,80 +452,64 @@ fn stun_floods_of_duplicates_are_survived() {
             let _ = s.send_to(&ok, from);
         }
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    let entry = &stun_servers(&doc)[0];
-    assert_eq!(outcome(entry), "ok", "{doc:#}");
+    let (_, doc) = run_stun(server.addr, &[]);
+    let entry = stun_entry(&doc, "udp", "ok");
     assert_eq!(entry["mapped"], mapped_v4().to_string());
     assert!(counter(&doc, "unmatched") >= 1, "{doc:#}");
 }
 
 #[test]
 fn stun_hostile_software_is_kept_in_json_and_neutralised_in_table_and_html() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let _ = s.send_to(
             &success(req, mapped_v4(), Some(HOSTILE_SOFTWARE), None),
             from,
         );
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    let entry = &stun_servers(&doc)[0];
-    assert_eq!(outcome(entry), "ok", "{doc:#}");
+    let (o, doc) = run_stun(server.addr, &[]);
+    let entry = stun_entry(&doc, "udp", "ok");
     // JSON is data: the exact value, escaped by JSON itself.
     assert_eq!(entry["software"], HOSTILE_SOFTWARE);
     // The table shows the harmless part of it.
-    assert!(text(&o.table).contains("alert(1)"), "{}", text(&o.table));
+    assert_table_shows(&o, "alert(1)");
     assert_html_escaped(&o, "<script>alert(1)</script>");
-    assert_eq!(o.json.status.code(), Some(0));
+    assert_exit(&o.json, &[0], "json");
 }
 
 #[test]
 fn stun_hostile_error_reason_is_neutralised() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let _ = s.send_to(&error_response(req, 400, HOSTILE_REASON), from);
     }));
-    let o = run_formats(&stun_args(server.addr, &[]));
-    let doc = check(&o);
-    let entry = &stun_servers(&doc)[0];
-    assert_eq!(outcome(entry), "error", "{doc:#}");
+    let (o, doc) = run_stun(server.addr, &[]);
+    let entry = stun_entry(&doc, "udp", "error");
     let err = entry["error"].as_str().expect("error text");
     assert!(err.contains("400"), "{err}");
-    assert!(text(&o.table).contains("FAKE"), "{}", text(&o.table));
+    assert_table_shows(&o, "FAKE");
     assert_html_escaped(&o, "</td><b>bad</b>");
-    assert_eq!(o.json.status.code(), Some(1));
+    assert_exit(&o.json, &[1], "json");
 }
 
 #[test]
 fn stun_tcp_server_that_never_speaks_times_out() {
     // UDP answers normally; TCP on the same port accepts and stays silent.
     let (udp, listener) = udp_and_tcp_on_one_port();
-    let _tcp = TcpServer::start_on(listener, silent);
-    let server = UdpServer::start_on(
+    let _tcp = Server::tcp_on(listener, silent);
+    let server = Server::udp_on(
         udp,
         Box::new(|s, req, from| {
             let _ = s.send_to(&success(req, mapped_v4(), None, None), from);
         }),
     );
-    let o = run_formats(&stun_args(server.addr, &["--tcp"]));
-    let doc = check(&o);
-    let servers = stun_servers(&doc);
-    let tcp = servers
-        .iter()
-        .find(|s| s["transport"] == "tcp")
-        .expect("a TCP entry");
-    let udp = servers
-        .iter()
-        .find(|s| s["transport"] == "udp")
-        .expect("a UDP entry");
-    assert_eq!(outcome(tcp), "timeout", "{doc:#}");
-    assert_eq!(outcome(udp), "ok", "{doc:#}");
+    let (_, doc) = run_stun(server.addr, &["--tcp"]);
+    stun_entry(&doc, "tcp", "timeout");
+    stun_entry(&doc, "udp", "ok");
 }
 
 #[test]
 fn stun_tcp_server_sending_garbage_is_an_error() {
     let (udp, listener) = udp_and_tcp_on_one_port();
-    let _tcp = TcpServer::start_on(listener, |mut s, stop| {
+    let _tcp = Server::tcp_on(listener, |mut s, stop| {
         // A STUN-looking header claiming a 64 KiB body (over the frame
         // cap), then junk; then silence.
         let mut hdr = vec![0x01, 0x01, 0xff, 0xfc, 0x21, 0x12, 0xa4, 0x42];
@@ -550,20 +518,17 @@ fn stun_tcp_server_sending_garbage_is_an_error() {
         let _ = s.write_all(&junk(65_536, 5));
         silent(s, stop);
     });
-    let server = UdpServer::start_on(udp, Box::new(|_, _, _| {}));
-    let o = run_formats(&stun_args(server.addr, &["--tcp"]));
-    let doc = check(&o);
-    let tcp = stun_servers(&doc)
-        .iter()
-        .find(|s| s["transport"] == "tcp")
-        .expect("a TCP entry");
-    assert_eq!(outcome(tcp), "error", "{doc:#}");
+    let server = Server::udp_on(udp, Box::new(|_, _, _| {}));
+    let (_, doc) = run_stun(server.addr, &["--tcp"]);
+    stun_entry(&doc, "tcp", "error");
 }
 
 // -------------------------------------------------------------- NAT cases
 
-fn nat_args(server: SocketAddr) -> Vec<String> {
-    vec![
+/// `natscope nat` against `server` in the three formats, through the
+/// shared checks: the report, whose `nat` section was tested.
+fn run_nat(server: SocketAddr) -> Value {
+    let args = [
         "nat".into(),
         format!("stun:{server}"),
         "--timeout".into(),
@@ -571,14 +536,17 @@ fn nat_args(server: SocketAddr) -> Vec<String> {
         "--no-hairpin".into(),
         "--port-samples".into(),
         "1".into(),
-    ]
+    ];
+    let doc = check(&run_formats(&args));
+    assert_eq!(doc["nat"]["status"], "tested", "{doc:#}");
+    doc
 }
 
 #[test]
 fn nat_against_a_hostile_plain_stun_server_gives_a_named_verdict() {
     // Answers with hostile SOFTWARE, no OTHER-ADDRESS, and a flood of
     // wrong-tid and garbage datagrams around every answer.
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let ok = success(req, mapped_v4(), Some(HOSTILE_SOFTWARE), None);
         for i in 0..20 {
             let _ = s.send_to(&junk(64, i), from);
@@ -586,9 +554,7 @@ fn nat_against_a_hostile_plain_stun_server_gives_a_named_verdict() {
         }
         let _ = s.send_to(&ok, from);
     }));
-    let o = run_formats(&nat_args(server.addr));
-    let doc = check(&o);
-    assert_eq!(doc["nat"]["status"], "tested", "{doc:#}");
+    let doc = run_nat(server.addr);
     assert_eq!(doc["nat"]["udp"], "ok", "{doc:#}");
     assert!(doc["nat"]["mapping"].is_string(), "{doc:#}");
     assert!(doc["nat"]["summary"].is_string(), "{doc:#}");
@@ -596,12 +562,10 @@ fn nat_against_a_hostile_plain_stun_server_gives_a_named_verdict() {
 
 #[test]
 fn nat_against_a_garbage_server_gives_a_named_verdict() {
-    let server = UdpServer::start(Box::new(|s, _req, from| {
+    let server = Server::udp(Box::new(|s, _req, from| {
         let _ = s.send_to(&junk(200, 11), from);
     }));
-    let o = run_formats(&nat_args(server.addr));
-    let doc = check(&o);
-    assert_eq!(doc["nat"]["status"], "tested", "{doc:#}");
+    let doc = run_nat(server.addr);
     assert!(
         matches!(doc["nat"]["udp"].as_str(), Some("unknown" | "blocked")),
         "{doc:#}"
@@ -609,31 +573,6 @@ fn nat_against_a_garbage_server_gives_a_named_verdict() {
 }
 
 // ------------------------------------------------------------- TURN cases
-
-fn turn_args(uri: &str, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "turn",
-        uri,
-        "--username",
-        "hostile-user",
-        "--password",
-        "hostile-pass",
-        "--stage-timeout-ms",
-        "1000",
-        "--no-quality",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-/// The TURN results of a report.
-fn turn_results(doc: &Value) -> &Vec<Value> {
-    assert_eq!(doc["turn"]["status"], "tested", "{doc:#}");
-    doc["turn"]["results"].as_array().expect("turn.results")
-}
 
 /// Every failed stage's named failure kind in a report.
 fn failure_kinds(doc: &Value) -> Vec<String> {
@@ -655,76 +594,78 @@ fn collect_kinds(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn assert_turn_failed(doc: &Value) {
-    let results = turn_results(doc);
+/// `natscope turn` against `uri` (plus `extra`) in the three formats,
+/// through the shared checks: every TURN result failed, one of them with a
+/// stage failure of `kind`. Returns the outputs.
+fn turn_fails_with(uri: &str, extra: &[&str], kind: &str) -> Outputs {
+    let args: Vec<String> = [
+        "turn",
+        uri,
+        "--username",
+        "hostile-user",
+        "--password",
+        "hostile-pass",
+        "--stage-timeout-ms",
+        "1000",
+        "--no-quality",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect();
+    let o = run_formats(&args);
+    let doc = check(&o);
+    assert_eq!(doc["turn"]["status"], "tested", "{doc:#}");
+    let results = doc["turn"]["results"].as_array().expect("turn.results");
     assert!(!results.is_empty(), "{doc:#}");
     for r in results {
         assert_eq!(r["ok"], false, "{doc:#}");
     }
+    let kinds = failure_kinds(&doc);
+    assert!(
+        kinds.iter().any(|k| k == kind),
+        "no {kind} among {kinds:?}: {doc:#}"
+    );
+    o
 }
 
 #[test]
 fn turn_hostile_error_reason_is_named_and_neutralised() {
     // Every Allocate gets a 400 with a hostile reason phrase.
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         if Message::from_bytes(req).is_ok() {
             let _ = s.send_to(&error_response(req, 400, HOSTILE_REASON), from);
         }
     }));
     let uri = format!("turn:{}?transport=udp", server.addr);
-    let o = run_formats(&turn_args(&uri, &[]));
-    let doc = check(&o);
-    assert_turn_failed(&doc);
-    let kinds = failure_kinds(&doc);
-    assert!(
-        kinds.iter().any(|k| k == "server_error"),
-        "{kinds:?} {doc:#}"
-    );
-    assert!(text(&o.table).contains("FAKE: ok"), "{}", text(&o.table));
+    let o = turn_fails_with(&uri, &[], "server_error");
+    assert_table_shows(&o, "FAKE: ok");
     assert_html_escaped(&o, "</td><b>bad</b>");
-    assert_eq!(o.json.status.code(), Some(1));
+    assert_exit(&o.json, &[1], "json");
 }
 
 #[test]
 fn turn_udp_garbage_times_out_with_a_named_failure() {
-    let server = UdpServer::start(Box::new(|s, req, from| {
+    let server = Server::udp(Box::new(|s, req, from| {
         let _ = s.send_to(&junk(req.len(), 21), from);
         let _ = s.send_to(&junk(65_507, 22), from);
     }));
     let uri = format!("turn:{}?transport=udp", server.addr);
-    let o = run_formats(&turn_args(&uri, &[]));
-    let doc = check(&o);
-    assert_turn_failed(&doc);
-    assert!(
-        failure_kinds(&doc).iter().any(|k| k == "timeout"),
-        "{doc:#}"
-    );
+    turn_fails_with(&uri, &[], "timeout");
 }
 
 #[test]
 fn turn_tcp_server_that_never_speaks_times_out() {
-    let tcp = TcpServer::start("127.0.0.1:0".parse().expect("literal"), silent);
+    let tcp = Server::tcp(silent);
     let uri = format!("turn:{}?transport=tcp", tcp.addr);
-    let o = run_formats(&turn_args(&uri, &[]));
-    let doc = check(&o);
-    assert_turn_failed(&doc);
-    assert!(
-        failure_kinds(&doc).iter().any(|k| k == "timeout"),
-        "{doc:#}"
-    );
+    turn_fails_with(&uri, &[], "timeout");
 }
 
 #[test]
 fn turn_tls_server_that_never_speaks_times_out() {
-    let tcp = TcpServer::start("127.0.0.1:0".parse().expect("literal"), silent);
+    let tcp = Server::tcp(silent);
     let uri = format!("turns:{}", tcp.addr);
-    let o = run_formats(&turn_args(&uri, &["--insecure"]));
-    let doc = check(&o);
-    assert_turn_failed(&doc);
-    assert!(
-        failure_kinds(&doc).iter().any(|k| k == "timeout"),
-        "{doc:#}"
-    );
+    turn_fails_with(&uri, &["--insecure"], "timeout");
 }
 
 #[test]
@@ -746,29 +687,13 @@ fn turns_with_a_bad_certificate_is_a_named_tls_failure() {
     let uri = format!("turns:{}", server.tls_addr);
 
     // Unknown CA (system store only).
-    let o = run_formats(&turn_args(&uri, &[]));
-    let doc = check(&o);
-    assert_turn_failed(&doc);
-    let kinds = failure_kinds(&doc);
-    assert!(
-        kinds.iter().any(|k| k == "tls_unknown_ca"),
-        "{kinds:?} {doc:#}"
-    );
+    turn_fails_with(&uri, &[], "tls_unknown_ca");
 
     // Trusted CA, wrong name.
-    let dir = std::env::temp_dir().join(format!("natscope-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, server.ca_pem()).expect("write CA");
+    let dir = TempDir::new("hostile");
+    let ca = dir.write("ca.pem", server.ca_pem());
     let ca = ca.to_string_lossy().into_owned();
-    let o = run_formats(&turn_args(&uri, &["--ca", &ca]));
-    let doc = check(&o);
-    assert_turn_failed(&doc);
-    let kinds = failure_kinds(&doc);
-    assert!(
-        kinds.iter().any(|k| k == "tls_name_mismatch"),
-        "{kinds:?} {doc:#}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    turn_fails_with(&uri, &["--ca", &ca], "tls_name_mismatch");
+    drop(dir);
     drop(server);
 }

@@ -75,6 +75,11 @@ fn seen_by(sock: &UdpSocket, reflector: SocketAddrV4) -> SocketAddrV4 {
         .unwrap_or_else(|_| panic!("reflector said {text:?}"))
 }
 
+/// The reflector on the server's primary address and first port.
+fn primary(lab: &Lab) -> SocketAddrV4 {
+    SocketAddrV4::new(lab.addrs().server_primary, REFL_PORT)
+}
+
 fn client_sock(lab: &Lab) -> UdpSocket {
     socket_in(
         lab,
@@ -88,7 +93,7 @@ fn client_sock(lab: &Lab) -> UdpSocket {
 fn mappings(lab: &Lab, sock: &UdpSocket) -> [SocketAddrV4; 3] {
     let a = lab.addrs();
     [
-        seen_by(sock, SocketAddrV4::new(a.server_primary, REFL_PORT)),
+        seen_by(sock, primary(lab)),
         seen_by(sock, SocketAddrV4::new(a.server_primary, REFL_PORT2)),
         seen_by(sock, SocketAddrV4::new(a.server_alternate, REFL_PORT)),
     ]
@@ -113,12 +118,34 @@ fn conntrack_mapping_to(lab: &Lab, dst: SocketAddrV4) -> SocketAddrV4 {
         .unwrap_or_else(|| panic!("no conntrack entry towards {dst}"))
 }
 
+/// Which unsolicited sources reach a client that talked to primary:4000.
 #[derive(Debug, PartialEq, Eq)]
 struct Filtering {
     same_ip_other_port: bool,
     other_ip: bool,
     third_host: bool,
 }
+
+/// Endpoint-independent filtering (or none): everyone gets in.
+const EIF: Filtering = Filtering {
+    same_ip_other_port: true,
+    other_ip: true,
+    third_host: true,
+};
+
+/// Address-dependent filtering: only the contacted address gets in.
+const ADF: Filtering = Filtering {
+    same_ip_other_port: true,
+    other_ip: false,
+    third_host: false,
+};
+
+/// Address-and-port-dependent filtering: nothing unsolicited gets in.
+const APDF: Filtering = Filtering {
+    same_ip_other_port: false,
+    other_ip: false,
+    third_host: false,
+};
 
 /// After the client talked to primary:4000 only: which unsolicited sources
 /// reach it?
@@ -130,10 +157,10 @@ fn filtering(lab: &Lab) -> Filtering {
         Ns::Client,
         SocketAddrV4::new(a.client, CLIENT_PORT + 1),
     );
-    let primary = SocketAddrV4::new(a.server_primary, REFL_PORT);
-    let mapped = seen_by(&sock, primary);
+    let contacted = primary(lab);
+    let mapped = seen_by(&sock, contacted);
     let arrives = |from: SocketAddrV4| {
-        sock.send_to(format!("from:{from}").as_bytes(), primary)
+        sock.send_to(format!("from:{from}").as_bytes(), contacted)
             .expect("send");
         match recv(&sock, ABSENT) {
             Some((_, src)) => {
@@ -185,19 +212,9 @@ fn eim_apdf_masquerade_keeps_one_mapping_and_filters_by_address_and_port() {
     let lab = up_with_reflectors(LabSpec::new(NatBehaviour::EimApdf));
     assert_eim(&lab);
     // masquerade keeps the source port when it is free.
-    let m = conntrack_mapping_to(
-        &lab,
-        SocketAddrV4::new(lab.addrs().server_primary, REFL_PORT),
-    );
+    let m = conntrack_mapping_to(&lab, primary(&lab));
     assert_eq!(m, SocketAddrV4::new(lab.addrs().router_public, CLIENT_PORT));
-    assert_eq!(
-        filtering(&lab),
-        Filtering {
-            same_ip_other_port: false,
-            other_ip: false,
-            third_host: false
-        }
-    );
+    assert_eq!(filtering(&lab), APDF);
 }
 
 #[test]
@@ -209,10 +226,7 @@ fn apdm_gives_a_new_mapping_per_destination() {
     assert_ne!(m[0], m[2], "APDM: other address, other mapping");
     assert_ne!(m[1], m[2]);
     // The same destination keeps its mapping.
-    let again = seen_by(
-        &sock,
-        SocketAddrV4::new(lab.addrs().server_primary, REFL_PORT),
-    );
+    let again = seen_by(&sock, primary(&lab));
     assert_eq!(again, m[0]);
     let a = lab.addrs();
     assert_eq!(
@@ -220,14 +234,7 @@ fn apdm_gives_a_new_mapping_per_destination() {
         m[2]
     );
     drop(sock);
-    assert_eq!(
-        filtering(&lab),
-        Filtering {
-            same_ip_other_port: false,
-            other_ip: false,
-            third_host: false
-        }
-    );
+    assert_eq!(filtering(&lab), APDF);
 }
 
 #[test]
@@ -241,14 +248,7 @@ fn adm_keeps_the_mapping_per_destination_address() {
     assert_ne!(peer, m[0]);
     assert_ne!(peer, m[2]);
     drop(sock);
-    assert_eq!(
-        filtering(&lab),
-        Filtering {
-            same_ip_other_port: false,
-            other_ip: false,
-            third_host: false
-        }
-    );
+    assert_eq!(filtering(&lab), APDF);
 }
 
 // -------------------------------------------------------------- filtering
@@ -257,28 +257,14 @@ fn adm_keeps_the_mapping_per_destination_address() {
 fn eim_eif_lets_everyone_in() {
     let lab = up_with_reflectors(LabSpec::new(NatBehaviour::EimEif));
     assert_eim(&lab);
-    assert_eq!(
-        filtering(&lab),
-        Filtering {
-            same_ip_other_port: true,
-            other_ip: true,
-            third_host: true
-        }
-    );
+    assert_eq!(filtering(&lab), EIF);
 }
 
 #[test]
 fn eim_adf_lets_in_only_contacted_addresses() {
     let lab = up_with_reflectors(LabSpec::new(NatBehaviour::EimAdf));
     assert_eim(&lab);
-    assert_eq!(
-        filtering(&lab),
-        Filtering {
-            same_ip_other_port: true,
-            other_ip: false,
-            third_host: false
-        }
-    );
+    assert_eq!(filtering(&lab), ADF);
 }
 
 // ------------------------------------------------------- other behaviours
@@ -294,14 +280,7 @@ fn routed_without_nat_shows_the_client_address_and_filters_nothing() {
         assert_eq!(x, SocketAddrV4::new(a.client, CLIENT_PORT));
     }
     drop(sock);
-    assert_eq!(
-        filtering(&lab),
-        Filtering {
-            same_ip_other_port: true,
-            other_ip: true,
-            third_host: true
-        }
-    );
+    assert_eq!(filtering(&lab), EIF);
 }
 
 #[test]
@@ -339,10 +318,10 @@ fn double_nat_shows_the_carrier_address() {
     assert_eq!(a.router_wan, Ipv4Addr::new(100, 64, 0, 2));
     assert!(lab.carrier_ns().is_some());
     let sock = client_sock(&lab);
-    let m = seen_by(&sock, SocketAddrV4::new(a.server_primary, REFL_PORT));
+    let m = seen_by(&sock, primary(&lab));
     assert_eq!(*m.ip(), a.router_public);
     // The CPE translated to its 100.64/10 WAN address...
-    let cpe = conntrack_mapping_to(&lab, SocketAddrV4::new(a.server_primary, REFL_PORT));
+    let cpe = conntrack_mapping_to(&lab, primary(&lab));
     assert_eq!(*cpe.ip(), a.router_wan);
     // ...and the carrier translated that to the public address.
     let carrier: Vec<_> = lab
@@ -361,7 +340,7 @@ fn hairpinning_on_and_off() {
         let lab = up_with_reflectors(LabSpec::new(NatBehaviour::EimApdf).hairpin(on));
         let a = lab.addrs().clone();
         let sock = client_sock(&lab);
-        let mapped = seen_by(&sock, SocketAddrV4::new(a.server_primary, REFL_PORT));
+        let mapped = seen_by(&sock, primary(&lab));
         let second = socket_in(&lab, Ns::Client, SocketAddrV4::new(a.client_second, 6000));
         second.send_to(b"hairpin", mapped).expect("send");
         let got = recv(&sock, if on { EXPECT } else { ABSENT });
@@ -384,9 +363,8 @@ fn hairpinning_on_and_off() {
 fn loss_drops_about_the_configured_share() {
     const N: usize = 200;
     let lab = up_with_reflectors(LabSpec::new(NatBehaviour::EimApdf).loss_percent(20));
-    let a = lab.addrs().clone();
     let sock = client_sock(&lab);
-    let target = SocketAddrV4::new(a.server_primary, REFL_PORT);
+    let target = primary(&lab);
     for _ in 0..N {
         sock.send_to(b"x", target).expect("send");
         std::thread::sleep(Duration::from_micros(200));
@@ -432,7 +410,7 @@ fn short_udp_timeout_expires_mappings() {
     // APDM: a new flow after the timeout gets a new mapping.
     let lab = up_with_reflectors(LabSpec::new(NatBehaviour::Apdm).udp_timeout(timeout));
     let sock = client_sock(&lab);
-    let target = SocketAddrV4::new(lab.addrs().server_primary, REFL_PORT);
+    let target = primary(&lab);
     let first = seen_by(&sock, target);
     assert_eq!(seen_by(&sock, target), first, "changed within the timeout");
     std::thread::sleep(timeout + Duration::from_millis(1200));

@@ -135,7 +135,7 @@ fn run_all(args: &[String], env: &[(&str, &str)], secrets: &[String]) -> Vec<Val
                     c.env(k, val);
                 }
                 let label = format!("{} {v} --format {format}", args.join(" "));
-                std::thread::spawn(move || (label, run_drained(c, LIMIT)))
+                std::thread::spawn(move || (label, support::run_bounded(c, LIMIT)))
             })
             .collect();
         for h in handles {
@@ -147,51 +147,6 @@ fn run_all(args: &[String], env: &[(&str, &str)], secrets: &[String]) -> Vec<Val
         }
     }
     docs
-}
-
-/// Like `support::run_bounded`, but drains stdout and stderr while the
-/// child runs: at -vvv the log is far bigger than a pipe buffer, and a child
-/// blocked on a full pipe would never exit.
-fn run_drained(mut cmd: std::process::Command, limit: Duration) -> Output {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the natscope binary can be started");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let start = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait().expect("waiting on a child works") {
-            Some(status) => break status,
-            None if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stderr = err.join().unwrap_or_default();
-                let tail = &stderr[stderr.len().saturating_sub(4000)..];
-                panic!(
-                    "natscope did not finish within {limit:?}; stderr tail: {}",
-                    String::from_utf8_lossy(tail)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
 }
 
 fn assert_no_secret(label: &str, out: &Output, secrets: &[String]) {

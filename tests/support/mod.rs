@@ -1,6 +1,8 @@
 //! Shared helpers for natscope's integration tests.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,18 @@ pub fn natscope() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_natscope"));
     c.env("NO_COLOR", "1").env_remove("NATSCOPE_LOG");
     c
+}
+
+/// Runs natscope with `args` to completion (bounded by `limit`, as
+/// [`run_bounded`]).
+pub fn run_natscope<I, S>(args: I, limit: Duration) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = natscope();
+    cmd.args(args);
+    run_bounded(cmd, limit)
 }
 
 /// Runs `cmd` to completion, killing it after `limit` (then panics: a hang
@@ -51,12 +65,14 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
             None if start.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let stdout = out.join().unwrap_or_default();
-                let stderr = err.join().unwrap_or_default();
+                // The tails: at -vvv a log is far bigger than a screen.
+                let tail = |v: Vec<u8>| {
+                    String::from_utf8_lossy(&v[v.len().saturating_sub(4000)..]).into_owned()
+                };
                 panic!(
-                    "natscope did not finish within {limit:?}\nstdout: {}\nstderr: {}",
-                    String::from_utf8_lossy(&stdout),
-                    String::from_utf8_lossy(&stderr)
+                    "natscope did not finish within {limit:?}\nstdout tail: {}\nstderr tail: {}",
+                    tail(out.join().unwrap_or_default()),
+                    tail(err.join().unwrap_or_default())
                 );
             }
             None => std::thread::sleep(Duration::from_millis(20)),
@@ -97,4 +113,67 @@ pub fn assert_schema_valid(doc: &serde_json::Value) {
         errors.is_empty(),
         "report does not match the schema: {errors:#?}"
     );
+}
+
+/// A run's stdout as text.
+pub fn stdout_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A run's stderr as text.
+pub fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that a run exited with one of `codes` (a signal or a panic's 101
+/// is never one); the failure names `context` and shows both streams.
+#[track_caller]
+pub fn assert_exit(out: &Output, codes: &[i32], context: &str) {
+    let code = out.status.code();
+    assert!(
+        code.is_some_and(|c| codes.contains(&c)),
+        "{context}: exit {code:?} (want one of {codes:?})\nstderr: {}\nstdout: {}",
+        stderr_text(out),
+        stdout_text(out)
+    );
+}
+
+/// Stdout parsed as a natscope report, checked against the schema.
+#[track_caller]
+pub fn report_of(out: &Output) -> serde_json::Value {
+    let doc = json_of(out);
+    assert_schema_valid(&doc);
+    doc
+}
+
+/// A fresh directory under the system temp dir, named for the test and
+/// this process; removed (with its files) when dropped, panics included.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `natscope-{name}-{pid}` (`name` differs per test: tests of
+    /// one binary run in parallel in one process).
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("natscope-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("the temp dir is writable");
+        Self(dir)
+    }
+
+    /// `file` inside the directory (not created).
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+
+    /// Writes `contents` to `file` inside the directory; returns its path.
+    pub fn write(&self, file: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(file);
+        std::fs::write(&path, contents).expect("the temp dir is writable");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
