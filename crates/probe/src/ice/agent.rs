@@ -131,7 +131,6 @@ pub(crate) struct Side {
     pub connected: Option<Instant>,
     pub failed: bool,
     pub app_rx: VecDeque<Vec<u8>>,
-    pub errors: Vec<String>,
 }
 
 impl Side {
@@ -214,7 +213,7 @@ impl Side {
     fn drop_tcp(&mut self, local: SocketAddr, to: SocketAddr, reason: String) {
         self.tcp.remove(&(local, to));
         self.tcp_frames.remove(&local);
-        self.errors.push(format!("TCP {local} <-> {to}: {reason}"));
+        tracing::debug!("TCP {local} <-> {to}: {reason}");
         if let Some((i, _)) = self.turn_sockets.get(&local)
             && !self.relays.iter().any(|r| r.turn_server == Some(*i))
         {
@@ -284,7 +283,6 @@ impl Pair {
                 connected: None,
                 failed: false,
                 app_rx: VecDeque::new(),
-                errors: Vec::new(),
             })
         };
         Ok(Self {
@@ -388,9 +386,7 @@ impl Pair {
             // A stream cannot drop bytes: a full queue means the connection
             // is stuck, so it is closed (and named) rather than corrupted.
             if w.try_send(t.data.to_vec()).is_err() {
-                s.tcp.remove(&(t.from, t.to));
-                s.errors
-                    .push(format!("TCP to {}: write queue full, closed", t.to));
+                s.drop_tcp(t.from, t.to, "write queue full: connection closed".into());
             }
             return;
         }
@@ -459,7 +455,7 @@ impl Pair {
                         && let Some(mut comp) = stream.mut_component(p.component_id)
                         && let Err(e) = comp.set_selected_pair(pair.clone())
                     {
-                        s.errors.push(format!("set_selected_pair: {e}"));
+                        tracing::warn!("ICE agent {side}: set_selected_pair: {e}");
                     }
                     s.selected = Some(pair);
                 }
