@@ -157,17 +157,30 @@ fn fixtures_have_expected_content() {
             .all(|t| t.ok && t.relayed_address.is_some())
     );
     let ice = r.ice.tested().expect("ice tested in full.json");
-    let filters: Vec<_> = ice.runs.iter().map(|r| r.filter).collect();
+    let runs: Vec<_> = ice.runs.iter().map(|r| (r.filter, r.relay_only)).collect();
+    // relay-relay with every TURN server, then once per relay protocol.
+    use ice::{IceFilter as F, RelayProtocol as P};
     assert_eq!(
-        filters,
+        runs,
         [
-            ice::IceFilter::HostHost,
-            ice::IceFilter::SrflxSrflx,
-            ice::IceFilter::RelayRelay,
-            ice::IceFilter::RelayHost,
-            ice::IceFilter::All
+            (F::HostHost, None),
+            (F::SrflxSrflx, None),
+            (F::RelayRelay, None),
+            (F::RelayRelay, Some(P::Udp)),
+            (F::RelayRelay, Some(P::Tcp)),
+            (F::RelayRelay, Some(P::Tls)),
+            (F::RelayHost, None),
+            (F::All, None)
         ]
     );
+    assert!(ice.runs.iter().all(|r| r.connected));
+    // Each restricted run's pair is relayed over its own protocol on both
+    // ends.
+    for r in ice.runs.iter().filter(|r| r.relay_only.is_some()) {
+        let pair = r.selected.as_ref().expect("connected runs have a pair");
+        assert_eq!(pair.local_relay_protocol, r.relay_only);
+        assert_eq!(pair.remote_relay_protocol, r.relay_only);
+    }
     let relay = &ice.runs[2];
     let pair = relay
         .selected
@@ -188,6 +201,9 @@ fn fixtures_have_expected_content() {
         "ice-host",
         "ice-srflx",
         "ice-relay",
+        "ice-relay-udp",
+        "ice-relay-tcp",
+        "ice-relay-tls",
     ] {
         assert!(ids.contains(&id), "check {id} missing: {ids:?}");
     }

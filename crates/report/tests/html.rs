@@ -619,10 +619,11 @@ fn lab_fixture_renders_turn_and_ice() {
         );
     }
     let ice = r.ice.tested().expect("ICE tested in the lab fixture");
-    assert_eq!(ice.runs.len(), 5);
+    // relay ↔ relay once with every TURN server, once per relay protocol.
+    assert_eq!(ice.runs.len(), 8);
     assert_eq!(
         html.matches("<tr id=\"ice-run-").count(),
-        5,
+        8,
         "one matrix row per run"
     );
     for needle in [
@@ -630,12 +631,18 @@ fn lab_fixture_renders_turn_and_ice() {
         "<th>host ↔ host</th>",
         "<th>srflx ↔ srflx</th>",
         "<th>relay ↔ relay</th>",
+        "<th>relay ↔ relay, TURN-UDP only</th>",
+        "<th>relay ↔ relay, TURN-TCP only</th>",
+        "<th>relay ↔ relay, TURN-TLS only</th>",
         "<th>relay ↔ host</th>",
         "<th>all types</th>",
-        "<strong>relay → relay</strong>",
+        "<strong>relay/UDP → relay/UDP</strong>",
+        "<strong>relay/TCP → relay/TCP</strong>",
+        "<strong>relay/TLS → relay/TLS</strong>",
+        "udp via TURN-TLS",
         "a→b 5/5",
         "hairpinning not exercised",
-        "id=\"ice-candidates-4\"",
+        "id=\"ice-candidates-7\"",
         "turn:127.0.0.1:",
     ] {
         assert!(html.contains(needle), "{needle:?} missing");

@@ -267,7 +267,9 @@ fn renders_fixtures() {
         "TLS",
         "works",
         "relay ↔ relay",
-        "relay → relay",
+        "relay ↔ relay, TURN-TLS only",
+        "relay/UDP → relay/UDP",
+        "relay/TLS → relay/TLS",
     ] {
         assert!(out.contains(needle), "{needle:?} missing:\n{out}");
     }
