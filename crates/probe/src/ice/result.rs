@@ -76,6 +76,13 @@ pub enum GatherError {
         /// The error text.
         message: String,
     },
+    /// Another TURN server over TCP/TLS has the same address (e.g. TCP and
+    /// TLS on one port); rice-proto keeps one TCP connection per server
+    /// address, so this one is left to its own per-transport run.
+    SharedTcpAddress {
+        /// The URL of the server that has the connection.
+        other: String,
+    },
     /// The TCP connection or the TLS handshake to the TURN server failed
     /// (a certificate problem is named), or the connection closed before
     /// an allocation.
@@ -100,6 +107,11 @@ impl std::fmt::Display for GatherError {
             GatherError::NoMappedAddress => f.write_str("answer without a mapped address"),
             GatherError::Socket { message } => write!(f, "socket error: {message}"),
             GatherError::Connection { message } => write!(f, "{message}"),
+            GatherError::SharedTcpAddress { other } => write!(
+                f,
+                "same TCP address as {other}: one connection per server address \
+                 in a run; tested in its own relay-relay run"
+            ),
             GatherError::FamilyMismatch => f.write_str("address family mismatch"),
         }
     }

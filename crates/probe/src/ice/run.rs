@@ -173,6 +173,31 @@ fn turn_config(t: &TurnServerSpec) -> rice_proto::turn::TurnConfig {
     )
 }
 
+/// TURN servers reached over TCP or TLS at the same address as an earlier
+/// one (e.g. `turn:…:443?transport=tcp` and `turns:…:443` on a server that
+/// tells them apart by the first byte): index → the earlier one's index.
+/// rice-proto keeps one TCP connection per server address, so in a run with
+/// both only the first gets one; the other is proved in its own
+/// per-transport run ([`plan_runs`]).
+fn shared_tcp_addresses(turn: &[TurnServerSpec]) -> std::collections::HashMap<usize, usize> {
+    let mut first: std::collections::HashMap<SocketAddr, usize> = Default::default();
+    let mut out = std::collections::HashMap::new();
+    for (i, t) in turn.iter().enumerate() {
+        if matches!(t.transport, IceTurnTransport::Udp) {
+            continue;
+        }
+        match first.get(&t.addr) {
+            Some(&j) => {
+                out.insert(i, j);
+            }
+            None => {
+                first.insert(t.addr, i);
+            }
+        }
+    }
+    out
+}
+
 /// The TLS the driver runs on the connection to `t`, for `turns:`.
 fn tls_target(t: &TurnServerSpec) -> Option<TlsTarget> {
     match &t.transport {
@@ -427,8 +452,19 @@ async fn run_inner(
             continue;
         }
         let mut entries = Vec::new();
+        let shared = shared_tcp_addresses(&servers.turn);
         for (i, t) in servers.turn.iter().enumerate() {
             let bind = SocketAddr::new(bind_ip_for(opts, t.addr), 0);
+            if let Some(&j) = shared.get(&i) {
+                reports[side].server_problems.push(ServerProblem {
+                    server: t.url.clone(),
+                    kind: CandidateKind::Relay,
+                    error: GatherError::SharedTcpAddress {
+                        other: servers.turn[j].url.clone(),
+                    },
+                });
+                continue;
+            }
             if !matches!(t.transport, IceTurnTransport::Udp) {
                 entries.push((i, bind, &configs[i], tls_target(t)));
                 continue;
@@ -820,6 +856,28 @@ mod tests {
         assert_eq!(tcp_only.turn.len(), 1);
         assert_eq!(tcp_only.turn[0].addr.port(), 3479);
         assert_eq!(tcp_only.stun.len(), 1);
+    }
+
+    #[test]
+    fn tcp_and_tls_on_one_address_share_it_with_the_first() {
+        let turn_list = vec![
+            turn(443, IceTurnTransport::Tcp),
+            turn(443, IceTurnTransport::Udp),
+            turn(443, tls()),
+            turn(5349, tls()),
+        ];
+        let shared = shared_tcp_addresses(&turn_list);
+        // Only the TLS server on :443 collides (with the TCP one); UDP on
+        // the same port and TLS elsewhere do not.
+        assert_eq!(shared.len(), 1);
+        assert_eq!(shared.get(&2), Some(&0));
+        // Each still gets its own per-transport run.
+        let servers = IceServers {
+            stun: Vec::new(),
+            turn: turn_list,
+        };
+        assert_eq!(servers.only_relay(RelayProtocol::Tls).turn.len(), 2);
+        assert!(shared_tcp_addresses(&servers.only_relay(RelayProtocol::Tls).turn).is_empty());
     }
 
     #[test]
