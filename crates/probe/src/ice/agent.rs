@@ -789,16 +789,10 @@ async fn tcp_connection(
         let stream: Box<dyn Stream> = match tls {
             None => Box::new(stream),
             Some(t) => {
-                let name = t.server_name.to_str().into_owned();
-                let tls = tokio_rustls::TlsConnector::from(t.config)
-                    .connect(t.server_name, stream)
+                let host = t.server_name.to_str().into_owned();
+                let tls = crate::turn::tls::connect(t.config, &host, stream)
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "TLS to {to}: {}",
-                            crate::turn::tls::name_tls_error(&e, &name)
-                        )
-                    })?;
+                    .map_err(|f| format!("TLS to {to}: {f}"))?;
                 Box::new(tls)
             }
         };

@@ -7,7 +7,7 @@ use super::dtls::{self, DtlsConn};
 use super::quality::{QualityConfig, run_burst};
 use super::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use super::target::{host_name, turn_transports, wire_transport};
-use super::tls::{TlsOptions, client_config, name_tls_error, server_name};
+use super::tls::{TlsOptions, client_config};
 use crate::resolve::{ResolveError, Resolver};
 use crate::servers::{Host, ServerUri};
 use std::collections::VecDeque;
@@ -327,7 +327,6 @@ async fn run_once(
 ) -> Flow {
     r.server = Some(server);
     let host = host_name(uri);
-    let timeout_ms = cfg.stage_timeout.as_millis() as u64;
     // --- connect ---
     let conn = match transport {
         TurnTransport::Dtls => {
@@ -339,26 +338,12 @@ async fn run_once(
                     return Flow::Done;
                 }
             };
-            let hs = tokio::time::timeout(cfg.stage_timeout, dtls::connect(sock, &host, &cfg.tls));
-            match hs.await {
-                Ok(Ok(est)) => {
+            match bounded(cfg.stage_timeout, dtls::connect(sock, &host, &cfg.tls)).await {
+                Ok(est) => {
                     r.pass(TurnStage::DtlsHandshake, ms_since(t0), Some(est.note));
                     Conn::Dtls(Box::new(est.conn))
                 }
-                Ok(Err(f)) => {
-                    r.fail(TurnStage::DtlsHandshake, Some(ms_since(t0)), f);
-                    return Flow::Done;
-                }
-                Err(_) => {
-                    r.fail(
-                        TurnStage::DtlsHandshake,
-                        Some(ms_since(t0)),
-                        TurnFailure::Timeout {
-                            after_ms: timeout_ms,
-                        },
-                    );
-                    return Flow::Done;
-                }
+                Err(f) => return stage_failed(r, TurnStage::DtlsHandshake, t0, f),
             }
         }
         TurnTransport::Udp => match connected_udp(server).await {
@@ -370,24 +355,15 @@ async fn run_once(
         },
         TurnTransport::Tcp | TurnTransport::Tls => {
             let t0 = std::time::Instant::now();
-            let tcp =
-                match tokio::time::timeout(cfg.stage_timeout, TcpStream::connect(server)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        r.fail(TurnStage::TcpConnect, Some(ms_since(t0)), name_io_error(&e));
-                        return Flow::Done;
-                    }
-                    Err(_) => {
-                        r.fail(
-                            TurnStage::TcpConnect,
-                            Some(ms_since(t0)),
-                            TurnFailure::Timeout {
-                                after_ms: timeout_ms,
-                            },
-                        );
-                        return Flow::Done;
-                    }
-                };
+            let connect = async {
+                TcpStream::connect(server)
+                    .await
+                    .map_err(|e| name_io_error(&e))
+            };
+            let tcp = match bounded(cfg.stage_timeout, connect).await {
+                Ok(s) => s,
+                Err(f) => return stage_failed(r, TurnStage::TcpConnect, t0, f),
+            };
             r.pass(TurnStage::TcpConnect, ms_since(t0), None);
             let _ = tcp.set_nodelay(true);
             let (local, remote) = match (tcp.local_addr(), tcp.peer_addr()) {
@@ -419,19 +395,9 @@ async fn run_once(
                         return Flow::Done;
                     }
                 };
-                let Some(name) = server_name(&host) else {
-                    r.fail(
-                        TurnStage::TlsHandshake,
-                        None,
-                        TurnFailure::TlsOther {
-                            detail: format!("{host} is not a valid TLS server name"),
-                        },
-                    );
-                    return Flow::Done;
-                };
-                let connector = tokio_rustls::TlsConnector::from(config);
-                match tokio::time::timeout(cfg.stage_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(tls)) => {
+                let handshake = super::tls::connect(config, &host, tcp);
+                match bounded(cfg.stage_timeout, handshake).await {
+                    Ok(tls) => {
                         let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
                         r.pass(TurnStage::TlsHandshake, ms_since(t1), version);
                         Conn::Stream {
@@ -441,24 +407,7 @@ async fn run_once(
                             remote,
                         }
                     }
-                    Ok(Err(e)) => {
-                        r.fail(
-                            TurnStage::TlsHandshake,
-                            Some(ms_since(t1)),
-                            name_tls_error(&e, &host),
-                        );
-                        return Flow::Done;
-                    }
-                    Err(_) => {
-                        r.fail(
-                            TurnStage::TlsHandshake,
-                            Some(ms_since(t1)),
-                            TurnFailure::Timeout {
-                                after_ms: timeout_ms,
-                            },
-                        );
-                        return Flow::Done;
-                    }
+                    Err(f) => return stage_failed(r, TurnStage::TlsHandshake, t1, f),
                 }
             }
         }
@@ -1732,6 +1681,30 @@ struct Deletion {
     wait: Result<(), PumpError>,
     /// The first deleting Refresh was answered 438 and retried once.
     stale_retried: bool,
+}
+
+/// `fut` within `limit`; running out is `TurnFailure::Timeout`.
+async fn bounded<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, TurnFailure>>,
+) -> Result<T, TurnFailure> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or(Err(TurnFailure::Timeout {
+            after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+        }))
+}
+
+/// Records `stage` as failed with `f`, timed from `since`, and ends the
+/// transport's run.
+fn stage_failed(
+    r: &mut TurnTransportResult,
+    stage: TurnStage,
+    since: std::time::Instant,
+    f: TurnFailure,
+) -> Flow {
+    r.fail(stage, Some(ms_since(since)), f);
+    Flow::Done
 }
 
 /// RFC 8656 §3.2: the default allocation lifetime, asked for when the server

@@ -99,6 +99,38 @@ pub fn server_name(host: &str) -> Option<ServerName<'static>> {
     ServerName::try_from(h.to_string()).ok()
 }
 
+/// TLS over an established TCP connection to `host` (the name, or IP
+/// literal, the certificate must carry; SNI), with `config`. The one TLS
+/// client handshake of natscope: the TURN stages and the ICE driver use it,
+/// and every failure comes back named ([`name_tls_error`]). Unbounded: the
+/// caller puts its deadline around it.
+pub async fn connect(
+    config: Arc<ClientConfig>,
+    host: &str,
+    tcp: tokio::net::TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, TurnFailure> {
+    let name = server_name(host).ok_or_else(|| TurnFailure::TlsOther {
+        detail: format!("{host} is not a valid TLS server name"),
+    })?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| name_tls_error(&e, host))
+}
+
+/// [`connect`] with the configuration `opts` asks for; a configuration
+/// problem (unreadable `--ca`, no system roots) is named as `TlsOther`.
+pub async fn connect_with(
+    opts: &TlsOptions,
+    host: &str,
+    tcp: tokio::net::TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, TurnFailure> {
+    let config = client_config(opts).map_err(|e| TurnFailure::TlsOther {
+        detail: e.to_string(),
+    })?;
+    connect(config, host, tcp).await
+}
+
 /// Names a TLS handshake failure (an io::Error from tokio-rustls).
 pub fn name_tls_error(err: &std::io::Error, server_name: &str) -> TurnFailure {
     let inner = err

@@ -13,7 +13,7 @@ use crate::servers::ServerUri;
 use crate::turn::creds::ResolvedCredentials;
 use crate::turn::stages::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use crate::turn::target::host_name;
-use crate::turn::tls::{client_config, name_tls_error, server_name};
+use crate::turn::tls;
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -124,16 +124,7 @@ async fn data_connection(
             local,
         });
     }
-    let config = client_config(&cfg.tls).map_err(|e| TurnFailure::TlsOther {
-        detail: e.to_string(),
-    })?;
-    let name = server_name(&host).ok_or_else(|| TurnFailure::TlsOther {
-        detail: format!("{host} is not a valid TLS server name"),
-    })?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| name_tls_error(&e, &host))?;
+    let tls = tls::connect_with(&cfg.tls, &host, tcp).await?;
     Ok(DataConn {
         io: Box::new(tls),
         local,
