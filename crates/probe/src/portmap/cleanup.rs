@@ -133,6 +133,24 @@ impl ActiveMapping {
     }
 }
 
+/// The options of a NAT-PMP or PCP MAP for `port`: the same external port
+/// asked for, `cfg.lifetime` (at least 1 s), retries within
+/// `cfg.step_timeout`.
+pub(crate) fn mapping_options(
+    cfg: &super::PortmapConfig,
+    port: std::num::NonZeroU16,
+) -> crab_nat::PortMappingOptions {
+    crab_nat::PortMappingOptions {
+        external_port: Some(port),
+        lifetime_seconds: Some(
+            u32::try_from(cfg.lifetime.as_secs())
+                .unwrap_or(u32::MAX)
+                .max(1),
+        ),
+        timeout_config: Some(quick_timeouts(cfg.step_timeout)),
+    }
+}
+
 /// crab_nat retransmission settings that fit in `bound` (RFC 6886 starts at
 /// 250 ms and doubles; we cap the retries so the total stays near `bound`).
 pub(crate) fn quick_timeouts(bound: Duration) -> TimeoutConfig {

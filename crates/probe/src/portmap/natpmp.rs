@@ -6,10 +6,10 @@ use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crab_nat::InternetProtocol;
 use crab_nat::natpmp::Failure;
-use crab_nat::{InternetProtocol, PortMappingOptions};
 
-use super::cleanup::{ActiveMapping, MappingLedger, quick_timeouts};
+use super::cleanup::{ActiveMapping, MappingLedger, mapping_options, quick_timeouts};
 use super::{
     Availability, MappingOutcome, PortmapConfig, PortmapProtocol, ProtocolOutcome, bind_local,
     release, traffic,
@@ -84,15 +84,7 @@ pub(super) async fn test(
         out.elapsed = started.elapsed();
         return out;
     };
-    let opts = PortMappingOptions {
-        external_port: Some(port),
-        lifetime_seconds: Some(
-            u32::try_from(cfg.lifetime.as_secs())
-                .unwrap_or(u32::MAX)
-                .max(1),
-        ),
-        timeout_config: Some(quick_timeouts(cfg.step_timeout)),
-    };
+    let opts = mapping_options(cfg, port);
     let mapped = tokio::time::timeout(
         cfg.step_timeout + cfg.step_timeout,
         crab_nat::natpmp::port_mapping(gw.into(), InternetProtocol::Udp, port, opts),

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crab_nat::pcp::{BaseMapRequest, Failure};
-use crab_nat::{InternetProtocol, PortMappingOptions, PortMappingType};
+use crab_nat::{InternetProtocol, PortMappingType};
 use tokio::net::UdpSocket;
 
-use super::cleanup::{ActiveMapping, MappingLedger, quick_timeouts};
+use super::cleanup::{ActiveMapping, MappingLedger, mapping_options};
 use super::{
     Availability, MappingOutcome, PortmapConfig, PortmapProtocol, ProtocolOutcome, bind_local,
     release, traffic,
@@ -164,15 +164,7 @@ pub(super) async fn test(
         out.errors.push("local socket got port 0".into());
         return done(out);
     };
-    let opts = PortMappingOptions {
-        external_port: Some(port),
-        lifetime_seconds: Some(
-            u32::try_from(cfg.lifetime.as_secs())
-                .unwrap_or(u32::MAX)
-                .max(1),
-        ),
-        timeout_config: Some(quick_timeouts(cfg.step_timeout)),
-    };
+    let opts = mapping_options(cfg, port);
     let mapped = tokio::time::timeout(
         cfg.step_timeout + cfg.step_timeout,
         crab_nat::pcp::port_mapping(
