@@ -19,6 +19,21 @@ pub(crate) struct ServerResult {
     pub(crate) no_nat: Option<bool>,
 }
 
+impl ServerResult {
+    /// A server that answered but cannot be used for RFC 5780 tests:
+    /// `verdict` (with its status set) and what its answers showed.
+    fn untestable(verdict: ServerVerdict, udp_answered: bool, no_nat: Option<bool>) -> Self {
+        ServerResult {
+            verdict,
+            mapping: None,
+            filtering: None,
+            udp_answered,
+            udp_solid_silence: false,
+            no_nat,
+        }
+    }
+}
+
 /// How a "no answer" counts: `Some(true)` solid, `Some(false)` weak (too few
 /// transmissions), `None` when the reply is not a no-answer.
 pub(crate) fn silence(r: &Reply, opts: &ClassifyOptions) -> Option<bool> {
@@ -183,14 +198,7 @@ pub(crate) fn classify_server(
             ),
         ));
         verdict.status = ServerStatus::NotRfc5780;
-        return ServerResult {
-            verdict,
-            mapping: None,
-            filtering: None,
-            udp_answered,
-            udp_solid_silence: false,
-            no_nat,
-        };
+        return ServerResult::untestable(verdict, udp_answered, no_nat);
     };
     if other.ip() == o.server.ip()
         || other.port() == o.server.port()
@@ -205,14 +213,7 @@ pub(crate) fn classify_server(
             ),
         ));
         verdict.status = ServerStatus::Inconsistent;
-        return ServerResult {
-            verdict,
-            mapping: None,
-            filtering: None,
-            udp_answered,
-            udp_solid_silence: false,
-            no_nat,
-        };
+        return ServerResult::untestable(verdict, udp_answered, no_nat);
     }
 
     let mut consistent = true;
