@@ -792,7 +792,7 @@ async fn tcp_connection(
                 let host = t.server_name.to_str().into_owned();
                 let tls = crate::turn::tls::connect(t.config, &host, stream)
                     .await
-                    .map_err(|f| format!("TLS to {to}: {f}"))?;
+                    .map_err(|f| format!("{to}: {f}"))?;
                 Box::new(tls)
             }
         };
