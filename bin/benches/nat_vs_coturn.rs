@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use probe::lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
+use lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
 
 const ROUNDS: usize = 3;
 

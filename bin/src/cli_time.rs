@@ -1,4 +1,5 @@
-//! Parsing of durations on the command line: `3`, `2.5`, `3s`, `500ms`, `1m`.
+//! Time on the command line: durations (`3`, `2.5`, `3s`, `500ms`, `1m`)
+//! and the clock reading a report is stamped with.
 
 use std::time::Duration;
 
@@ -22,6 +23,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("duration {s:?} out of range (0 < d ≤ 24h)"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// The current time as RFC 3339 UTC, for a report's `generated_at`.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    model::document::rfc3339(secs)
 }
 
 #[cfg(test)]

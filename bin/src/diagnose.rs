@@ -16,48 +16,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use probe::ice::{CandidateFilter, IceOptions};
-use probe::responder::{Responder, ResponderConfig};
-use probe::servers::{Scheme, Secret, ServerUri};
-use probe::turn::server::{TestTurnServer, TestTurnServerConfig};
+use model::ice::IceFilter;
+use model::servers::{Scheme, ServerUri};
+use model::{CheckId, Secret, Section};
+use probe::ice::IceOptions;
 use probe::turn::{TlsOptions, TurnAuth, TurnProbeConfig};
+use servers::responder::{Responder, ResponderConfig};
+use servers::turn::{TurnServer, TurnServerConfig};
 
 use crate::Verdict;
 use crate::cli_time::parse_duration;
 use crate::output::OutputArgs;
 use crate::portmap_cmd::{self, PortmapArgs};
 use crate::servers_arg::{NamedServer, ProbeArgs, ServerArgs};
-use crate::{ice_cmd, interfaces_cmd, nat_cmd, stun_cmd, to_report};
-
-/// Check names `--require` accepts (the ids in `summary.checks`).
-pub const CHECKS: &[&str] = &[
-    "udp",
-    "stun",
-    "nat-eim",
-    "turn-udp",
-    "turn-tcp",
-    "turn-tls",
-    "turn-dtls",
-    "ice-host",
-    "ice-srflx",
-    "ice-relay",
-    "ice-relay-udp",
-    "ice-relay-tcp",
-    "ice-relay-tls",
-    "portmap",
-];
-
-fn parse_check(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    if CHECKS.contains(&s) {
-        Ok(s.to_owned())
-    } else {
-        Err(format!(
-            "unknown check {s:?} (known: {})",
-            CHECKS.join(", ")
-        ))
-    }
-}
+use crate::{ice_cmd, interfaces_cmd, nat_cmd, stun_cmd};
 
 /// Arguments of `natscope diagnose`.
 #[derive(Debug, Args)]
@@ -96,11 +68,9 @@ pub struct DiagnoseArgs {
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     deadline: Duration,
     /// CI gate: exit 1 unless every CHECK passed (comma-separated; one
-    /// line on stderr per unmet requirement). Checks: udp, stun, nat-eim,
-    /// turn-udp, turn-tcp, turn-tls, turn-dtls, ice-host, ice-srflx, ice-relay,
-    /// ice-relay-udp, ice-relay-tcp, ice-relay-tls, portmap.
-    #[arg(long, value_delimiter = ',', value_parser = parse_check, value_name = "CHECK,...")]
-    require: Vec<String>,
+    /// line on stderr per unmet requirement).
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "CHECK,...")]
+    require: Vec<CheckId>,
     /// Replace public IP addresses with stable placeholders in every output.
     #[arg(long)]
     redact: bool,
@@ -151,7 +121,7 @@ pub fn plan(servers: &[NamedServer], skips: Skips) -> Plan {
     let plain_udp = |u: &ServerUri| {
         matches!(u.scheme, Scheme::Stun | Scheme::Turn)
             && u.transport
-                .is_none_or(|t| t == probe::servers::Transport::Udp)
+                .is_none_or(|t| t == model::servers::Transport::Udp)
     };
     let stun = by(&|u| matches!(u.scheme, Scheme::Stun | Scheme::Turn));
     let nat = if skips.nat {
@@ -178,7 +148,7 @@ pub fn plan(servers: &[NamedServer], skips: Skips) -> Plan {
         Err("skipped (--no-ice)".to_owned())
     } else {
         // stun: for srflx; turn: over UDP or TCP and turns: (TLS) for relays.
-        Ok(by(&|u| ice_cmd::ice_transport(u).is_ok()))
+        Ok(by(&|u| u.ice_transport().is_ok()))
     };
     Plan {
         stun,
@@ -191,7 +161,7 @@ pub fn plan(servers: &[NamedServer], skips: Skips) -> Plan {
 /// The servers `--lab` starts; stopped at the end of the run.
 struct EmbeddedLab {
     stun: Responder,
-    turn: TestTurnServer,
+    turn: TurnServer,
     password: Secret,
 }
 
@@ -211,13 +181,9 @@ impl EmbeddedLab {
                 .unwrap_or(0)
                 ^ u128::from(std::process::id())
         ));
-        let turn = TestTurnServer::start(TestTurnServerConfig::new(
-            LAB_REALM,
-            LAB_USER,
-            password.clone(),
-        ))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start the embedded TURN server: {e}"))?;
+        let turn = TurnServer::start(TurnServerConfig::new(LAB_REALM, LAB_USER, password.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the embedded TURN server: {e}"))?;
         Ok(Self {
             stun,
             turn,
@@ -252,75 +218,46 @@ impl EmbeddedLab {
     }
 }
 
-/// A section and what it adds to the summary.
-type Part<T> = (report::Section<T>, report::Summary);
-
 /// Runs a section under the overall deadline; a section that fails or is
-/// still running then becomes "failed" with the reason (and a problem line).
+/// still running then is "failed" with the reason.
 async fn bounded<T>(
     deadline: tokio::time::Instant,
-    name: &str,
-    fut: impl std::future::Future<Output = anyhow::Result<Part<T>>>,
-) -> Part<T> {
-    let why = match tokio::time::timeout_at(deadline, fut).await {
-        Ok(Ok(part)) => return part,
-        Ok(Err(e)) => format!("{e:#}"),
-        Err(_) => "did not finish within the overall deadline (--deadline)".to_owned(),
-    };
-    let mut summary = report::Summary::default();
-    summary.problems.push(format!("{name}: {why}"));
-    (report::Section::failed(why), summary)
-}
-
-fn not_tested<T>(why: &str) -> Part<T> {
-    (
-        report::Section::not_tested(why.to_owned()),
-        report::Summary::default(),
-    )
-}
-
-/// Appends `part` to `into`; a check id already present is kept as it was
-/// (STUN's `udp` check wins over the NAT probe's).
-fn merge(into: &mut report::Summary, part: report::Summary) {
-    into.works.extend(part.works);
-    into.problems.extend(part.problems);
-    for a in part.advice {
-        if !into.advice.contains(&a) {
-            into.advice.push(a);
-        }
-    }
-    for c in part.checks {
-        if !into.checks.iter().any(|x| x.id == c.id) {
-            into.checks.push(c);
-        }
+    fut: impl std::future::Future<Output = anyhow::Result<Section<T>>>,
+) -> Section<T> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(Ok(section)) => section,
+        Ok(Err(e)) => Section::failed(format!("{e:#}")),
+        Err(_) => Section::failed("did not finish within the overall deadline (--deadline)"),
     }
 }
 
 /// With `--require`: one line per unmet requirement on stderr; the verdict
 /// depends on the required checks only.
-fn require(checks: &[report::Check], required: &[String]) -> Verdict {
-    let mut verdict = Verdict::Pass;
-    for id in required {
-        match checks.iter().find(|c| &c.id == id) {
-            Some(c) if c.status == report::CheckStatus::Pass => {}
-            Some(c) => {
+fn require(summary: &model::Summary, required: &[CheckId]) -> Verdict {
+    let unmet = rules::require(summary, required);
+    for u in &unmet {
+        match u {
+            rules::Unmet::NotPassed(c) => {
                 let status = match c.status {
-                    report::CheckStatus::Fail => "failed",
+                    model::CheckStatus::Fail => "failed",
                     _ => "not tested",
                 };
                 eprintln!(
-                    "natscope: required check {id} {status}: {}",
+                    "natscope: required check {} {status}: {}",
+                    c.id,
                     report::sanitize::terminal(&c.reason)
                 );
-                verdict = Verdict::Fail;
             }
-            None => {
+            rules::Unmet::NotRun(id) => {
                 eprintln!("natscope: required check {id} was not run by this diagnosis");
-                verdict = Verdict::Fail;
             }
         }
     }
-    verdict
+    if unmet.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    }
 }
 
 /// Runs the command.
@@ -352,13 +289,13 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
             nat.retain(|s| s.uri.scheme == Scheme::Stun);
         }
     }
-    let mut rep = report::Report::new(
+    let mut rep = model::Report::new(
         if args.lab {
             "diagnose --lab"
         } else {
             "diagnose"
         },
-        to_report::now_rfc3339(),
+        crate::cli_time::now_rfc3339(),
     );
     rep.options.timeout_ms =
         Some(u64::try_from(args.probe.timeout.as_millis()).unwrap_or(u64::MAX));
@@ -389,21 +326,17 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         ..TurnProbeConfig::default()
     };
 
-    let stun = bounded(deadline, "STUN", async {
+    let stun = bounded(deadline, async {
         let section = stun_cmd::probe_section(&plan.stun, args.lab, &args.probe).await;
-        let mut summary = report::Summary::default();
-        to_report::summarize_stun(&section, &mut summary);
-        Ok((report::Section::Tested(section), summary))
+        Ok(Section::Tested(section))
     });
     let nat = async {
         match &plan.nat {
-            Err(why) => not_tested(why),
+            Err(why) => Section::not_tested(why.clone()),
             Ok(s) => {
-                bounded(deadline, "NAT classification", async {
+                bounded(deadline, async {
                     let verdict = nat_cmd::nat_section(s, &args.probe, &args.nat).await;
-                    let mut summary = report::Summary::default();
-                    to_report::summarize_nat(&verdict, &mut summary);
-                    Ok((report::Section::Tested(verdict), summary))
+                    Ok(Section::Tested(verdict))
                 })
                 .await
             }
@@ -411,14 +344,12 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     };
     let turn = async {
         match &plan.turn {
-            Err(why) => not_tested(why),
+            Err(why) => Section::not_tested(why.clone()),
             Ok(s) => {
-                bounded(deadline, "TURN", async {
+                bounded(deadline, async {
                     let uris: Vec<ServerUri> = s.iter().map(|s| s.uri.clone()).collect();
                     let results = probe::turn::probe_all(&uris, &turn_cfg).await;
-                    let mut summary = report::Summary::default();
-                    to_report::summarize_turn(&results, &mut summary);
-                    Ok((to_report::turn_section(&results)?, summary))
+                    Ok(Section::Tested(model::turn::TurnSection { results }))
                 })
                 .await
             }
@@ -426,9 +357,9 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     };
     let ice = async {
         match &plan.ice {
-            Err(why) => not_tested(why),
+            Err(why) => Section::not_tested(why.clone()),
             Ok(s) => {
-                bounded(deadline, "ICE", async {
+                bounded(deadline, async {
                     let servers = ice_cmd::servers_from(
                         s,
                         args.username.as_deref(),
@@ -444,10 +375,8 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
                         None => vec![ice_cmd::default_host_ip(&servers).await?],
                     };
                     let results =
-                        probe::ice::run_all(&CandidateFilter::ALL_FILTERS, &servers, &opts).await;
-                    let mut summary = report::Summary::default();
-                    ice_cmd::summarize(&results, &servers, &mut summary);
-                    Ok((ice_cmd::tested_section(&results), summary))
+                        probe::ice::run_all(&IceFilter::ALL_FILTERS, &servers, &opts).await;
+                    Ok(ice_cmd::tested_section(&results))
                 })
                 .await
             }
@@ -461,24 +390,24 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     } else {
         args.portmap.config(None)
     };
-    let portmap = bounded(deadline, "port mapping", async {
+    let portmap = bounded(deadline, async {
         let mut out = probe::portmap::probe(&portmap_cfg, &ledger).await;
         if args.lab {
             portmap_cmd::mark_lab(&mut out);
         }
-        Ok((report::Section::Tested(out), report::Summary::default()))
+        Ok(Section::Tested(out))
     });
     let progress = crate::progress::Progress::new(args.json_lines);
     let sections = async {
         tokio::join!(
             progress.track("interfaces", async { interfaces_cmd::section() }, |s| s
                 .status_str()),
-            progress.track("stun", stun, |p| p.0.status_str()),
-            progress.track("nat", nat, |p| p.0.status_str()),
-            progress.track("turn", turn, |p| p.0.status_str()),
-            progress.track("ice", ice, |p| p.0.status_str()),
-            progress.track("portmap", portmap, |p| match &p.0 {
-                report::Section::Tested(o) if o.skipped => "not-tested",
+            progress.track("stun", stun, Section::status_str),
+            progress.track("nat", nat, Section::status_str),
+            progress.track("turn", turn, Section::status_str),
+            progress.track("ice", ice, Section::status_str),
+            progress.track("portmap", portmap, |p| match p {
+                Section::Tested(o) if o.skipped => "not-tested",
                 other => other.status_str(),
             }),
         )
@@ -503,14 +432,10 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         );
     };
     rep.interfaces = interfaces;
-    rep.stun = stun.0;
-    merge(&mut rep.summary, stun.1);
-    rep.nat = nat.0;
-    merge(&mut rep.summary, nat.1);
-    rep.turn = turn.0;
-    merge(&mut rep.summary, turn.1);
-    rep.ice = ice.0;
-    merge(&mut rep.summary, ice.1);
+    rep.stun = stun;
+    rep.nat = nat;
+    rep.turn = turn;
+    rep.ice = ice;
     // The public IP STUN (or the NAT probe) saw, to compare with the
     // gateways' external addresses.
     let public = rep
@@ -518,48 +443,33 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         .tested()
         .and_then(portmap_cmd::public_ip)
         .or_else(|| rep.nat.tested().and_then(|v| v.public.map(|p| p.ip())));
-    rep.portmap = match portmap.0 {
-        report::Section::Tested(mut o) => {
+    rep.portmap = match portmap {
+        Section::Tested(mut o) => {
             portmap_cmd::compare_with_stun(&mut o, public);
             if let Some(r) = &cleanup {
                 o.leftover.extend(r.failed.iter().cloned());
             }
             portmap_cmd::section(&o)
         }
-        report::Section::NotTested { reason } => report::Section::not_tested(reason),
-        report::Section::Failed { reason } => report::Section::failed(reason),
+        Section::NotTested { reason } => Section::not_tested(reason),
+        Section::Failed { reason } => Section::failed(reason),
     };
-    merge(&mut rep.summary, portmap.1);
-    let mut portmap_summary = report::Summary::default();
-    if let Some(r) = cleanup.as_ref().filter(|r| !r.failed.is_empty())
+    rep.summary = rules::summarize(&rep);
+    if let Some(r) = cleanup.as_ref()
         && rep.portmap.tested().is_none()
     {
-        // The section was cut short and a mapping stayed behind.
-        let left: Vec<String> = r
-            .failed
-            .iter()
-            .map(|(d, why)| format!("{d}: {why}"))
-            .collect();
-        portmap_summary.problems.push(format!(
-            "port mapping left behind (it expires with its lease): {}",
-            left.join("; ")
-        ));
-        portmap_summary.checks.push(report::Check {
-            id: "portmap".into(),
-            status: report::CheckStatus::Fail,
-            reason: format!("mapping not removed: {}", left.join("; ")),
-        });
+        // The section was cut short and a mapping stayed behind: only the
+        // cleanup knows.
+        rules::portmap::left_behind(&mut rep.summary, &r.failed);
     }
-    to_report::summarize_portmap(&rep.portmap, &mut portmap_summary);
-    merge(&mut rep.summary, portmap_summary);
     if args.redact {
         rep = report::redact::redact(&rep);
     }
     args.output.emit(&rep)?;
     let verdict = if args.require.is_empty() {
-        Verdict::from_checks(&rep.summary.checks)
+        rules::verdict(&rep.summary)
     } else {
-        require(&rep.summary.checks, &args.require)
+        require(&rep.summary, &args.require)
     };
     progress.finish(match verdict {
         Verdict::Pass => 0,
@@ -624,26 +534,19 @@ mod tests {
     }
 
     #[test]
-    fn require_rejects_unknown_checks_and_reports_unmet_ones() {
-        assert!(parse_check("nat-eim").is_ok());
-        assert!(parse_check("nat-cone").is_err());
-        let checks = vec![
-            report::Check {
-                id: "udp".into(),
-                status: report::CheckStatus::Pass,
-                reason: "ok".into(),
-            },
-            report::Check {
-                id: "nat-eim".into(),
-                status: report::CheckStatus::Fail,
-                reason: "apdm".into(),
-            },
-        ];
-        assert_eq!(require(&checks, &["udp".into()]), Verdict::Pass);
+    fn require_reports_unmet_checks() {
+        let summary = model::Summary {
+            checks: vec![
+                model::Check::new(CheckId::Udp, model::CheckStatus::Pass, "ok"),
+                model::Check::new(CheckId::NatEim, model::CheckStatus::Fail, "apdm"),
+            ],
+            ..model::Summary::default()
+        };
+        assert_eq!(require(&summary, &[CheckId::Udp]), Verdict::Pass);
         assert_eq!(
-            require(&checks, &["udp".into(), "nat-eim".into()]),
+            require(&summary, &[CheckId::Udp, CheckId::NatEim]),
             Verdict::Fail
         );
-        assert_eq!(require(&checks, &["ice-relay".into()]), Verdict::Fail);
+        assert_eq!(require(&summary, &[CheckId::IceRelay]), Verdict::Fail);
     }
 }

@@ -3,13 +3,13 @@
 
 use crate::servers_arg::NamedServer;
 use anyhow::{Context, bail};
+use model::Secret;
+use model::ice::IceFilter;
+use model::servers::{Host, Scheme, ServerUri, Transport};
 use probe::ice::{
-    CandidateFilter, CandidateKind, GatherError, HairpinNote, IceFailure, IceOptions, IcePhase,
-    IceRunResult, IceServers, IceTurnTransport, RelayProtocol, StunServerSpec, TurnServerSpec,
-    run_all,
+    IceOptions, IceRunResult, IceServers, IceTurnTransport, StunServerSpec, TurnServerSpec, run_all,
 };
-use probe::servers::{Host, Scheme, ServerUri, Transport};
-use probe::turn::{Secret, TlsOptions};
+use probe::turn::TlsOptions;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub struct IceArgs {
     /// Filters to run (default: all of host-host, srflx-srflx, relay-relay,
     /// relay-host, all).
     #[arg(long = "filter", value_name = "FILTER")]
-    pub filters: Vec<CandidateFilter>,
+    pub filters: Vec<IceFilter>,
     /// Gathering deadline, ms.
     #[arg(long, default_value_t = 5000)]
     pub gather_timeout_ms: u64,
@@ -61,26 +61,9 @@ pub struct IceArgs {
     pub no_data_channel: bool,
 }
 
-/// How an ICE agent reaches a server given by `uri`: `stun:` and `turn:`
-/// without `?transport` over UDP (as browsers do), `turn:?transport=tcp`
-/// over TCP, `turns:` over TLS. DTLS (`turns:?transport=udp`) and `stuns:`
-/// are not offered to ICE agents: `Err` says so.
-pub fn ice_transport(uri: &ServerUri) -> Result<Transport, String> {
-    match (uri.scheme, uri.transport) {
-        (Scheme::Stun, _) | (Scheme::Turn, None | Some(Transport::Udp)) => Ok(Transport::Udp),
-        (Scheme::Turn, Some(Transport::Tcp)) | (Scheme::Turns, None | Some(Transport::Tcp)) => {
-            Ok(Transport::Tcp)
-        }
-        (Scheme::Turns, Some(Transport::Udp)) => {
-            Err("TURN over DTLS is tested by the turn section, not offered to ICE agents".into())
-        }
-        (Scheme::Stuns, _) => Err("stuns: is not used for ICE candidates".into()),
-    }
-}
-
 /// ICE servers from named servers: `stun:` ones give srflx candidates,
 /// `turn:`/`turns:` ones relayed candidates over the transport
-/// [`ice_transport`] names (credentials from the URI, e.g. an iceServers
+/// `ServerUri::ice_transport` names (credentials from the URI, e.g. an iceServers
 /// file, else `username`/`password`; certificates checked with `tls`).
 /// Names are resolved through `probe::resolve`; anything else is an error
 /// naming the input.
@@ -96,7 +79,9 @@ pub async fn servers_from(
     let mut tls_config = None;
     for (s, r) in named.iter().zip(resolved) {
         let uri = &s.uri;
-        let want = ice_transport(uri).map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?;
+        let want = uri
+            .ice_transport()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?;
         let addr = r
             .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?
             .into_iter()
@@ -213,7 +198,8 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
                 }
             );
         }
-        ice_transport(&uri).map_err(|e| anyhow::anyhow!("{s}: {e}"))?;
+        uri.ice_transport()
+            .map_err(|e| anyhow::anyhow!("{s}: {e}"))?;
         named.push(NamedServer {
             label: s.clone(),
             uri,
@@ -254,164 +240,11 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
 pub async fn run_probe(args: &IceArgs) -> anyhow::Result<Vec<IceRunResult>> {
     let (servers, opts) = config(args).await?;
     let filters = if args.filters.is_empty() {
-        CandidateFilter::ALL_FILTERS.to_vec()
+        IceFilter::ALL_FILTERS.to_vec()
     } else {
         args.filters.clone()
     };
     Ok(run_all(&filters, &servers, &opts).await)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn kind(k: CandidateKind) -> report::ice::CandidateType {
-    use report::ice::CandidateType as T;
-    match k {
-        CandidateKind::Host => T::Host,
-        CandidateKind::Srflx => T::Srflx,
-        CandidateKind::Prflx => T::Prflx,
-        CandidateKind::Relay => T::Relay,
-    }
-}
-
-fn relay_protocol(p: RelayProtocol) -> report::ice::RelayProtocol {
-    use report::ice::RelayProtocol as R;
-    match p {
-        RelayProtocol::Udp => R::Udp,
-        RelayProtocol::Tcp => R::Tcp,
-        RelayProtocol::Tls => R::Tls,
-    }
-}
-
-fn gather_code(e: &GatherError) -> Option<u16> {
-    match e {
-        GatherError::TurnError { code, .. } | GatherError::StunError { code, .. } => Some(*code),
-        _ => None,
-    }
-}
-
-/// Converts probe results into the report's `ice` section.
-pub fn ice_section(results: &[IceRunResult]) -> report::ice::IceSection {
-    use report::ice as r;
-    let runs = results
-        .iter()
-        .map(|x| r::IceRun {
-            filter: match x.filter {
-                CandidateFilter::HostHost => r::IceFilter::HostHost,
-                CandidateFilter::SrflxSrflx => r::IceFilter::SrflxSrflx,
-                CandidateFilter::RelayRelay => r::IceFilter::RelayRelay,
-                CandidateFilter::RelayHost => r::IceFilter::RelayHost,
-                CandidateFilter::All => r::IceFilter::All,
-            },
-            relay_only: x.relay_only.map(relay_protocol),
-            connected: x.connected(),
-            failure: x.failure.as_ref().map(|f| match f {
-                IceFailure::NoCandidates {
-                    agent,
-                    kind: k,
-                    reason,
-                } => r::IceRunFailure::NoCandidates {
-                    agent: agent.clone(),
-                    candidate_type: kind(*k),
-                    reason: reason.clone(),
-                },
-                IceFailure::TurnError { server, error } => r::IceRunFailure::TurnError {
-                    server: server.clone(),
-                    code: gather_code(error),
-                    error: error.to_string(),
-                },
-                IceFailure::ChecksFailed => r::IceRunFailure::ChecksFailed,
-                IceFailure::Timeout { phase } => r::IceRunFailure::Timeout {
-                    phase: match phase {
-                        IcePhase::Gathering => "gathering",
-                        IcePhase::Checks => "checks",
-                        IcePhase::Payload => "payload",
-                    }
-                    .to_string(),
-                },
-                IceFailure::PayloadFailed => r::IceRunFailure::PayloadFailed,
-                IceFailure::Local { message } => r::IceRunFailure::Local {
-                    message: message.clone(),
-                },
-            }),
-            agents: x
-                .agents
-                .iter()
-                .map(|a| r::IceAgent {
-                    role: a.role.clone(),
-                    allowed: a.allowed.map(kind),
-                    candidates: a
-                        .candidates
-                        .iter()
-                        .map(|c| r::IceCandidate {
-                            kind: kind(c.kind),
-                            protocol: c.protocol.clone(),
-                            address: c.address,
-                            related_address: c.related_address,
-                            server: c.server.clone(),
-                            gathered_ms: ms(c.gathered_after),
-                            used: c.used,
-                            dropped: c.dropped.clone(),
-                            relay_protocol: c.relay_protocol.map(relay_protocol),
-                        })
-                        .collect(),
-                    server_problems: a
-                        .server_problems
-                        .iter()
-                        .map(|p| r::IceServerProblem {
-                            server: p.server.clone(),
-                            kind: kind(p.kind),
-                            error: p.error.to_string(),
-                            code: gather_code(&p.error),
-                        })
-                        .collect(),
-                    gathering_ms: ms(a.gathering_time),
-                    gathering_complete: a.gathering_complete,
-                })
-                .collect(),
-            selected: x.selected.as_ref().map(|s| r::IcePair {
-                local_type: kind(s.local_kind),
-                local_address: s.local_address,
-                remote_type: kind(s.remote_kind),
-                remote_address: s.remote_address,
-                local_relay_protocol: s.local_relay_protocol.map(relay_protocol),
-                remote_relay_protocol: s.remote_relay_protocol.map(relay_protocol),
-            }),
-            peer_reflexive_seen: x.peer_reflexive_seen,
-            time_to_connected_ms: x.time_to_connected.map(ms),
-            rtt_ms: x.payload.as_ref().and_then(|p| p.min_rtt()).map(ms),
-            payload: x.payload.as_ref().map(|p| r::IcePayload {
-                sent: p.sent,
-                a_to_b: p.a_to_b,
-                b_to_a: p.b_to_a,
-            }),
-            hairpin: x.hairpin.as_ref().map(|h| match h {
-                HairpinNote::NoNat => r::IceHairpin::NoNat,
-                HairpinNote::Required { public_ip } => r::IceHairpin::Required {
-                    public_ip: *public_ip,
-                },
-                HairpinNote::NotRequired => r::IceHairpin::NotRequired,
-            }),
-            data_channel: x.data_channel.as_ref().map(|d| r::IceDataChannel {
-                works: d.works(),
-                failure: d.failure.as_ref().map(|f| f.to_string()),
-                time_to_open_ms: d.time_to_open.map(ms),
-                dtls_connected_ms: d.dtls_connected_after.map(ms),
-                a_to_b: d.a_to_b,
-                b_to_a: d.b_to_a,
-                message_rtt_ms: d.message_rtt.map(ms),
-            }),
-            duration_ms: ms(x.duration),
-        })
-        .collect();
-    r::IceSection {
-        runs,
-        not_tested: vec![
-            "ICE-TCP candidates (RFC 6544): host and srflx candidates are UDP".into(),
-            "TURN over DTLS for ICE agents (the turn section tests DTLS)".into(),
-        ],
-    }
 }
 
 /// `natscope ice`: the ICE arguments plus output options.
@@ -425,139 +258,16 @@ pub struct IceCmd {
 
 /// Runs `natscope ice`.
 pub async fn run(cmd: IceCmd) -> anyhow::Result<crate::Verdict> {
-    let (servers, _) = config(&cmd.ice).await?;
     let results = run_probe(&cmd.ice).await?;
-    let mut rep = report::Report::new("ice", crate::to_report::now_rfc3339());
-    summarize(&results, &servers, &mut rep.summary);
+    let mut rep = model::Report::new("ice", crate::cli_time::now_rfc3339());
+    rep.options.servers = cmd.ice.stun.iter().chain(&cmd.ice.turn).cloned().collect();
     rep.ice = tested_section(&results);
+    rep.summary = rules::summarize(&rep);
     cmd.output.emit(&rep)?;
-    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+    Ok(rules::verdict(&rep.summary))
 }
 
 /// The `ice` section as stored in the report (tested, with these runs).
-pub fn tested_section(results: &[IceRunResult]) -> report::Section<report::ice::IceSection> {
-    report::Section::Tested(ice_section(results))
-}
-
-/// The name of a run in summary lines: the filter, and the relay
-/// transport when the run was restricted to one.
-fn run_name(r: &IceRunResult) -> String {
-    match r.relay_only {
-        Some(p) => format!("{} over TURN-{}", r.filter, p.as_str().to_uppercase()),
-        None => r.filter.to_string(),
-    }
-}
-
-/// Summary lines and the `ice-host`, `ice-srflx`, `ice-relay` checks, plus
-/// `ice-relay-udp`, `ice-relay-tcp`, `ice-relay-tls` (relay↔relay with the
-/// TURN servers reached over that transport only). A candidate type or
-/// transport with no server configured for it is "not tested", not a
-/// failure.
-pub fn summarize(results: &[IceRunResult], servers: &IceServers, summary: &mut report::Summary) {
-    use report::{Check, CheckStatus};
-    let (have_stun, have_turn) = (!servers.stun.is_empty(), !servers.turn.is_empty());
-    for r in results {
-        let (id, configured) = match r.filter {
-            CandidateFilter::HostHost => ("ice-host", true),
-            CandidateFilter::SrflxSrflx => ("ice-srflx", have_stun),
-            CandidateFilter::RelayRelay => ("ice-relay", have_turn),
-            CandidateFilter::RelayHost | CandidateFilter::All => ("", true),
-        };
-        let name = run_name(r);
-        if r.connected() {
-            let via = r
-                .selected
-                .as_ref()
-                .and_then(|s| s.local_relay_protocol.or(s.remote_relay_protocol))
-                .filter(|_| r.relay_only.is_none())
-                .map(|p| format!(" (relayed via TURN-{})", p.as_str().to_uppercase()))
-                .unwrap_or_default();
-            let dc = if r.data_channel.as_ref().is_some_and(|d| d.works()) {
-                "; a WebRTC data channel (DTLS + SCTP) opened over it"
-            } else {
-                ""
-            };
-            summary.works.push(format!(
-                "ICE {name}: connected and exchanged data both ways{via}{dc}"
-            ));
-        } else if configured {
-            let why = r
-                .failure
-                .as_ref()
-                .map(|f| f.to_string())
-                .unwrap_or_else(|| "did not connect".into());
-            summary.problems.push(format!("ICE {name}: {why}"));
-        }
-        if id.is_empty() || r.relay_only.is_some() {
-            continue;
-        }
-        summary.checks.push(Check {
-            id: id.into(),
-            status: match (configured, r.connected()) {
-                (false, _) => CheckStatus::NotTested,
-                (true, true) => CheckStatus::Pass,
-                (true, false) => CheckStatus::Fail,
-            },
-            reason: if !configured {
-                format!("no server configured for {name}")
-            } else if r.connected() {
-                format!("{name} connected")
-            } else {
-                format!("{name} did not connect")
-            },
-        });
-    }
-    // One check per relay transport: the run restricted to it, or the
-    // relay-relay run when it is the only transport configured.
-    let protocols = servers.relay_protocols();
-    let relay_run = |p: RelayProtocol| {
-        results
-            .iter()
-            .find(|r| r.filter == CandidateFilter::RelayRelay && r.relay_only == Some(p))
-            .or_else(|| {
-                (protocols == [p])
-                    .then(|| {
-                        results.iter().find(|r| {
-                            r.filter == CandidateFilter::RelayRelay && r.relay_only.is_none()
-                        })
-                    })
-                    .flatten()
-            })
-    };
-    let ran_relay = results
-        .iter()
-        .any(|r| r.filter == CandidateFilter::RelayRelay);
-    for p in RelayProtocol::ALL {
-        let upper = p.as_str().to_uppercase();
-        let (status, reason) = match relay_run(p) {
-            _ if !ran_relay => continue,
-            _ if !protocols.contains(&p) => (
-                CheckStatus::NotTested,
-                format!("no TURN server over {upper} configured for ICE"),
-            ),
-            None => (
-                CheckStatus::NotTested,
-                format!("relay-relay over TURN-{upper} was not run"),
-            ),
-            Some(r) if r.connected() => (
-                CheckStatus::Pass,
-                format!("relay-relay over TURN-{upper} connected"),
-            ),
-            Some(r) => (
-                CheckStatus::Fail,
-                format!(
-                    "relay-relay over TURN-{upper} did not connect: {}",
-                    r.failure
-                        .as_ref()
-                        .map(|f| f.to_string())
-                        .unwrap_or_else(|| "no pair".into())
-                ),
-            ),
-        };
-        summary.checks.push(Check {
-            id: format!("ice-relay-{}", p.as_str()),
-            status,
-            reason,
-        });
-    }
+pub fn tested_section(results: &[IceRunResult]) -> model::Section<model::ice::IceSection> {
+    model::Section::Tested(probe::ice::ice_section(results))
 }

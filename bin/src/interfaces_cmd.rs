@@ -4,7 +4,6 @@ use clap::Args;
 
 use crate::Verdict;
 use crate::output::OutputArgs;
-use crate::to_report;
 
 /// Arguments of `natscope interfaces`.
 #[derive(Debug, Args)]
@@ -14,17 +13,17 @@ pub struct InterfacesArgs {
 }
 
 /// The `interfaces` section from the OS's interface list.
-pub fn section() -> report::Section<report::Interfaces> {
+pub fn section() -> model::Section<model::Interfaces> {
     match probe::interfaces::list() {
-        Ok(list) => report::Section::Tested(to_report::interfaces(&list)),
-        Err(e) => report::Section::failed(e.to_string()),
+        Ok(list) => model::Section::Tested(probe::interfaces::section(&list)),
+        Err(e) => model::Section::failed(e.to_string()),
     }
 }
 
 /// Runs the command.
 pub async fn run(args: InterfacesArgs) -> anyhow::Result<Verdict> {
-    let mut rep = report::Report::new("interfaces", to_report::now_rfc3339());
+    let mut rep = model::Report::new("interfaces", crate::cli_time::now_rfc3339());
     rep.interfaces = section();
     args.output.emit(&rep)?;
-    Ok(Verdict::from_checks(&rep.summary.checks))
+    Ok(rules::verdict(&rep.summary))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use probe::lab::{Lab, LabSpec, LabState, NatBehaviour, Ns, STATE_DIR};
+use lab::{Lab, LabSpec, LabState, NatBehaviour, Ns, STATE_DIR};
 
 /// Arguments of `natscope lab`.
 #[derive(Debug, clap::Args)]
@@ -218,7 +218,7 @@ fn down(a: DownArgs) -> anyhow::Result<()> {
                 state.namespaces.len()
             }
             // No state file: remove what exists under the prefix anyway.
-            Err(_) => probe::lab::teardown_prefix(&prefix)
+            Err(_) => lab::teardown_prefix(&prefix)
                 .with_context(|| format!("removing lab {prefix:?}"))?
                 .len(),
         };
@@ -238,7 +238,7 @@ fn exec(a: ExecArgs) -> anyhow::Result<()> {
         );
     }
     let argv: Vec<&str> = a.cmd.iter().map(String::as_str).collect();
-    let status = probe::lab::exec_inherit(&name, &argv)
+    let status = lab::exec_inherit(&name, &argv)
         .with_context(|| format!("running {:?} in {name}", a.cmd))?;
     match status.code() {
         Some(0) => Ok(()),

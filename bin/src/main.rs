@@ -2,7 +2,8 @@
 //! network will or will not work.
 //!
 //! This binary is thin: it parses arguments, wires the crates together
-//! (`probe` → `natclass` → `report`), writes output and sets the exit code:
+//! (`probe` fills the `model`, `rules` derive its summary, `report` renders
+//! it), writes output and sets the exit code:
 //!
 //! - `0`: every requested check passed;
 //! - `1`: a check failed (e.g. no STUN server answered);
@@ -23,35 +24,13 @@ mod report_cmd;
 mod serve;
 mod servers_arg;
 mod stun_cmd;
-mod to_report;
 mod turn_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// What a command found, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every requested check passed.
-    Pass,
-    /// At least one check failed.
-    Fail,
-}
-
-impl Verdict {
-    /// `Fail` if any of the checks failed.
-    pub fn from_checks<'a>(checks: impl IntoIterator<Item = &'a report::Check>) -> Self {
-        if checks
-            .into_iter()
-            .any(|c| c.status == report::CheckStatus::Fail)
-        {
-            Verdict::Fail
-        } else {
-            Verdict::Pass
-        }
-    }
-}
+pub use rules::Verdict;
 
 #[derive(Debug, Parser)]
 #[command(

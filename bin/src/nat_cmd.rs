@@ -157,7 +157,7 @@ pub async fn nat_section(
         match r {
             Ok(list) => targets.extend(
                 list.into_iter()
-                    .filter(|t| t.transport == probe::servers::Transport::Udp)
+                    .filter(|t| t.transport == model::servers::Transport::Udp)
                     .map(|t| t.addr),
             ),
             Err(why) => unresolved.push(natclass::Evidence {
@@ -180,13 +180,13 @@ pub async fn nat_section(
 /// Runs `natscope nat`.
 pub async fn run(cmd: NatCmd) -> anyhow::Result<crate::Verdict> {
     let servers = cmd.servers.collect()?;
-    let mut rep = report::Report::new("nat", crate::to_report::now_rfc3339());
+    let mut rep = model::Report::new("nat", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms = Some(u64::try_from(cmd.probe.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
     let verdict = nat_section(&servers, &cmd.probe, &cmd.nat).await;
-    crate::to_report::summarize_nat(&verdict, &mut rep.summary);
-    rep.nat = report::Section::Tested(verdict);
+    rep.nat = model::Section::Tested(verdict);
+    rep.summary = rules::summarize(&rep);
     cmd.output.emit(&rep)?;
-    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+    Ok(rules::verdict(&rep.summary))
 }

@@ -59,7 +59,7 @@ impl OutputArgs {
     }
 
     /// Renders the report in the chosen format and writes it out.
-    pub fn emit(&self, report: &report::Report) -> anyhow::Result<()> {
+    pub fn emit(&self, report: &model::Report) -> anyhow::Result<()> {
         let text = match self.format() {
             Format::Json => {
                 let mut s = report.to_json_pretty();

@@ -1,5 +1,5 @@
 //! `--no-portmap` and the port mapping options; running the probe with a
-//! Ctrl-C path that still deletes every mapping; conversion to the report.
+//! Ctrl-C path that still deletes every mapping.
 //!
 //! Ctrl-C: the probe future is raced against `tokio::signal::ctrl_c()`. On
 //! the signal the probe future is dropped (cancelled) and the shared
@@ -12,14 +12,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use probe::portmap::{
-    Availability, MappingLedger, PortmapConfig, PortmapOutcome, PortmapProtocol, Removal,
-    TrafficCheck,
-};
-use report::portmap::{
-    CheckStatus, DoubleNatReport, PortmapMapping, PortmapProtocolResult, PortmapSection,
-    PortmapStatus,
-};
+use model::portmap::PortmapSection;
+use probe::portmap::{Availability, MappingLedger, PortmapConfig, PortmapOutcome, PortmapProtocol};
 
 /// Port mapping (UPnP IGD, NAT-PMP, PCP) options.
 #[derive(clap::Args, Debug, Clone)]
@@ -107,11 +101,11 @@ pub fn compare_with_stun(out: &mut PortmapOutcome, stun_mapped: Option<IpAddr>) 
 
 /// The report section: not tested when skipped (`--no-portmap`), tested
 /// otherwise.
-pub fn section(o: &PortmapOutcome) -> report::Section<PortmapSection> {
+pub fn section(o: &PortmapOutcome) -> model::Section<PortmapSection> {
     if o.skipped {
-        report::Section::not_tested("skipped (--no-portmap): nothing was sent to the gateway")
+        model::Section::not_tested("skipped (--no-portmap): nothing was sent to the gateway")
     } else {
-        report::Section::Tested(to_report(o))
+        model::Section::Tested(probe::portmap::section::section(o))
     }
 }
 
@@ -132,12 +126,12 @@ pub struct PortmapCmd {
 
 /// Runs `natscope portmap`.
 pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
-    let mut rep = report::Report::new("portmap", crate::to_report::now_rfc3339());
+    let mut rep = model::Report::new("portmap", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms = Some(cmd.args.timeout_secs.clamp(1, 30) * 1000);
     rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
     let mut stun_mapped = None;
     if let (Some(label), false) = (&cmd.stun, cmd.args.skip) {
-        let uri = probe::servers::ServerUri::parse(label)?;
+        let uri = model::servers::ServerUri::parse(label)?;
         let servers = [crate::servers_arg::NamedServer {
             label: label.clone(),
             uri,
@@ -145,18 +139,17 @@ pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
         rep.options.servers = vec![label.clone()];
         let stun = crate::stun_cmd::probe_section(&servers, false, &cmd.probe).await;
         stun_mapped = public_ip(&stun);
-        crate::to_report::summarize_stun(&stun, &mut rep.summary);
-        rep.stun = report::Section::Tested(stun);
+        rep.stun = model::Section::Tested(stun);
     }
     let outcome = run_probe(&cmd.args, stun_mapped).await?;
     rep.portmap = section(&outcome);
-    crate::to_report::summarize_portmap(&rep.portmap, &mut rep.summary);
+    rep.summary = rules::summarize(&rep);
     cmd.output.emit(&rep)?;
-    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+    Ok(rules::verdict(&rep.summary))
 }
 
 /// The first public IP a STUN server reported (IPv4 first).
-pub fn public_ip(stun: &report::StunSection) -> Option<IpAddr> {
+pub fn public_ip(stun: &model::StunSection) -> Option<IpAddr> {
     let mapped = || stun.servers.iter().filter_map(|s| s.mapped).map(|m| m.ip());
     mapped().find(IpAddr::is_ipv4).or_else(|| mapped().next())
 }
@@ -179,84 +172,5 @@ pub async fn run_probe(
                 r.failed.len()
             )
         }
-    }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The report section for an outcome.
-pub fn to_report(o: &PortmapOutcome) -> PortmapSection {
-    let protocols = o
-        .protocols
-        .iter()
-        .map(|p| {
-            let (status, reason) = match &p.availability {
-                Availability::NotTested { reason } => {
-                    (PortmapStatus::NotTested, Some(reason.clone()))
-                }
-                Availability::NotAvailable { reason } => {
-                    (PortmapStatus::NotAvailable, Some(reason.clone()))
-                }
-                Availability::Available => (PortmapStatus::Available, None),
-            };
-            let mapping = p.mapping.as_ref().map(|m| {
-                let (traffic, traffic_reason) = match &m.traffic {
-                    TrafficCheck::NotTested { reason } => {
-                        (CheckStatus::NotTested, Some(reason.clone()))
-                    }
-                    TrafficCheck::Passed => (CheckStatus::Passed, None),
-                    TrafficCheck::Failed { reason } => (CheckStatus::Failed, Some(reason.clone())),
-                };
-                let (removed, removal_reason) = match &m.removal {
-                    Removal::Removed => (CheckStatus::Passed, None),
-                    Removal::Failed { reason } => (CheckStatus::Failed, Some(reason.clone())),
-                };
-                PortmapMapping {
-                    internal: m.internal.to_string(),
-                    external_port: m.external_port,
-                    external: m.external.map(|e| e.to_string()),
-                    lifetime_secs: m.lifetime_secs,
-                    traffic,
-                    traffic_reason,
-                    removed,
-                    removal_reason,
-                }
-            });
-            PortmapProtocolResult {
-                protocol: match p.protocol {
-                    probe::portmap::PortmapProtocol::Upnp => "upnp",
-                    probe::portmap::PortmapProtocol::NatPmp => "nat-pmp",
-                    probe::portmap::PortmapProtocol::Pcp => "pcp",
-                }
-                .into(),
-                status,
-                reason,
-                server: p.server.map(|s| s.to_string()),
-                external_ip: p.external_ip.map(|i| i.to_string()),
-                details: p.details.clone(),
-                mapping,
-                errors: p.errors.clone(),
-                elapsed_ms: ms(p.elapsed),
-            }
-        })
-        .collect();
-    PortmapSection {
-        skipped: o.skipped,
-        gateway: o.gateway.map(|g| g.to_string()),
-        local_ip: o.local_ip.map(|g| g.to_string()),
-        stun_mapped: o.stun_mapped.map(|g| g.to_string()),
-        protocols,
-        double_nat: DoubleNatReport {
-            detected: o.double_nat.detected,
-            evidence: o.double_nat.evidence.clone(),
-        },
-        leftover: o
-            .leftover
-            .iter()
-            .map(|(d, r)| format!("{d}: {r}"))
-            .collect(),
-        elapsed_ms: ms(o.elapsed),
     }
 }

@@ -20,7 +20,7 @@ pub struct ReportArgs {
 enum ReportAction {
     /// Render REPORT.json (`-` for stdin) as html, table or json (`-o report.html`).
     Render {
-        /// A natscope/1 JSON report.
+        /// A natscope JSON report (natscope/2, or natscope/1).
         report: PathBuf,
         #[command(flatten)]
         output: OutputArgs,
@@ -48,9 +48,9 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Verdict> {
                     .and_then(|f| f.take(MAX_REPORT_BYTES).read_to_string(&mut text))
                     .with_context(|| format!("cannot read {source}"))?;
             }
-            let rep = report::Report::from_json(&text).with_context(|| source.clone())?;
+            let rep = report::from_json(&text).with_context(|| source.clone())?;
             output.emit(&rep)?;
-            Ok(Verdict::from_checks(&rep.summary.checks))
+            Ok(rules::verdict(&rep.summary))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use probe::responder::{Metrics, RateLimit, Responder, ResponderConfig};
+use servers::responder::{Metrics, RateLimit, Responder, ResponderConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -30,10 +30,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub alternate: Option<IpAddr>,
     /// Primary port (0: pick free ports).
-    #[arg(long, value_name = "P", default_value_t = probe::responder::DEFAULT_PORT)]
+    #[arg(long, value_name = "P", default_value_t = servers::responder::DEFAULT_PORT)]
     pub port: u16,
     /// Alternate port (used with --alternate).
-    #[arg(long, value_name = "P2", default_value_t = probe::responder::DEFAULT_ALT_PORT)]
+    #[arg(long, value_name = "P2", default_value_t = servers::responder::DEFAULT_ALT_PORT)]
     pub alt_port: u16,
     /// Public address of --primary behind a 1:1 NAT (cloud VM), reported in
     /// RESPONSE-ORIGIN.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use probe::servers::{DEFAULT_STUN_SERVERS, ServerUri, load_ice_servers};
+use model::servers::{DEFAULT_STUN_SERVERS, ServerUri, load_ice_servers};
 
 use crate::cli_time::parse_duration;
 

@@ -1,15 +1,15 @@
 //! `natscope stun`: Binding requests to every server at once.
 
 use clap::Args;
+use model::servers::{Host, Scheme, Transport as UriTransport};
 use probe::resolve::Resolver;
-use probe::servers::{Host, Scheme, Transport as UriTransport};
 use probe::stun::binding::{BindingOptions, BindingTarget, Transport, query_all_counted};
+use probe::stun::section::StunEntry;
 use probe::stun::transaction::RetransmitConfig;
 
 use crate::Verdict;
 use crate::output::OutputArgs;
 use crate::servers_arg::{NamedServer, ProbeArgs, ServerArgs};
-use crate::to_report::{self, StunEntry};
 
 /// Arguments of `natscope stun`.
 #[derive(Debug, Args)]
@@ -70,7 +70,7 @@ pub async fn probe_section(
     servers: &[NamedServer],
     tcp: bool,
     probe: &ProbeArgs,
-) -> report::StunSection {
+) -> model::StunSection {
     let mut entries: Vec<StunEntry> = Vec::new();
     // Name resolution gets at most half the time budget; bindings get what
     // is left of the whole budget when it is done.
@@ -130,9 +130,9 @@ pub async fn probe_section(
     for (slot, result) in slots.into_iter().zip(results) {
         entries[slot].result = Ok(result);
     }
-    to_report::stun_section(
+    probe::stun::section::section(
         &entries,
-        report::Counters {
+        model::Counters {
             malformed: counters.malformed,
             unmatched: counters.unmatched,
         },
@@ -142,14 +142,13 @@ pub async fn probe_section(
 /// Runs the command.
 pub async fn run(args: StunArgs) -> anyhow::Result<Verdict> {
     let servers = args.servers.collect()?;
-    let mut rep = report::Report::new("stun", to_report::now_rfc3339());
+    let mut rep = model::Report::new("stun", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms =
         Some(u64::try_from(args.probe.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.options.bind = args.probe.bind.map(|b| b.to_string());
-    let section = probe_section(&servers, args.tcp, &args.probe).await;
-    to_report::summarize_stun(&section, &mut rep.summary);
-    rep.stun = report::Section::Tested(section);
+    rep.stun = model::Section::Tested(probe_section(&servers, args.tcp, &args.probe).await);
+    rep.summary = rules::summarize(&rep);
     args.output.emit(&rep)?;
-    Ok(Verdict::from_checks(&rep.summary.checks))
+    Ok(rules::verdict(&rep.summary))
 }

@@ -1,11 +1,11 @@
 //! `natscope turn`: TURN diagnostics per server URI and transport.
 
 use anyhow::{Context, bail};
+use model::Secret;
+use model::servers::ServerUri;
+use model::turn::{TurnSection, TurnTransportResult};
 use probe::resolve::Resolver;
-use probe::servers::ServerUri;
-use probe::turn::{
-    QualityConfig, Secret, TlsOptions, TurnAuth, TurnProbeConfig, TurnTransportResult, probe_all,
-};
+use probe::turn::{QualityConfig, TlsOptions, TurnAuth, TurnProbeConfig, probe_all};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -132,10 +132,10 @@ pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
         );
     }
     let results = run_probe(&cmd.turn).await?;
-    let mut rep = report::Report::new("turn", crate::to_report::now_rfc3339());
+    let mut rep = model::Report::new("turn", crate::cli_time::now_rfc3339());
     rep.options.servers = cmd.turn.uris.clone();
-    crate::to_report::summarize_turn(&results, &mut rep.summary);
-    rep.turn = crate::to_report::turn_section(&results)?;
+    rep.turn = model::Section::Tested(TurnSection { results });
+    rep.summary = rules::summarize(&rep);
     cmd.output.emit(&rep)?;
-    Ok(crate::Verdict::from_checks(&rep.summary.checks))
+    Ok(rules::verdict(&rep.summary))
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use probe::servers::parse_ice_servers;
+use model::servers::parse_ice_servers;
 use probe::turn::{TurnAuth, turn_transports};
 
 fuzz_target!(|data: &[u8]| {

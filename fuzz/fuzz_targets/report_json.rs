@@ -1,4 +1,4 @@
-//! The report reader behind `natscope report render` (`Report::from_json`)
+//! The report reader behind `natscope report render` (`report::from_json`)
 //! and both renderers on whatever it accepts. The table must be free of
 //! terminal control characters and the HTML must never carry a raw `<script`
 //! from the input.
@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let report = match Report::from_json(text) {
+    let report = match report::from_json(text) {
         Ok(r) => r,
         Err(e) => {
             let msg = e.to_string();

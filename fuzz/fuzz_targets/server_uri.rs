@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use probe::servers::ServerUri;
+use model::servers::ServerUri;
 use probe::turn::{TurnAuth, turn_transports};
 
 fuzz_target!(|data: &[u8]| {

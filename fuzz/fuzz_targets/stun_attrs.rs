@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use probe::stun::attrs::{
+use wire::attrs::{
     CHANGE_REQUEST, CHANGED_ADDRESS, ChangeRequest, ChangedAddress, MAPPED_ADDRESS, MappedAddress,
     OTHER_ADDRESS, OtherAddress, PADDING, Padding, RESPONSE_ORIGIN, RESPONSE_PORT, ResponseOrigin,
     ResponsePort, SOURCE_ADDRESS, SourceAddress,

@@ -96,13 +96,13 @@ pub fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
-/// Validates a report against docs/natscope-1.schema.json.
+/// Validates a report against docs/natscope-2.schema.json.
 pub fn assert_schema_valid(doc: &serde_json::Value) {
     let schema_text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../docs/natscope-1.schema.json"
+        "/../docs/natscope-2.schema.json"
     ))
-    .expect("docs/natscope-1.schema.json exists");
+    .expect("docs/natscope-2.schema.json exists");
     let schema: serde_json::Value = serde_json::from_str(&schema_text).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator
@@ -176,4 +176,25 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A port nothing listens on, over UDP and TCP on 127.0.0.1: the discard
+/// port (9). natscope's tests bind only ephemeral ports (port 0), which are
+/// never below 1024, so unlike "bind a free port, then drop it" no other
+/// test can take it in between. Checked: a TCP connect is refused.
+pub fn dead_port() -> u16 {
+    const DISCARD: u16 = 9;
+    match std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], DISCARD)),
+        Duration::from_secs(1),
+    ) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => DISCARD,
+        other => panic!("127.0.0.1:{DISCARD} should be closed for the tests: {other:?}"),
+    }
+}
+
+/// Builds a netns lab or fails the test loudly (never skips).
+#[cfg(target_os = "linux")]
+pub fn lab_up(spec: lab::LabSpec) -> lab::Lab {
+    lab::Lab::up(spec).unwrap_or_else(|e| panic!("the NAT lab could not start: {e}"))
 }

@@ -12,26 +12,8 @@ use netdev::interface::state::OperState;
 use netdev::interface::types::InterfaceType;
 use serde::Serialize;
 
-/// What sort of link an interface is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InterfaceKind {
-    /// Wired Ethernet (or anything the OS reports as Ethernet that no name
-    /// heuristic reclassified).
-    Ethernet,
-    /// The loopback interface.
-    Loopback,
-    /// A tunnel: WireGuard, tun/tap, PPP, IPsec, Tailscale, ZeroTier...
-    Tunnel,
-    /// Wi-Fi or a mobile (WWAN) modem.
-    Wireless,
-    /// A software bridge (`br0`, `docker0`, `virbr0`...).
-    Bridge,
-    /// Another virtual device (`veth*`, `dummy*`, macvlan...).
-    Virtual,
-    /// Anything else.
-    Other,
-}
+/// What sort of link an interface is (the model's one definition).
+pub use model::InterfaceKind;
 
 pub use natclass::addr::{AddrFlags, classify as classify_ip};
 
@@ -306,6 +288,61 @@ pub fn vpn_hint(
         None
     } else {
         Some(reasons.join("; "))
+    }
+}
+
+/// The `interfaces` section for `list`: the report keeps what a reader
+/// needs (every field of [`Interface`] is destructured, so one added here
+/// is carried over or dropped on purpose).
+pub fn section(list: &[Interface]) -> model::Interfaces {
+    let mut default_gateway = None;
+    let interfaces = list
+        .iter()
+        .map(|i| {
+            let Interface {
+                name,
+                friendly_name: _,
+                index,
+                kind,
+                up,
+                point_to_point: _,
+                mtu,
+                mac,
+                addresses,
+                gateways,
+                dns_servers: _,
+                is_default,
+                vpn_hint,
+            } = i;
+            if *is_default && default_gateway.is_none() {
+                default_gateway = Some(model::DefaultGateway {
+                    interface: name.clone(),
+                    addresses: gateways.clone(),
+                });
+            }
+            model::Interface {
+                name: name.clone(),
+                index: *index,
+                kind: *kind,
+                up: *up,
+                mtu: *mtu,
+                mac: mac.clone(),
+                addresses: addresses
+                    .iter()
+                    .map(|a| model::InterfaceAddress {
+                        ip: a.addr,
+                        prefix: a.prefix_len,
+                        scope: model::AddressScope::of(a.addr),
+                    })
+                    .collect(),
+                gateway: gateways.first().copied(),
+                vpn_hint: vpn_hint.clone(),
+            }
+        })
+        .collect();
+    model::Interfaces {
+        interfaces,
+        default_gateway,
     }
 }
 

@@ -45,11 +45,8 @@
 
 pub mod ice;
 pub mod interfaces;
-pub mod lab;
 pub mod nat;
 pub mod portmap;
 pub mod resolve;
-pub mod responder;
-pub mod servers;
 pub mod stun;
 pub mod turn;

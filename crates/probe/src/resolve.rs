@@ -18,7 +18,7 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 
-use crate::servers::{Host, ServerUri, Transport, default_port};
+use model::servers::{Host, ServerUri, Transport, default_port};
 
 /// At most this many SRV records are followed per name (bounds the work a
 /// hostile zone can cause).
@@ -378,7 +378,7 @@ fn classify(host: &str, e: &NetError) -> ResolveError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::servers::ServerUri;
+    use model::servers::ServerUri;
 
     #[test]
     fn srv_names() {

@@ -19,9 +19,9 @@ mod stun;
 mod turn;
 mod writer;
 
-use crate::document::Report;
-use crate::section::Section;
-use crate::summary::CheckStatus;
+use model::document::Report;
+use model::section::Section;
+use model::summary::CheckStatus;
 use writer::Html;
 
 /// The `id` of the `<script type="application/json">` element that holds the
@@ -154,7 +154,7 @@ fn verdict(h: &mut Html, r: &Report) {
     } else {
         h.m("<div class=\"scroll\"><table class=\"checks\" id=\"checks\"><thead><tr><th>Check</th><th>Result</th><th>Why</th></tr></thead><tbody>\n");
         for c in &s.checks {
-            h.m("<tr><td><code>").t(&c.id).m("</code></td><td>");
+            h.m("<tr><td><code>").t(c.id.as_str()).m("</code></td><td>");
             check_badge(h, c.status);
             h.m("</td><td>").t(&c.reason).m("</td></tr>\n");
         }

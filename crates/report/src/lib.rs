@@ -1,66 +1,37 @@
-//! report — natscope's report model, its JSON contract and its renderers.
+//! # natscope-report: the JSON contract and the renderers
 //!
-//! - [`Report`] is the typed, serde-serialized document whose JSON form is
-//!   the stable `natscope/1` contract described in `docs/json.md` (JSON
-//!   Schema: `docs/natscope-1.schema.json`). Every section is a
-//!   [`Section`]: tested (content flattened beside `"status"`), not tested or
-//!   failed, always with a reason.
-//! - [`table::render`] draws the terminal view.
-//! - [`sanitize`] holds the helpers every renderer passes untrusted strings
-//!   through.
+//! natscope's [`Report`] (the one result model, `natscope-model`) leaves
+//! the program through this crate:
 //!
-//! This crate does no networking and makes no decisions: it only models and
-//! renders what the probes and natclass produced.
+//! - [`json`]: the `natscope/2` contract on the wire — [`from_json`] reads a
+//!   document (schema checked, `natscope/1` still read, errors sanitised),
+//!   `Report::to_json_pretty` writes one. docs/json.md and the JSON Schema
+//!   `docs/natscope-2.schema.json` describe it.
+//! - [`table::render`] draws the terminal view, [`html::render`] the
+//!   single-file HTML page.
+//! - [`redact`]: public addresses replaced by stable placeholders.
+//! - [`sanitize`]: every string from the network passes through it before
+//!   it reaches a terminal or HTML.
+//!
+//! ## What it deliberately does not do
+//!
+//! - No networking and no decisions: the summary, checks and diagnosis it
+//!   draws were derived by `natscope-rules`; it only renders them.
+//!
+//! ## Standards checklist
+//!
+//! - [x] JSON (RFC 8259) with a versioned schema id; JSON Schema 2020-12
+//!   document for the contract.
+//! - [x] HTML: one file, no script, a strict Content-Security-Policy.
 #![deny(missing_docs)]
 
-pub mod document;
 mod format;
 pub mod html;
-pub mod ice;
-pub mod interfaces;
-pub mod portmap;
+pub mod json;
 pub mod redact;
 pub mod sanitize;
-pub mod section;
-pub mod stun;
-pub mod summary;
 pub mod table;
-pub mod turn;
 
-pub use document::{Options, Report, SCHEMA, Tool};
-pub use interfaces::{
-    AddressScope, DefaultGateway, Interface, InterfaceAddress, InterfaceKind, Interfaces,
-};
-pub use section::Section;
-pub use stun::{Agreement, Counters, FamilyAgreement, Outcome, StunSection, StunServer, Transport};
-pub use summary::{Check, CheckStatus, Summary};
+pub use json::{ReportError, from_json};
+pub use model::Report;
 pub use table::TableOptions;
-
-/// Errors reading a report.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReportError {
-    /// Not valid JSON, nested too deeply, or a field has the wrong shape.
-    /// The message is sanitised for terminals (it may quote the input).
-    #[error("invalid natscope report: {message}")]
-    Invalid {
-        /// serde_json's message with line and column, sanitised.
-        message: String,
-    },
-    /// The document has no top-level `schema` field.
-    #[error("not a natscope report: no \"schema\" field")]
-    MissingSchema,
-    /// The document's `schema` is not `natscope/1`.
-    #[error("unsupported report schema {found:?} (this natscope reads \"natscope/1\")")]
-    UnsupportedSchema {
-        /// The `schema` value found, sanitised and shortened.
-        found: String,
-    },
-}
-
-impl ReportError {
-    fn invalid(err: serde_json::Error) -> ReportError {
-        ReportError::Invalid {
-            message: sanitize::terminal_short(&err.to_string(), 300),
-        }
-    }
-}

@@ -157,6 +157,6 @@ mod tests {
         assert!(!json.contains(&public_v4().to_string()), "{json}");
         assert!(json.contains("203.0.113.1:3478") && json.contains("203.0.113.1:5000"));
         assert!(red.options.redacted);
-        assert!(Report::from_json(&json).is_ok());
+        assert!(crate::from_json(&json).is_ok());
     }
 }

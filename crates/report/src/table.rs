@@ -7,15 +7,15 @@
 //! [`TableOptions::color`] is set; the renderer never looks at the terminal
 //! itself.
 
-use crate::ice::IceSection;
-use crate::interfaces::Interfaces;
-use crate::portmap::{CheckStatus as PmCheck, PortmapSection, PortmapStatus};
-use crate::section::Section;
-use crate::stun::{FamilyAgreement, Outcome, StunSection, Transport};
-use crate::summary::CheckStatus;
-use crate::turn::TurnSection;
 use crate::{Report, format, sanitize};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use model::ice::IceSection;
+use model::interfaces::Interfaces;
+use model::portmap::{CheckStatus as PmCheck, PortmapSection, PortmapStatus};
+use model::section::Section;
+use model::stun::{FamilyAgreement, Outcome, StunSection, Transport};
+use model::summary::CheckStatus;
+use model::turn::TurnSection;
 use natclass::NatVerdict;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -199,7 +199,7 @@ impl Renderer {
                     CheckStatus::NotTested => ("not tested", Color::Yellow),
                 };
                 t.add_row(vec![
-                    self.cell(&c.id, None),
+                    self.cell(c.id.as_str(), None),
                     self.cell(text, Some(color)),
                     self.cell(&c.reason, None),
                 ]);

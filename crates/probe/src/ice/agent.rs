@@ -10,10 +10,10 @@
 //! connection is one task (connect, read, write) that reports to that
 //! loop through the same bounded channel as the UDP readers.
 
-use super::filter::{CandidateFilter, CandidateKind};
 use super::result::GatherError;
-use super::stream_frames::StreamFrames;
+use super::side::PerSide;
 use crate::stun::transaction::{ResponseClass, parse_response};
+use model::ice::{CandidateType, IceFilter, Side};
 use rice_proto::agent::{Agent, AgentPoll};
 use rice_proto::candidate::{Candidate, CandidatePair, TransportType};
 use rice_proto::component::ComponentConnectionState;
@@ -25,9 +25,10 @@ use stun_proto::agent::Transmit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 use turn_client_proto::api::TurnClientApi;
+use wire::{Clock, Framer};
 
 /// Capacity of the channel of received datagrams (both agents).
 const INBOUND_CAPACITY: usize = 1024;
@@ -42,7 +43,7 @@ const TCP_WRITE_QUEUE: usize = 256;
 enum Inbound {
     /// A datagram on a UDP socket, or bytes on a TCP connection.
     Data {
-        side: usize,
+        side: Side,
         transport: TransportType,
         local: SocketAddr,
         from: SocketAddr,
@@ -50,7 +51,7 @@ enum Inbound {
     },
     /// A TCP connection asked for with `AllocateSocket` is up (or failed).
     TcpConnected {
-        side: usize,
+        side: Side,
         /// The `from` of the request (rice-proto's placeholder address).
         requested: SocketAddr,
         to: SocketAddr,
@@ -58,19 +59,11 @@ enum Inbound {
     },
     /// A TCP connection ended (closed by the server or an error).
     TcpClosed {
-        side: usize,
+        side: Side,
         local: SocketAddr,
         to: SocketAddr,
         reason: String,
     },
-}
-
-/// Aborts a reader task when dropped.
-struct AbortOnDrop(JoinHandle<()>);
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// TLS for a TURN-over-TLS connection: the name the certificate must
@@ -99,19 +92,30 @@ pub(crate) struct TurnErrorSeen {
     pub count: u32,
 }
 
+/// The type of a rice-proto candidate, in natscope's model.
+pub(crate) fn candidate_type(t: rice_proto::candidate::CandidateType) -> CandidateType {
+    use rice_proto::candidate::CandidateType as T;
+    match t {
+        T::Host => CandidateType::Host,
+        T::ServerReflexive => CandidateType::Srflx,
+        T::PeerReflexive => CandidateType::Prflx,
+        T::Relayed => CandidateType::Relay,
+    }
+}
+
 /// One ICE agent and its sockets.
-pub(crate) struct Side {
+pub(crate) struct AgentState {
     pub agent: Agent,
     pub stream_id: usize,
     pub component_id: usize,
-    idx: usize,
-    filter: CandidateFilter,
+    side: Side,
+    filter: IceFilter,
     sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
     /// TCP connections to TURN servers: (local, server) → writer.
     tcp: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
     /// Reassembly of each TCP connection's incoming stream, by local
     /// address.
-    tcp_frames: HashMap<SocketAddr, StreamFrames>,
+    tcp_frames: HashMap<SocketAddr, Framer>,
     /// local TURN socket/connection address → (TURN server index, server
     /// address).
     turn_sockets: HashMap<SocketAddr, (usize, SocketAddr)>,
@@ -133,7 +137,7 @@ pub(crate) struct Side {
     pub app_rx: VecDeque<Vec<u8>>,
 }
 
-impl Side {
+impl AgentState {
     /// Whether the agent may still accept local candidates.
     fn can_add_local(&self) -> bool {
         !self.locals_closed
@@ -165,16 +169,16 @@ impl Side {
     }
 
     /// Every local and remote candidate the agent knows, with types.
-    pub fn known_kinds(&self) -> Vec<CandidateKind> {
+    pub fn known_kinds(&self) -> Vec<CandidateType> {
         let Some(s) = self.agent.stream(self.stream_id) else {
             return Vec::new();
         };
         s.local_candidates()
-            .map(|c| c.candidate_type.into())
+            .map(|c| candidate_type(c.candidate_type))
             .chain(
                 s.remote_candidates()
                     .iter()
-                    .map(|c| c.candidate_type.into()),
+                    .map(|c| candidate_type(c.candidate_type)),
             )
             .collect()
     }
@@ -227,13 +231,16 @@ impl Side {
     }
 }
 
+/// The two agents, indexed by [`Side`].
+pub(crate) type Sides = PerSide<AgentState>;
+
 /// Two agents, their sockets, and the loop that drives them.
 pub(crate) struct Pair {
-    pub sides: [Side; 2],
+    pub sides: Sides,
     rx: mpsc::Receiver<Inbound>,
     tx: mpsc::Sender<Inbound>,
-    readers: Vec<AbortOnDrop>,
-    base: Instant,
+    readers: Vec<AbortOnDropHandle<()>>,
+    clock: Clock,
     /// Bound on each TCP connect to a TURN server.
     tcp_connect_timeout: std::time::Duration,
 }
@@ -243,13 +250,13 @@ impl Pair {
     /// each, and random local ICE credentials.
     /// `tcp_connect_timeout` bounds each TCP connect to a TURN server.
     pub fn new(
-        filter: CandidateFilter,
+        filter: IceFilter,
         tcp_connect_timeout: std::time::Duration,
     ) -> Result<Self, String> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
-        let mk = |idx: usize| -> Result<Side, String> {
+        let mk = |side: Side| -> Result<AgentState, String> {
             let mut agent = Agent::builder()
-                .controlling(idx == 0)
+                .controlling(side == Side::A)
                 .trickle_ice(false)
                 .build();
             let stream_id = agent.add_stream();
@@ -261,11 +268,11 @@ impl Pair {
                 rice_proto::random_string(8),
                 rice_proto::random_string(24),
             ));
-            Ok(Side {
+            Ok(AgentState {
                 agent,
                 stream_id,
                 component_id,
-                idx,
+                side,
                 filter,
                 sockets: HashMap::new(),
                 tcp: HashMap::new(),
@@ -286,21 +293,17 @@ impl Pair {
             })
         };
         Ok(Self {
-            sides: [mk(0)?, mk(1)?],
+            sides: PerSide::try_new(mk)?,
             rx,
             tx,
             readers: Vec::new(),
-            base: Instant::now(),
+            clock: Clock::start(),
             tcp_connect_timeout,
         })
     }
 
     fn now(&self) -> SansInstant {
-        SansInstant::from_nanos(self.base.elapsed().as_nanos().min(i64::MAX as u128) as i64)
-    }
-
-    fn to_tokio(&self, t: SansInstant) -> Instant {
-        self.base + std::time::Duration::from_nanos(t.as_nanos().max(0) as u64)
+        self.clock.now()
     }
 
     /// Hands a bound socket to agent `side`; its datagrams now go to the
@@ -308,7 +311,7 @@ impl Pair {
     /// `turn.1`.
     pub fn add_socket(
         &mut self,
-        side: usize,
+        side: Side,
         sock: UdpSocket,
         turn: Option<(usize, SocketAddr)>,
     ) -> std::io::Result<SocketAddr> {
@@ -319,27 +322,28 @@ impl Pair {
             self.sides[side].turn_sockets.insert(local, t);
         }
         let tx = self.tx.clone();
-        self.readers.push(AbortOnDrop(tokio::spawn(async move {
-            let mut buf = vec![0u8; MAX_DATAGRAM];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, from)) => {
-                        let m = Inbound::Data {
-                            side,
-                            transport: TransportType::Udp,
-                            local,
-                            from,
-                            data: buf[..n].to_vec(),
-                        };
-                        if tx.send(m).await.is_err() {
-                            break;
+        self.readers
+            .push(AbortOnDropHandle::new(tokio::spawn(async move {
+                let mut buf = vec![0u8; MAX_DATAGRAM];
+                loop {
+                    match sock.recv_from(&mut buf).await {
+                        Ok((n, from)) => {
+                            let m = Inbound::Data {
+                                side,
+                                transport: TransportType::Udp,
+                                local,
+                                from,
+                                data: buf[..n].to_vec(),
+                            };
+                            if tx.send(m).await.is_err() {
+                                break;
+                            }
                         }
+                        // ICMP errors (port unreachable) surface here; keep reading.
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
                     }
-                    // ICMP errors (port unreachable) surface here; keep reading.
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
                 }
-            }
-        })));
+            })));
         Ok(local)
     }
 
@@ -350,7 +354,7 @@ impl Pair {
     /// given) is made when rice-proto asks for it.
     pub fn start_turn_gathering(
         &mut self,
-        side: usize,
+        side: Side,
         entries: &[(
             usize,
             SocketAddr,
@@ -377,7 +381,7 @@ impl Pair {
         Ok(())
     }
 
-    fn send(&mut self, side: usize, t: &Transmit<Box<[u8]>>) {
+    fn send(&mut self, side: Side, t: &Transmit<Box<[u8]>>) {
         let s = &mut self.sides[side];
         if t.transport == TransportType::Tcp {
             let Some(w) = s.tcp.get(&(t.from, t.to)) else {
@@ -402,7 +406,7 @@ impl Pair {
     /// comes back through the loop as [`Inbound::TcpConnected`].
     fn allocate_socket(
         &mut self,
-        side: usize,
+        side: Side,
         req: rice_proto::agent::AgentSocket,
         now: SansInstant,
     ) {
@@ -425,21 +429,22 @@ impl Pair {
         };
         let tx = self.tx.clone();
         let timeout = self.tcp_connect_timeout;
-        self.readers.push(AbortOnDrop(tokio::spawn(tcp_connection(
-            side, ip, req.from, req.to, tls, tx, timeout,
-        ))));
+        self.readers
+            .push(AbortOnDropHandle::new(tokio::spawn(tcp_connection(
+                side, ip, req.from, req.to, tls, tx, timeout,
+            ))));
     }
 
     /// Polls agent `side` until it waits; handles its events and sends its
     /// transmits. Returns when it next wants to be polled.
-    fn service(&mut self, side: usize) -> Instant {
+    fn service(&mut self, side: Side) -> Instant {
         let now = self.now();
         let wake;
         loop {
             let ev = self.sides[side].agent.poll(now);
             match ev {
                 AgentPoll::WaitUntil(t) => {
-                    wake = self.to_tokio(t);
+                    wake = self.clock.to_tokio(t);
                     break;
                 }
                 AgentPoll::Closed => {
@@ -472,13 +477,13 @@ impl Pair {
                 AgentPoll::GatheredCandidate(g) => {
                     let s = &mut self.sides[side];
                     let cand = g.gathered.candidate.clone();
-                    let kind = CandidateKind::from(cand.candidate_type);
+                    let kind = candidate_type(cand.candidate_type);
                     let turn_server = g
                         .gathered
                         .turn_agent
                         .as_ref()
                         .and_then(|t| s.turn_sockets.get(&t.local_addr()).map(|(i, _)| *i));
-                    let (used, dropped) = if !s.filter.keeps(s.idx, kind) {
+                    let (used, dropped) = if !s.filter.keeps(s.side, kind) {
                         (false, None)
                     } else if !s.can_add_local() {
                         (
@@ -545,7 +550,7 @@ impl Pair {
                 let local = match result {
                     Ok((local, writer)) => {
                         s.tcp.insert((local, to), writer);
-                        s.tcp_frames.insert(local, StreamFrames::new());
+                        s.tcp_frames.insert(local, Framer::default());
                         if let Some(i) = index {
                             s.turn_sockets.insert(local, (i, to));
                         }
@@ -573,9 +578,11 @@ impl Pair {
     }
 
     /// Bytes from a TCP connection (plaintext, also for TLS): fed to the
-    /// agent one TURN message at a time (see `stream_frames`). A stream that cannot
-    /// be split is closed and named.
-    fn incoming_stream(&mut self, side: usize, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+    /// agent one TURN message at a time: rice-proto 0.4.3 panics when one
+    /// call carries two TURN messages with peer data, which TCP gives
+    /// whenever the server's writes coalesce (coturn over TLS does). A
+    /// stream that cannot be split is closed and named.
+    fn incoming_stream(&mut self, side: Side, local: SocketAddr, from: SocketAddr, data: &[u8]) {
         let s = &mut self.sides[side];
         let Some(frames) = s.tcp_frames.get_mut(&local) else {
             return;
@@ -584,7 +591,7 @@ impl Pair {
         let mut broken = frames.push(data).err();
         while broken.is_none() {
             match frames.next_frame() {
-                Ok(Some(u)) => units.push(u),
+                Ok(Some((_, u))) => units.push(u),
                 Ok(None) => break,
                 Err(e) => broken = Some(e),
             }
@@ -599,7 +606,7 @@ impl Pair {
 
     fn incoming_data(
         &mut self,
-        side: usize,
+        side: Side,
         transport: TransportType,
         local: SocketAddr,
         from: SocketAddr,
@@ -648,14 +655,10 @@ impl Pair {
 
     /// Drives both agents until `done` holds or `deadline` passes. Returns
     /// whether `done` held.
-    pub async fn drive_until(
-        &mut self,
-        deadline: Instant,
-        done: impl Fn(&[Side; 2]) -> bool,
-    ) -> bool {
+    pub async fn drive_until(&mut self, deadline: Instant, done: impl Fn(&Sides) -> bool) -> bool {
         loop {
             let mut wake = deadline;
-            for side in 0..2 {
+            for side in Side::BOTH {
                 wake = wake.min(self.service(side));
             }
             if done(&self.sides) {
@@ -680,7 +683,7 @@ impl Pair {
     }
 
     /// Sends `data` from agent `side` over its selected pair.
-    pub fn send_app(&mut self, side: usize, data: &[u8]) -> Result<(), String> {
+    pub fn send_app(&mut self, side: Side, data: &[u8]) -> Result<(), String> {
         let now = self.now();
         let s = &mut self.sides[side];
         let (sid, cid) = (s.stream_id, s.component_id);
@@ -696,30 +699,25 @@ impl Pair {
     /// Exchanges credentials and candidates between the agents (through
     /// their SDP `a=candidate:` form) and closes both candidate lists.
     pub fn exchange(&mut self) -> Result<(), String> {
-        let sdp = [
-            self.sides[0].local_candidate_sdp(),
-            self.sides[1].local_candidate_sdp(),
+        let sdp = |s: &AgentState| s.local_candidate_sdp();
+        let creds = |s: &AgentState| {
+            s.agent
+                .stream(s.stream_id)
+                .and_then(|st| st.local_credentials())
+        };
+        let remote = [
+            (sdp(&self.sides[Side::B]), creds(&self.sides[Side::B])),
+            (sdp(&self.sides[Side::A]), creds(&self.sides[Side::A])),
         ];
-        let creds = [
-            self.sides[0]
-                .agent
-                .stream(self.sides[0].stream_id)
-                .and_then(|s| s.local_credentials()),
-            self.sides[1]
-                .agent
-                .stream(self.sides[1].stream_id)
-                .and_then(|s| s.local_credentials()),
-        ];
-        for side in 0..2 {
-            let other = 1 - side;
+        for (side, (lines, creds)) in Side::BOTH.into_iter().zip(remote) {
             let s = &mut self.sides[side];
             s.close_locals();
             let sid = s.stream_id;
             let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
-            if let Some(c) = creds[other].clone() {
+            if let Some(c) = creds {
                 stream.set_remote_credentials(c);
             }
-            for line in &sdp[other] {
+            for line in &lines {
                 let cand: Candidate = line
                     .parse()
                     .map_err(|e| format!("candidate {line:?}: {e:?}"))?;
@@ -732,7 +730,7 @@ impl Pair {
 
     /// The error seen from TURN server `i` by agent `side`, as a
     /// [`GatherError`].
-    pub fn turn_error(&self, side: usize, i: usize) -> Option<GatherError> {
+    pub fn turn_error(&self, side: Side, i: usize) -> Option<GatherError> {
         self.sides[side]
             .turn_errors
             .get(&i)
@@ -749,7 +747,7 @@ impl Pair {
     /// polls).
     pub fn close(&mut self) {
         let now = self.now();
-        for s in &mut self.sides {
+        for s in self.sides.iter_mut() {
             s.agent.close(now);
         }
     }
@@ -761,7 +759,7 @@ impl Pair {
 /// until either side closes. Reports its end; never panics on network
 /// input.
 async fn tcp_connection(
-    side: usize,
+    side: Side,
     ip: std::net::IpAddr,
     requested: SocketAddr,
     to: SocketAddr,

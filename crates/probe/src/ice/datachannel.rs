@@ -16,8 +16,9 @@
 mod crypto;
 
 use super::agent::Pair;
-use super::filter::CandidateFilter;
-use serde::Serialize;
+use super::result::{DataChannelFailure, DataChannelPhase, DataChannelResult};
+use super::side::PerSide;
+use model::ice::{IceFilter, Side};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,92 +36,12 @@ const BATCH: usize = 64;
 
 /// The label addresses of the two str0m peers (documentation range; never
 /// sent to).
-fn label(side: usize) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1 + side as u8)), 5000)
-}
-
-/// What the data channel over one run's selected pair did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DataChannelResult {
-    /// `None` when the channel opened and a message went each way, else
-    /// why not.
-    pub failure: Option<DataChannelFailure>,
-    /// From the SDP exchange to str0m's own ICE connected (both peers).
-    pub ice_connected_after: Option<Duration>,
-    /// From the SDP exchange to DTLS established (both peers).
-    pub dtls_connected_after: Option<Duration>,
-    /// From the SDP exchange to the data channel open on both peers.
-    pub time_to_open: Option<Duration>,
-    /// The channel label both peers saw.
-    pub label: Option<String>,
-    /// Whether a message from "a" arrived intact at "b".
-    pub a_to_b: bool,
-    /// Whether the answer from "b" arrived intact at "a".
-    pub b_to_a: bool,
-    /// Round trip of the message and its answer.
-    pub message_rtt: Option<Duration>,
-    /// Datagrams bridged over the selected pair from "a" to "b" and back.
-    pub datagrams: (u32, u32),
-}
-
-impl DataChannelResult {
-    /// Whether the channel opened and a message went each way.
-    pub fn works(&self) -> bool {
-        self.failure.is_none()
-    }
-}
-
-/// The data-channel phase a timeout happened in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DataChannelPhase {
-    /// str0m's ICE checks over the bridged path.
-    Ice,
-    /// The DTLS handshake.
-    Dtls,
-    /// SCTP association and DCEP channel open.
-    Open,
-    /// A message each way.
-    Message,
-}
-
-/// Why the data channel did not work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum DataChannelFailure {
-    /// Building the peers or negotiating the SDP failed (local).
-    Setup {
-        /// The error text.
-        message: String,
-    },
-    /// A phase did not finish before its deadline.
-    Timeout {
-        /// Which phase.
-        phase: DataChannelPhase,
-    },
-    /// A str0m peer failed (e.g. DTLS error, ICE disconnected).
-    Peer {
-        /// `a` or `b`.
-        peer: String,
-        /// The error text.
-        message: String,
-    },
-    /// rice-proto refused to send over the selected pair.
-    Bridge {
-        /// The error text.
-        message: String,
-    },
-}
-
-impl std::fmt::Display for DataChannelFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DataChannelFailure::Setup { message } => write!(f, "setup: {message}"),
-            DataChannelFailure::Timeout { phase } => write!(f, "timeout during {phase:?}"),
-            DataChannelFailure::Peer { peer, message } => write!(f, "peer {peer}: {message}"),
-            DataChannelFailure::Bridge { message } => write!(f, "bridge: {message}"),
-        }
-    }
+fn label(side: Side) -> SocketAddr {
+    let host = match side {
+        Side::A => 1,
+        Side::B => 2,
+    };
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, host)), 5000)
 }
 
 /// One str0m peer and what it reported.
@@ -154,20 +75,20 @@ impl Peer {
 /// The two peers and the agents that carry their datagrams.
 struct Bridge<'a> {
     pair: &'a mut Pair,
-    peers: [Peer; 2],
+    peers: PerSide<Peer>,
     t0: Instant,
 }
 
 impl Bridge<'_> {
     /// Drains peer `side`'s output until its next timeout: transmits go over
     /// the selected pair, events are recorded.
-    fn drain(&mut self, side: usize) -> Result<(), DataChannelFailure> {
+    fn drain(&mut self, side: Side) -> Result<(), DataChannelFailure> {
         loop {
             let out = self.peers[side]
                 .rtc
                 .poll_output()
                 .map_err(|e| DataChannelFailure::Peer {
-                    peer: ["a", "b"][side].into(),
+                    peer: side.as_str().into(),
                     message: e.to_string(),
                 })?;
             let p = &mut self.peers[side];
@@ -192,7 +113,7 @@ impl Bridge<'_> {
                     }
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         return Err(DataChannelFailure::Peer {
-                            peer: ["a", "b"][side].into(),
+                            peer: side.as_str().into(),
                             message: "str0m ICE disconnected".into(),
                         });
                     }
@@ -212,7 +133,7 @@ impl Bridge<'_> {
     /// Feeds what each agent received (framed str0m datagrams) and due
     /// timeouts to the peers.
     fn feed(&mut self) -> Result<(), DataChannelFailure> {
-        for side in 0..2 {
+        for side in Side::BOTH {
             let inbound: Vec<Vec<u8>> = self.pair.sides[side]
                 .app_rx
                 .drain(..)
@@ -221,7 +142,8 @@ impl Bridge<'_> {
             for d in inbound {
                 let now = Instant::now();
                 // Anything str0m cannot parse is dropped, like a stray packet.
-                let Ok(r) = Receive::new(Protocol::Udp, label(1 - side), label(side), &d) else {
+                let Ok(r) = Receive::new(Protocol::Udp, label(side.other()), label(side), &d)
+                else {
                     continue;
                 };
                 // A datagram str0m rejects is loss, not the end of the run.
@@ -239,7 +161,7 @@ impl Bridge<'_> {
                     .rtc
                     .handle_input(Input::Timeout(now))
                     .map_err(|e| DataChannelFailure::Peer {
-                        peer: ["a", "b"][side].into(),
+                        peer: side.as_str().into(),
                         message: e.to_string(),
                     })?;
                 self.drain(side)?;
@@ -252,7 +174,7 @@ impl Bridge<'_> {
     async fn until(
         &mut self,
         deadline: Instant,
-        done: impl Fn(&[Peer; 2]) -> bool,
+        done: impl Fn(&PerSide<Peer>) -> bool,
     ) -> Result<bool, DataChannelFailure> {
         loop {
             self.feed()?;
@@ -263,7 +185,7 @@ impl Bridge<'_> {
             if now >= deadline {
                 return Ok(false);
             }
-            let wake = self.peers[0].next.min(self.peers[1].next).min(deadline);
+            let wake = self.peers.a.next.min(self.peers.b.next).min(deadline);
             let wake = tokio::time::Instant::from_std(wake.max(now));
             self.pair
                 .drive_until(wake, |s| s.iter().any(|s| !s.app_rx.is_empty()))
@@ -281,7 +203,7 @@ fn since(t0: Instant, a: Option<Instant>, b: Option<Instant>) -> Option<Duration
 /// SCTP + channel open; `message_timeout` bounds the message exchange.
 pub(crate) async fn run(
     pair: &mut Pair,
-    filter: CandidateFilter,
+    filter: IceFilter,
     open_timeout: Duration,
     message_timeout: Duration,
 ) -> DataChannelResult {
@@ -301,14 +223,14 @@ pub(crate) async fn run(
         s.app_rx.clear();
     }
     let now = Instant::now();
-    let peers = [Peer::new(now), Peer::new(now)];
+    let peers = PerSide::new(|_| Peer::new(now));
     let mut br = Bridge {
         pair,
         peers,
         t0: now,
     };
     let outcome = exchange(&mut br, filter, open_timeout, message_timeout, &mut res).await;
-    let [a, b] = &br.peers;
+    let PerSide { a, b } = &br.peers;
     res.ice_connected_after = since(br.t0, a.ice_connected, b.ice_connected);
     res.dtls_connected_after = since(br.t0, a.dtls_connected, b.dtls_connected);
     res.time_to_open = since(
@@ -330,7 +252,7 @@ pub(crate) async fn run(
 /// SDP offer/answer, open, one message each way.
 async fn exchange(
     br: &mut Bridge<'_>,
-    filter: CandidateFilter,
+    filter: IceFilter,
     open_timeout: Duration,
     message_timeout: Duration,
     res: &mut DataChannelResult,
@@ -338,31 +260,34 @@ async fn exchange(
     let setup = |e: &dyn std::fmt::Display| DataChannelFailure::Setup {
         message: e.to_string(),
     };
-    for side in 0..2 {
+    for side in Side::BOTH {
         let c = Candidate::host(label(side), "udp").map_err(|e| setup(&e))?;
         br.peers[side].rtc.add_local_candidate(c);
         br.drain(side)?;
     }
     let chan_label = format!("natscope-{filter}");
-    let mut change = br.peers[0].rtc.sdp_api();
+    let mut change = br.peers.a.rtc.sdp_api();
     let cid = change.add_channel(chan_label.clone());
     let (offer, pending) = change.apply().ok_or_else(|| setup(&"empty SDP change"))?;
-    br.drain(0)?;
+    br.drain(Side::A)?;
     // Through SDP text, as a signalling server would carry it.
     let offer = SdpOffer::from_sdp_string(&offer.to_sdp_string()).map_err(|e| setup(&e))?;
-    let answer = br.peers[1]
+    let answer = br
+        .peers
+        .b
         .rtc
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| setup(&e))?;
-    br.drain(1)?;
+    br.drain(Side::B)?;
     let answer = SdpAnswer::from_sdp_string(&answer.to_sdp_string()).map_err(|e| setup(&e))?;
-    br.peers[0]
+    br.peers
+        .a
         .rtc
         .sdp_api()
         .accept_answer(pending, answer)
         .map_err(|e| setup(&e))?;
-    br.drain(0)?;
+    br.drain(Side::A)?;
     br.t0 = Instant::now();
 
     let open_deadline = br.t0 + open_timeout;
@@ -370,7 +295,7 @@ async fn exchange(
         .until(open_deadline, |p| p.iter().all(|p| p.open.is_some()))
         .await?;
     if !opened {
-        let [a, b] = &br.peers;
+        let PerSide { a, b } = &br.peers;
         let phase = if a.ice_connected.is_none() || b.ice_connected.is_none() {
             DataChannelPhase::Ice
         } else if a.dtls_connected.is_none() || b.dtls_connected.is_none() {
@@ -386,40 +311,38 @@ async fn exchange(
     let pong = format!("natscope data channel pong {filter}").into_bytes();
     let start = Instant::now();
     let deadline = start + message_timeout;
-    let write = |br: &mut Bridge<'_>, side: usize, id: ChannelId, msg: &[u8]| {
+    let write = |br: &mut Bridge<'_>, side: Side, id: ChannelId, msg: &[u8]| {
         let ok = br.peers[side]
             .rtc
             .channel(id)
             .map(|mut ch| ch.write(true, msg))
             .transpose()
             .map_err(|e| DataChannelFailure::Peer {
-                peer: ["a", "b"][side].into(),
+                peer: side.as_str().into(),
                 message: e.to_string(),
             })?;
         br.drain(side)?;
         ok.ok_or_else(|| DataChannelFailure::Peer {
-            peer: ["a", "b"][side].into(),
+            peer: side.as_str().into(),
             message: "channel not available".into(),
         })
     };
-    write(br, 0, cid, &ping)?;
-    res.a_to_b = br
-        .until(deadline, |p| p[1].received.contains(&ping))
-        .await?;
+    write(br, Side::A, cid, &ping)?;
+    res.a_to_b = br.until(deadline, |p| p.b.received.contains(&ping)).await?;
     if !res.a_to_b {
         return Err(DataChannelFailure::Timeout {
             phase: DataChannelPhase::Message,
         });
     }
-    let bid = br.peers[1]
+    let bid = br
+        .peers
+        .b
         .open
         .as_ref()
         .map(|o| o.0)
         .ok_or_else(|| setup(&"peer b has no channel"))?;
-    write(br, 1, bid, &pong)?;
-    res.b_to_a = br
-        .until(deadline, |p| p[0].received.contains(&pong))
-        .await?;
+    write(br, Side::B, bid, &pong)?;
+    res.b_to_a = br.until(deadline, |p| p.a.received.contains(&pong)).await?;
     if !res.b_to_a {
         return Err(DataChannelFailure::Timeout {
             phase: DataChannelPhase::Message,

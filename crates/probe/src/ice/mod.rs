@@ -5,33 +5,36 @@
 //! checks, and send a real payload both ways over the selected pair.
 //!
 //! rice-proto has no public per-pair state, so each candidate-type
-//! restriction ([`CandidateFilter`]: host↔host, srflx↔srflx, relay↔relay,
-//! relay↔host, unrestricted) is its own ICE session. Runs go in parallel,
-//! each bounded in time, and one run's failure never affects another.
+//! restriction (`model::ice::IceFilter`: host↔host, srflx↔srflx,
+//! relay↔relay, relay↔host, unrestricted) is its own ICE session. Runs go
+//! in parallel, each bounded in time, and one run's failure never affects
+//! another.
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use probe::ice::{CandidateFilter, IceOptions, IceServers, run_all};
-//! let results = run_all(&CandidateFilter::ALL_FILTERS, &IceServers::default(), &IceOptions::loopback()).await;
+//! use model::ice::IceFilter;
+//! use probe::ice::{IceOptions, IceServers, run_all};
+//! let results = run_all(&IceFilter::ALL_FILTERS, &IceServers::default(), &IceOptions::loopback()).await;
 //! for r in &results {
 //!     println!("{}: {:?}", r.filter, r.failure);
 //! }
 //! # }
 //! ```
 //!
-//! - [`filter`]: candidate types and per-run filters.
-//! - [`result`]: the result model of one run.
-//! - [`run`]: one run per filter, and all of them in parallel.
-//! - `agent` (private): the tokio driver around the two sans-IO agents.
-//! - `stream_frames` (private): splits a TURN server's TCP/TLS byte
-//!   stream into single messages/records before rice-proto sees them.
+//! The modules, in the order a run uses them:
+//!
+//! - [`plan`]: which runs to make (pure).
+//! - [`run`]: one run, phase by phase; all runs in parallel.
 //! - `gather` (private): host and srflx candidates (rice-proto's gatherer
 //!   skips loopback sockets); relayed ones come from rice-proto's TURN
 //!   gatherer.
-//!
+//! - `agent` (private): the tokio driver around the two sans-IO agents
+//!   (TCP/TLS connections to TURN servers framed by `wire::Framer`).
 //! - [`datachannel`]: a WebRTC data channel (str0m: DTLS + SCTP) bridged
 //!   over the selected pair after a successful run (opt out with
 //!   [`IceOptions::data_channel`]).
+//! - [`result`]: what a run found, and its form in the report
+//!   (`model::ice`).
 //!
 //! Limits: host and srflx candidates are UDP (no ICE-TCP candidates);
 //! TURN is reached over UDP, TCP or TLS (relayed candidates are UDP, as in
@@ -40,21 +43,22 @@
 
 mod agent;
 pub mod datachannel;
-pub mod filter;
 mod gather;
+pub mod plan;
 pub mod result;
 pub mod run;
-mod stream_frames;
+mod side;
 
-pub use datachannel::{DataChannelFailure, DataChannelPhase, DataChannelResult};
-pub use filter::{CandidateFilter, CandidateKind};
+pub use plan::{IceRunPlan, plan_runs};
 pub use result::{
-    AgentReport, CandidateInfo, GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult,
-    PayloadExchange, SelectedPairInfo, ServerProblem,
+    AgentReport, CandidateInfo, DataChannelFailure, DataChannelPhase, DataChannelResult,
+    GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult, PayloadExchange,
+    SelectedPairInfo, ServerProblem, ice_section,
 };
-pub use run::{IceRunPlan, plan_runs, run_all, run_filter, run_filter_on_sockets};
+pub use run::{run_all, run_filter, run_filter_on_sockets};
 
-use crate::turn::Secret;
+use model::Secret;
+use model::ice::RelayProtocol;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -109,40 +113,6 @@ impl IceTurnTransport {
             Self::Tcp => RelayProtocol::Tcp,
             Self::Tls { .. } => RelayProtocol::Tls,
         }
-    }
-}
-
-/// How an agent reaches the TURN server behind a relayed candidate
-/// (WebRTC's `relayProtocol`). Ordered as browsers prefer them (RFC 8445
-/// §5.1.2.2: UDP before TCP before TLS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RelayProtocol {
-    /// TURN over UDP.
-    Udp,
-    /// TURN over TCP.
-    Tcp,
-    /// TURN over TLS (over TCP).
-    Tls,
-}
-
-impl RelayProtocol {
-    /// All three, in preference order.
-    pub const ALL: [RelayProtocol; 3] = [Self::Udp, Self::Tcp, Self::Tls];
-
-    /// `udp`, `tcp` or `tls`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-        }
-    }
-}
-
-impl std::fmt::Display for RelayProtocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use natclass::{FilteringTests, Reply};
 
-use crate::stun::attrs::ChangeRequest;
 use crate::stun::transaction::{RetransmitConfig, StunResponse, TransactionError};
+use wire::attrs::ChangeRequest;
 
 /// Transmissions of every test whose answer may legitimately be missing
 /// (filtering II/III, hairpin) and of the tests expected to be answered

@@ -17,8 +17,9 @@ use super::plan::{
     server_plan, usable_other,
 };
 use super::{effective_local, unspecified_for};
+use crate::stun::tcp::TcpStunClient;
 use crate::stun::transaction::{
-    RetransmitConfig, StunResponse, TcpStunClient, TransactionError, UdpStunClient, binding_request,
+    RetransmitConfig, StunResponse, TransactionError, UdpStunClient, binding_request,
 };
 
 /// What test I against a server showed; shared with the filtering rounds,
@@ -83,20 +84,70 @@ fn bind_addr(server: SocketAddr, bind: Option<IpAddr>) -> SocketAddr {
     SocketAddr::new(bind.unwrap_or_else(|| unspecified_for(server)), 0)
 }
 
+/// A new TCP Binding attempt starts this often until one is answered: one
+/// lost SYN (the kernel's first retransmission comes a second later) or a
+/// lost segment never decides "not answered" on a lossy path.
+const TCP_ATTEMPT_SPACING: Duration = Duration::from_millis(400);
+
 /// The TCP Binding: `Some(true)` answered, `Some(false)` tried and not
-/// answered (refused, timed out, closed), `None` when it could not be tried.
+/// answered (refused, or no attempt answered by `deadline`), `None` when it
+/// could not be tried. Attempts are staggered ([`TCP_ATTEMPT_SPACING`]), each
+/// on its own connection, so loss does not look like a dead server; a
+/// refused connection (RST: loss cannot fake one) ends it at once.
 async fn tcp_binding(server: SocketAddr, bind: Option<IpAddr>, deadline: Instant) -> Option<bool> {
+    let mut attempts = JoinSet::new();
+    let mut next = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= next && now < deadline {
+            attempts.spawn(tcp_binding_once(server, bind, deadline));
+            next = now + TCP_ATTEMPT_SPACING;
+        }
+        let wake = next.min(deadline);
+        tokio::select! {
+            done = attempts.join_next(), if !attempts.is_empty() => match done {
+                Some(Ok(TcpAttempt::Answered)) => return Some(true),
+                Some(Ok(TcpAttempt::Refused)) => return Some(false),
+                Some(Ok(TcpAttempt::CannotTry)) => return None,
+                Some(Ok(TcpAttempt::NotAnswered) | Err(_)) | None => {}
+            },
+            _ = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= deadline {
+                    return Some(false);
+                }
+            }
+        }
+    }
+}
+
+/// How one TCP Binding attempt ended.
+enum TcpAttempt {
+    Answered,
+    Refused,
+    NotAnswered,
+    CannotTry,
+}
+
+async fn tcp_binding_once(
+    server: SocketAddr,
+    bind: Option<IpAddr>,
+    deadline: Instant,
+) -> TcpAttempt {
     let local = bind.map(|ip| SocketAddr::new(ip, 0));
     let mut client = match TcpStunClient::connect(server, local, deadline).await {
         Ok(c) => c,
-        Err(TransactionError::Bind { .. }) => return None,
+        Err(TransactionError::Bind { .. }) => return TcpAttempt::CannotTry,
+        Err(TransactionError::ConnectRefused(_)) => return TcpAttempt::Refused,
         Err(e) => {
             tracing::debug!("TCP Binding to {server}: {e}");
-            return Some(false);
+            return TcpAttempt::NotAnswered;
         }
     };
     let (_, req) = binding_request(None, None, None, true, true);
-    Some(matches!(client.request(req, deadline).await, Ok(r) if r.is_success()))
+    match client.request(req, deadline).await {
+        Ok(r) if r.is_success() => TcpAttempt::Answered,
+        _ => TcpAttempt::NotAnswered,
+    }
 }
 
 /// One filtering round on a fresh socket: control, then (once test I showed

@@ -21,6 +21,7 @@ pub mod cleanup;
 mod doublenat;
 mod natpmp;
 pub mod pcp;
+pub mod section;
 mod upnp;
 mod verify;
 
@@ -47,6 +48,15 @@ pub enum PortmapProtocol {
 }
 
 impl PortmapProtocol {
+    /// The report's id (`upnp`, `nat-pmp`, `pcp`).
+    pub fn id(self) -> &'static str {
+        match self {
+            PortmapProtocol::Upnp => "upnp",
+            PortmapProtocol::NatPmp => "nat-pmp",
+            PortmapProtocol::Pcp => "pcp",
+        }
+    }
+
     /// The display name (`UPnP IGD`, `NAT-PMP`, `PCP`).
     pub fn name(self) -> &'static str {
         match self {

@@ -13,20 +13,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::tcp::TcpStunClient;
 use super::transaction::{
-    Counters, ResponseClass, RetransmitConfig, StunResponse, TcpStunClient, TransactionError,
-    UdpStunClient, binding_request,
+    Counters, ResponseClass, RetransmitConfig, StunResponse, TransactionError, UdpStunClient,
+    binding_request,
 };
 
-/// The transport a Binding request uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Transport {
-    /// STUN over UDP, with RFC 8489 retransmission.
-    Udp,
-    /// STUN over TCP, one transmission.
-    Tcp,
-}
+/// The transport a Binding request uses: UDP (with RFC 8489
+/// retransmission) or TCP (one transmission).
+pub use model::Transport;
 
 /// One server to query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

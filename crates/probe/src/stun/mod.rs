@@ -1,8 +1,8 @@
-//! STUN: the RFC 5780 attributes natscope adds to `stun-types`, the one
-//! transaction layer every probe uses, and the Binding probe.
+//! STUN: the one transaction layer every probe uses (UDP and TCP) and the
+//! Binding probe. The RFC 5780 / RFC 3489 attributes are `wire::attrs`.
 
-pub mod attrs;
 pub mod binding;
+pub mod section;
 pub mod tcp;
 pub mod transaction;
 

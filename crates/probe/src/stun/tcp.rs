@@ -11,14 +11,12 @@ use stun_proto::types::message::{Message, MessageClass, MessageHeader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+use wire::{Clock, Framer};
 
 use super::transaction::{MAX_MESSAGE_SIZE, StunResponse, TransactionError, parse_response};
 
 /// RFC 8489 Ti: the longest a client waits for a response over TCP.
 pub const TCP_TRANSACTION_TIMEOUT: Duration = Duration::from_millis(39_500);
-
-/// The STUN magic cookie (RFC 8489 §5).
-const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 
 /// A STUN client on one TCP connection. Transactions on it run one at a
 /// time (`request` takes `&mut self`).
@@ -28,7 +26,8 @@ pub struct TcpStunClient {
     local: SocketAddr,
     peer: SocketAddr,
     agent: StunAgent,
-    base: Instant,
+    framer: Framer,
+    clock: Clock,
     /// Messages read that were not the awaited response (other transaction
     /// ids, requests/indications).
     unmatched: u64,
@@ -75,7 +74,8 @@ impl TcpStunClient {
             agent: StunAgent::builder(TransportType::Tcp, local)
                 .remote_addr(peer)
                 .build(),
-            base: Instant::now(),
+            framer: stun_framer(),
+            clock: Clock::start(),
             unmatched: 0,
         })
     }
@@ -93,11 +93,6 @@ impl TcpStunClient {
     /// Messages read so far that were not an awaited response.
     pub fn unmatched(&self) -> u64 {
         self.unmatched
-    }
-
-    fn sans_io(&self, t: Instant) -> stun_proto::Instant {
-        let nanos = t.saturating_duration_since(self.base).as_nanos();
-        stun_proto::Instant::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
     }
 
     /// Sends the encoded STUN `request` once and waits for the response with
@@ -118,7 +113,7 @@ impl TcpStunClient {
         let deadline = deadline.min(start + TCP_TRANSACTION_TIMEOUT);
         let data = self
             .agent
-            .send_request(request.as_slice(), self.peer, self.sans_io(start))
+            .send_request(request.as_slice(), self.peer, self.clock.to_sans(start))
             .map_err(|e| TransactionError::Encode(e.to_string()))?
             .data
             .to_vec();
@@ -126,7 +121,7 @@ impl TcpStunClient {
             self.stream.write_all(&data).await?;
             let sent = Instant::now();
             loop {
-                let frame = read_frame(&mut self.stream).await?;
+                let frame = read_frame(&mut self.stream, &mut self.framer).await?;
                 let Ok(msg) = Message::from_bytes(&frame) else {
                     // A corrupt frame on a stream: the framing cannot be trusted.
                     return Err(TransactionError::Parse("invalid STUN message".to_owned()));
@@ -137,7 +132,7 @@ impl TcpStunClient {
                 }
                 let now = Instant::now();
                 self.agent
-                    .handle_stun_message_with_time(&msg, self.peer, self.sans_io(now));
+                    .handle_stun_message_with_time(&msg, self.peer, self.clock.to_sans(now));
                 let parsed = parse_response(&frame)?;
                 return Ok(StunResponse {
                     from: self.peer,
@@ -157,7 +152,7 @@ impl TcpStunClient {
                     req.cancel();
                 }
                 // Let the agent forget the cancelled transaction.
-                let _ = self.agent.poll(self.sans_io(Instant::now()));
+                let _ = self.agent.poll(self.clock.to_sans(Instant::now()));
                 if deadline >= start + TCP_TRANSACTION_TIMEOUT {
                     Err(TransactionError::Timeout { transmissions: 1 })
                 } else {
@@ -168,32 +163,35 @@ impl TcpStunClient {
     }
 }
 
-/// Reads one STUN message from a stream: the 20-byte header, then the
-/// length it announces (a multiple of 4, at most [`MAX_MESSAGE_SIZE`]).
+/// A framer for a STUN client's TCP stream: STUN messages only, at most
+/// [`MAX_MESSAGE_SIZE`] each.
+pub fn stun_framer() -> Framer {
+    Framer::stun_only(MAX_MESSAGE_SIZE)
+}
+
+/// Reads the next STUN message from a stream, cut by `framer` (the one
+/// framer, RFC 8489 §6.2.2; keep it for the next call: a read may hold the
+/// start of the next message). A frame without the magic cookie, or any
+/// framing error, is a parse error: the stream cannot be trusted after it.
 pub async fn read_frame<R: AsyncReadExt + Unpin>(
     reader: &mut R,
+    framer: &mut Framer,
 ) -> Result<Vec<u8>, TransactionError> {
-    let mut header = [0u8; 20];
-    reader
-        .read_exact(&mut header)
-        .await
-        .map_err(eof_is_closed)?;
-    if header[0] & 0xc0 != 0 || header[4..8] != MAGIC_COOKIE {
-        return Err(TransactionError::Parse("not a STUN header".to_owned()));
+    let parse = |e: wire::FrameError| TransactionError::Parse(e.to_string());
+    loop {
+        if let Some((_, frame)) = framer.next_frame().map_err(parse)? {
+            if !wire::has_magic_cookie(&frame) {
+                return Err(TransactionError::Parse("not a STUN header".to_owned()));
+            }
+            return Ok(frame);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = reader.read(&mut chunk).await.map_err(eof_is_closed)?;
+        if n == 0 {
+            return Err(TransactionError::Closed);
+        }
+        framer.push(&chunk[..n]).map_err(parse)?;
     }
-    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
-    if len % 4 != 0 || len + 20 > MAX_MESSAGE_SIZE {
-        return Err(TransactionError::Parse(format!(
-            "bad STUN message length {len}"
-        )));
-    }
-    let mut frame = vec![0u8; 20 + len];
-    frame[..20].copy_from_slice(&header);
-    reader
-        .read_exact(&mut frame[20..])
-        .await
-        .map_err(eof_is_closed)?;
-    Ok(frame)
 }
 
 fn eof_is_closed(e: std::io::Error) -> TransactionError {

@@ -26,13 +26,12 @@ use stun_proto::types::message::{
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use wire::Clock;
 
-use super::attrs::{
+use wire::attrs::{
     ChangeRequest, ChangedAddress, MappedAddress, OtherAddress, Padding, ResponseOrigin,
     ResponsePort, SourceAddress,
 };
-
-pub use super::tcp::TcpStunClient;
 
 /// The SOFTWARE value natscope puts in its requests.
 pub const SOFTWARE: &str = concat!("natscope/", env!("CARGO_PKG_VERSION"));
@@ -273,7 +272,7 @@ impl StunResponse {
 
 /// Builds a Binding request with natscope's optional attributes, in the
 /// order RFC 5780 servers expect: CHANGE-REQUEST, RESPONSE-PORT, PADDING,
-/// SOFTWARE, FINGERPRINT. `padding` is clamped to [`super::attrs::MAX_PADDING`].
+/// SOFTWARE, FINGERPRINT. `padding` is clamped to [`wire::attrs::MAX_PADDING`].
 pub fn binding_request(
     change: Option<ChangeRequest>,
     response_port: Option<u16>,
@@ -292,7 +291,7 @@ pub fn binding_request(
         let _ = msg.add_attribute(&ResponsePort(port));
     }
     if let Some(pad) = padding {
-        let _ = msg.add_attribute(&Padding(pad.min(super::attrs::MAX_PADDING)));
+        let _ = msg.add_attribute(&Padding(pad.min(wire::attrs::MAX_PADDING)));
     }
     if software && let Ok(sw) = Software::new(SOFTWARE) {
         let _ = msg.add_attribute(&sw);
@@ -442,7 +441,7 @@ impl UdpStunClient {
         let driver = Driver {
             socket: socket.clone(),
             agent: StunAgent::builder(TransportType::Udp, local).build(),
-            base: Instant::now(),
+            clock: Clock::start(),
             pending: HashMap::new(),
             counters: counters.clone(),
             incoming: in_tx,
@@ -536,7 +535,7 @@ struct Pending {
 struct Driver {
     socket: Arc<UdpSocket>,
     agent: StunAgent,
-    base: Instant,
+    clock: Clock,
     pending: HashMap<TransactionId, Pending>,
     counters: Arc<AtomicCounters>,
     incoming: mpsc::Sender<IncomingStun>,
@@ -545,16 +544,6 @@ struct Driver {
 }
 
 impl Driver {
-    fn sans_io(&self, t: Instant) -> stun_proto::Instant {
-        let nanos = t.saturating_duration_since(self.base).as_nanos();
-        stun_proto::Instant::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
-    }
-
-    fn tokio_time(&self, t: stun_proto::Instant) -> Instant {
-        let nanos = u64::try_from(t.as_nanos()).unwrap_or(0);
-        self.base + Duration::from_nanos(nanos)
-    }
-
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut buf = vec![0u8; MAX_MESSAGE_SIZE];
         loop {
@@ -630,7 +619,7 @@ impl Driver {
             let _ = reply.send(Err(TransactionError::Deadline { transmissions: 0 }));
             return;
         }
-        let sans_now = self.sans_io(now);
+        let sans_now = self.clock.to_sans(now);
         let data = match self.agent.send_request(bytes.as_slice(), to, sans_now) {
             Ok(t) => t.data.to_vec(),
             Err(e) => {
@@ -694,7 +683,7 @@ impl Driver {
             }
         };
         let now = Instant::now();
-        let sans_now = self.sans_io(now);
+        let sans_now = self.clock.to_sans(now);
         self.agent
             .handle_stun_message_with_time(&msg, from, sans_now);
         let Some(p) = self.pending.remove(&tid) else {
@@ -734,7 +723,7 @@ impl Driver {
                 }));
             }
         }
-        let sans_now = self.sans_io(now);
+        let sans_now = self.clock.to_sans(now);
         // Retransmissions that are due.
         let mut due = Vec::new();
         while let Some(t) = self.agent.poll_transmit(sans_now) {
@@ -768,7 +757,7 @@ impl Driver {
                     self.pending.remove(&tid);
                 }
                 StunAgentPollRet::WaitUntil(t) => {
-                    self.agent_wake = self.tokio_time(t);
+                    self.agent_wake = self.clock.to_tokio(t);
                     break;
                 }
             }

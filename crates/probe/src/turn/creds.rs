@@ -1,8 +1,8 @@
 //! TURN credentials: long-term (RFC 8489 §9.2) and TURN REST API ephemeral
 //! credentials derived from a shared secret (coturn `use-auth-secret`).
 //!
-//! Secrets live in [`Secret`] (the crate's one secret type,
-//! [`crate::servers::Secret`]), whose `Debug`/`Display` print `***` and which
+//! Secrets live in [`Secret`] (natscope's one secret type, in
+//! `natscope-model`), whose `Debug`/`Display` print `***` and which
 //! is deliberately not `Serialize`, so they cannot reach logs, JSON or Debug
 //! output by accident.
 
@@ -10,17 +10,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use crate::servers::Secret;
-
-/// `clap` and other string parsers build a [`Secret`] straight from the
-/// argument (the one `Secret` type lives in [`crate::servers`]).
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret::new(s))
-    }
-}
+use model::Secret;
 
 /// How natscope authenticates to a TURN server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +99,7 @@ impl TurnAuth {
 
     /// Long-term credentials carried by a server URI (an `iceServers` entry's
     /// `username`/`credential`), if it has both.
-    pub fn from_uri(uri: &crate::servers::ServerUri) -> Option<Self> {
+    pub fn from_uri(uri: &model::servers::ServerUri) -> Option<Self> {
         match (&uri.username, &uri.credential) {
             (Some(username), Some(password)) => Some(TurnAuth::LongTerm {
                 username: username.clone(),
@@ -163,7 +153,7 @@ mod tests {
 
     #[test]
     fn ice_server_credentials_become_long_term_auth() {
-        let uri = crate::servers::ServerUri::parse("turn:192.0.2.1")
+        let uri = model::servers::ServerUri::parse("turn:192.0.2.1")
             .expect("valid")
             .with_credentials("bob", Secret::new("pw-from-json"));
         let auth = TurnAuth::from_uri(&uri).expect("credentials carried");
@@ -175,7 +165,7 @@ mod tests {
             }
         );
         assert!(!format!("{auth:?}{uri:?}{uri}").contains("pw-from-json"));
-        let bare = crate::servers::ServerUri::parse("turn:192.0.2.1").expect("valid");
+        let bare = model::servers::ServerUri::parse("turn:192.0.2.1").expect("valid");
         assert_eq!(TurnAuth::from_uri(&bare), None);
     }
 }

@@ -13,8 +13,8 @@
 //! natscope's own client certificate is a throwaway ECDSA P-256 one made
 //! by rcgen (ring); dimpl only does ECDSA.
 
-use super::stages::TurnFailure;
 use super::tls::{TlsOptions, name_rustls_error, server_name, server_verifier};
+use model::turn::TurnFailure;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use std::collections::VecDeque;
@@ -267,7 +267,7 @@ fn verify(
 }
 
 fn name_sock_error(e: &io::Error) -> TurnFailure {
-    super::client::name_io_error(e)
+    super::failure::name_io_error(e)
 }
 
 async fn sleep_until(t: Option<Instant>) {
@@ -548,7 +548,7 @@ mod tests {
             })
         );
         // Another CA entirely.
-        let other = crate::turn::TestPki::generate(&["turn.example.org"]).expect("pki");
+        let other = servers::pki::Pki::generate(&["turn.example.org"]).expect("pki");
         let v2 = server_verifier(&TlsOptions {
             ca_pem: Some(other.ca_pem.into_bytes()),
             insecure: false,

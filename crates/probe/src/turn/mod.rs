@@ -1,34 +1,42 @@
 //! TURN diagnostics (RFC 8656): does the relay really work over UDP, TCP,
-//! TLS and DTLS, and if not, at which stage and why.
+//! TLS and DTLS, and if not, at which stage and why. The results are
+//! `model::turn`'s types, filled here.
 //!
-//! - [`uri`]: `turn:`/`turns:` URIs and the transports they imply.
-//! - [`creds`]: long-term and TURN REST API credentials; [`creds::Secret`]
-//!   keeps passwords out of every output.
-//! - [`stages`]: the result model (stages, named failures, relay quality).
-//! - [`client`]: the probe driver on turn-client-proto's sans-IO client.
-//! - [`tls`]: certificate verification options and naming of TLS failures.
+//! - [`target`]: the transports a `turn:`/`turns:` URI implies.
+//! - [`creds`]: long-term and TURN REST API credentials (the one
+//!   `model::Secret` keeps passwords out of every output).
+//! - [`client`]: the probe — `dns` stage, connection, the stage script, one
+//!   redirect, the additive stages — built in one direction from `failure`
+//!   (naming), `conn` (the connection and its framing), `tap` (what the
+//!   server said; pure), `refresh` (natscope's own Refresh), `session`
+//!   (turn-client-proto pumped from tokio) and `stages` (the script), then
+//!   `ipv6` and `tcp_alloc` (the additive stages) and [`hold`].
+//! - [`tls`]: the one TLS client handshake, certificate verification
+//!   options and naming of TLS failures.
 //! - `dtls`: DTLS (dimpl, pure-Rust crypto) under the TURN-over-UDP client,
 //!   with natscope's own certificate verification.
 //! - [`quality`]: the bounded burst through the relay.
-//! - [`server`]: an embedded TURN server (UDP, TCP, TLS on loopback) for
-//!   tests and the lab.
 
 pub mod client;
+mod config;
+mod conn;
 pub mod creds;
 mod dtls;
+mod failure;
+pub mod hold;
+mod ipv6;
 pub mod quality;
-pub mod server;
-pub mod stages;
+mod refresh;
+mod session;
+mod stages;
+mod tap;
 pub mod target;
+mod tcp_alloc;
 pub mod tls;
 
-pub use client::{HeldAllocation, TurnProbeConfig, probe_all, probe_transport};
-pub use creds::{Secret, TurnAuth};
+pub use client::{TurnProbeConfig, probe_all, probe_transport};
+pub use creds::TurnAuth;
+pub use hold::HeldAllocation;
 pub use quality::QualityConfig;
-pub use server::{TestTurnFaults, TestTurnServer, TestTurnServerConfig};
-pub use stages::{
-    RelayQuality, StageResult, StageStatus, TurnFailure, TurnStage, TurnTransport,
-    TurnTransportResult,
-};
 pub use target::turn_transports;
-pub use tls::{TestCertValidity, TestPki, TlsOptions};
+pub use tls::TlsOptions;

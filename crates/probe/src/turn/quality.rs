@@ -1,8 +1,7 @@
 //! Relay quality: a short, bounded burst of numbered packets through the
 //! relay to the echo peer, giving RTT percentiles, loss and throughput.
 
-use super::client::BurstIo;
-use super::stages::RelayQuality;
+use model::turn::RelayQuality;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -106,6 +105,21 @@ pub(crate) async fn run_burst<B: BurstIo>(
         rtt_p95_ms: percentile(&got, 95.0),
         throughput_kbps: (received_bytes as f64 * 8.0 / 1000.0) / elapsed,
     }
+}
+
+/// Access for the quality burst.
+pub(crate) trait BurstIo {
+    /// Sends one payload to the peer through the relay.
+    fn send(
+        &mut self,
+        peer: SocketAddr,
+        payload: &[u8],
+    ) -> impl std::future::Future<Output = bool> + Send;
+    /// Waits until `deadline` for peer data; returns what arrived.
+    fn recv_until(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> impl std::future::Future<Output = Vec<Vec<u8>>> + Send;
 }
 
 #[cfg(test)]

@@ -1,364 +1,533 @@
-//! The result model of a TURN probe: stages, their outcomes, and the named
-//! failures an operator can act on.
+//! The stage script: unauthenticated Allocate (the 401 challenge),
+//! Allocate, CreatePermission, Send/Data round trip, ChannelBind and
+//! ChannelData round trip, Refresh, quality, Deallocate — each timed and
+//! recorded in the model's result, each failure named — plus what the
+//! additive stages share.
 
-use serde::Serialize;
-use std::net::SocketAddr;
+use super::config::TurnProbeConfig;
+use super::creds::{ResolvedCredentials, TurnAuth, unix_now};
+use super::failure::{PumpError, map_pump, name_code, name_failure, name_io_error};
+use super::quality::run_burst;
+use super::refresh::DEFAULT_LIFETIME_SECS;
+use super::session::{Session, allocation_outcome, permission_outcome};
+use model::servers::ServerUri;
+use model::turn::{TurnFailure, TurnStage, TurnTransportResult};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use turn_client_proto::api::{TurnClientApi, TurnEvent};
+use turn_client_proto::types::TransportType;
+use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
 
-/// The transport used to reach the TURN server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TurnTransport {
-    /// `turn:` over UDP.
-    Udp,
-    /// `turn:` over TCP.
-    Tcp,
-    /// `turns:` over TCP (TLS).
-    Tls,
-    /// `turns:` over UDP (DTLS).
-    Dtls,
+pub(super) fn ms_since(t: tokio::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
-impl std::fmt::Display for TurnTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TurnTransport::Udp => "udp",
-            TurnTransport::Tcp => "tcp",
-            TurnTransport::Tls => "tls",
-            TurnTransport::Dtls => "dtls",
-        })
+/// Appends `note` to the note of `stage`, if that stage was recorded.
+pub(super) fn add_note(r: &mut TurnTransportResult, stage: TurnStage, note: &str) {
+    if let Some(st) = r.stages.iter_mut().find(|s| s.stage == stage) {
+        st.note = Some(match st.note.take() {
+            Some(n) => format!("{n}; {note}"),
+            None => note.to_string(),
+        });
     }
 }
 
-/// One step of the TURN check, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnStage {
-    /// Name resolution of the server host (SRV, then A/AAAA); not tested for
-    /// IP literals.
-    Dns,
-    /// TCP three-way handshake (TCP and TLS only).
-    TcpConnect,
-    /// TLS handshake and certificate verification.
-    TlsHandshake,
-    /// DTLS handshake.
-    DtlsHandshake,
-    /// Allocate without credentials; a healthy server answers 401 with
-    /// REALM and NONCE.
-    UnauthenticatedAllocate,
-    /// Allocate with credentials: relayed address, lifetime, mapped address.
-    Allocate,
-    /// CreatePermission for the peer's address.
-    CreatePermission,
-    /// Send indication to the peer and Data indication back.
-    DataRoundTrip,
-    /// ChannelBind for the peer.
-    ChannelBind,
-    /// ChannelData to the peer and back.
-    ChannelRoundTrip,
-    /// Refresh of the allocation.
-    Refresh,
-    /// A short burst through the relay: RTT, loss, throughput.
-    Quality,
-    /// Refresh with lifetime 0 (deallocation).
-    Deallocate,
-    /// Additive: a second, short allocation on a fresh connection asking for
-    /// an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, RFC 6156 / RFC 8656);
-    /// run only after the IPv4 `allocate` passed. Its outcome never changes
-    /// `ok`, `failed_stage` or `failure`.
-    AllocateIpv6,
-    /// Additive, `turn:` over TCP/TLS only: an RFC 6062 TCP allocation on a
-    /// fresh control connection (REQUESTED-TRANSPORT TCP), Connect to a TCP
-    /// echo peer, ConnectionBind on a new data connection, bytes echoed back;
-    /// run only after `allocate` passed. Its outcome never changes `ok`,
-    /// `failed_stage` or `failure`.
-    TcpAllocation,
+/// Records every main TURN stage after `from` that has no result yet as not
+/// tested, with `note`.
+pub(super) fn all_later(r: &mut TurnTransportResult, from: TurnStage, note: &str) {
+    later_than(r, from, note, true);
 }
 
-/// What went wrong, named the way an operator thinks about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TurnFailure {
-    /// The stage did not finish before its deadline.
-    #[error("timed out after {after_ms} ms")]
-    Timeout {
-        /// The deadline that expired, in milliseconds.
-        after_ms: u64,
-    },
-    /// Nothing listens on the server port (TCP RST / ICMP port unreachable).
-    #[error("connection refused: nothing listens on that port")]
-    ConnectionRefused,
-    /// The server name could not be resolved (NXDOMAIN, no records, DNS
-    /// server error).
-    #[error("DNS: {detail}")]
-    Dns {
-        /// The resolver's description, naming the host.
-        detail: String,
-    },
-    /// Another socket error.
-    #[error("socket error: {detail}")]
-    Io {
-        /// The OS error text.
-        detail: String,
-    },
-    /// The server certificate is not signed by a trusted CA (self-signed,
-    /// private CA not given with --ca).
-    #[error("TLS: certificate signed by an unknown CA")]
-    TlsUnknownCa,
-    /// The certificate does not name the host in the URI.
-    #[error("TLS: certificate does not match the server name {server_name}")]
-    TlsNameMismatch {
-        /// The name natscope checked (from the URI).
-        server_name: String,
-    },
-    /// The certificate has expired (or is not yet valid).
-    #[error("TLS: certificate expired or not yet valid")]
-    TlsExpired,
-    /// Another TLS failure (protocol, alert, bad certificate).
-    #[error("TLS handshake failed: {detail}")]
-    TlsOther {
-        /// rustls' description.
-        detail: String,
-    },
-    /// The transport is not supported by this build of natscope.
-    #[error("not supported: {detail}")]
-    NotSupported {
-        /// Why.
-        detail: String,
-    },
-    /// The server answered the unauthenticated Allocate without a 401
-    /// challenge (no REALM/NONCE), or answered something else unexpected.
-    #[error("unexpected server answer: {detail}")]
-    UnexpectedResponse {
-        /// What was received.
-        detail: String,
-    },
-    /// 401 after sending credentials: wrong username or password.
-    #[error("wrong credentials: the server rejected username/password (401)")]
-    WrongCredentials,
-    /// The server's realm is not the one the credentials are for.
-    #[error("realm mismatch: server realm {server:?}, expected {expected:?}")]
-    RealmMismatch {
-        /// The realm the operator expected.
-        expected: String,
-        /// The realm the server announced.
-        server: String,
-    },
-    /// REST credential rejected and its expiry time is in the past.
-    #[error("REST credential expired (expiry {expiry_unix}, now {now_unix})")]
-    RestCredentialExpired {
-        /// The expiry in the username.
-        expiry_unix: i64,
-        /// natscope's clock.
-        now_unix: i64,
-    },
-    /// REST credential rejected although it has not expired: wrong shared
-    /// secret, or the server's clock is far off.
-    #[error("REST credential rejected (401): wrong shared secret or server clock skew")]
-    RestCredentialRejected,
-    /// 438 Stale Nonce twice in a row: the retry with the server's new
-    /// nonce was answered 438 again (natscope retries once).
-    #[error("stale nonce (438) even after retrying with the new nonce")]
-    StaleNonce,
-    /// 486 Allocation Quota Reached: this user has too many allocations.
-    #[error("allocation quota reached (486): too many allocations for this user")]
-    AllocationQuota,
-    /// 508 Insufficient Capacity: the server has no relay ports/bandwidth.
-    #[error("server out of capacity (508)")]
-    InsufficientCapacity,
-    /// 403 Forbidden to a request naming a peer (CreatePermission,
-    /// ChannelBind, RFC 6062 Connect): the server does not allow relaying to
-    /// this peer address. (403 to an Allocate is a `ServerError`.)
-    #[error("forbidden peer address (403): the server's policy refuses relaying to this peer")]
-    ForbiddenPeer,
-    /// 300 Try Alternate (the redirect is followed once; this means the
-    /// alternate also redirected).
-    #[error("redirected to {alternate} (300) more than once")]
-    AlternateServerLoop {
-        /// The last alternate offered.
-        alternate: SocketAddr,
-    },
-    /// 440 Address Family not Supported: the server has no relay address of
-    /// the requested family (e.g. no IPv6 relay address configured).
-    #[error("address family not supported (440): the server has no relay address of that family")]
-    AddressFamilyNotSupported,
-    /// Another STUN error code.
-    #[error("server error {code} {reason}")]
-    ServerError {
-        /// The ERROR-CODE number.
-        code: u16,
-        /// The reason phrase.
-        reason: String,
-    },
-    /// The request failed and the server gave no reason we could read.
-    #[error("request failed without a readable reason")]
-    Failed,
-    /// Data sent through the relay did not come back.
-    #[error("no data came back through the relay within {after_ms} ms")]
-    NoRelayedData {
-        /// The deadline, in milliseconds.
-        after_ms: u64,
+/// [`all_later`] except `deallocate`, for when the allocation exists and is
+/// still deleted (and recorded) afterwards.
+pub(super) fn all_later_but_deallocate(r: &mut TurnTransportResult, from: TurnStage, note: &str) {
+    later_than(r, from, note, false);
+}
+
+pub(super) fn later_than(
+    r: &mut TurnTransportResult,
+    from: TurnStage,
+    note: &str,
+    deallocate: bool,
+) {
+    for st in [
+        TurnStage::UnauthenticatedAllocate,
+        TurnStage::Allocate,
+        TurnStage::CreatePermission,
+        TurnStage::DataRoundTrip,
+        TurnStage::ChannelBind,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Refresh,
+        TurnStage::Quality,
+        TurnStage::Deallocate,
+    ] {
+        if st as u8 > from as u8
+            && r.stage(st).is_none()
+            && (deallocate || st != TurnStage::Deallocate)
+        {
+            r.not_tested(st, note);
+        }
+    }
+}
+
+pub(super) enum Flow {
+    Done,
+    /// 300 Try Alternate with ALTERNATE-SERVER `to`, answered to the
+    /// Allocate of `stage`.
+    Redirect {
+        to: SocketAddr,
+        stage: TurnStage,
     },
 }
 
-/// The outcome of one stage.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageStatus {
-    /// The stage succeeded.
-    Passed,
-    /// The stage failed; see `error`.
-    Failed,
-    /// The stage was not run (an earlier stage failed, or not applicable).
-    NotTested,
+/// The peer echo: a local UDP socket that returns every datagram. Aborted
+/// on drop.
+pub(super) struct Echo {
+    pub(super) addr: SocketAddr,
+    pub(super) task: tokio::task::JoinHandle<()>,
 }
 
-/// One stage, timed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StageResult {
-    /// Which stage.
-    pub stage: TurnStage,
-    /// Passed, failed or not tested.
-    pub status: StageStatus,
-    /// How long the stage took, in milliseconds (None when not run).
-    pub duration_ms: Option<f64>,
-    /// The failure, when `status` is `Failed`.
-    pub error: Option<TurnFailure>,
-    /// A short human note (e.g. "stale nonce, retried once").
-    pub note: Option<String>,
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
-/// Relay quality from a short burst through the channel.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct RelayQuality {
-    /// Packets sent.
-    pub sent: u32,
-    /// Packets that came back.
-    pub received: u32,
-    /// Loss in percent.
-    pub loss_percent: f64,
-    /// Median round-trip time in milliseconds (None if nothing came back).
-    pub rtt_p50_ms: Option<f64>,
-    /// 95th percentile round-trip time in milliseconds.
-    pub rtt_p95_ms: Option<f64>,
-    /// Echoed payload throughput in kbit/s over the burst.
-    pub throughput_kbps: f64,
+pub(super) async fn start_echo(ip: IpAddr) -> io::Result<Echo> {
+    let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let addr = sock.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut b = vec![0u8; 65536];
+        while let Ok((n, from)) = sock.recv_from(&mut b).await {
+            let _ = sock.send_to(&b[..n], from).await;
+        }
+    });
+    Ok(Echo { addr, task })
 }
 
-/// The result for one server URI over one transport.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TurnTransportResult {
-    /// The URI as given (no credentials are ever part of it).
-    pub uri: String,
-    /// The transport tested.
-    pub transport: TurnTransport,
-    /// The server address contacted (after DNS; after a redirect, the
-    /// alternate).
-    pub server: Option<SocketAddr>,
-    /// True when allocation and relaying worked.
-    pub ok: bool,
-    /// The first failing stage and its failure.
-    pub failed_stage: Option<TurnStage>,
-    /// The failure of `failed_stage`.
-    pub failure: Option<TurnFailure>,
-    /// All stages in order.
-    pub stages: Vec<StageResult>,
-    /// The realm the server announced.
-    pub realm: Option<String>,
-    /// The relayed transport address.
-    pub relayed_address: Option<SocketAddr>,
-    /// The IPv6 relayed address of the additive `allocate_ipv6` stage.
-    pub relayed_address_ipv6: Option<SocketAddr>,
-    /// Our address as the server saw it (XOR-MAPPED-ADDRESS).
-    pub mapped_address: Option<SocketAddr>,
-    /// The allocation lifetime the server granted, in seconds.
-    pub lifetime_secs: Option<u32>,
-    /// The peer used for the round trips.
-    pub peer: Option<SocketAddr>,
-    /// A 300 ALTERNATE-SERVER redirect that was followed.
-    pub redirected_from: Option<SocketAddr>,
-    /// True when the server answered 438 Stale Nonce and natscope retried.
-    pub stale_nonce_retried: bool,
-    /// The server's SOFTWARE attribute, if any.
-    pub software: Option<String>,
-    /// Relay quality, when the channel round trip worked.
-    pub quality: Option<RelayQuality>,
+/// What an additive stage (IPv6 relay, RFC 6062) needs before it runs: the
+/// IPv4 allocation passed, a server address and credentials. `None` after
+/// recording the stage as not tested with the reason.
+pub(super) fn additive_inputs(
+    uri: &ServerUri,
+    cfg: &TurnProbeConfig,
+    r: &mut TurnTransportResult,
+    stage: TurnStage,
+    not_allocated: &str,
+) -> Option<(SocketAddr, ResolvedCredentials)> {
+    let allocated = matches!(
+        r.stage(TurnStage::Allocate).map(|s| &s.status),
+        Some(model::turn::StageStatus::Passed)
+    );
+    if !allocated {
+        r.not_tested(stage, not_allocated);
+        return None;
+    }
+    let auth = cfg.auth.clone().or_else(|| TurnAuth::from_uri(uri));
+    let (Some(server), Some(auth)) = (r.server, auth) else {
+        r.not_tested(stage, "no server address or credentials");
+        return None;
+    };
+    Some((server, auth.resolve(unix_now())))
 }
 
-impl TurnTransportResult {
-    /// An empty result for a URI and transport.
-    pub fn new(uri: &str, transport: TurnTransport) -> Self {
-        Self {
-            uri: uri.to_string(),
-            transport,
-            server: None,
-            ok: false,
-            failed_stage: None,
-            failure: None,
-            stages: Vec::new(),
-            realm: None,
-            relayed_address: None,
-            relayed_address_ipv6: None,
-            mapped_address: None,
-            lifetime_secs: None,
-            peer: None,
-            redirected_from: None,
-            stale_nonce_retried: false,
-            software: None,
-            quality: None,
+/// `fut` within `limit`; running out is `TurnFailure::Timeout`.
+pub(super) async fn bounded<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, TurnFailure>>,
+) -> Result<T, TurnFailure> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or(Err(TurnFailure::Timeout {
+            after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+        }))
+}
+
+/// Records `stage` as failed with `f`, timed from `since`, and ends the
+/// transport's run.
+pub(super) fn stage_failed(
+    r: &mut TurnTransportResult,
+    stage: TurnStage,
+    since: tokio::time::Instant,
+    f: TurnFailure,
+) -> Flow {
+    r.fail(stage, Some(ms_since(since)), f);
+    Flow::Done
+}
+
+impl Session {
+    /// Times one relay round-trip stage (`DataRoundTrip` through Send/Data
+    /// indications, or `ChannelRoundTrip` through ChannelData) and records
+    /// it: a timeout means no relayed data came back.
+    pub(super) async fn round_trip_stage(
+        &mut self,
+        r: &mut TurnTransportResult,
+        stage: TurnStage,
+        peer: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) {
+        let started = tokio::time::Instant::now();
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        match self.round_trip(peer, payload, timeout).await {
+            Ok(()) => r.pass(stage, ms_since(started), None),
+            Err(PumpError::Timeout) => r.fail(
+                stage,
+                Some(ms_since(started)),
+                TurnFailure::NoRelayedData {
+                    after_ms: timeout_ms,
+                },
+            ),
+            Err(e) => r.fail(stage, Some(ms_since(started)), map_pump(e, timeout_ms)),
         }
     }
 
-    /// Records a passed stage.
-    pub fn pass(&mut self, stage: TurnStage, ms: f64, note: Option<String>) {
-        self.stages.push(StageResult {
-            stage,
-            status: StageStatus::Passed,
-            duration_ms: Some(ms),
-            error: None,
-            note,
-        });
-    }
+    pub(super) async fn run_stages(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: Option<&ResolvedCredentials>,
+        r: &mut TurnTransportResult,
+    ) -> Flow {
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let stage_deadline = || tokio::time::Instant::now() + cfg.stage_timeout;
 
-    /// Records a failed stage; the first failure becomes the result's.
-    pub fn fail(&mut self, stage: TurnStage, ms: Option<f64>, error: TurnFailure) {
-        if self.failure.is_none() {
-            self.failed_stage = Some(stage);
-            self.failure = Some(error.clone());
+        // --- unauthenticated Allocate -> 401 ---
+        let t0 = tokio::time::Instant::now();
+        let res = self
+            .pump(stage_deadline(), |s| {
+                s.tap.first_401.is_some()
+                    || s.tap.last_error_for(ALLOCATE).is_some()
+                    || s.events.iter().any(|e| allocation_outcome(e).is_some())
+            })
+            .await;
+        if let Err(e) = res {
+            r.fail(
+                TurnStage::UnauthenticatedAllocate,
+                Some(ms_since(t0)),
+                map_pump(e, timeout_ms),
+            );
+            all_later(
+                r,
+                TurnStage::UnauthenticatedAllocate,
+                "earlier stage failed",
+            );
+            return Flow::Done;
         }
-        self.stages.push(StageResult {
-            stage,
-            status: StageStatus::Failed,
-            duration_ms: ms,
-            error: Some(error),
-            note: None,
-        });
+        r.realm = self.tap.realm.clone();
+        let Some(t401) = self.tap.first_401 else {
+            if let Some((300, _)) = self.tap.last_error_for(ALLOCATE)
+                && let Some(alt) = self.tap.alternate
+            {
+                return Flow::Redirect {
+                    to: alt,
+                    stage: TurnStage::UnauthenticatedAllocate,
+                };
+            }
+            let f = match self.tap.last_error_for(ALLOCATE) {
+                Some((code, reason)) => name_code(ALLOCATE, code, reason),
+                None => TurnFailure::UnexpectedResponse {
+                    detail: "Allocate without credentials succeeded (no 401 challenge)".into(),
+                },
+            };
+            r.fail(TurnStage::UnauthenticatedAllocate, Some(ms_since(t0)), f);
+            all_later(
+                r,
+                TurnStage::UnauthenticatedAllocate,
+                "earlier stage failed",
+            );
+            return Flow::Done;
+        };
+        r.pass(
+            TurnStage::UnauthenticatedAllocate,
+            t401.duration_since(t0).as_secs_f64() * 1000.0,
+            self.tap
+                .realm
+                .as_ref()
+                .map(|rl| format!("401 with realm {rl:?}")),
+        );
+        if let (Some(exp), Some(srv)) = (&cfg.expected_realm, &self.tap.realm)
+            && exp != srv
+        {
+            r.fail(
+                TurnStage::Allocate,
+                None,
+                TurnFailure::RealmMismatch {
+                    expected: exp.clone(),
+                    server: srv.clone(),
+                },
+            );
+            all_later(r, TurnStage::Allocate, "earlier stage failed");
+            return Flow::Done;
+        }
+        let Some(creds) = creds else {
+            r.not_tested(TurnStage::Allocate, "no credentials given");
+            all_later(r, TurnStage::Allocate, "no credentials given");
+            return Flow::Done;
+        };
+
+        // --- authenticated Allocate ---
+        let t1 = tokio::time::Instant::now();
+        let (res, created) = self.await_allocation(stage_deadline()).await;
+        if !created {
+            let errs_after_401: Vec<_> = self
+                .tap
+                .last_error
+                .iter()
+                .filter(|(m, _, _)| *m == ALLOCATE)
+                .skip(1)
+                .cloned()
+                .collect();
+            if let Some((_, 300, _)) = errs_after_401.last()
+                && let Some(alt) = self.tap.alternate
+            {
+                return Flow::Redirect {
+                    to: alt,
+                    stage: TurnStage::Allocate,
+                };
+            }
+            let f = match (res, errs_after_401.last()) {
+                // One 438 and no answer to the retry: not a stale nonce.
+                (Err(e), Some((_, 438, _))) if self.tap.allocate_stale_in_a_row() < 2 => {
+                    map_pump(e, timeout_ms)
+                }
+                (_, Some((_, 401, _))) => match creds.rest_expiry_unix {
+                    Some(exp) if exp <= unix_now() => TurnFailure::RestCredentialExpired {
+                        expiry_unix: exp,
+                        now_unix: unix_now(),
+                    },
+                    Some(_) => TurnFailure::RestCredentialRejected,
+                    None => TurnFailure::WrongCredentials,
+                },
+                (res, last) => name_failure(
+                    ALLOCATE,
+                    last.map(|(_, code, reason)| (*code, reason.clone())),
+                    res,
+                    timeout_ms,
+                ),
+            };
+            r.fail(TurnStage::Allocate, Some(ms_since(t1)), f);
+            all_later(r, TurnStage::Allocate, "earlier stage failed");
+            return Flow::Done;
+        }
+        self.events.clear();
+        r.relayed_address = self
+            .client
+            .relayed_addresses()
+            .next()
+            .map(|(_, a)| a)
+            .or(self.tap.relayed);
+        r.mapped_address = self.tap.mapped;
+        r.lifetime_secs = self.tap.lifetime;
+        let note = if self.tap.stale_nonces > 0 {
+            Some("stale nonce (438), retried once".to_string())
+        } else {
+            None
+        };
+        r.pass(TurnStage::Allocate, ms_since(t1), note);
+
+        // --- the peer ---
+        let _echo;
+        let peer = match cfg.peer {
+            Some(p) => p,
+            None => {
+                let ip = self.local.ip();
+                match start_echo(ip).await {
+                    Ok(e) => {
+                        let a = e.addr;
+                        _echo = e;
+                        a
+                    }
+                    Err(e) => {
+                        r.fail(TurnStage::CreatePermission, None, name_io_error(&e));
+                        all_later_but_deallocate(r, TurnStage::CreatePermission, "no peer");
+                        self.deallocate(cfg, creds, r).await;
+                        return Flow::Done;
+                    }
+                }
+            }
+        };
+        r.peer = Some(peer);
+
+        // --- CreatePermission ---
+        let t2 = tokio::time::Instant::now();
+        let now = self.now();
+        let issued = self
+            .client
+            .create_permission(TransportType::Udp, peer.ip(), now)
+            .is_ok();
+        let (created, res) = self
+            .settle(issued, stage_deadline(), permission_outcome)
+            .await;
+        if !created {
+            let answer = self.tap.last_error_for(CREATE_PERMISSION);
+            let f = name_failure(CREATE_PERMISSION, answer, res, timeout_ms);
+            r.fail(TurnStage::CreatePermission, Some(ms_since(t2)), f);
+            all_later_but_deallocate(r, TurnStage::CreatePermission, "earlier stage failed");
+            self.deallocate(cfg, creds, r).await;
+            return Flow::Done;
+        }
+        r.pass(TurnStage::CreatePermission, ms_since(t2), None);
+
+        // --- Send/Data indication round trip ---
+        self.round_trip_stage(
+            r,
+            TurnStage::DataRoundTrip,
+            peer,
+            b"natscope-turn-data-indication...",
+            cfg.stage_timeout,
+        )
+        .await;
+
+        // --- ChannelBind ---
+        let t4 = tokio::time::Instant::now();
+        let now = self.now();
+        let issued = self
+            .client
+            .bind_channel(TransportType::Udp, peer, now)
+            .is_ok();
+        let (bound, res) = self
+            .settle(issued, stage_deadline(), |e| match e {
+                TurnEvent::ChannelCreated(..) => Some(true),
+                TurnEvent::ChannelCreateFailed(..) => Some(false),
+                _ => None,
+            })
+            .await;
+        if bound {
+            r.pass(TurnStage::ChannelBind, ms_since(t4), None);
+            self.round_trip_stage(
+                r,
+                TurnStage::ChannelRoundTrip,
+                peer,
+                b"natscope-turn-channel-data..",
+                cfg.stage_timeout,
+            )
+            .await;
+        } else {
+            let answer = self.tap.last_error_for(CHANNEL_BIND);
+            let f = name_failure(CHANNEL_BIND, answer, res, timeout_ms);
+            r.fail(TurnStage::ChannelBind, Some(ms_since(t4)), f);
+            r.not_tested(TurnStage::ChannelRoundTrip, "channel bind failed");
+        }
+
+        // --- Refresh ---
+        self.refresh(cfg, creds, r).await;
+
+        // --- quality ---
+        let channel_ok = matches!(
+            r.stage(TurnStage::ChannelRoundTrip).map(|s| &s.status),
+            Some(model::turn::StageStatus::Passed)
+        );
+        match (&cfg.quality, channel_ok) {
+            (Some(q), true) => {
+                let t6 = tokio::time::Instant::now();
+                let qr = run_burst(self, peer, q).await;
+                r.pass(TurnStage::Quality, ms_since(t6), None);
+                r.quality = Some(qr);
+            }
+            (Some(_), false) => r.not_tested(TurnStage::Quality, "channel round trip failed"),
+            (None, _) => r.not_tested(TurnStage::Quality, "disabled"),
+        }
+
+        self.deallocate(cfg, creds, r).await;
+        Flow::Done
     }
 
-    /// Records a failed additive stage (such as `allocate_ipv6`): unlike
-    /// [`Self::fail`] it never becomes the result's failure.
-    pub fn fail_additive(&mut self, stage: TurnStage, ms: Option<f64>, error: TurnFailure) {
-        self.stages.push(StageResult {
-            stage,
-            status: StageStatus::Failed,
-            duration_ms: ms,
-            error: Some(error),
-            note: None,
-        });
+    /// The `refresh` stage: an authenticated Refresh asking for the lifetime
+    /// the server granted, built from the same credentials, realm and latest
+    /// nonce the client authenticated with (turn-client-proto only refreshes
+    /// by itself near expiry and exposes no refresh call). A 438 is retried
+    /// once with the fresh nonce; over UDP the request is retransmitted
+    /// every 500 ms until the stage deadline. The 438 answer also reaches
+    /// turn-client-proto (every frame does, through `handle_frame`): its
+    /// long-term auth takes the new NONCE from any 438 with NONCE and REALM,
+    /// even one to a request it did not send, so its own later requests
+    /// (the deleting Refresh) carry it (tests/turn.rs checks this).
+    pub(super) async fn refresh(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: &ResolvedCredentials,
+        r: &mut TurnTransportResult,
+    ) {
+        let t = tokio::time::Instant::now();
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
+        let lifetime = r.lifetime_secs.unwrap_or(DEFAULT_LIFETIME_SECS);
+        let mut stale_retried = false;
+        let outcome = loop {
+            let (mark, res) = match self.send_refresh(creds, lifetime, deadline).await {
+                Ok(sent) => sent,
+                Err(f) => break Err(f),
+            };
+            match (self.tap.refresh_answer(mark), res) {
+                (Some(Ok(())), _) => break Ok(()),
+                (Some(Err((438, _))), _) if !stale_retried => stale_retried = true,
+                (Some(Err((401, _))), _) => break Err(TurnFailure::WrongCredentials),
+                (answer, res) => {
+                    let answer = answer.and_then(Result::err);
+                    break Err(name_failure(REFRESH, answer, res, timeout_ms));
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                let granted = self.tap.refresh_lifetime;
+                let mut note = format!(
+                    "LIFETIME {lifetime} s requested, {} granted",
+                    granted.map_or("no LIFETIME".to_string(), |g| format!("{g} s"))
+                );
+                if stale_retried {
+                    note.push_str("; stale nonce (438), retried once");
+                }
+                r.pass(TurnStage::Refresh, ms_since(t), Some(note));
+            }
+            Err(f) => r.fail(TurnStage::Refresh, Some(ms_since(t)), f),
+        }
     }
 
-    /// Records a stage that was not run.
-    pub fn not_tested(&mut self, stage: TurnStage, note: &str) {
-        self.stages.push(StageResult {
-            stage,
-            status: StageStatus::NotTested,
-            duration_ms: None,
-            error: None,
-            note: Some(note.to_string()),
-        });
-    }
-
-    /// The status of a stage, if recorded.
-    pub fn stage(&self, stage: TurnStage) -> Option<&StageResult> {
-        self.stages.iter().find(|s| s.stage == stage)
+    /// The `deallocate` stage: [`Self::delete_allocation`], whose one retry
+    /// of a 438 Stale Nonce is noted; a second 438 in a row is named
+    /// `stale_nonce`.
+    pub(super) async fn deallocate(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: &ResolvedCredentials,
+        r: &mut TurnTransportResult,
+    ) {
+        let t = tokio::time::Instant::now();
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
+        let d = match self.delete_allocation(creds, deadline).await {
+            Some(Ok(d)) => d,
+            Some(Err(f)) => {
+                r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+                return;
+            }
+            None => {
+                r.not_tested(TurnStage::Deallocate, "no allocation");
+                return;
+            }
+        };
+        let retried = d
+            .stale_retried
+            .then(|| "stale nonce (438), retried once".to_string());
+        if self.closed_after_delete(&d) {
+            let closed = "server closed the connection after deleting the allocation";
+            let note = match retried {
+                Some(n) => format!("{n}; {closed}"),
+                None => closed.to_string(),
+            };
+            r.pass(TurnStage::Deallocate, ms_since(t), Some(note));
+            return;
+        }
+        let f = match (d.answer, d.wait) {
+            (Some(Ok(())), _) => {
+                r.pass(TurnStage::Deallocate, ms_since(t), retried);
+                return;
+            }
+            (answer, wait) => name_failure(REFRESH, answer.and_then(Result::err), wait, timeout_ms),
+        };
+        r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
     }
 }

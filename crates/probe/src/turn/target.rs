@@ -3,8 +3,8 @@
 //! credentials) and names are resolved by [`crate::resolve`]; this module
 //! only maps them onto [`TurnTransport`]s.
 
-use super::stages::TurnTransport;
-use crate::servers::{Host, Scheme, ServerUri, Transport};
+use model::servers::{Host, Scheme, ServerUri, Transport};
+use model::turn::TurnTransport;
 
 /// The transports a URI asks to test: `turn:` without `?transport=` means
 /// UDP and TCP; `turns:` means TLS, or DTLS with `?transport=udp`. A

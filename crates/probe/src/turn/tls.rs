@@ -1,11 +1,11 @@
 //! TLS for `turns:`: client configuration (system roots, `--ca`, or
-//! `--insecure`), naming certificate problems, and certificates for the
-//! embedded test server. rustls with the `ring` provider only.
+//! `--insecure`) and naming certificate problems. rustls with the `ring`
+//! provider only.
 
-use super::stages::TurnFailure;
+use model::turn::TurnFailure;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -23,9 +23,6 @@ pub enum TlsSetupError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
-    /// Certificate generation failed (test server).
-    #[error("certificate generation: {0}")]
-    Rcgen(#[from] rcgen::Error),
 }
 
 /// How the server certificate is verified.
@@ -138,7 +135,7 @@ pub fn name_tls_error(err: &std::io::Error, server_name: &str) -> TurnFailure {
         .and_then(|e| e.downcast_ref::<rustls::Error>());
     match inner {
         Some(e) => name_rustls_error(e, server_name),
-        None => super::client::name_io_error(err),
+        None => super::failure::name_io_error(err),
     }
 }
 
@@ -212,96 +209,5 @@ impl ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A private CA and a server certificate signed by it (for test servers).
-#[derive(Clone)]
-pub struct TestPki {
-    /// The CA certificate, PEM (what a client passes as `--ca`).
-    pub ca_pem: String,
-    /// The CA certificate, DER.
-    pub ca_der: CertificateDer<'static>,
-    /// The server certificate chain, PEM (leaf then CA).
-    pub chain_pem: String,
-    /// The server certificate chain, DER (leaf then CA).
-    pub chain_der: Vec<CertificateDer<'static>>,
-    /// The server private key, PKCS#8 PEM.
-    pub key_pem: String,
-}
-
-impl std::fmt::Debug for TestPki {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestPki").finish_non_exhaustive()
-    }
-}
-
-/// The validity window of a [`TestPki`] server certificate (test support:
-/// provoking `tls_expired` needs a certificate outside its window).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TestCertValidity {
-    /// rcgen's default window, which includes now.
-    #[default]
-    Current,
-    /// Valid during 2020 only: expired.
-    Expired,
-    /// Valid from 2090 on: not yet valid.
-    NotYetValid,
-}
-
-impl TestPki {
-    /// Generates a CA and a server certificate valid for `names` (DNS names
-    /// or IP literals).
-    pub fn generate(names: &[&str]) -> Result<Self, TlsSetupError> {
-        Self::generate_with_validity(names, TestCertValidity::Current)
-    }
-
-    /// Like [`Self::generate`], with the server certificate's validity
-    /// window chosen by `validity` (the CA stays valid, so only the leaf's
-    /// dates can fail verification).
-    pub fn generate_with_validity(
-        names: &[&str],
-        validity: TestCertValidity,
-    ) -> Result<Self, TlsSetupError> {
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "natscope test CA");
-        let ca_key = rcgen::KeyPair::generate()?;
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
-        let mut leaf_params =
-            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        match validity {
-            TestCertValidity::Current => {}
-            TestCertValidity::Expired => {
-                leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-                leaf_params.not_after = rcgen::date_time_ymd(2020, 12, 31);
-            }
-            TestCertValidity::NotYetValid => {
-                leaf_params.not_before = rcgen::date_time_ymd(2090, 1, 1);
-                leaf_params.not_after = rcgen::date_time_ymd(2091, 1, 1);
-            }
-        }
-        let leaf_key = rcgen::KeyPair::generate()?;
-        let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
-        Ok(Self {
-            ca_pem: ca.pem(),
-            ca_der: ca.der().clone(),
-            chain_pem: format!("{}{}", leaf.pem(), ca.pem()),
-            chain_der: vec![leaf.der().clone(), ca.der().clone()],
-            key_pem: leaf_key.serialize_pem(),
-        })
-    }
-
-    /// A rustls server configuration serving this chain.
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let cfg = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(self.chain_der.clone(), key)?;
-        Ok(Arc::new(cfg))
     }
 }

@@ -5,8 +5,8 @@
 use super::open_section;
 use super::writer::Html;
 use crate::format;
-use crate::ice::{IceAgent, IceDataChannel, IceRun, IceSection};
-use crate::section::Section;
+use model::ice::{IceAgent, IceDataChannel, IceRun, IceSection};
+use model::section::Section;
 
 /// Runs, agents and candidates drawn (a hand-made report could hold any
 /// number; a built one has 5 runs of 2 agents with a few candidates each).
@@ -160,7 +160,7 @@ fn candidates(h: &mut Html, index: usize, r: &IceRun) {
         .m("</strong>");
     for a in agents {
         h.m(" · agent ")
-            .t(&a.role)
+            .t(a.role.as_str())
             .m(": ")
             .int(a.candidates.len())
             .m(if a.candidates.len() == 1 {
@@ -188,7 +188,7 @@ fn candidates(h: &mut Html, index: usize, r: &IceRun) {
     for a in agents {
         for p in a.server_problems.iter().take(MAX_CANDIDATES) {
             h.m("<p class=\"err\">agent ")
-                .t(&a.role)
+                .t(a.role.as_str())
                 .m(": <code>")
                 .t(&p.server)
                 .m("</code> gave no ")
@@ -209,7 +209,7 @@ fn agent_rows(h: &mut Html, a: &IceAgent) {
         } else {
             "<tr class=\"unused\"><td>"
         })
-        .t(&a.role)
+        .t(a.role.as_str())
         .m("</td><td>")
         .m(c.kind.as_str())
         .m("</td><td>")

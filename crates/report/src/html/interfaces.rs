@@ -2,8 +2,8 @@
 
 use super::open_section;
 use super::writer::Html;
-use crate::interfaces::{AddressScope, InterfaceKind, Interfaces};
-use crate::section::Section;
+use model::interfaces::{AddressScope, InterfaceKind, Interfaces};
+use model::section::Section;
 
 pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
     let Some(ifs) = open_section(h, "interfaces", "Network interfaces", interfaces) else {

@@ -3,7 +3,7 @@
 
 use super::writer::Html;
 use super::{open_section, opt, yes_no};
-use crate::document::Report;
+use model::document::Report;
 use natclass::{Behaviour, Confidence, NatVerdict, P2pOutlook, PortPattern};
 use std::net::SocketAddr;
 

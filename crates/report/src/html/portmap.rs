@@ -4,8 +4,8 @@
 
 use super::open_section;
 use super::writer::Html;
-use crate::portmap::{CheckStatus, PortmapSection, PortmapStatus};
-use crate::section::Section;
+use model::portmap::{CheckStatus, PortmapSection, PortmapStatus};
+use model::section::Section;
 
 /// Rows and lines drawn (a built report has 3 protocols and a few lines; a
 /// hand-made one could hold any number).

@@ -2,8 +2,8 @@
 
 use super::writer::Html;
 use super::{open_section, opt, yes_no};
-use crate::section::Section;
-use crate::stun::{FamilyAgreement, Outcome, StunSection, StunServer, Transport};
+use model::section::Section;
+use model::stun::{FamilyAgreement, Outcome, StunSection, StunServer, Transport};
 
 pub(super) fn section(h: &mut Html, stun: &Section<StunSection>) {
     let Some(s) = open_section(h, "stun", "STUN servers", stun) else {

@@ -5,8 +5,8 @@
 use super::open_section;
 use super::writer::Html;
 use crate::format;
-use crate::section::Section;
-use crate::turn::{StageResult, StageStatus, TurnSection, TurnTransportResult};
+use model::section::Section;
+use model::turn::{StageResult, StageStatus, TurnSection, TurnTransportResult};
 
 /// Stages drawn per result (a built report has at most 13).
 const MAX_STAGES: usize = 64;

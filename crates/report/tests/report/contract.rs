@@ -1,0 +1,558 @@
+//! The JSON contract (docs/json.md): paths, shapes, round trips, fixtures,
+//! hostile input and the JSON Schema.
+
+use crate::common;
+use model::*;
+use report::*;
+use serde_json::{Value, json};
+
+fn to_value(r: &Report) -> Value {
+    serde_json::from_str(&r.to_json_pretty()).expect("to_json_pretty writes valid JSON")
+}
+
+fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
+    v.pointer(pointer)
+        .unwrap_or_else(|| panic!("missing JSON path {pointer}"))
+}
+
+#[test]
+fn documented_paths_hold() {
+    let v = to_value(&common::full());
+    assert_eq!(at(&v, "/schema"), "natscope/2");
+    assert_eq!(at(&v, "/tool/name"), "natscope");
+    assert_eq!(at(&v, "/tool/version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(at(&v, "/generated_at"), "2025-01-15T10:30:00Z");
+    assert_eq!(at(&v, "/command"), "diagnose");
+    assert_eq!(at(&v, "/options/timeout_ms"), 3000);
+    // Sections: status beside the flattened content.
+    assert_eq!(at(&v, "/nat/status"), "tested");
+    assert_eq!(at(&v, "/nat/mapping"), "endpoint-independent");
+    assert_eq!(at(&v, "/nat/filtering"), "address-and-port-dependent");
+    assert_eq!(at(&v, "/nat/public"), "203.0.113.7:40000");
+    assert_eq!(at(&v, "/nat/hairpinning"), &Value::Null);
+    assert_eq!(at(&v, "/nat/evidence/0/test"), "mapping-test-2");
+    assert!(v.pointer("/nat/reason").is_none());
+    assert_eq!(at(&v, "/stun/status"), "tested");
+    assert_eq!(at(&v, "/stun/servers/0/mapped"), "203.0.113.7:40000");
+    assert_eq!(at(&v, "/stun/servers/0/transport"), "udp");
+    assert_eq!(at(&v, "/stun/servers/0/outcome"), "ok");
+    assert_eq!(at(&v, "/stun/servers/0/rtt_ms"), 23.4);
+    assert_eq!(at(&v, "/stun/servers/0/rfc5780"), true);
+    assert_eq!(at(&v, "/stun/servers/0/software"), "example-stun 1.0");
+    assert_eq!(at(&v, "/stun/servers/1/outcome"), "timeout");
+    assert_eq!(at(&v, "/stun/servers/1/transport"), "tcp");
+    assert_eq!(at(&v, "/stun/servers/1/rfc5780"), &Value::Null);
+    assert_eq!(at(&v, "/stun/servers/1/mapped"), &Value::Null);
+    assert_eq!(at(&v, "/stun/agreement/ipv4/answered"), 1);
+    assert_eq!(at(&v, "/stun/agreement/ipv4/same_ip"), &Value::Null);
+    assert_eq!(at(&v, "/stun/agreement/ipv4/public_ips/0"), "203.0.113.7");
+    assert_eq!(at(&v, "/stun/counters/malformed"), 2);
+    assert_eq!(at(&v, "/interfaces/status"), "tested");
+    assert_eq!(at(&v, "/interfaces/interfaces/0/kind"), "ethernet");
+    assert_eq!(
+        at(&v, "/interfaces/interfaces/0/addresses/0/ip"),
+        "192.0.2.10"
+    );
+    assert_eq!(
+        at(
+            &v,
+            "/interfaces/interfaces/0/addresses/0/scope/documentation"
+        ),
+        true
+    );
+    assert_eq!(
+        at(&v, "/interfaces/interfaces/0/addresses/0/scope/global"),
+        false
+    );
+    assert_eq!(at(&v, "/interfaces/default_gateway/interface"), "eth0");
+    // Not tested and failed sections: status + reason only.
+    assert_eq!(
+        at(&v, "/turn"),
+        &json!({"status": "not-tested", "reason": "no TURN server given"})
+    );
+    assert_eq!(
+        at(&v, "/ice"),
+        &json!({"status": "failed", "reason": "could not bind a UDP socket"})
+    );
+    assert_eq!(at(&v, "/summary/checks/0/id"), "udp");
+    assert_eq!(at(&v, "/summary/checks/0/status"), "pass");
+    assert_eq!(at(&v, "/summary/checks/1/status"), "not-tested");
+}
+
+#[test]
+fn schema_and_status_come_first() {
+    let text = common::full().to_json_pretty();
+    assert!(
+        text.starts_with("{\n  \"schema\": \"natscope/2\","),
+        "schema must be the first key:\n{text}"
+    );
+    let nat = text.find("\"nat\": {").expect("nat section present");
+    assert!(text[nat..].starts_with("\"nat\": {\n    \"status\": \"tested\","));
+}
+
+#[test]
+fn round_trips() {
+    let full = common::full();
+    let back = report::from_json(&full.to_json_pretty()).expect("own output reads back");
+    assert_eq!(back, full);
+
+    let empty = Report::new("stun", "2025-01-15T10:30:00Z");
+    let back = report::from_json(&empty.to_json_pretty()).expect("own output reads back");
+    assert_eq!(back, empty);
+    assert_eq!(back.nat.reason(), Some("not run"));
+    assert_eq!(back.nat.status_str(), "not-tested");
+}
+
+#[test]
+fn fixtures_parse_and_round_trip() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(common::fixtures_dir()).expect("fixtures/reports exists") {
+        let path = entry.expect("readable dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable fixture");
+        let report = report::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let again = report::from_json(&report.to_json_pretty()).expect("re-read");
+        assert_eq!(again, report, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 2, "expected at least 2 fixtures, found {seen}");
+}
+
+#[test]
+fn fixtures_have_expected_content() {
+    let text = std::fs::read_to_string(common::fixtures_dir().join("synthetic.json"))
+        .expect("synthetic.json exists");
+    let r = report::from_json(&text).expect("synthetic fixture parses");
+    let nat = r.nat.tested().expect("nat tested in synthetic.json");
+    assert_eq!(nat.mapping, natclass::Behaviour::EndpointIndependent);
+    let stun = r.stun.tested().expect("stun tested in synthetic.json");
+    assert_eq!(stun.servers.len(), 3);
+    assert_eq!(stun.servers[2].outcome, Outcome::Timeout);
+    let ifs = r
+        .interfaces
+        .tested()
+        .expect("interfaces tested in synthetic.json");
+    assert!(ifs.interfaces[2].vpn_hint.is_some());
+    assert_eq!(r.turn.reason(), Some("no TURN server given"));
+
+    // full.json is a real `natscope diagnose --lab --format json` run.
+    let text = std::fs::read_to_string(common::fixtures_dir().join("full.json"))
+        .expect("full.json exists");
+    let r = report::from_json(&text).expect("full fixture parses");
+    let turn = r.turn.tested().expect("turn tested in full.json");
+    let transports: Vec<_> = turn.results.iter().map(|t| t.transport).collect();
+    assert_eq!(
+        transports,
+        [
+            turn::TurnTransport::Udp,
+            turn::TurnTransport::Tcp,
+            turn::TurnTransport::Tls
+        ]
+    );
+    assert!(
+        turn.results
+            .iter()
+            .all(|t| t.ok && t.relayed_address.is_some())
+    );
+    let ice = r.ice.tested().expect("ice tested in full.json");
+    let runs: Vec<_> = ice.runs.iter().map(|r| (r.filter, r.relay_only)).collect();
+    // relay-relay with every TURN server, then once per relay protocol.
+    use ice::{IceFilter as F, RelayProtocol as P};
+    assert_eq!(
+        runs,
+        [
+            (F::HostHost, None),
+            (F::SrflxSrflx, None),
+            (F::RelayRelay, None),
+            (F::RelayRelay, Some(P::Udp)),
+            (F::RelayRelay, Some(P::Tcp)),
+            (F::RelayRelay, Some(P::Tls)),
+            (F::RelayHost, None),
+            (F::All, None)
+        ]
+    );
+    assert!(ice.runs.iter().all(|r| r.connected));
+    // Each restricted run's pair is relayed over its own protocol on both
+    // ends.
+    for r in ice.runs.iter().filter(|r| r.relay_only.is_some()) {
+        let pair = r.selected.as_ref().expect("connected runs have a pair");
+        assert_eq!(pair.local_relay_protocol, r.relay_only);
+        assert_eq!(pair.remote_relay_protocol, r.relay_only);
+    }
+    let relay = &ice.runs[2];
+    let pair = relay
+        .selected
+        .as_ref()
+        .expect("relay↔relay selected a pair");
+    assert_eq!(
+        (pair.local_type, pair.remote_type),
+        (ice::CandidateType::Relay, ice::CandidateType::Relay)
+    );
+    let ids: Vec<&str> = r.summary.checks.iter().map(|c| c.id.as_str()).collect();
+    for id in [
+        "udp",
+        "stun",
+        "nat-eim",
+        "turn-udp",
+        "turn-tcp",
+        "turn-tls",
+        "ice-host",
+        "ice-srflx",
+        "ice-relay",
+        "ice-relay-udp",
+        "ice-relay-tcp",
+        "ice-relay-tls",
+    ] {
+        assert!(ids.contains(&id), "check {id} missing: {ids:?}");
+    }
+
+    let text = std::fs::read_to_string(common::fixtures_dir().join("not-tested.json"))
+        .expect("not-tested.json exists");
+    let r = report::from_json(&text).expect("not-tested fixture parses");
+    assert!(r.interfaces.tested().is_none());
+    assert!(matches!(r.nat, Section::NotTested { .. }));
+    assert!(matches!(r.ice, Section::Failed { .. }));
+    assert!(r.summary.any_failed());
+}
+
+#[test]
+fn reports_without_portmap_read_as_not_run() {
+    let mut v = to_value(&common::full());
+    assert_eq!(
+        at(&v, "/portmap"),
+        &json!({"status": "not-tested", "reason": "not run"})
+    );
+    v.as_object_mut().expect("object").remove("portmap");
+    let r = report::from_json(&v.to_string()).expect("a report older than portmap reads");
+    assert_eq!(r.portmap.status_str(), "not-tested");
+    assert_eq!(r.portmap.reason(), Some("not run"));
+    // And it comes right after `ice` in the JSON.
+    let text = common::full().to_json_pretty();
+    let (ice, pm, summary) = (
+        text.find("\n  \"ice\":").expect("ice"),
+        text.find("\n  \"portmap\":").expect("portmap"),
+        text.find("\n  \"summary\":").expect("summary"),
+    );
+    assert!(ice < pm && pm < summary);
+}
+
+#[test]
+fn synthetic_fixture_has_a_portmap_section() {
+    let text = std::fs::read_to_string(common::fixtures_dir().join("synthetic.json"))
+        .expect("synthetic.json exists");
+    let r = report::from_json(&text).expect("synthetic fixture parses");
+    let pm = r
+        .portmap
+        .tested()
+        .expect("portmap tested in synthetic.json");
+    let names: Vec<&str> = pm.protocols.iter().map(|p| p.protocol.as_str()).collect();
+    assert_eq!(names, ["upnp", "nat-pmp", "pcp"]);
+    assert_eq!(pm.protocols[0].status, portmap::PortmapStatus::Available);
+    assert_eq!(pm.protocols[1].status, portmap::PortmapStatus::NotAvailable);
+    let m = pm.protocols[0].mapping.as_ref().expect("UPnP mapping");
+    assert_eq!(m.removed, portmap::CheckStatus::Passed);
+    assert_eq!(m.traffic, portmap::CheckStatus::NotTested);
+    assert_eq!(pm.double_nat.detected, Some(true));
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(at(&v, "/portmap/protocols/0/details/0/0"), "control_url");
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let mut v = to_value(&common::full());
+    v["future_top_level"] = json!({"x": 1});
+    v["stun"]["servers"][0]["future_field"] = json!("y");
+    v["nat"]["future_verdict_field"] = json!([1, 2]);
+    v["turn"] = json!({"status": "tested", "results": [], "future_turn_field": 1});
+    v["ice"] = json!({"status": "tested", "runs": [], "not_tested": [], "future": {"x": [1]}});
+    let r = report::from_json(&v.to_string()).expect("additive changes stay readable");
+    assert!(r.turn.tested().is_some_and(|t| t.results.is_empty()));
+    assert!(r.ice.tested().is_some_and(|i| i.runs.is_empty()));
+}
+
+#[test]
+fn rejects_other_schemas() {
+    let mut v = to_value(&common::full());
+    v["schema"] = json!("natscope/3");
+    assert_eq!(
+        report::from_json(&v.to_string()),
+        Err(ReportError::UnsupportedSchema {
+            found: "natscope/3".into()
+        })
+    );
+    v["schema"] = json!("\u{1b}[2Jevil");
+    match report::from_json(&v.to_string()) {
+        Err(ReportError::UnsupportedSchema { found }) => assert_eq!(found, "evil"),
+        other => panic!("expected UnsupportedSchema, got {other:?}"),
+    }
+    v.as_object_mut().expect("object").remove("schema");
+    assert_eq!(
+        report::from_json(&v.to_string()),
+        Err(ReportError::MissingSchema)
+    );
+}
+
+#[test]
+fn rejects_bad_sections() {
+    let good = to_value(&common::full());
+    let cases = [
+        ("/nat", json!({"status": "maybe"})),
+        ("/nat", json!({"status": "not-tested"})),
+        ("/nat", json!({"mapping": "endpoint-independent"})),
+        ("/nat", json!({"status": "tested"})),
+        ("/stun", json!("tested")),
+        ("/turn", json!({"status": "tested"})),
+        (
+            "/turn",
+            json!({"status": "tested", "results": [{"uri": "turn:x"}]}),
+        ),
+        (
+            "/ice",
+            json!({"status": "tested", "runs": 3, "not_tested": []}),
+        ),
+        (
+            "/stun",
+            json!({"status": "tested", "servers": 5, "agreement": {}, "counters": {}}),
+        ),
+    ];
+    for (path, bad) in cases {
+        let mut v = good.clone();
+        *v.pointer_mut(path).expect("path exists") = bad.clone();
+        let err = report::from_json(&v.to_string());
+        assert!(
+            matches!(err, Err(ReportError::Invalid { .. })),
+            "{path} = {bad} accepted: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let full = common::full().to_json_pretty();
+    let mut inputs: Vec<String> = vec![
+        String::new(),
+        "null".into(),
+        "[]".into(),
+        "42".into(),
+        "\"natscope/1\"".into(),
+        "{".into(),
+        "{\"schema\": \"natscope/1\"}".into(),
+        "{\"schema\": 1}".into(),
+        "\u{0}\u{ff}garbage".into(),
+        "[".repeat(100_000),
+        format!("{{\"schema\":\"natscope/1\",\"x\":{}", "[".repeat(10_000)),
+        format!(
+            "{}{}",
+            "{\"a\":".repeat(5_000),
+            "1".to_owned() + &"}".repeat(5_000)
+        ),
+    ];
+    // Every truncation of a valid document.
+    for cut in (0..full.len()).step_by(7) {
+        if full.is_char_boundary(cut) {
+            inputs.push(full[..cut].to_owned());
+        }
+    }
+    // Deep nesting inside an opaque section.
+    let mut v = to_value(&common::full());
+    v["turn"] = json!({"status": "tested"});
+    let deep = format!("{}1{}", "[".repeat(1_000), "]".repeat(1_000));
+    let doc = v.to_string().replacen(
+        "\"turn\":{\"status\":\"tested\"}",
+        &format!("\"turn\":{{\"status\":\"tested\",\"deep\":{deep}}}"),
+        1,
+    );
+    assert!(doc.contains("\"deep\""), "injection worked");
+    inputs.push(doc);
+
+    for input in &inputs {
+        let result = std::panic::catch_unwind(|| report::from_json(input));
+        let result = result.unwrap_or_else(|_| panic!("from_json panicked on {:.60?}", input));
+        assert!(result.is_err(), "accepted garbage {:.60?}", input);
+        if let Err(e) = result {
+            let msg = e.to_string();
+            assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        }
+    }
+}
+
+#[test]
+fn error_messages_are_sanitised() {
+    let mut v = to_value(&common::full());
+    v["stun"]["servers"][0]["outcome"] = json!("\u{1b}]8;;http://x/\u{7}boom\u{1b}[2J");
+    let err = report::from_json(&v.to_string()).expect_err("unknown outcome rejected");
+    let msg = err.to_string();
+    assert!(
+        !msg.contains('\u{1b}') && !msg.chars().any(char::is_control),
+        "{msg:?}"
+    );
+    assert!(msg.contains("boom"), "{msg}");
+}
+
+mod schema {
+    use super::*;
+
+    fn validator() -> jsonschema::Validator {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../docs/natscope-2.schema.json"),
+        )
+        .expect("docs/natscope-2.schema.json exists");
+        let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("schema compiles")
+    }
+
+    fn errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+        validator
+            .iter_errors(doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect()
+    }
+
+    #[test]
+    fn generated_reports_validate() {
+        let v = validator();
+        for r in [common::full(), Report::new("stun", "2025-01-15T10:30:00Z")] {
+            let doc = to_value(&r);
+            assert_eq!(errors(&v, &doc), Vec::<String>::new());
+        }
+        // A NatVerdict::unknown()-shaped verdict (everything null/unknown).
+        let mut r = common::full();
+        let mut nat = common::verdict();
+        nat.public = None;
+        nat.behind_nat = None;
+        nat.evidence.clear();
+        r.nat = Section::Tested(nat);
+        assert_eq!(errors(&v, &to_value(&r)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn fixtures_validate() {
+        let v = validator();
+        for name in ["full.json", "synthetic.json", "not-tested.json"] {
+            let text =
+                std::fs::read_to_string(common::fixtures_dir().join(name)).expect("fixture exists");
+            let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
+            assert_eq!(errors(&v, &doc), Vec::<String>::new(), "{name}");
+        }
+    }
+
+    #[test]
+    fn schema_rejects_broken_documents() {
+        let v = validator();
+        let good = to_value(&common::full());
+        let cases = [
+            ("/schema", json!("natscope/3")),
+            ("/nat/status", json!("maybe")),
+            ("/nat/mapping", json!("cone")),
+            ("/stun/servers/0/outcome", json!("great")),
+            ("/stun/servers/0/mapped", json!("not an address")),
+            ("/turn", json!({"status": "not-tested"})),
+            ("/summary/checks/0/status", json!("ok")),
+            ("/interfaces/interfaces/0/kind", json!("satellite")),
+            ("/portmap", json!({"status": "tested"})),
+        ];
+        for (path, bad) in cases {
+            let mut doc = good.clone();
+            *doc.pointer_mut(path).expect("path exists") = bad.clone();
+            assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
+        // The typed TURN and ICE sections of the lab fixture.
+        let text = std::fs::read_to_string(common::fixtures_dir().join("full.json"))
+            .expect("full.json exists");
+        let lab: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        assert!(v.is_valid(&lab));
+        for (path, bad) in [
+            ("/turn/results/0/transport", json!("carrier-pigeon")),
+            ("/turn/results/0/stages/1/stage", json!("handshake")),
+            ("/turn/results/0/stages/1/status", json!("ok")),
+            (
+                "/turn/results/0/failure",
+                json!({"kind": "server_error", "code": 420}),
+            ),
+            ("/turn/results/0/relayed_address", json!("nowhere")),
+            ("/turn/results/0/ok", json!("yes")),
+            ("/ice/runs/0/filter", json!("host-relay")),
+            ("/ice/runs/0/connected", json!(null)),
+            ("/ice/runs/0/selected/local_type", json!("stun")),
+            ("/ice/runs/0/agents/0/candidates/0/address", json!("x")),
+            (
+                "/ice/runs/0/failure",
+                json!({"kind": "no-candidates", "agent": "a"}),
+            ),
+            ("/ice/runs/1/hairpin", json!({"kind": "required"})),
+            (
+                "/nat/servers",
+                json!([{"server": "198.51.100.1:3478", "status": "grumpy"}]),
+            ),
+        ] {
+            let mut doc = lab.clone();
+            *doc.pointer_mut(path)
+                .unwrap_or_else(|| panic!("{path} exists in full.json")) = bad.clone();
+            assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
+        let mut doc = lab.clone();
+        doc["ice"]["runs"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("agents");
+        assert!(
+            !v.is_valid(&doc),
+            "schema accepted an ICE run without agents"
+        );
+
+        // The typed portmap section of the synthetic fixture.
+        let text = std::fs::read_to_string(common::fixtures_dir().join("synthetic.json"))
+            .expect("synthetic.json exists");
+        let synthetic: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        assert!(v.is_valid(&synthetic));
+        for (path, bad) in [
+            ("/portmap/protocols/0/protocol", json!("upnp2")),
+            ("/portmap/protocols/0/status", json!("maybe")),
+            ("/portmap/protocols/0/mapping/removed", json!("yes")),
+            ("/portmap/protocols/0/mapping/external_port", json!(70000)),
+            ("/portmap/protocols/0/details/0", json!(["only-a-key"])),
+            ("/portmap/double_nat/detected", json!("yes")),
+            ("/portmap/skipped", json!(null)),
+        ] {
+            let mut doc = synthetic.clone();
+            *doc.pointer_mut(path)
+                .unwrap_or_else(|| panic!("{path} exists in synthetic.json")) = bad.clone();
+            assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
+
+        let mut doc = good.clone();
+        doc["nat"]
+            .as_object_mut()
+            .expect("object")
+            .remove("mapping");
+        assert!(
+            !v.is_valid(&doc),
+            "schema accepted a tested nat without mapping"
+        );
+    }
+}
+
+#[test]
+fn docs_example_is_the_full_fixture_and_reads() {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/json.md"),
+    )
+    .expect("docs/json.md exists");
+    let start = docs.find("## Example").expect("example heading");
+    let body = &docs[start..];
+    let open = body.find("```json\n").expect("json block") + "```json\n".len();
+    let close = body[open..].find("```").expect("closed block") + open;
+    let example = &body[open..close];
+    report::from_json(example).expect("the documented example is a valid report");
+    let fixture = std::fs::read_to_string(common::fixtures_dir().join("full.json"))
+        .expect("full.json exists");
+    let a: Value = serde_json::from_str(example).expect("example is JSON");
+    let b: Value = serde_json::from_str(&fixture).expect("fixture is JSON");
+    assert_eq!(
+        a, b,
+        "docs/json.md example and fixtures/reports/full.json differ"
+    );
+}

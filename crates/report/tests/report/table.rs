@@ -1,0 +1,275 @@
+//! The terminal renderer: content, sanitising, colour only on request.
+
+use crate::common;
+use model::*;
+use report::table::{TableOptions, render};
+
+const PLAIN: TableOptions = TableOptions {
+    color: false,
+    width: None,
+};
+
+fn hostile() -> String {
+    "evil\u{1b}[2J\u{1b}]8;;http://attacker.example/\u{7}link\u{1b}]8;;\u{1b}\\\r\n\u{7}\u{9b}31mX\u{1b}[0m"
+        .to_owned()
+}
+
+fn assert_no_controls(out: &str) {
+    for (i, c) in out.char_indices() {
+        assert!(
+            c == '\n' || !c.is_control(),
+            "control character {c:?} at byte {i} in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn shows_summary_then_sections() {
+    let out = render(&common::full(), PLAIN);
+    let summary = out.find("Summary").expect("summary heading");
+    let works = out.find("UDP reaches STUN servers").expect("works line");
+    let problems = out.find("STUN over TCP timed out").expect("problem line");
+    let advice = out.find("Configure a TURN server").expect("advice line");
+    let interfaces = out.find("\nInterfaces\n").expect("interfaces heading");
+    let stun = out.find("\nSTUN servers\n").expect("stun heading");
+    let nat = out.find("\nNAT\n").expect("nat heading");
+    assert!(summary < works && works < problems && problems < advice);
+    assert!(
+        advice < interfaces && interfaces < stun && stun < nat,
+        "{out}"
+    );
+    for needle in [
+        "eth0",
+        "192.0.2.10/24 documentation",
+        "default route: eth0 via 192.0.2.1",
+        "stun.example.net",
+        "203.0.113.7:40000",
+        "23.4 ms",
+        "example-stun 1.0",
+        "timeout",
+        "no answer within 3000 ms",
+        "Mapping agreement",
+        "endpoint independent",
+        "address and port dependent",
+        "mapping-test-2: same mapping towards 198.51.100.2:3478",
+        "high",
+        "ignored packets: 2 malformed, 1 unmatched",
+        "TURN: not tested (no TURN server given)",
+        "ICE: failed (could not bind a UDP socket)",
+        "udp",
+        "pass",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn not_tested_sections_say_why() {
+    let mut r = Report::new("stun", "2025-01-15T10:30:00Z");
+    r.nat = Section::not_tested("skipped by --no-nat");
+    let out = render(&r, PLAIN);
+    assert!(
+        out.contains("NAT: not tested (skipped by --no-nat)"),
+        "{out}"
+    );
+    assert!(out.contains("Interfaces: not tested (not run)"), "{out}");
+    // No NAT table (its rows: mapping, filtering...).
+    assert!(!out.contains("filtering"), "{out}");
+    assert!(out.contains("Port mapping: not tested (not run)"), "{out}");
+}
+
+#[test]
+fn hostile_network_strings_are_sanitised() {
+    let mut r = common::full();
+    if let Section::Tested(stun) = &mut r.stun {
+        stun.servers[0].software = Some(hostile());
+        stun.servers[1].error = Some(hostile());
+        stun.servers[1].label = hostile();
+    }
+    if let Section::Tested(ifs) = &mut r.interfaces {
+        ifs.interfaces[0].vpn_hint = Some(hostile());
+    }
+    if let Section::Tested(nat) = &mut r.nat {
+        nat.evidence[0].detail = hostile();
+    }
+    r.summary.problems.push(hostile());
+    r.turn = Section::not_tested(hostile());
+    r.portmap = Section::Tested(hostile_portmap());
+    r.command = hostile();
+    for width in [None, Some(60), Some(200)] {
+        let out = render(
+            &r,
+            TableOptions {
+                color: false,
+                width,
+            },
+        );
+        assert_no_controls(&out);
+        assert!(out.contains("evil"), "{out}");
+        assert!(!out.contains("attacker.example"), "{out}");
+    }
+    // With colour on, the only escapes are our own SGR sequences.
+    let out = render(
+        &r,
+        TableOptions {
+            color: true,
+            width: Some(120),
+        },
+    );
+    assert!(!out.contains("\u{1b}]"), "OSC leaked");
+    assert!(!out.contains("\u{1b}[2J"), "clear-screen leaked");
+    assert!(!out.contains('\u{7}') && !out.contains('\r') && !out.contains('\u{9b}'));
+    for (i, _) in out.match_indices('\u{1b}') {
+        let rest = &out[i + 1..];
+        let body: String = rest.chars().take_while(|c| *c != 'm').collect();
+        assert!(
+            rest.starts_with('[') && body[1..].chars().all(|c| c.is_ascii_digit() || c == ';'),
+            "non-SGR escape at {i}: {:?}",
+            &rest[..rest.len().min(12)]
+        );
+    }
+}
+
+/// A portmap section with every free-text field hostile.
+fn hostile_portmap() -> model::portmap::PortmapSection {
+    use model::portmap::*;
+    let h = hostile();
+    PortmapSection {
+        skipped: false,
+        gateway: Some(h.clone()),
+        local_ip: Some(h.clone()),
+        stun_mapped: Some(h.clone()),
+        protocols: vec![PortmapProtocolResult {
+            protocol: h.clone(),
+            status: PortmapStatus::Available,
+            reason: Some(h.clone()),
+            server: Some(h.clone()),
+            external_ip: Some(h.clone()),
+            details: vec![(h.clone(), h.clone())],
+            mapping: Some(PortmapMapping {
+                internal: h.clone(),
+                external_port: 1,
+                external: Some(h.clone()),
+                lifetime_secs: 30,
+                traffic: CheckStatus::Failed,
+                traffic_reason: Some(h.clone()),
+                removed: CheckStatus::Failed,
+                removal_reason: Some(h.clone()),
+            }),
+            errors: vec![h.clone()],
+            elapsed_ms: 1,
+        }],
+        double_nat: DoubleNatReport {
+            detected: Some(true),
+            evidence: vec![h.clone()],
+        },
+        leftover: vec![h],
+        elapsed_ms: 1,
+    }
+}
+
+#[test]
+fn long_software_is_shortened() {
+    let mut r = common::full();
+    if let Section::Tested(stun) = &mut r.stun {
+        stun.servers[0].software = Some("A".repeat(5000));
+    }
+    let out = render(&r, PLAIN);
+    assert!(!out.contains(&"A".repeat(49)), "software not shortened");
+    assert!(out.contains(&format!("{}…", "A".repeat(47))));
+}
+
+#[test]
+fn no_colour_codes_without_color() {
+    for r in [common::full(), Report::new("stun", "2025-01-15T10:30:00Z")] {
+        for width in [None, Some(80)] {
+            let out = render(
+                &r,
+                TableOptions {
+                    color: false,
+                    width,
+                },
+            );
+            assert!(
+                !out.contains('\u{1b}'),
+                "escape in uncoloured output:\n{out}"
+            );
+            assert_no_controls(&out);
+        }
+    }
+}
+
+#[test]
+fn colour_when_asked() {
+    let out = render(
+        &common::full(),
+        TableOptions {
+            color: true,
+            width: None,
+        },
+    );
+    assert!(out.contains("\u{1b}["), "no colour codes with color on");
+}
+
+#[test]
+fn width_is_respected() {
+    let out = render(
+        &common::full(),
+        TableOptions {
+            color: false,
+            width: Some(80),
+        },
+    );
+    for line in out.lines() {
+        if line.starts_with(['┌', '│', '├', '└', '╞', '╭']) {
+            assert!(
+                line.chars().count() <= 80,
+                "table line wider than 80: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn renders_fixtures() {
+    for name in ["full.json", "synthetic.json", "not-tested.json"] {
+        let text = std::fs::read_to_string(common::fixtures_dir().join(name)).expect("fixture");
+        let r = report::from_json(&text).expect("fixture parses");
+        let out = render(&r, PLAIN);
+        assert!(out.contains("Summary"), "{name}");
+        assert_no_controls(&out);
+    }
+    let text =
+        std::fs::read_to_string(common::fixtures_dir().join("synthetic.json")).expect("fixture");
+    let out = render(&report::from_json(&text).expect("parses"), PLAIN);
+    // Newer natclass fields are shown when present.
+    assert!(out.contains("port restricted cone"), "{out}");
+    assert!(out.contains("wg0"), "{out}");
+    // The port mapping table and the double-NAT line.
+    for needle in [
+        "Port mapping",
+        "upnp",
+        "available",
+        "not available",
+        "100.64.0.2:40002",
+        "port 40002 (120 s) / not tested / yes",
+        "double NAT: yes",
+        "carrier-grade NAT range",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing:\n{out}");
+    }
+    // The lab run: TURN per transport, the ICE matrix.
+    let text = std::fs::read_to_string(common::fixtures_dir().join("full.json")).expect("fixture");
+    let out = render(&report::from_json(&text).expect("parses"), PLAIN);
+    for needle in [
+        "turns:localhost:",
+        "TLS",
+        "works",
+        "relay ↔ relay",
+        "relay ↔ relay, TURN-TLS only",
+        "relay/UDP → relay/UDP",
+        "relay/TLS → relay/TLS",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing:\n{out}");
+    }
+}

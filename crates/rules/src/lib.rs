@@ -1,0 +1,148 @@
+//! # natscope-rules: what a report means
+//!
+//! Pure functions from a [`Report`]'s sections to its [`Summary`] — what
+//! works, what does not, what to do — and to the checks the exit code is
+//! computed from. The probes fill the sections; the binary calls
+//! [`summarize`] on the report and [`verdict`] or [`require`] on the
+//! result. Because the rules read only the report, they are tested against
+//! saved reports (fixtures/reports/*.json) without a network.
+//!
+//! - [`summarize`]: the whole summary, section by section (STUN, NAT,
+//!   TURN, ICE, port mapping), each check id once (the first section that
+//!   makes it wins: STUN's `udp` over the NAT probe's).
+//! - [`verdict`], [`require`]: pass/fail for the exit code, and `--require`.
+//! - [`portmap::left_behind`]: the one thing a report cannot say — port
+//!   mappings a cut-short run left behind.
+//!
+//! ## What it deliberately does not do
+//!
+//! - No sockets, no clock, no I/O: report in, findings out.
+//! - No rendering: `natscope-report` draws what these rules decide.
+//!
+//! ## Standards checklist
+//!
+//! - [x] RFC 4787 terms in the NAT lines (endpoint-independent mapping is
+//!   what the `nat-eim` check requires).
+//! - [x] RFC 8656 / RFC 8445: a TURN transport passes when it relayed data;
+//!   an ICE run passes when it connected and payload went both ways.
+//! - [ ] RFC 6544 ICE-TCP candidates: never tested, so never checked.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod ice;
+mod nat;
+pub mod portmap;
+mod stun;
+mod turn;
+
+use model::{Check, CheckId, CheckStatus, Report, Section, Summary};
+
+/// What a command found, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every requested check passed.
+    Pass,
+    /// At least one check failed.
+    Fail,
+}
+
+/// `Fail` when any check failed.
+pub fn verdict(summary: &Summary) -> Verdict {
+    if summary.any_failed() {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// A `--require`d check that did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    /// The check ran and failed, or was not tested.
+    NotPassed(Check),
+    /// No section of this run makes the check.
+    NotRun(CheckId),
+}
+
+/// The required checks that did not pass, in the order required; the run
+/// passes when there are none.
+pub fn require(summary: &Summary, required: &[CheckId]) -> Vec<Unmet> {
+    required
+        .iter()
+        .filter_map(|id| match summary.check(id) {
+            Some(c) if c.status == CheckStatus::Pass => None,
+            Some(c) => Some(Unmet::NotPassed(c.clone())),
+            None => Some(Unmet::NotRun(id.clone())),
+        })
+        .collect()
+}
+
+/// The summary of `report`, derived from its sections (its own `summary`
+/// is ignored).
+pub fn summarize(report: &Report) -> Summary {
+    let mut summary = Summary::default();
+    let mut add = |fill: &dyn Fn(&mut Summary)| {
+        let mut part = Summary::default();
+        fill(&mut part);
+        merge(&mut summary, part);
+    };
+    add(&|p| section(&report.stun, "STUN", p, stun::summarize));
+    add(&|p| section(&report.nat, "NAT classification", p, nat::summarize));
+    add(&|p| section(&report.turn, "TURN", p, turn::summarize));
+    add(&|p| {
+        let given = ice::IceServersGiven::from_labels(&report.options.servers);
+        section(&report.ice, "ICE", p, |i, p| ice::summarize(i, &given, p));
+    });
+    if !is_not_run(&report.portmap) {
+        add(&|p| section(&report.portmap, "port mapping", p, |_, _| {}));
+        add(&|p| portmap::summarize(&report.portmap, p));
+    }
+    summary
+}
+
+/// Appends `part` to `into`: lines in order, advice once, each check id
+/// once (the one already there is kept).
+pub fn merge(into: &mut Summary, part: Summary) {
+    into.works.extend(part.works);
+    into.problems.extend(part.problems);
+    for a in part.advice {
+        if !into.advice.contains(&a) {
+            into.advice.push(a);
+        }
+    }
+    for c in part.checks {
+        if into.check(&c.id).is_none() {
+            into.checks.push(c);
+        }
+    }
+}
+
+/// One section's part: its rules when tested, its problem line
+/// (`"{name}: {reason}"`) when it could not produce a result, nothing when
+/// not tested.
+fn section<T>(
+    section: &Section<T>,
+    name: &str,
+    summary: &mut Summary,
+    rules: impl Fn(&T, &mut Summary),
+) {
+    match section {
+        Section::Tested(content) => rules(content, summary),
+        Section::Failed { reason } => summary.problems.push(format!("{name}: {reason}")),
+        Section::NotTested { .. } => {}
+    }
+}
+
+/// Whether a section was not part of the command at all (`Report::new`'s
+/// "not run"), as opposed to skipped by a flag.
+fn is_not_run<T>(section: &Section<T>) -> bool {
+    matches!(section, Section::NotTested { reason } if reason == model::document::NOT_RUN)
+}
+
+/// The JSON spelling of a serde enum value (`endpoint-independent`).
+fn json_word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_owned(),
+    }
+}

@@ -1,0 +1,4 @@
+//! natscope-servers' tests, one binary: the RFC 5780 responder answered
+//! over real loopback sockets.
+
+mod responder;

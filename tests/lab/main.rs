@@ -1,0 +1,14 @@
+//! The netns lab (Linux, root): real kernel NATs, and natscope's verdicts,
+//! TURN, ICE, port mapping and `serve` proved behind them. Fails loudly,
+//! never skips, when the lab cannot be built.
+#![cfg(target_os = "linux")]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod ice;
+mod nat;
+mod netns;
+mod portmap;
+mod serve;
+mod turn;
