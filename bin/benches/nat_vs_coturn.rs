@@ -70,6 +70,7 @@ fn main() {
                     let cfg = probe::nat::NatProbeConfig {
                         servers: vec![server],
                         timeout: Duration::from_secs(5),
+                        local: probe::nat::local_network(),
                         ..probe::nat::NatProbeConfig::default()
                     };
                     let t0 = Instant::now();

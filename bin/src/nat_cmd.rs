@@ -56,6 +56,7 @@ impl NatArgs {
             timeout,
             hairpin: !self.no_hairpin,
             port_samples: self.port_samples,
+            local: probe::nat::local_network(),
             lifetime: self.lifetime.map(|budget| LifetimeConfig {
                 budget,
                 plan: natclass::LifetimePlan::default(),

@@ -292,12 +292,14 @@ fn relay_behind_udp_blocking_nat_works_over_turn_tcp_and_tls() {
 /// Classifies the NAT of `ns` with `probe::nat` against the responder.
 fn classify_in(lab: &Lab, ns: Ns) -> NatVerdict {
     let server = SocketAddr::new(IpAddr::V4(lab.addrs().server_primary), 3478);
-    let cfg = NatProbeConfig {
-        servers: vec![server],
-        timeout: Duration::from_secs(3),
-        ..NatProbeConfig::default()
-    };
     lab.run_in(ns, move || {
+        // Inside the namespace: its interfaces are the host's.
+        let cfg = NatProbeConfig {
+            servers: vec![server],
+            timeout: Duration::from_secs(3),
+            local: probe::nat::local_network(),
+            ..NatProbeConfig::default()
+        };
         let out = current_thread().block_on(probe::nat::probe(&cfg));
         classify(&out.observations)
     })

@@ -86,8 +86,10 @@ fn server_runtime() -> tokio::runtime::Runtime {
 }
 
 /// Runs the probe inside the client namespace (its own runtime there).
-fn probe_in_client(lab: &Lab, cfg: NatProbeConfig) -> (Observations, NatVerdict, Duration) {
+fn probe_in_client(lab: &Lab, mut cfg: NatProbeConfig) -> (Observations, NatVerdict, Duration) {
     lab.run_in(Ns::Client, move || {
+        // Inside the namespace: its interfaces are the host's.
+        cfg.local = probe::nat::local_network();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

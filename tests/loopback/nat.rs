@@ -18,6 +18,7 @@ async fn run(servers: Vec<SocketAddr>, timeout: Duration) -> (NatProbeOutput, Na
     let cfg = NatProbeConfig {
         servers,
         timeout,
+        local: probe::nat::local_network(),
         ..NatProbeConfig::default()
     };
     let out = probe::nat::probe(&cfg).await;

@@ -1,5 +1,6 @@
 //! TURN diagnostics against the embedded TURN server and a real coturn, on
-//! loopback only.
+//! loopback only. (Long by design: one test per named TURN failure, each
+//! provoked against a real server.)
 
 use lab::{CoturnOptions, LoopbackCoturn};
 use model::Secret;
@@ -57,17 +58,7 @@ fn uri(s: &str) -> ServerUri {
 }
 
 fn assert_relays(r: &TurnTransportResult) {
-    for st in [
-        TurnStage::UnauthenticatedAllocate,
-        TurnStage::Allocate,
-        TurnStage::CreatePermission,
-        TurnStage::DataRoundTrip,
-        TurnStage::ChannelBind,
-        TurnStage::ChannelRoundTrip,
-        TurnStage::Refresh,
-        TurnStage::Quality,
-        TurnStage::Deallocate,
-    ] {
+    for st in TurnStage::MAIN {
         let s = r
             .stage(st)
             .unwrap_or_else(|| panic!("{st:?} missing in {r:#?}"));

@@ -1,5 +1,7 @@
 //! Where STUN/TURN servers come from: RFC 7064/7065 URIs, plain `host:port`,
 //! WebRTC `iceServers` JSON, and the documented public default list.
+//! (Over 800 lines: a third of it is the tests of every accepted and
+//! refused input form, which belong beside the one parser.)
 //!
 //! Everything here is pure parsing (the only I/O is reading an `iceServers`
 //! file). Turning names into addresses is [`crate::resolve`].

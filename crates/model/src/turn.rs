@@ -304,6 +304,20 @@ impl TurnTransport {
 }
 
 impl TurnStage {
+    /// The stages every transport runs after its connection is up, in
+    /// order (the additive `allocate-ipv6` and `tcp-allocation` come after).
+    pub const MAIN: [TurnStage; 9] = [
+        TurnStage::UnauthenticatedAllocate,
+        TurnStage::Allocate,
+        TurnStage::CreatePermission,
+        TurnStage::DataRoundTrip,
+        TurnStage::ChannelBind,
+        TurnStage::ChannelRoundTrip,
+        TurnStage::Refresh,
+        TurnStage::Quality,
+        TurnStage::Deallocate,
+    ];
+
     /// The stage's name for people, e.g. `TLS handshake`.
     pub fn label(self) -> &'static str {
         match self {

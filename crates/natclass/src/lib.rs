@@ -44,6 +44,7 @@
 //! - [ ] RFC 5780 §4.6 with two sockets over TCP, and ALG detection: not
 //!   modelled.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod class;
 mod classify;

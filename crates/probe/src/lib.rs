@@ -1,47 +1,61 @@
-//! # natscope-probe: everything in natscope that touches the network
+//! # natscope-probe: every outbound probe
 //!
-//! This crate owns every socket natscope opens:
+//! The clients: everything natscope sends to a server it did not start.
+//! Each probe fills natscope-model's result types (or, where a probe keeps
+//! more than the report, converts with exhaustive `From` impls).
 //!
-//! - [`interfaces`]: local interfaces, addresses, MTU, gateways, and the flags a
-//!   user cares about (private, CGNAT, link-local, likely VPN).
-//! - [`servers`] and [`resolve`]: where STUN/TURN servers come from (URIs,
-//!   `host:port`, WebRTC `iceServers` JSON, the documented public defaults) and
-//!   how their names become addresses (A/AAAA, SRV).
-//! - [`stun`]: the one STUN transaction layer (RFC 8489 retransmission over UDP
-//!   and TCP), the RFC 5780 attributes natscope adds to `stun-types`, and the
-//!   Binding probe every other probe builds on.
+//! - [`interfaces`]: local interfaces, addresses, MTU, gateways, and the
+//!   flags a user cares about (private, CGNAT, link-local, likely VPN).
+//! - [`resolve`]: server names to addresses (A/AAAA, SRV).
+//! - [`stun`]: the one STUN transaction layer (RFC 8489 retransmission over
+//!   UDP, TCP framed by `wire::Framer`), the Binding probe every other probe
+//!   builds on, and the `stun` section.
 //! - [`nat`]: the RFC 5780 NAT behaviour tests (mapping, filtering,
-//!   hairpinning, port allocation, lifetime), producing `natclass` observations.
+//!   hairpinning, port allocation, lifetime), producing `natclass`
+//!   observations.
+//! - [`turn`]: TURN diagnostics over UDP, TCP, TLS and DTLS on the
+//!   turn-client-proto family: every stage timed and named.
 //! - [`ice`]: two ICE agents (rice-proto) on this machine, connected to each
-//!   other per candidate type.
+//!   other per candidate type, with a WebRTC data channel (str0m).
 //! - [`portmap`]: UPnP IGD, NAT-PMP and PCP: can the gateway open a port,
 //!   and does its external address match what STUN sees (double NAT)?
-//! - [`responder`]: an RFC 5780 STUN responder (`natscope serve`, and the
-//!   embedded loopback lab).
-//! - [`turn`]: TURN diagnostics (UDP, TCP, TLS, DTLS) on the turn-client-proto
-//!   family, and the embedded test TURN server.
-//! - [`lab`]: the network-namespace NAT lab (Linux, root): real kernel NATs
-//!   for tests and for users.
 //!
 //! ## What it deliberately does not do
 //!
 //! - It does not decide anything about NAT behaviour: it records observations
-//!   and hands them to `natclass`, which is pure.
+//!   and hands them to `natclass`, which is pure. Pass/fail is
+//!   `natscope-rules`'.
+//! - It runs no server: the responder and the embedded TURN server are
+//!   `natscope-servers`, the netns lab `natscope-lab`. Nothing here imports
+//!   them (only the tests do).
 //! - It does not render output; that is `natscope-report`.
 //! - It never panics on network input and never treats one server's failure
 //!   as fatal: failures become data.
 //!
 //! ## RFC checklist
 //!
-//! - [x] RFC 8489 STUN: Binding over UDP (RTO/Rc/Rm retransmission) and TCP
-//!   (framing by header length), FINGERPRINT, SOFTWARE, ERROR-CODE.
-//! - [x] RFC 5780 attributes: CHANGE-REQUEST, RESPONSE-PORT, PADDING,
-//!   OTHER-ADDRESS, RESPONSE-ORIGIN.
-//! - [x] RFC 3489 MAPPED-ADDRESS (for old servers).
-//! - [x] RFC 5769 test vectors.
-//! - [x] RFC 7064 / RFC 7065 `stun:`/`stuns:`/`turn:`/`turns:` URIs.
-//! - [x] RFC 8489 §8 SRV discovery (`_stun._udp`, `_stun._tcp`).
+//! - [x] RFC 8489 STUN client: Binding over UDP (RTO/Rc/Rm retransmission,
+//!   the schedule checked on tokio's paused clock) and TCP, FINGERPRINT,
+//!   SOFTWARE, ERROR-CODE, long-term credentials (through turn-client-proto).
+//! - [x] RFC 8489 §8 / RFC 5928 DNS discovery: SRV `_stun._udp`,
+//!   `_stun._tcp`, `_turn._udp`, `_turn._tcp`, `_turns._tcp`, then A/AAAA.
+//! - [x] RFC 5780 client: mapping tests I–III, filtering tests I–III on fresh
+//!   sockets, hairpinning, binding lifetime search; RFC 3489 servers
+//!   (MAPPED-ADDRESS, CHANGED-ADDRESS) read.
+//! - [x] RFC 8656 TURN client: Allocate (401 challenge, 438 retry, 300
+//!   redirect), CreatePermission, Send/Data, ChannelBind/ChannelData,
+//!   Refresh, deallocation; REQUESTED-ADDRESS-FAMILY (RFC 8656 §7.1) for an
+//!   IPv6 relay; over UDP, TCP, TLS (rustls) and DTLS (dimpl).
+//! - [x] RFC 6062 TURN TCP allocations: Connect, ConnectionBind, data.
+//! - [x] TURN REST API credentials (draft-uberti-behave-turn-rest).
+//! - [x] RFC 8445 ICE between two rice-proto agents (host, srflx, relay,
+//!   prflx seen), RFC 8831/8832 data channel over DTLS + SCTP (str0m).
+//! - [x] RFC 6886 NAT-PMP and RFC 6887 PCP MAP (crab_nat) and PCP ANNOUNCE,
+//!   UPnP IGD (igd-next).
+//! - [ ] RFC 6544 ICE-TCP candidates; STUN over TLS (`stuns:`); RFC 7635
+//!   third-party authorization: not implemented.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod ice;
 pub mod interfaces;

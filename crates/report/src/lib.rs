@@ -22,8 +22,10 @@
 //!
 //! - [x] JSON (RFC 8259) with a versioned schema id; JSON Schema 2020-12
 //!   document for the contract.
-//! - [x] HTML: one file, no script, a strict Content-Security-Policy.
+//! - [x] HTML: one file that loads nothing and runs no script (the JSON is
+//!   embedded as `application/json` data), a strict Content-Security-Policy.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod format;
 pub mod html;

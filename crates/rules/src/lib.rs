@@ -146,3 +146,45 @@ fn json_word<T: serde::Serialize>(v: &T) -> String {
         _ => "unknown".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Report {
+        let path = format!(
+            "{}/../../fixtures/reports/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        report::from_json(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// The summary of a real `diagnose --lab` run is what the rules derive
+    /// from its sections alone: the rules need nothing but the report.
+    #[test]
+    fn a_recorded_run_summarizes_to_its_own_summary() {
+        // (synthetic.json and not-tested.json are written by hand, their
+        // summaries too.)
+        let r = fixture("full.json");
+        assert_eq!(summarize(&r), r.summary);
+    }
+
+    #[test]
+    fn verdict_and_require_follow_the_checks() {
+        let r = fixture("full.json");
+        assert_eq!(verdict(&r.summary), Verdict::Pass);
+        assert!(require(&r.summary, &[CheckId::TurnTls, CheckId::IceRelayTls]).is_empty());
+        assert_eq!(
+            require(&r.summary, &[CheckId::TurnDtls]),
+            [Unmet::NotRun(CheckId::TurnDtls)]
+        );
+        let mut failed = r.summary.clone();
+        failed.checks[0].status = CheckStatus::Fail;
+        assert_eq!(verdict(&failed), Verdict::Fail);
+        assert!(matches!(
+            require(&failed, &[failed.checks[0].id.clone()])[..],
+            [Unmet::NotPassed(_)]
+        ));
+    }
+}

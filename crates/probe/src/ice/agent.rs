@@ -22,8 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use stun_proto::Instant as SansInstant;
 use stun_proto::agent::Transmit;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
@@ -34,13 +33,11 @@ use wire::{Clock, Framer};
 const INBOUND_CAPACITY: usize = 1024;
 /// Most application datagrams kept per agent until read.
 const APP_QUEUE: usize = 64;
-/// Largest datagram read (and largest TCP read).
+/// Largest datagram read.
 const MAX_DATAGRAM: usize = 65536;
-/// Writes queued per TCP connection before it counts as stuck.
-const TCP_WRITE_QUEUE: usize = 256;
 
 /// What the socket tasks report to the driving loop.
-enum Inbound {
+pub(crate) enum Inbound {
     /// A datagram on a UDP socket, or bytes on a TCP connection.
     Data {
         side: Side,
@@ -70,26 +67,26 @@ enum Inbound {
 /// carry, and the client configuration (trust anchors, ring provider).
 #[derive(Debug, Clone)]
 pub(crate) struct TlsTarget {
-    pub server_name: rustls::pki_types::ServerName<'static>,
-    pub config: Arc<rustls::ClientConfig>,
+    pub(crate) server_name: rustls::pki_types::ServerName<'static>,
+    pub(crate) config: Arc<rustls::ClientConfig>,
 }
 
 /// A relayed candidate rice-proto's gatherer produced.
 #[derive(Debug)]
 pub(crate) struct RelayGathered {
-    pub candidate: Candidate,
-    pub turn_server: Option<usize>,
-    pub at: Instant,
-    pub used: bool,
-    pub dropped: Option<String>,
+    pub(crate) candidate: Candidate,
+    pub(crate) turn_server: Option<usize>,
+    pub(crate) at: Instant,
+    pub(crate) used: bool,
+    pub(crate) dropped: Option<String>,
 }
 
 /// Error answers seen from one TURN server.
 #[derive(Debug, Clone)]
 pub(crate) struct TurnErrorSeen {
-    pub code: u16,
-    pub reason: String,
-    pub count: u32,
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+    pub(crate) count: u32,
 }
 
 /// The type of a rice-proto candidate, in natscope's model.
@@ -105,9 +102,9 @@ pub(crate) fn candidate_type(t: rice_proto::candidate::CandidateType) -> Candida
 
 /// One ICE agent and its sockets.
 pub(crate) struct AgentState {
-    pub agent: Agent,
-    pub stream_id: usize,
-    pub component_id: usize,
+    pub(crate) agent: Agent,
+    pub(crate) stream_id: usize,
+    pub(crate) component_id: usize,
     side: Side,
     filter: IceFilter,
     sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
@@ -124,17 +121,17 @@ pub(crate) struct AgentState {
     turn_tcp: HashMap<SocketAddr, (usize, std::net::IpAddr, Option<TlsTarget>)>,
     /// TURN servers this agent gathers from (indices).
     turn_expected: Vec<usize>,
-    pub turn_errors: HashMap<usize, TurnErrorSeen>,
+    pub(crate) turn_errors: HashMap<usize, TurnErrorSeen>,
     /// TCP/TLS TURN servers whose connection failed or closed early.
-    pub turn_conn_errors: HashMap<usize, String>,
-    pub relays: Vec<RelayGathered>,
-    pub gathering_started: bool,
-    pub gathering_done: bool,
-    pub locals_closed: bool,
-    pub selected: Option<CandidatePair>,
-    pub connected: Option<Instant>,
-    pub failed: bool,
-    pub app_rx: VecDeque<Vec<u8>>,
+    pub(crate) turn_conn_errors: HashMap<usize, String>,
+    pub(crate) relays: Vec<RelayGathered>,
+    pub(crate) gathering_started: bool,
+    pub(crate) gathering_done: bool,
+    pub(crate) locals_closed: bool,
+    pub(crate) selected: Option<CandidatePair>,
+    pub(crate) connected: Option<Instant>,
+    pub(crate) failed: bool,
+    pub(crate) app_rx: VecDeque<Vec<u8>>,
 }
 
 impl AgentState {
@@ -145,7 +142,7 @@ impl AgentState {
 
     /// Adds a local candidate (host or srflx) if the filter keeps its type.
     /// Returns `Err(reason)` when rice-proto refused it (redundant).
-    pub fn add_local(&mut self, cand: Candidate) -> Result<(), String> {
+    pub(crate) fn add_local(&mut self, cand: Candidate) -> Result<(), String> {
         if !self.can_add_local() {
             return Err("local candidates already closed".into());
         }
@@ -161,7 +158,7 @@ impl AgentState {
     }
 
     /// The local candidates the agent will use (SDP strings), for the peer.
-    pub fn local_candidate_sdp(&self) -> Vec<String> {
+    pub(crate) fn local_candidate_sdp(&self) -> Vec<String> {
         self.agent
             .stream(self.stream_id)
             .map(|s| s.local_candidates().map(|c| c.to_sdp_string()).collect())
@@ -169,7 +166,7 @@ impl AgentState {
     }
 
     /// Every local and remote candidate the agent knows, with types.
-    pub fn known_kinds(&self) -> Vec<CandidateType> {
+    pub(crate) fn known_kinds(&self) -> Vec<CandidateType> {
         let Some(s) = self.agent.stream(self.stream_id) else {
             return Vec::new();
         };
@@ -184,7 +181,7 @@ impl AgentState {
     }
 
     /// Closes the local candidate list (no more gathering).
-    pub fn close_locals(&mut self) {
+    pub(crate) fn close_locals(&mut self) {
         if self.locals_closed {
             return;
         }
@@ -198,7 +195,7 @@ impl AgentState {
     /// Whether gathering is over for this agent: never started, complete,
     /// or every TURN server either produced a candidate or gave a final
     /// error (anything but the first 401 challenge or a 438 stale nonce).
-    pub fn gathering_over(&self) -> bool {
+    pub(crate) fn gathering_over(&self) -> bool {
         if !self.gathering_started || self.gathering_done {
             return true;
         }
@@ -226,7 +223,7 @@ impl AgentState {
     }
 
     /// Whether the component is connected with a selected pair.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.connected.is_some() && self.selected.is_some()
     }
 }
@@ -236,7 +233,7 @@ pub(crate) type Sides = PerSide<AgentState>;
 
 /// Two agents, their sockets, and the loop that drives them.
 pub(crate) struct Pair {
-    pub sides: Sides,
+    pub(crate) sides: Sides,
     rx: mpsc::Receiver<Inbound>,
     tx: mpsc::Sender<Inbound>,
     readers: Vec<AbortOnDropHandle<()>>,
@@ -249,7 +246,7 @@ impl Pair {
     /// Two fresh agents ("a" controlling) with one stream and one component
     /// each, and random local ICE credentials.
     /// `tcp_connect_timeout` bounds each TCP connect to a TURN server.
-    pub fn new(
+    pub(crate) fn new(
         filter: IceFilter,
         tcp_connect_timeout: std::time::Duration,
     ) -> Result<Self, String> {
@@ -309,7 +306,7 @@ impl Pair {
     /// Hands a bound socket to agent `side`; its datagrams now go to the
     /// agent. `turn` marks a socket that talks to TURN server `turn.0` at
     /// `turn.1`.
-    pub fn add_socket(
+    pub(crate) fn add_socket(
         &mut self,
         side: Side,
         sock: UdpSocket,
@@ -352,7 +349,7 @@ impl Pair {
     /// address of a socket already added with [`Pair::add_socket`]; for
     /// TCP the IP to connect from (port 0): the connection (with TLS when
     /// given) is made when rice-proto asks for it.
-    pub fn start_turn_gathering(
+    pub(crate) fn start_turn_gathering(
         &mut self,
         side: Side,
         entries: &[(
@@ -429,10 +426,9 @@ impl Pair {
         };
         let tx = self.tx.clone();
         let timeout = self.tcp_connect_timeout;
-        self.readers
-            .push(AbortOnDropHandle::new(tokio::spawn(tcp_connection(
-                side, ip, req.from, req.to, tls, tx, timeout,
-            ))));
+        self.readers.push(AbortOnDropHandle::new(tokio::spawn(
+            super::tcp::connection(side, ip, req.from, req.to, tls, tx, timeout),
+        )));
     }
 
     /// Polls agent `side` until it waits; handles its events and sends its
@@ -655,7 +651,11 @@ impl Pair {
 
     /// Drives both agents until `done` holds or `deadline` passes. Returns
     /// whether `done` held.
-    pub async fn drive_until(&mut self, deadline: Instant, done: impl Fn(&Sides) -> bool) -> bool {
+    pub(crate) async fn drive_until(
+        &mut self,
+        deadline: Instant,
+        done: impl Fn(&Sides) -> bool,
+    ) -> bool {
         loop {
             let mut wake = deadline;
             for side in Side::BOTH {
@@ -683,7 +683,7 @@ impl Pair {
     }
 
     /// Sends `data` from agent `side` over its selected pair.
-    pub fn send_app(&mut self, side: Side, data: &[u8]) -> Result<(), String> {
+    pub(crate) fn send_app(&mut self, side: Side, data: &[u8]) -> Result<(), String> {
         let now = self.now();
         let s = &mut self.sides[side];
         let (sid, cid) = (s.stream_id, s.component_id);
@@ -698,7 +698,7 @@ impl Pair {
 
     /// Exchanges credentials and candidates between the agents (through
     /// their SDP `a=candidate:` form) and closes both candidate lists.
-    pub fn exchange(&mut self) -> Result<(), String> {
+    pub(crate) fn exchange(&mut self) -> Result<(), String> {
         let sdp = |s: &AgentState| s.local_candidate_sdp();
         let creds = |s: &AgentState| {
             s.agent
@@ -730,7 +730,7 @@ impl Pair {
 
     /// The error seen from TURN server `i` by agent `side`, as a
     /// [`GatherError`].
-    pub fn turn_error(&self, side: Side, i: usize) -> Option<GatherError> {
+    pub(crate) fn turn_error(&self, side: Side, i: usize) -> Option<GatherError> {
         self.sides[side]
             .turn_errors
             .get(&i)
@@ -745,132 +745,10 @@ impl Pair {
 impl Pair {
     /// Closes both agents (TURN allocations are released by the following
     /// polls).
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         let now = self.now();
         for s in self.sides.iter_mut() {
             s.agent.close(now);
         }
     }
 }
-
-/// One TCP connection to a TURN server: connects from `ip` and, with
-/// `tls`, runs the TLS handshake (both bounded by `timeout`), reports the
-/// result (a certificate problem named), then pumps plaintext both ways
-/// until either side closes. Reports its end; never panics on network
-/// input.
-async fn tcp_connection(
-    side: Side,
-    ip: std::net::IpAddr,
-    requested: SocketAddr,
-    to: SocketAddr,
-    tls: Option<TlsTarget>,
-    tx: mpsc::Sender<Inbound>,
-    timeout: std::time::Duration,
-) {
-    let connect = async {
-        let sock = if to.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        }
-        .map_err(|e| format!("TCP socket: {e}"))?;
-        sock.bind(SocketAddr::new(ip, 0))
-            .map_err(|e| format!("TCP bind {ip}: {e}"))?;
-        let stream = sock
-            .connect(to)
-            .await
-            .map_err(|e| format!("TCP connect to {to}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let local = stream
-            .local_addr()
-            .map_err(|e| format!("TCP to {to}: {e}"))?;
-        let stream: Box<dyn Stream> = match tls {
-            None => Box::new(stream),
-            Some(t) => {
-                let host = t.server_name.to_str().into_owned();
-                let tls = crate::turn::tls::connect(t.config, &host, stream)
-                    .await
-                    .map_err(|f| format!("{to}: {f}"))?;
-                Box::new(tls)
-            }
-        };
-        Ok::<_, String>((stream, local))
-    };
-    let up = match tokio::time::timeout(timeout, connect).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "connect to {to}: no answer within {} ms",
-            timeout.as_millis()
-        )),
-    };
-    let (stream, local) = match up {
-        Ok(x) => x,
-        Err(e) => {
-            let failed = Inbound::TcpConnected {
-                side,
-                requested,
-                to,
-                result: Err(e),
-            };
-            let _ = tx.send(failed).await;
-            return;
-        }
-    };
-    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(TCP_WRITE_QUEUE);
-    let connected = Inbound::TcpConnected {
-        side,
-        requested,
-        to,
-        result: Ok((local, wtx)),
-    };
-    if tx.send(connected).await.is_err() {
-        return;
-    }
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let reason = loop {
-        tokio::select! {
-            r = rd.read(&mut buf) => match r {
-                Ok(0) => break "closed by the server".to_string(),
-                Ok(n) => {
-                    let m = Inbound::Data {
-                        side,
-                        transport: TransportType::Tcp,
-                        local,
-                        from: to,
-                        data: buf[..n].to_vec(),
-                    };
-                    if tx.send(m).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => break e.to_string(),
-            },
-            w = wrx.recv() => match w {
-                Some(d) => {
-                    let written = async {
-                        wr.write_all(&d).await?;
-                        wr.flush().await
-                    };
-                    if let Err(e) = written.await {
-                        break e.to_string();
-                    }
-                }
-                // The agent dropped the connection (closing): end quietly.
-                None => return,
-            },
-        }
-    };
-    let _ = tx
-        .send(Inbound::TcpClosed {
-            side,
-            local,
-            to,
-            reason,
-        })
-        .await;
-}
-
-/// A TCP or TLS byte stream.
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}

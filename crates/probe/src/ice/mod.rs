@@ -29,7 +29,8 @@
 //!   skips loopback sockets); relayed ones come from rice-proto's TURN
 //!   gatherer.
 //! - `agent` (private): the tokio driver around the two sans-IO agents
-//!   (TCP/TLS connections to TURN servers framed by `wire::Framer`).
+//!   (TCP/TLS streams from TURN servers framed by `wire::Framer`), with
+//!   `tcp` (private) for each connection to a TURN server over TCP/TLS.
 //! - [`datachannel`]: a WebRTC data channel (str0m: DTLS + SCTP) bridged
 //!   over the selected pair after a successful run (opt out with
 //!   [`IceOptions::data_channel`]).
@@ -48,6 +49,7 @@ pub mod plan;
 pub mod result;
 pub mod run;
 mod side;
+mod tcp;
 
 pub use plan::{IceRunPlan, plan_runs};
 pub use result::{

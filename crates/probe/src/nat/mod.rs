@@ -62,6 +62,23 @@ pub struct NatProbeConfig {
     pub filtering_rounds: usize,
     /// The mapping lifetime search; `None` (the default) skips it.
     pub lifetime: Option<LifetimeConfig>,
+    /// This host's interface addresses and gateways, read by the caller
+    /// ([`local_network`]; empty by default): the probe does not look at
+    /// the system itself, and adds the local addresses its sockets used.
+    pub local: LocalNetwork,
+}
+
+/// This host's interface addresses and gateways (`netdev`), for
+/// [`NatProbeConfig::local`]; empty when they cannot be read.
+pub fn local_network() -> LocalNetwork {
+    let mut local = LocalNetwork::default();
+    if let Ok(ifaces) = crate::interfaces::list() {
+        for i in ifaces {
+            local.addresses.extend(i.addresses.iter().map(|a| a.addr));
+            local.gateways.extend(i.gateways.iter().copied());
+        }
+    }
+    local
 }
 
 impl Default for NatProbeConfig {
@@ -77,6 +94,7 @@ impl Default for NatProbeConfig {
             port_samples: 4,
             filtering_rounds: plan::FILTERING_ROUNDS,
             lifetime: None,
+            local: LocalNetwork::default(),
         }
     }
 }
@@ -169,13 +187,7 @@ pub async fn probe(cfg: &NatProbeConfig) -> NatProbeOutput {
     let aux_fut = aux(first_rx, cfg, start, deadline);
     let ((servers, plain), (port_samples, lifetime)) = tokio::join!(servers_fut, aux_fut);
 
-    let mut local = LocalNetwork::default();
-    if let Ok(ifaces) = crate::interfaces::list() {
-        for i in ifaces {
-            local.addresses.extend(i.addresses.iter().map(|a| a.addr));
-            local.gateways.extend(i.gateways.iter().copied());
-        }
-    }
+    let mut local = cfg.local.clone();
     let used = servers
         .iter()
         .flat_map(|s| [s.local, s.filtering.local])

@@ -38,7 +38,7 @@ pub(crate) struct TestI {
 
 impl TestI {
     /// Answered with a usable OTHER-ADDRESS.
-    pub fn rfc5780(&self) -> bool {
+    pub(crate) fn rfc5780(&self) -> bool {
         self.mapped.is_some() && self.other.is_some_and(|o| usable_other(self.server, o))
     }
 }

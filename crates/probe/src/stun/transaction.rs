@@ -1,7 +1,8 @@
 //! The one STUN transaction layer: RFC 8489 client transactions over UDP
 //! (retransmission with RTO/Rc/Rm) and TCP (see [`super::tcp`]), the parsed
 //! [`StunResponse`] every probe reads, and [`binding_request`], the Binding
-//! request builder every probe uses.
+//! request builder every probe uses. (About 800 lines: one driver loop and
+//! its transaction table, which read best together.)
 //!
 //! UDP transactions run on `stun-proto`'s sans-IO [`StunAgent`]: one
 //! background driver task per [`UdpStunClient`] owns the socket's receive

@@ -10,7 +10,8 @@
 //!   (naming), `conn` (the connection and its framing), `tap` (what the
 //!   server said; pure), `refresh` (natscope's own Refresh), `session`
 //!   (turn-client-proto pumped from tokio) and `stages` (the script), then
-//!   `ipv6` and `tcp_alloc` (the additive stages) and [`hold`].
+//!   `ipv6` and `tcp_alloc` (the additive stages) and, with the
+//!   `test-support` feature, `hold` (an allocation held open on purpose).
 //! - [`tls`]: the one TLS client handshake, certificate verification
 //!   options and naming of TLS failures.
 //! - `dtls`: DTLS (dimpl, pure-Rust crypto) under the TURN-over-UDP client,
@@ -23,6 +24,7 @@ mod conn;
 pub mod creds;
 mod dtls;
 mod failure;
+#[cfg(feature = "test-support")]
 pub mod hold;
 mod ipv6;
 pub mod quality;
@@ -36,6 +38,7 @@ pub mod tls;
 
 pub use client::{TurnProbeConfig, probe_all, probe_transport};
 pub use creds::TurnAuth;
+#[cfg(feature = "test-support")]
 pub use hold::HeldAllocation;
 pub use quality::QualityConfig;
 pub use target::turn_transports;

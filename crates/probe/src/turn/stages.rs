@@ -52,17 +52,7 @@ pub(super) fn later_than(
     note: &str,
     deallocate: bool,
 ) {
-    for st in [
-        TurnStage::UnauthenticatedAllocate,
-        TurnStage::Allocate,
-        TurnStage::CreatePermission,
-        TurnStage::DataRoundTrip,
-        TurnStage::ChannelBind,
-        TurnStage::ChannelRoundTrip,
-        TurnStage::Refresh,
-        TurnStage::Quality,
-        TurnStage::Deallocate,
-    ] {
+    for st in TurnStage::MAIN {
         if st as u8 > from as u8
             && r.stage(st).is_none()
             && (deallocate || st != TurnStage::Deallocate)

@@ -50,6 +50,8 @@ fn success_for(req: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
 struct UdpAnswerer {
     addr: SocketAddr,
     seen: Arc<AtomicU32>,
+    /// When each request arrived (tokio's clock: virtual in paused tests).
+    arrivals: Arc<std::sync::Mutex<Vec<Instant>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -64,6 +66,8 @@ async fn udp_answerer(bind: SocketAddr, mode: Mode) -> UdpAnswerer {
     let addr = sock.local_addr().expect("local addr");
     let seen = Arc::new(AtomicU32::new(0));
     let seen2 = seen.clone();
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let arrivals2 = arrivals.clone();
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         loop {
@@ -71,6 +75,9 @@ async fn udp_answerer(bind: SocketAddr, mode: Mode) -> UdpAnswerer {
                 continue;
             };
             let count = seen2.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Ok(mut a) = arrivals2.lock() {
+                a.push(Instant::now());
+            }
             let req = &buf[..n];
             match mode {
                 Mode::Silent => {}
@@ -100,7 +107,12 @@ async fn udp_answerer(bind: SocketAddr, mode: Mode) -> UdpAnswerer {
             }
         }
     });
-    UdpAnswerer { addr, seen, task }
+    UdpAnswerer {
+        addr,
+        seen,
+        arrivals,
+        task,
+    }
 }
 
 async fn tcp_answerer(bind: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
@@ -227,7 +239,42 @@ async fn retransmission_recovers_dropped_requests() {
     assert_eq!(client.counters().retransmissions, 2);
 }
 
-#[tokio::test]
+/// RFC 8489 §6.2.1 with its defaults (RTO 500 ms, Rc 7, Rm 16): requests
+/// at 0, 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s, then 16 × RTO = 8 s more
+/// before giving up at 39.5 s. Checked on tokio's paused clock: the real
+/// schedule, run in no time.
+#[tokio::test(start_paused = true)]
+async fn retransmissions_follow_the_rfc_8489_schedule() {
+    let server = udp_answerer(v4(), Mode::Silent).await;
+    let client = UdpStunClient::bind(v4()).await.expect("bind client");
+    let (_, req) = binding_request(None, None, None, false, true);
+    let start = Instant::now();
+    let err = client
+        .request(
+            req,
+            server.addr,
+            RetransmitConfig::default(),
+            start + Duration::from_secs(60),
+        )
+        .await
+        .expect_err("no answer");
+    assert!(
+        matches!(err, TransactionError::Timeout { transmissions: 7 }),
+        "{err:?}"
+    );
+    let gave_up = start.elapsed();
+    let sent: Vec<u128> = server
+        .arrivals
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|t| t.duration_since(start).as_millis())
+        .collect();
+    assert_eq!(sent, [0, 500, 1500, 3500, 7500, 15500, 31500]);
+    assert_eq!(gave_up.as_millis(), 39_500);
+}
+
+#[tokio::test(start_paused = true)]
 async fn silent_server_times_out_after_all_transmissions() {
     let server = udp_answerer(v4(), Mode::Silent).await;
     let client = UdpStunClient::bind(v4()).await.expect("bind client");
@@ -250,13 +297,14 @@ async fn silent_server_times_out_after_all_transmissions() {
     assert_eq!(client.counters().timeouts, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deadline_ends_a_long_transaction() {
     let server = udp_answerer(v4(), Mode::Silent).await;
     let client = UdpStunClient::bind(v4()).await.expect("bind client");
     // RFC defaults would wait 39.5 s; the deadline ends it first.
     let (_, req) = binding_request(None, None, None, false, true);
-    let deadline = Instant::now() + Duration::from_millis(300);
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(300);
     let err = client
         .request(req, server.addr, RetransmitConfig::default(), deadline)
         .await
@@ -264,6 +312,11 @@ async fn deadline_ends_a_long_transaction() {
     assert!(
         matches!(err, TransactionError::Deadline { transmissions: 1 }),
         "{err:?}"
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(300),
+        "ends at the deadline"
     );
 }
 
