@@ -262,6 +262,7 @@ fn require(summary: &model::Summary, required: &[CheckId]) -> Verdict {
 
 /// Runs the command.
 pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
+    args.output.check()?;
     let lab = if args.lab {
         Some(EmbeddedLab::start().await?)
     } else {
@@ -279,6 +280,18 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
             ice: args.no_ice,
         },
     );
+    match (&args.username, &args.password) {
+        (Some(_), None) => anyhow::bail!("--username needs --password (or NATSCOPE_TURN_PASSWORD)"),
+        (None, Some(_)) => anyhow::bail!("--password needs --username"),
+        _ => {}
+    }
+    if args.username.is_none() || args.password.is_none() {
+        // A turn: server without credentials could only show its 401
+        // challenge: a usage error, before anything is sent.
+        if let Ok(turn) = &plan.turn {
+            crate::turn_cmd::require_credentials(turn.iter().map(|s| (&s.label, &s.uri)))?;
+        }
+    }
     if args.lab {
         // The lab's STUN service is the RFC 5780 responder. The embedded
         // TURN server answers Binding too, but its UDP and TCP listeners sit
@@ -398,23 +411,46 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         Ok(Section::Tested(out))
     });
     let progress = crate::progress::Progress::new(args.json_lines);
+    // A section's progress status: how the checks it makes add up.
+    let status_of = |fill: &dyn Fn(&mut model::Report)| {
+        let mut r = model::Report::new("", "");
+        r.options.servers = rep.options.servers.clone();
+        fill(&mut r);
+        model::CheckStatus::of(&rules::summarize(&r).checks)
+    };
     let sections = async {
         tokio::join!(
-            progress.track("interfaces", async { interfaces_cmd::section() }, |s| s
-                .status_str()),
-            progress.track("stun", stun, Section::status_str),
-            progress.track("nat", nat, Section::status_str),
-            progress.track("turn", turn, Section::status_str),
-            progress.track("ice", ice, Section::status_str),
+            progress.track(
+                "interfaces",
+                async { interfaces_cmd::section() },
+                |s| match s {
+                    Section::Tested(_) => model::CheckStatus::Pass,
+                    Section::Failed { .. } => model::CheckStatus::Fail,
+                    Section::NotTested { .. } => model::CheckStatus::NotTested,
+                }
+            ),
+            progress.track("stun", stun, |s| status_of(&|r| r.stun = s.clone())),
+            progress.track("nat", nat, |s| status_of(&|r| r.nat = s.clone())),
+            progress.track("turn", turn, |s| status_of(&|r| r.turn = s.clone())),
+            progress.track("ice", ice, |s| status_of(&|r| r.ice = s.clone())),
             progress.track("portmap", portmap, |p| match p {
-                Section::Tested(o) if o.skipped => "not-tested",
-                other => other.status_str(),
+                Section::Tested(o) => status_of(&|r| r.portmap = portmap_cmd::section(o)),
+                other => status_of(&|r| {
+                    r.portmap = match other {
+                        Section::NotTested { reason } => Section::not_tested(reason.clone()),
+                        Section::Failed { reason } => Section::failed(reason.clone()),
+                        Section::Tested(_) => Section::not_tested("not run"),
+                    }
+                }),
             }),
         )
     };
+    // Ctrl-C is watched before any section is polled (`biased`), so the
+    // handler is in place before the first probe and progress line.
     let joined = tokio::select! {
-        j = sections => Some(j),
+        biased;
         _ = tokio::signal::ctrl_c() => None,
+        j = sections => Some(j),
     };
     // Whatever the deadline or Ctrl-C cut short: delete it (bounded).
     let cleanup = if ledger.outstanding() > 0 {
@@ -426,10 +462,16 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         lab.stop().await;
     }
     let Some((interfaces, stun, nat, turn, ice, portmap)) = joined else {
-        let (removed, failed) = cleanup.map_or((0, 0), |r| (r.removed.len(), r.failed.len()));
-        anyhow::bail!(
-            "interrupted; port mappings removed: {removed}, not removed (they expire with their lease): {failed}"
-        );
+        // Only the cleanup that applied is reported.
+        let message = match cleanup {
+            Some(r) => format!(
+                "interrupted; port mappings removed: {}, not removed (they expire with their lease): {}",
+                r.removed.len(),
+                r.failed.len()
+            ),
+            None => "interrupted".to_owned(),
+        };
+        return Err(crate::Interrupted(message).into());
     };
     rep.interfaces = interfaces;
     rep.stun = stun;
@@ -454,13 +496,15 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         Section::NotTested { reason } => Section::not_tested(reason),
         Section::Failed { reason } => Section::failed(reason),
     };
-    rep.summary = rules::summarize(&rep);
+    rules::conclude(&mut rep);
     if let Some(r) = cleanup.as_ref()
         && rep.portmap.tested().is_none()
     {
         // The section was cut short and a mapping stayed behind: only the
         // cleanup knows.
         rules::portmap::left_behind(&mut rep.summary, &r.failed);
+        rep.diagnosis = rules::diagnose(&rep);
+        rep.summary.advice = rules::advice(&rep.diagnosis);
     }
     if args.redact {
         rep = report::redact::redact(&rep);

@@ -258,11 +258,12 @@ pub struct IceCmd {
 
 /// Runs `natscope ice`.
 pub async fn run(cmd: IceCmd) -> anyhow::Result<crate::Verdict> {
+    cmd.output.check()?;
     let results = run_probe(&cmd.ice).await?;
     let mut rep = model::Report::new("ice", crate::cli_time::now_rfc3339());
     rep.options.servers = cmd.ice.stun.iter().chain(&cmd.ice.turn).cloned().collect();
     rep.ice = tested_section(&results);
-    rep.summary = rules::summarize(&rep);
+    rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))
 }

@@ -22,6 +22,7 @@ pub fn section() -> model::Section<model::Interfaces> {
 
 /// Runs the command.
 pub async fn run(args: InterfacesArgs) -> anyhow::Result<Verdict> {
+    args.output.check()?;
     let mut rep = model::Report::new("interfaces", crate::cli_time::now_rfc3339());
     rep.interfaces = section();
     args.output.emit(&rep)?;

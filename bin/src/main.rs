@@ -6,9 +6,12 @@
 //! it), writes output and sets the exit code:
 //!
 //! - `0`: every requested check passed;
-//! - `1`: a check failed (e.g. no STUN server answered);
+//! - `1`: a check failed (e.g. no STUN server answered), or a section that
+//!   was asked for failed or did not finish;
 //! - `2`: usage, configuration or environment error (bad URI, unreadable
-//!   file, cannot bind): the run could not be done.
+//!   file, missing TURN credentials, unwritable `-o`), found before any
+//!   probe is sent;
+//! - `130`: interrupted (Ctrl-C), after removing any port mapping made.
 
 mod cli_time;
 mod diagnose;
@@ -32,6 +35,18 @@ use clap::{Parser, Subcommand};
 
 pub use rules::Verdict;
 
+/// The run was interrupted (Ctrl-C): exit 130, after the cleanup that applies.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "natscope",
@@ -39,7 +54,9 @@ pub use rules::Verdict;
     about = "Why peer-to-peer connections from this network will or will not work",
     long_about = "natscope probes STUN servers, classifies your NAT (RFC 4787/5780) and reports \
                   what it means for WebRTC/VoIP/P2P.\n\n\
-                  Exit codes: 0 all checks passed, 1 a check failed, 2 usage/configuration error."
+                  Exit codes: 0 every check asked for passed, 1 a check failed or a section did not \
+                  finish, 2 usage/configuration error (found before any probe is sent), 130 \
+                  interrupted (Ctrl-C)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -155,6 +172,10 @@ fn main() -> ExitCode {
     match result {
         Ok(Verdict::Pass) => ExitCode::SUCCESS,
         Ok(Verdict::Fail) => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("natscope: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("natscope: {e:#}");
             ExitCode::from(2)

@@ -180,6 +180,7 @@ pub async fn nat_section(
 
 /// Runs `natscope nat`.
 pub async fn run(cmd: NatCmd) -> anyhow::Result<crate::Verdict> {
+    cmd.output.check()?;
     let servers = cmd.servers.collect()?;
     let mut rep = model::Report::new("nat", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms = Some(u64::try_from(cmd.probe.timeout.as_millis()).unwrap_or(u64::MAX));
@@ -187,7 +188,7 @@ pub async fn run(cmd: NatCmd) -> anyhow::Result<crate::Verdict> {
     rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
     let verdict = nat_section(&servers, &cmd.probe, &cmd.nat).await;
     rep.nat = model::Section::Tested(verdict);
-    rep.summary = rules::summarize(&rep);
+    rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))
 }

@@ -58,6 +58,26 @@ impl OutputArgs {
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
     }
 
+    /// Fails now, before any probe is sent, when `-o FILE` cannot be written
+    /// (a missing directory, no permission, a directory): the run's result
+    /// would be lost at its end otherwise. Leaves no file behind.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.output else {
+            return Ok(());
+        };
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+
     /// Renders the report in the chosen format and writes it out.
     pub fn emit(&self, report: &model::Report) -> anyhow::Result<()> {
         let text = match self.format() {

@@ -126,6 +126,7 @@ pub struct PortmapCmd {
 
 /// Runs `natscope portmap`.
 pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
+    cmd.output.check()?;
     let mut rep = model::Report::new("portmap", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms = Some(cmd.args.timeout_secs.clamp(1, 30) * 1000);
     rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
@@ -143,7 +144,7 @@ pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
     }
     let outcome = run_probe(&cmd.args, stun_mapped).await?;
     rep.portmap = section(&outcome);
-    rep.summary = rules::summarize(&rep);
+    rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))
 }
@@ -165,12 +166,17 @@ pub async fn run_probe(
     tokio::select! {
         out = probe::portmap::probe(&cfg, &ledger) => Ok(out),
         _ = tokio::signal::ctrl_c() => {
-            let r = ledger.cleanup(cfg.step_timeout).await;
-            anyhow::bail!(
-                "interrupted; port mappings removed: {}, not removed (they expire with their lease): {}",
-                r.removed.len(),
-                r.failed.len()
-            )
+            let message = if ledger.outstanding() > 0 {
+                let r = ledger.cleanup(cfg.step_timeout).await;
+                format!(
+                    "interrupted; port mappings removed: {}, not removed (they expire with their lease): {}",
+                    r.removed.len(),
+                    r.failed.len()
+                )
+            } else {
+                "interrupted".to_owned()
+            };
+            Err(crate::Interrupted(message).into())
         }
     }
 }

@@ -2,17 +2,21 @@
 //!
 //! - a live display (indicatif spinners, one per section) when stderr is a
 //!   terminal;
-//! - plain lines (`natscope: nat: tested (0.5 s)`) when it is not;
+//! - plain lines (`natscope: nat: passed (0.5 s)`) when it is not;
 //! - with `--json-lines`, one JSON object per line for tools:
 //!   `{"event":"start","section":"nat","elapsed_ms":0}`,
-//!   `{"event":"done","section":"nat","status":"tested","elapsed_ms":512}`,
+//!   `{"event":"done","section":"nat","status":"passed","elapsed_ms":512}`,
 //!   and finally `{"event":"finished","elapsed_ms":1024,"exit":0}`.
+//!
+//! A section's status is how its checks add up, in the one vocabulary of
+//! every output: passed (✔), failed (✘), not tested (–).
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use model::CheckStatus;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +65,12 @@ impl Progress {
     }
 
     /// Runs one section's future, showing it as running until it is done.
-    /// `status` says how it ended (`tested`, `not-tested`, `failed`).
+    /// `status` says how it ended (its checks added up).
     pub async fn track<T>(
         &self,
         section: &'static str,
         fut: impl Future<Output = T>,
-        status: impl FnOnce(&T) -> &'static str,
+        status: impl FnOnce(&T) -> CheckStatus,
     ) -> T {
         let bar = self.multi.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new_spinner());
@@ -91,13 +95,14 @@ impl Progress {
         match self.mode {
             Mode::Live => {
                 if let Some(bar) = bar {
-                    let mark = if st == "failed" { "✘" } else { "✔" };
-                    bar.finish_with_message(format!("{mark} {st} ({took:.1} s)"));
+                    let (mark, word) = (st.symbol(), st.word());
+                    bar.finish_with_message(format!("{mark} {word} ({took:.1} s)"));
                 }
             }
             Mode::Plain => {
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "natscope: {section}: {st} ({took:.1} s)");
+                let word = st.word();
+                let _ = writeln!(err, "natscope: {section}: {word} ({took:.1} s)");
             }
             Mode::JsonLines => self.line(serde_json::json!({
                 "event": "done", "section": section, "status": st,

@@ -20,8 +20,12 @@ pub struct ReportArgs {
 enum ReportAction {
     /// Render REPORT.json (`-` for stdin) as html, table or json (`-o report.html`).
     Render {
-        /// A natscope JSON report (natscope/2, or natscope/1).
+        /// A natscope JSON report (natscope/3, or an older natscope/2 or natscope/1).
         report: PathBuf,
+        /// Exit like the run that made the report: 1 when one of its checks
+        /// failed (default: 0 once it is rendered).
+        #[arg(long)]
+        exit_by_verdict: bool,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -30,11 +34,16 @@ enum ReportAction {
 /// The most we read of a report file (a real one is a few hundred KiB).
 const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Runs `natscope report ...`. The exit code reflects the report's own
-/// checks, so CI can gate on a saved report too.
+/// Runs `natscope report ...`: 0 once rendered (with `--exit-by-verdict`,
+/// the report's own verdict, so CI can gate on a saved report too).
 pub async fn run(args: ReportArgs) -> anyhow::Result<Verdict> {
     match args.action {
-        ReportAction::Render { report, output } => {
+        ReportAction::Render {
+            report,
+            exit_by_verdict,
+            output,
+        } => {
+            output.check()?;
             use std::io::Read;
             let mut text = String::new();
             let source = report.display().to_string();
@@ -48,9 +57,17 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<Verdict> {
                     .and_then(|f| f.take(MAX_REPORT_BYTES).read_to_string(&mut text))
                     .with_context(|| format!("cannot read {source}"))?;
             }
-            let rep = report::from_json(&text).with_context(|| source.clone())?;
+            let mut rep = report::from_json(&text).with_context(|| source.clone())?;
+            if rep.diagnosis.verdict.is_empty() {
+                // Written before natscope diagnosed: diagnose it now.
+                rep.diagnosis = rules::diagnose(&rep);
+            }
             output.emit(&rep)?;
-            Ok(rules::verdict(&rep.summary))
+            Ok(if exit_by_verdict {
+                rules::verdict(&rep.summary)
+            } else {
+                Verdict::Pass
+            })
         }
     }
 }

@@ -141,6 +141,7 @@ pub async fn probe_section(
 
 /// Runs the command.
 pub async fn run(args: StunArgs) -> anyhow::Result<Verdict> {
+    args.output.check()?;
     let servers = args.servers.collect()?;
     let mut rep = model::Report::new("stun", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms =
@@ -148,7 +149,7 @@ pub async fn run(args: StunArgs) -> anyhow::Result<Verdict> {
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.options.bind = args.probe.bind.map(|b| b.to_string());
     rep.stun = model::Section::Tested(probe_section(&servers, args.tcp, &args.probe).await);
-    rep.summary = rules::summarize(&rep);
+    rules::conclude(&mut rep);
     args.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))
 }

@@ -90,6 +90,9 @@ pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<ServerUri>, TurnProb
         (None, None, Some(_)) => bail!("--password needs --username"),
         (None, None, None) => None,
     };
+    if auth.is_none() {
+        require_credentials(args.uris.iter().zip(&uris))?;
+    }
     let ca_pem = match &args.ca {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
@@ -109,6 +112,24 @@ pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<ServerUri>, TurnProb
     Ok((uris, cfg))
 }
 
+/// Fails (a usage error, before anything is sent) when a TURN URI has no
+/// credentials of its own and none were given: the probe could test only
+/// the 401 challenge, which says nothing about whether the relay works.
+pub fn require_credentials<'a>(
+    uris: impl IntoIterator<Item = (&'a String, &'a ServerUri)>,
+) -> anyhow::Result<()> {
+    for (label, uri) in uris {
+        if uri.scheme.is_turn() && uri.username.is_none() {
+            bail!(
+                "{label}: no TURN credentials: pass --username and --password (or \
+                 NATSCOPE_TURN_PASSWORD), --turn-secret for REST credentials, or an \
+                 --ice-servers file with username and credential"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the TURN probe: one result per URI and transport, in input order.
 pub async fn run_probe(args: &TurnArgs) -> anyhow::Result<Vec<TurnTransportResult>> {
     let (uris, cfg) = probe_config(args)?;
@@ -126,6 +147,7 @@ pub struct TurnCmd {
 
 /// Runs `natscope turn`.
 pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
+    cmd.output.check()?;
     if cmd.turn.uris.is_empty() {
         anyhow::bail!(
             "name at least one TURN server (turn:host[:port][?transport=udp|tcp] or turns:host)"
@@ -135,7 +157,7 @@ pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
     let mut rep = model::Report::new("turn", crate::cli_time::now_rfc3339());
     rep.options.servers = cmd.turn.uris.clone();
     rep.turn = model::Section::Tested(TurnSection { results });
-    rep.summary = rules::summarize(&rep);
+    rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))
 }

@@ -71,7 +71,7 @@ fn stun_1s_against(server: SocketAddr) -> Value {
 fn diagnose_lab_works_on_a_fresh_machine() {
     let out = run_natscope(["diagnose", "--lab", "--format", "json"], LIMIT);
     let doc = report(&out, 0);
-    assert_eq!(doc["schema"], "natscope/2");
+    assert_eq!(doc["schema"], "natscope/3");
     assert_eq!(doc["interfaces"]["status"], "tested");
     let servers = doc["stun"]["servers"].as_array().expect("servers array");
     assert_eq!(
@@ -100,7 +100,7 @@ fn diagnose_lab_works_on_a_fresh_machine() {
         "ice-relay-tcp",
         "ice-relay-tls",
     ] {
-        summary_check(&doc, id, "pass");
+        summary_check(&doc, id, "passed");
     }
     for section in ["nat", "turn", "ice"] {
         assert_eq!(
@@ -234,7 +234,7 @@ fn silent_server_times_out_within_the_deadline_and_exits_1() {
         s["transmissions"].as_u64().unwrap() >= 2,
         "retransmitted: {s:#?}"
     );
-    summary_check(&doc, "udp", "fail");
+    summary_check(&doc, "udp", "failed");
     drop(silent);
 }
 
@@ -331,7 +331,7 @@ fn output_file_is_written() {
     assert_exit(&out, &[0], "diagnose -o");
     assert!(out.stdout.is_empty());
     let doc = read_report(&path);
-    assert_eq!(doc["schema"], "natscope/2");
+    assert_eq!(doc["schema"], "natscope/3");
 }
 
 /// A report written to a file.
@@ -577,7 +577,7 @@ fn every_probe_command_writes_schema_valid_json() {
         let out = run_natscope(&args, LIMIT);
         assert_exit(&out, &[0, 1], &format!("{args:?}"));
         let doc = report_of(&out);
-        assert_eq!(doc["schema"], "natscope/2", "{args:?}");
+        assert_eq!(doc["schema"], "natscope/3", "{args:?}");
     }
     drop(r);
 }
@@ -643,8 +643,8 @@ fn ice_relays_over_turn_tcp_and_tls_from_the_command_line() {
             }
         }
     }
-    summary_check(&doc, "ice-relay-tcp", "pass");
-    summary_check(&doc, "ice-relay-tls", "pass");
+    summary_check(&doc, "ice-relay-tcp", "passed");
+    summary_check(&doc, "ice-relay-tls", "passed");
     summary_check(&doc, "ice-relay-udp", "not-tested");
     drop(dir);
     turn.shutdown();

@@ -6,5 +6,6 @@
 mod support;
 
 mod commands;
+mod diagnosis;
 mod hostile;
 mod secrets;

@@ -314,6 +314,6 @@ fn credentials_are_never_output_by_diagnose() {
     ]);
     let docs = run_all(&args, &[], &strings(&[PASSWORD, ICE_CREDENTIAL]));
     for doc in &docs {
-        assert_eq!(doc["schema"], "natscope/2", "{doc:#}");
+        assert_eq!(doc["schema"], "natscope/3", "{doc:#}");
     }
 }

@@ -196,5 +196,25 @@ fn udp_blocked_nat_turn_udp_fails_tcp_and_tls_relay_and_advice_says_turns_443() 
             .any(|a| a.contains("turns:") && a.contains("443")),
         "the report should recommend turns: on port 443, advice: {advice:#?}"
     );
+    // The diagnosis: one cause, the network's, not the server's.
+    assert_eq!(out.status.code(), Some(1), "exit code");
+    let top = &rep["diagnosis"]["findings"][0];
+    assert_eq!(top["id"], "udp-blocked", "{:#}", rep["diagnosis"]);
+    assert!(
+        top["explains"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|c| c == "turn-udp")),
+        "{top:#}"
+    );
+    let remedy = top["remedy"].as_str().unwrap_or_default();
+    assert!(
+        remedy.contains("turns:") && remedy.contains("443"),
+        "{remedy}"
+    );
+    if std::env::var_os("NATSCOPE_RECORD").is_some() {
+        let dest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/diagnosis/udp-blocked-lab.json");
+        std::fs::write(dest, stdout.as_bytes()).expect("fixtures/diagnosis is writable");
+    }
     drop(echo);
 }

@@ -30,13 +30,19 @@ where
 /// block the child. Never asserts on speed; the limit only prevents a stuck
 /// test.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    use std::io::Read;
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the natscope binary can be started");
+    wait_bounded(child, limit)
+}
+
+/// Waits for a child started with piped stdout and stderr, as
+/// [`run_bounded`] does: drains both, kills it (and panics) after `limit`.
+pub fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
+    use std::io::Read;
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -96,13 +102,13 @@ pub fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
-/// Validates a report against docs/natscope-2.schema.json.
+/// Validates a report against docs/natscope-3.schema.json.
 pub fn assert_schema_valid(doc: &serde_json::Value) {
     let schema_text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../docs/natscope-2.schema.json"
+        "/../docs/natscope-3.schema.json"
     ))
-    .expect("docs/natscope-2.schema.json exists");
+    .expect("docs/natscope-3.schema.json exists");
     let schema: serde_json::Value = serde_json::from_str(&schema_text).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator

@@ -1,4 +1,4 @@
-//! [`Report`]: the whole natscope document (`"schema": "natscope/2"`).
+//! [`Report`]: the whole natscope document (`"schema": "natscope/3"`).
 
 use crate::ice::IceSection;
 use crate::interfaces::Interfaces;
@@ -10,13 +10,15 @@ use crate::turn::TurnSection;
 use serde::{Deserialize, Serialize};
 
 /// The value of the top-level `schema` field of every document natscope
-/// writes. `natscope/2` spelled the `turn` section's values in kebab-case
-/// like every other section (docs/json.md, "Changes").
-pub const SCHEMA: &str = "natscope/2";
+/// writes. `natscope/3` added the `diagnosis` and spelled check results
+/// `passed` / `failed`; `natscope/2` spelled the `turn` section's values in
+/// kebab-case like every other section (docs/json.md, "Changes").
+pub const SCHEMA: &str = "natscope/3";
 
-/// Schemas natscope reads: its own and `natscope/1` (whose snake_case
-/// `turn` values the model still accepts).
-pub const READABLE_SCHEMAS: [&str; 2] = [SCHEMA, "natscope/1"];
+/// Schemas natscope reads: its own, `natscope/2` (whose `pass` / `fail`
+/// check results the model still accepts) and `natscope/1` (whose
+/// snake_case `turn` values it accepts too).
+pub const READABLE_SCHEMAS: [&str; 3] = [SCHEMA, "natscope/2", "natscope/1"];
 
 /// One natscope report: the stable, versioned JSON contract (docs/json.md).
 /// Reading and writing it is `natscope-report`'s job.
@@ -35,6 +37,10 @@ pub struct Report {
     pub command: String,
     /// The options the run used. Never contains a secret.
     pub options: Options,
+    /// The verdict and the root causes, derived from the sections (absent
+    /// in reports written before it existed: empty then).
+    #[serde(default)]
+    pub diagnosis: crate::diagnosis::Diagnosis,
     /// Local interfaces.
     pub interfaces: Section<Interfaces>,
     /// STUN Binding tests.
@@ -117,6 +123,7 @@ impl Report {
                 ipv6: true,
                 ..Options::default()
             },
+            diagnosis: crate::diagnosis::Diagnosis::default(),
             interfaces: not_run(),
             stun: not_run(),
             nat: not_run(),

@@ -8,11 +8,13 @@
 //! sees at compile time.
 //!
 //! - [`Report`]: the whole document, whose JSON form (`"schema":
-//!   "natscope/2"`, docs/json.md) is the stable contract; every part is a
+//!   "natscope/3"`, docs/json.md) is the stable contract; every part is a
 //!   [`Section`] (tested, not tested or failed, with a reason).
 //! - [`interfaces`], [`stun`], [`turn`], [`ice`], [`portmap`]: the sections;
 //!   the NAT verdict is `natclass::NatVerdict`.
 //! - [`summary`]: the checks ([`CheckId`] is an enum) and summary lines.
+//! - [`diagnosis`]: the verdict sentence and the root causes
+//!   ([`Finding`]s with evidence, the checks they explain and a remedy).
 //! - [`servers`]: where STUN/TURN servers come from — RFC 7064/7065 URIs,
 //!   `host:port`, WebRTC `iceServers` JSON, the documented public defaults —
 //!   and the one [`Secret`] type that keeps credentials out of every output.
@@ -32,6 +34,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod diagnosis;
 pub mod document;
 pub mod ice;
 pub mod interfaces;
@@ -42,6 +45,7 @@ pub mod stun;
 pub mod summary;
 pub mod turn;
 
+pub use diagnosis::{Diagnosis, Finding, FindingId, Severity};
 pub use document::{Options, READABLE_SCHEMAS, Report, SCHEMA, Tool};
 pub use interfaces::{
     AddressScope, DefaultGateway, Interface, InterfaceAddress, InterfaceKind, Interfaces,

@@ -100,3 +100,16 @@ pub struct DoubleNatReport {
     /// Plain sentences.
     pub evidence: Vec<String>,
 }
+
+impl PortmapProtocolResult {
+    /// The protocol for people: `UPnP IGD`, `NAT-PMP`, `PCP` (an unknown
+    /// id from a newer report as written).
+    pub fn protocol_name(&self) -> &str {
+        match self.protocol.as_str() {
+            "upnp" => "UPnP IGD",
+            "nat-pmp" => "NAT-PMP",
+            "pcp" => "PCP",
+            other => other,
+        }
+    }
+}

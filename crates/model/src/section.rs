@@ -66,6 +66,14 @@ impl<T> Section<T> {
         }
     }
 
+    /// The reason, when the section could not produce a result.
+    pub fn failed_reason(&self) -> Option<&str> {
+        match self {
+            Section::Failed { reason } => Some(reason),
+            Section::Tested(_) | Section::NotTested { .. } => None,
+        }
+    }
+
     /// The JSON value of `status`: `tested`, `not-tested` or `failed`.
     pub fn status_str(&self) -> &'static str {
         match self {

@@ -71,6 +71,9 @@ pub enum Outcome {
     Ok,
     /// No answer before the last retransmission's deadline.
     Timeout,
+    /// The server's port is closed: the connection was refused (TCP reset,
+    /// or ICMP port unreachable for UDP).
+    Refused,
     /// An error response, a refused connection, or a send failure (see
     /// `error`).
     Error,

@@ -50,16 +50,55 @@ impl Check {
     }
 }
 
-/// Result of a check.
+/// Result of a check: `passed`, `failed` or `not-tested` in JSON — the
+/// words of TURN stages and port-mapping steps too (natscope/1 and /2 wrote
+/// `pass` and `fail`, still read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
     /// Passed.
+    #[serde(rename = "passed", alias = "pass")]
     Pass,
     /// Failed.
+    #[serde(rename = "failed", alias = "fail")]
     Fail,
     /// Not tested (skipped or not applicable); never makes the run fail.
     NotTested,
+}
+
+impl CheckStatus {
+    /// The word for people, the same in every output: `passed`, `failed`,
+    /// `not tested`.
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "passed",
+            CheckStatus::Fail => "failed",
+            CheckStatus::NotTested => "not tested",
+        }
+    }
+
+    /// Its one symbol: `✔`, `✘`, `–`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "✔",
+            CheckStatus::Fail => "✘",
+            CheckStatus::NotTested => "–",
+        }
+    }
+
+    /// How a set of checks adds up: failed if any failed, passed if any
+    /// passed and none failed, else not tested.
+    pub fn of<'a>(checks: impl IntoIterator<Item = &'a Check>) -> CheckStatus {
+        let mut out = CheckStatus::NotTested;
+        for c in checks {
+            match c.status {
+                CheckStatus::Fail => return CheckStatus::Fail,
+                CheckStatus::Pass => out = CheckStatus::Pass,
+                CheckStatus::NotTested => {}
+            }
+        }
+        out
+    }
 }
 
 macro_rules! check_ids {
@@ -135,6 +174,14 @@ check_ids! {
     IceRelayTls => "ice-relay-tls",
     /// A port mapping protocol made a test mapping and removed it.
     Portmap => "portmap",
+    /// The interfaces could be read (made only when they could not).
+    Interfaces => "interfaces",
+    /// The NAT classification finished (made only when it did not).
+    Nat => "nat",
+    /// The TURN tests finished (made only when they did not).
+    Turn => "turn",
+    /// The ICE runs finished (made only when they did not).
+    Ice => "ice",
 }
 
 impl CheckId {

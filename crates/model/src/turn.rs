@@ -2,7 +2,7 @@
 //! every stage timed and the first failure named. `probe::turn` fills these
 //! types directly; the report renders them.
 //!
-//! JSON values are kebab-case like the rest of the contract (`natscope/2`);
+//! JSON values are kebab-case like the rest of the contract (since `natscope/2`);
 //! reports written as `natscope/1` used snake_case here, and are still read
 //! (each multi-word value carries its old spelling as an alias).
 
@@ -121,6 +121,10 @@ pub enum TurnFailure {
     /// The certificate has expired (or is not yet valid).
     #[serde(alias = "tls_expired")]
     TlsExpired,
+    /// The server presents a CA certificate (basicConstraints CA:TRUE) as
+    /// its own certificate: rustls and browsers refuse it even when that
+    /// CA is trusted.
+    TlsCaAsServerCert,
     /// Another TLS failure (protocol, alert, bad certificate).
     #[serde(alias = "tls_other")]
     TlsOther {
@@ -325,7 +329,7 @@ impl TurnStage {
             TurnStage::TcpConnect => "TCP connect",
             TurnStage::TlsHandshake => "TLS handshake",
             TurnStage::DtlsHandshake => "DTLS handshake",
-            TurnStage::UnauthenticatedAllocate => "Allocate (no credentials)",
+            TurnStage::UnauthenticatedAllocate => "unauthenticated Allocate",
             TurnStage::Allocate => "Allocate",
             TurnStage::CreatePermission => "CreatePermission",
             TurnStage::DataRoundTrip => "Send/Data round trip",
@@ -359,6 +363,9 @@ impl TurnFailure {
                 format!("TLS: the certificate does not name {server_name}")
             }
             TurnFailure::TlsExpired => "TLS: certificate expired or not yet valid".to_owned(),
+            TurnFailure::TlsCaAsServerCert => {
+                "TLS: the server presents a CA certificate as its own certificate".to_owned()
+            }
             TurnFailure::TlsOther { detail } => format!("TLS: {detail}"),
             TurnFailure::NotSupported { detail } => format!("not supported: {detail}"),
             TurnFailure::UnexpectedResponse { detail } => {

@@ -365,7 +365,9 @@ fn summary(v: &NatVerdict) -> String {
         }
         (t, _) => t.name().to_owned(),
     };
-    s.push_str(&format!(": {}", v.p2p.sentence()));
+    if v.p2p != crate::P2pOutlook::Unknown {
+        s.push_str(&format!(": {}", v.p2p.sentence()));
+    }
     if v.double_nat == Some(true) {
         s.push_str("; double NAT");
     }

@@ -165,7 +165,7 @@ impl P2pOutlook {
             P2pOutlook::HolePunching => "direct connections with most peers; needs hole punching",
             P2pOutlook::TurnForSymmetricPeers => "TURN needed for peers behind symmetric NATs",
             P2pOutlook::TurnNeeded => "TURN needed",
-            P2pOutlook::Unknown => "unknown: not enough evidence",
+            P2pOutlook::Unknown => "not enough evidence to say",
         }
     }
 }

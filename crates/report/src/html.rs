@@ -19,6 +19,7 @@ mod stun;
 mod turn;
 mod writer;
 
+use model::diagnosis::Severity;
 use model::document::Report;
 use model::section::Section;
 use model::summary::CheckStatus;
@@ -90,31 +91,42 @@ fn header(h: &mut Html, r: &Report) {
         .m("</span></p></header>\n");
 }
 
-/// The verdict: headline, works / problems / advice, checks.
+/// The verdict: the diagnosis' sentence, the root causes with what to do,
+/// what works, the checks.
 fn verdict(h: &mut Html, r: &Report) {
     let s = &r.summary;
-    let failed = s
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Fail)
-        .count();
-    let passed = s
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Pass)
-        .count();
+    let d = &r.diagnosis;
+    let count = |st: CheckStatus| s.checks.iter().filter(|c| c.status == st).count();
+    let (failed, passed) = (count(CheckStatus::Fail), count(CheckStatus::Pass));
     let not_tested = s.checks.len() - failed - passed;
 
     h.m("<section class=\"card\" id=\"verdict\"><h2>Verdict</h2>\n");
+    let class = if failed > 0 {
+        "bad"
+    } else if passed > 0 {
+        "ok"
+    } else {
+        "nt"
+    };
+    h.m("<div class=\"headline ")
+        .m(class)
+        .m("\" id=\"verdict-headline\">");
+    if d.verdict.is_empty() {
+        h.m("No diagnosis in this report");
+    } else {
+        h.t(&d.verdict);
+    }
+    h.m("</div>\n<p class=\"tally\" id=\"verdict-tally\">");
     if failed > 0 {
-        h.m("<div class=\"headline bad\" id=\"verdict-headline\">Problems found: ")
+        h.m(CheckStatus::Fail.symbol())
+            .m(" ")
             .int(failed)
             .m(" of ")
             .int(s.checks.len())
-            .m(" checks failed")
-            .m("</div>\n");
+            .m(" checks failed");
     } else if passed > 0 {
-        h.m("<div class=\"headline ok\" id=\"verdict-headline\">All ")
+        h.m(CheckStatus::Pass.symbol())
+            .m(" ")
             .int(passed)
             .m(if passed == 1 {
                 " check that ran passed"
@@ -126,9 +138,56 @@ fn verdict(h: &mut Html, r: &Report) {
                 .int(not_tested)
                 .m(" not tested)</span>");
         }
-        h.m("</div>\n");
     } else {
-        h.m("<div class=\"headline nt\" id=\"verdict-headline\">Nothing was tested conclusively</div>\n");
+        h.m(CheckStatus::NotTested.symbol())
+            .m(" Nothing was tested conclusively");
+    }
+    h.m("</p>\n");
+
+    if !d.findings.is_empty() {
+        h.m("<h3>Why, and what to do</h3>\n<ol class=\"findings\" id=\"findings\">\n");
+        for f in &d.findings {
+            h.m("<li class=\"finding ")
+                .m(f.severity.as_str())
+                .m("\" data-id=\"")
+                .t(f.id.as_str())
+                .m("\"><span class=\"badge ")
+                .m(match f.severity {
+                    Severity::Critical => "fail",
+                    Severity::Warning => "warn",
+                    Severity::Info => "nt",
+                })
+                .m("\">")
+                .m(f.severity.as_str())
+                .m("</span> <strong>")
+                .t(&f.title)
+                .m("</strong><p class=\"remedy\">What to do: ")
+                .t(&f.remedy)
+                .m("</p>");
+            if !f.explains.is_empty() || !f.evidence.is_empty() {
+                h.m("<details><summary>Evidence");
+                if !f.explains.is_empty() {
+                    h.m(" · explains ");
+                    for (i, c) in f.explains.iter().enumerate() {
+                        if i > 0 {
+                            h.m(", ");
+                        }
+                        h.m("<code>").t(c.as_str()).m("</code>");
+                    }
+                }
+                h.m("</summary><ul>");
+                for e in &f.evidence {
+                    h.m("<li><code>")
+                        .t(&e.path)
+                        .m("</code>: ")
+                        .t(&e.detail)
+                        .m("</li>");
+                }
+                h.m("</ul></details>");
+            }
+            h.m("</li>\n");
+        }
+        h.m("</ol>\n");
     }
     if let Some(v) = r.nat.tested() {
         h.m("<p><strong>NAT:</strong> ");
@@ -144,8 +203,12 @@ fn verdict(h: &mut Html, r: &Report) {
         &s.works,
         "nothing confirmed working",
     );
-    list(h, "problems", "Problems", &s.problems, "no problems found");
-    list(h, "advice", "What to do", &s.advice, "nothing to do");
+    list(h, "problems", "Symptoms", &s.problems, "no problems found");
+    // A report without a diagnosis (older than natscope/3, rendered as
+    // is) still has its advice list.
+    if d.findings.is_empty() && !s.advice.is_empty() {
+        list(h, "advice", "What to do", &s.advice, "");
+    }
     h.m("</div>\n");
 
     h.m("<h3>Checks</h3>\n");
@@ -189,9 +252,9 @@ fn list(
 /// A pass / fail / not-tested badge.
 pub(crate) fn check_badge(h: &mut Html, status: CheckStatus) {
     h.m(match status {
-        CheckStatus::Pass => "<span class=\"badge pass\">pass</span>",
-        CheckStatus::Fail => "<span class=\"badge fail\">fail</span>",
-        CheckStatus::NotTested => "<span class=\"badge nt\">not tested</span>",
+        CheckStatus::Pass => "<span class=\"badge pass\">✔ passed</span>",
+        CheckStatus::Fail => "<span class=\"badge fail\">✘ failed</span>",
+        CheckStatus::NotTested => "<span class=\"badge nt\">– not tested</span>",
     });
 }
 

@@ -21,7 +21,7 @@ pub enum ReportError {
     MissingSchema,
     /// The document's `schema` is not one this natscope reads.
     #[error(
-        "unsupported report schema {found:?} (this natscope reads \"natscope/2\" and \"natscope/1\")"
+        "unsupported report schema {found:?} (this natscope reads \"natscope/3\", \"natscope/2\" and \"natscope/1\")"
     )]
     UnsupportedSchema {
         /// The `schema` value found, sanitised and shortened.
@@ -37,12 +37,12 @@ impl ReportError {
     }
 }
 
-/// Reads a `natscope/2` (or `natscope/1`) document. Never panics; errors
+/// Reads a `natscope/3` (or `natscope/2`, `natscope/1`) document. Never panics; errors
 /// for invalid JSON, nesting deeper than serde_json's limit (128), a missing
 /// or unknown `schema`, or fields of the wrong shape. Unknown fields are
-/// ignored (additive changes keep the schema id). A `natscope/1` document
+/// ignored (additive changes keep the schema id). An older document
 /// comes back as the model holds it today, so its `schema` reads
-/// `natscope/2`: it is rewritten in today's spelling when saved again.
+/// `natscope/3`: it is rewritten in today's spelling when saved again.
 pub fn from_json(text: &str) -> Result<Report, ReportError> {
     #[derive(Deserialize)]
     struct SchemaOnly {

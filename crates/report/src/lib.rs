@@ -3,10 +3,10 @@
 //! natscope's [`Report`] (the one result model, `natscope-model`) leaves
 //! the program through this crate:
 //!
-//! - [`json`]: the `natscope/2` contract on the wire — [`from_json`] reads a
-//!   document (schema checked, `natscope/1` still read, errors sanitised),
+//! - [`json`]: the `natscope/3` contract on the wire — [`from_json`] reads a
+//!   document (schema checked, `natscope/2` and `natscope/1` still read, errors sanitised),
 //!   `Report::to_json_pretty` writes one. docs/json.md and the JSON Schema
-//!   `docs/natscope-2.schema.json` describe it.
+//!   `docs/natscope-3.schema.json` describe it.
 //! - [`table::render`] draws the terminal view, [`html::render`] the
 //!   single-file HTML page.
 //! - [`redact`]: public addresses replaced by stable placeholders.

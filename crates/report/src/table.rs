@@ -1,7 +1,8 @@
 //! Terminal rendering of a [`Report`] with comfy-table.
 //!
-//! Layout: a header line, the summary (what works, what does not, what to
-//! do, the checks), then one block per section. Every string from the
+//! Layout: a header line, the verdict (the diagnosis' sentence, then each
+//! root cause with what to do, what works, the checks), then one block per
+//! section. Every string from the
 //! report goes through [`sanitize::terminal`] (reports may be read back from
 //! files, so nothing in them is trusted). Colour is used only when
 //! [`TableOptions::color`] is set; the renderer never looks at the terminal
@@ -9,6 +10,7 @@
 
 use crate::{Report, format, sanitize};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use model::diagnosis::Severity;
 use model::ice::IceSection;
 use model::interfaces::Interfaces;
 use model::portmap::{CheckStatus as PmCheck, PortmapSection, PortmapStatus};
@@ -172,35 +174,102 @@ impl Renderer {
         }
     }
 
+    /// The verdict sentence, the root causes with what to do, the checks.
     fn summary(&self, report: &Report, out: &mut String) {
+        let d = &report.diagnosis;
         let s = &report.summary;
-        self.heading(out, "Summary");
-        let lists = [
-            (&s.works, "✔", "32"),
-            (&s.problems, "✘", "31"),
-            (&s.advice, "→", "36"),
-        ];
-        for (lines, mark, sgr) in lists {
-            for line in lines {
-                let _ = writeln!(out, "  {} {}", self.paint(mark, sgr), clean(line));
+        self.heading(out, "Verdict");
+        if !d.verdict.is_empty() {
+            let _ = writeln!(out, "  {}", clean(&d.verdict));
+        }
+        let counts = |st: CheckStatus| s.checks.iter().filter(|c| c.status == st).count();
+        let (failed, passed) = (counts(CheckStatus::Fail), counts(CheckStatus::Pass));
+        let tally = if failed > 0 {
+            self.paint(
+                &format!(
+                    "{} {failed} of {} checks failed",
+                    CheckStatus::Fail.symbol(),
+                    s.checks.len()
+                ),
+                "31",
+            )
+        } else if passed > 0 {
+            self.paint(
+                &format!(
+                    "{} {passed} of {} checks passed",
+                    CheckStatus::Pass.symbol(),
+                    s.checks.len()
+                ),
+                "32",
+            )
+        } else {
+            format!(
+                "{} nothing was tested conclusively",
+                CheckStatus::NotTested.symbol()
+            )
+        };
+        let _ = writeln!(out, "  {tally}\n");
+        if !d.findings.is_empty() {
+            self.heading(out, "Why, and what to do");
+            for f in &d.findings {
+                let (mark, sgr) = match f.severity {
+                    Severity::Critical => ("✘", "31"),
+                    Severity::Warning => ("!", "33"),
+                    Severity::Info => ("i", "36"),
+                };
+                let _ = writeln!(out, "  {} {}", self.paint(mark, sgr), clean(&f.title));
+                let _ = writeln!(out, "    {} {}", self.paint("→", "36"), clean(&f.remedy));
+                if !f.explains.is_empty() {
+                    let ids: Vec<&str> = f.explains.iter().map(|c| c.as_str()).collect();
+                    let _ = writeln!(out, "    explains: {}", clean(&ids.join(", ")));
+                }
+            }
+            out.push('\n');
+        }
+        if !s.works.is_empty() {
+            self.heading(out, "What works");
+            for line in &s.works {
+                let _ = writeln!(
+                    out,
+                    "  {} {}",
+                    self.paint(CheckStatus::Pass.symbol(), "32"),
+                    clean(line)
+                );
+            }
+            out.push('\n');
+        }
+        // A report without a diagnosis (written before natscope/3 had one)
+        // still has its symptom and advice lists: show them instead.
+        if d.findings.is_empty() {
+            for (title, lines, mark, sgr) in [
+                ("Problems", &s.problems, CheckStatus::Fail.symbol(), "31"),
+                ("What to do", &s.advice, "→", "36"),
+            ] {
+                if lines.is_empty() {
+                    continue;
+                }
+                self.heading(out, title);
+                for line in lines {
+                    let _ = writeln!(out, "  {} {}", self.paint(mark, sgr), clean(line));
+                }
+                out.push('\n');
             }
         }
-        if s.works.is_empty() && s.problems.is_empty() && s.advice.is_empty() {
-            let _ = writeln!(out, "  (nothing to report)");
-        }
-        out.push('\n');
         if !s.checks.is_empty() {
             let mut t = self.table();
             t.set_header(vec!["check", "result", "why"]);
             for c in &s.checks {
-                let (text, color) = match c.status {
-                    CheckStatus::Pass => ("pass", Color::Green),
-                    CheckStatus::Fail => ("FAIL", Color::Red),
-                    CheckStatus::NotTested => ("not tested", Color::Yellow),
+                let color = match c.status {
+                    CheckStatus::Pass => Color::Green,
+                    CheckStatus::Fail => Color::Red,
+                    CheckStatus::NotTested => Color::Yellow,
                 };
                 t.add_row(vec![
                     self.cell(c.id.as_str(), None),
-                    self.cell(text, Some(color)),
+                    self.cell(
+                        &format!("{} {}", c.status.symbol(), c.status.word()),
+                        Some(color),
+                    ),
                     self.cell(&c.reason, None),
                 ]);
             }
@@ -300,6 +369,7 @@ impl Renderer {
                 let (outcome, color) = match s.outcome {
                     Outcome::Ok => ("ok", Color::Green),
                     Outcome::Timeout => ("timeout", Color::Red),
+                    Outcome::Refused => ("port closed", Color::Red),
                     Outcome::Error => ("error", Color::Red),
                     Outcome::Unresolved => ("unresolved", Color::Red),
                 };

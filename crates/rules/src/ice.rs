@@ -35,6 +35,40 @@ impl IceServersGiven {
     }
 }
 
+/// The runs (indices into `section.runs`) whose outcome decides the ICE
+/// check `check`, given the servers the run was given (`options.servers`);
+/// empty for other checks.
+pub fn ice_check_runs(section: &IceSection, servers: &[String], check: &CheckId) -> Vec<usize> {
+    let runs = |f: IceFilter, only: Option<RelayProtocol>| -> Vec<usize> {
+        section
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.filter == f && r.relay_only == only)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    match check {
+        CheckId::IceHost => runs(IceFilter::HostHost, None),
+        CheckId::IceSrflx => runs(IceFilter::SrflxSrflx, None),
+        CheckId::IceRelay => runs(IceFilter::RelayRelay, None),
+        CheckId::IceRelayUdp | CheckId::IceRelayTcp | CheckId::IceRelayTls => {
+            let p = match check {
+                CheckId::IceRelayUdp => RelayProtocol::Udp,
+                CheckId::IceRelayTcp => RelayProtocol::Tcp,
+                _ => RelayProtocol::Tls,
+            };
+            let only = runs(IceFilter::RelayRelay, Some(p));
+            if only.is_empty() && IceServersGiven::from_labels(servers).relay == [p] {
+                runs(IceFilter::RelayRelay, None)
+            } else {
+                only
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The name of a run in summary lines: the filter, and the relay
 /// transport when the run was restricted to one.
 fn run_name(r: &IceRun) -> String {

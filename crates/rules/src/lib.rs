@@ -7,9 +7,12 @@
 //! result. Because the rules read only the report, they are tested against
 //! saved reports (fixtures/reports/*.json) without a network.
 //!
+//! - [`conclude`]: the summary, then the diagnosis, into the report.
 //! - [`summarize`]: the whole summary, section by section (STUN, NAT,
 //!   TURN, ICE, port mapping), each check id once (the first section that
 //!   makes it wins: STUN's `udp` over the NAT probe's).
+//! - [`diagnose`]: the root causes (one finding per cause, with the checks
+//!   it explains and a remedy) and the verdict sentence.
 //! - [`verdict`], [`require`]: pass/fail for the exit code, and `--require`.
 //! - [`portmap::left_behind`]: the one thing a report cannot say — port
 //!   mappings a cut-short run left behind.
@@ -29,11 +32,17 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod diagnosis;
 mod ice;
+#[cfg(test)]
+mod invariants;
 mod nat;
 pub mod portmap;
 mod stun;
 mod turn;
+
+pub use diagnosis::diagnose;
+pub use ice::ice_check_runs;
 
 use model::{Check, CheckId, CheckStatus, Report, Section, Summary};
 
@@ -86,18 +95,41 @@ pub fn summarize(report: &Report) -> Summary {
         fill(&mut part);
         merge(&mut summary, part);
     };
-    add(&|p| section(&report.stun, "STUN", p, stun::summarize));
-    add(&|p| section(&report.nat, "NAT classification", p, nat::summarize));
-    add(&|p| section(&report.turn, "TURN", p, turn::summarize));
+    add(&|p| section(&report.interfaces, "interfaces", p, |_, _| {}));
+    add(&|p| section(&report.stun, "stun", p, stun::summarize));
+    add(&|p| section(&report.nat, "nat", p, nat::summarize));
+    add(&|p| section(&report.turn, "turn", p, turn::summarize));
     add(&|p| {
         let given = ice::IceServersGiven::from_labels(&report.options.servers);
-        section(&report.ice, "ICE", p, |i, p| ice::summarize(i, &given, p));
+        section(&report.ice, "ice", p, |i, p| ice::summarize(i, &given, p));
     });
     if !is_not_run(&report.portmap) {
-        add(&|p| section(&report.portmap, "port mapping", p, |_, _| {}));
+        add(&|p| section(&report.portmap, "portmap", p, |_, _| {}));
         add(&|p| portmap::summarize(&report.portmap, p));
     }
     summary
+}
+
+/// Fills `report`'s summary and diagnosis from its sections: what every
+/// command does once its sections are in.
+pub fn conclude(report: &mut Report) {
+    report.summary = summarize(report);
+    report.diagnosis = diagnose(report);
+    // What to do: the remedies of the causes found (there is one for every
+    // failed check).
+    report.summary.advice = advice(&report.diagnosis);
+}
+
+/// The remedies of the findings that call for action, most severe first,
+/// each once.
+pub fn advice(d: &model::Diagnosis) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in &d.findings {
+        if f.severity <= model::Severity::Warning && !out.contains(&f.remedy) {
+            out.push(f.remedy.clone());
+        }
+    }
+    out
 }
 
 /// Appends `part` to `into`: lines in order, advice once, each check id
@@ -117,20 +149,55 @@ pub fn merge(into: &mut Summary, part: Summary) {
     }
 }
 
-/// One section's part: its rules when tested, its problem line
-/// (`"{name}: {reason}"`) when it could not produce a result, nothing when
-/// not tested.
+/// One section's part: its rules when tested; when it was asked for but
+/// could not produce a result (or did not finish), its problem line
+/// (`"{name}: {reason}"`) and a failed check — a CI job must not pass a run
+/// whose tests did not happen; nothing when not tested.
 fn section<T>(
     section: &Section<T>,
-    name: &str,
+    key: &str,
     summary: &mut Summary,
     rules: impl Fn(&T, &mut Summary),
 ) {
     match section {
         Section::Tested(content) => rules(content, summary),
-        Section::Failed { reason } => summary.problems.push(format!("{name}: {reason}")),
+        Section::Failed { reason } => {
+            summary
+                .problems
+                .push(format!("{}: {reason}", section_name(key)));
+            if let Some(id) = failed_section_check(key) {
+                summary
+                    .checks
+                    .push(Check::new(id, CheckStatus::Fail, reason.clone()));
+            }
+        }
         Section::NotTested { .. } => {}
     }
+}
+
+/// A section's name for people.
+fn section_name(key: &str) -> &str {
+    match key {
+        "stun" => "STUN",
+        "nat" => "NAT classification",
+        "turn" => "TURN",
+        "ice" => "ICE",
+        "portmap" => "port mapping",
+        other => other,
+    }
+}
+
+/// The check a section that could not produce a result fails.
+pub(crate) fn failed_section_check(key: &str) -> Option<CheckId> {
+    Some(match key {
+        "interfaces" => CheckId::Interfaces,
+        "stun" => CheckId::Stun,
+        "nat" => CheckId::Nat,
+        "turn" => CheckId::Turn,
+        "ice" => CheckId::Ice,
+        "portmap" => CheckId::Portmap,
+        _ => return None,
+    })
 }
 
 /// Whether a section was not part of the command at all (`Report::new`'s

@@ -4,16 +4,6 @@
 use model::portmap::{CheckStatus as Pm, PortmapSection, PortmapStatus};
 use model::{Check, CheckId, CheckStatus, Section, Summary};
 
-/// A protocol id (`upnp`, `nat-pmp`, `pcp`) for people.
-fn portmap_name(id: &str) -> &str {
-    match id {
-        "upnp" => "UPnP IGD",
-        "nat-pmp" => "NAT-PMP",
-        "pcp" => "PCP",
-        other => other,
-    }
-}
-
 /// Summary lines and the `portmap` check: pass when a protocol made a test
 /// mapping that was removed again; fail when a mapping could not be removed
 /// (it stays until its lease expires); not tested when skipped or no
@@ -34,7 +24,7 @@ pub(crate) fn summarize(section: &Section<PortmapSection>, summary: &mut Summary
     let mut removed = Vec::new();
     let mut not_removed: Vec<String> = Vec::new();
     for r in &p.protocols {
-        let name = portmap_name(&r.protocol);
+        let name = r.protocol_name();
         match &r.mapping {
             Some(m) => {
                 let external = m
@@ -119,8 +109,8 @@ pub(crate) fn summarize(section: &Section<PortmapSection>, summary: &mut Summary
                     PortmapStatus::Available => "no mapping made",
                 };
                 match &r.reason {
-                    Some(reason) => format!("{} {state}: {reason}", portmap_name(&r.protocol)),
-                    None => format!("{} {state}", portmap_name(&r.protocol)),
+                    Some(reason) => format!("{} {state}: {reason}", r.protocol_name()),
+                    None => format!("{} {state}", r.protocol_name()),
                 }
             })
             .collect();

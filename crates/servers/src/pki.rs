@@ -79,6 +79,17 @@ impl Pki {
         })
     }
 
+    /// Like [`Pki::generate`], but the server certificate carries
+    /// basicConstraints CA:TRUE (what `openssl req -x509` makes by default):
+    /// clients refuse it as a server certificate even though its issuer is
+    /// trusted. Test support.
+    #[cfg(feature = "test-support")]
+    pub fn generate_ca_flagged_leaf(names: &[&str]) -> Result<Pki, PkiError> {
+        Pki::generate_inner(names, |leaf| {
+            leaf.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        })
+    }
+
     fn generate_inner(
         names: &[&str],
         adjust_leaf: impl FnOnce(&mut rcgen::CertificateParams),

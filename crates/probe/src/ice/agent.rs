@@ -720,7 +720,7 @@ impl Pair {
             for line in &lines {
                 let cand: Candidate = line
                     .parse()
-                    .map_err(|e| format!("candidate {line:?}: {e:?}"))?;
+                    .map_err(|_| format!("the candidate {line:?} could not be read"))?;
                 stream.add_remote_candidate(cand);
             }
             stream.end_of_remote_candidates();

@@ -261,7 +261,7 @@ impl std::fmt::Display for IceFailure {
             }
             IceFailure::TurnError { server, error } => write!(f, "{server}: {error}"),
             IceFailure::ChecksFailed => f.write_str("connectivity checks failed"),
-            IceFailure::Timeout { phase } => write!(f, "timeout during {phase:?}"),
+            IceFailure::Timeout { phase } => write!(f, "timeout during {phase}"),
             IceFailure::PayloadFailed => {
                 f.write_str("connected, but payload did not pass both ways")
             }

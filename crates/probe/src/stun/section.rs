@@ -57,6 +57,7 @@ pub fn section(entries: &[StunEntry], counters: model::Counters) -> StunSection 
                             BindingError::Timeout { .. } | BindingError::Deadline { .. } => {
                                 Outcome::Timeout
                             }
+                            BindingError::ConnectRefused => Outcome::Refused,
                             _ => Outcome::Error,
                         };
                         if let BindingError::Timeout { transmissions }

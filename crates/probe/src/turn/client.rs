@@ -268,7 +268,11 @@ async fn run_once(
                 let handshake = super::tls::connect(config, &host, tcp);
                 match bounded(cfg.stage_timeout, handshake).await {
                     Ok(tls) => {
-                        let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
+                        let version = tls
+                            .get_ref()
+                            .1
+                            .protocol_version()
+                            .map(super::tls::version_name);
                         r.pass(TurnStage::TlsHandshake, ms_since(t1), version);
                         Conn::stream(Box::new(tls), local, remote)
                     }

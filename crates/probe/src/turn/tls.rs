@@ -128,6 +128,17 @@ pub async fn connect_with(
     connect(config, host, tcp).await
 }
 
+/// A TLS version for people: `TLS 1.3`.
+pub fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".to_owned(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2".to_owned(),
+        rustls::ProtocolVersion::TLSv1_1 => "TLS 1.1".to_owned(),
+        rustls::ProtocolVersion::TLSv1_0 => "TLS 1.0".to_owned(),
+        _ => "TLS".to_owned(),
+    }
+}
+
 /// Names a TLS handshake failure (an io::Error from tokio-rustls).
 pub fn name_tls_error(err: &std::io::Error, server_name: &str) -> TurnFailure {
     let inner = err
@@ -139,9 +150,12 @@ pub fn name_tls_error(err: &std::io::Error, server_name: &str) -> TurnFailure {
     }
 }
 
-/// Names a rustls error (certificate problems by kind, the rest as
-/// `TlsOther`).
+/// Names a rustls error: certificate problems by kind, the rest in plain
+/// words (never a library type's Debug form).
 pub fn name_rustls_error(err: &rustls::Error, server_name: &str) -> TurnFailure {
+    let other = |detail: &str| TurnFailure::TlsOther {
+        detail: detail.to_owned(),
+    };
     match err {
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => TurnFailure::TlsUnknownCa,
@@ -154,13 +168,52 @@ pub fn name_rustls_error(err: &rustls::Error, server_name: &str) -> TurnFailure 
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. } => TurnFailure::TlsExpired,
-            other => TurnFailure::TlsOther {
-                detail: format!("invalid certificate: {other:?}"),
+            CertificateError::Other(o) => match o.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::CaUsedAsEndEntity) => TurnFailure::TlsCaAsServerCert,
+                Some(webpki::Error::EndEntityUsedAsCa) => {
+                    other("the server's chain uses a leaf certificate as a CA")
+                }
+                Some(webpki::Error::UnknownIssuer) => TurnFailure::TlsUnknownCa,
+                Some(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }) => {
+                    TurnFailure::TlsExpired
+                }
+                Some(webpki::Error::CertNotValidForName(_)) => TurnFailure::TlsNameMismatch {
+                    server_name: server_name.to_string(),
+                },
+                // webpki's own texts are its Debug names: not for people.
+                _ => other("the server certificate was refused"),
             },
+            CertificateError::BadEncoding => other("the server certificate is not valid DER"),
+            CertificateError::Revoked => other("the server certificate is revoked"),
+            CertificateError::BadSignature => {
+                other("the server certificate's signature does not verify")
+            }
+            CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                other("the server certificate is signed with an algorithm natscope does not accept")
+            }
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                other("the server certificate is not for TLS servers (extended key usage)")
+            }
+            CertificateError::UnhandledCriticalExtension => {
+                other("the server certificate has a critical extension natscope cannot check")
+            }
+            _ => other("the server certificate was refused"),
         },
-        other => TurnFailure::TlsOther {
-            detail: other.to_string(),
-        },
+        rustls::Error::AlertReceived(alert) => other(&format!(
+            "the server ended the handshake with the alert {}",
+            alert.as_str().unwrap_or("(unnamed)")
+        )),
+        rustls::Error::NoCertificatesPresented => other("the server presented no certificate"),
+        rustls::Error::PeerIncompatible(_) => other(
+            "no TLS version or cipher suite in common with the server (natscope offers TLS 1.2              and 1.3)",
+        ),
+        rustls::Error::PeerMisbehaved(_) => other("the server broke the TLS protocol"),
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            other("the server did not answer with TLS (is this port plain TURN over TCP?)")
+        }
+        rustls::Error::DecryptError => other("a TLS record from the server did not decrypt"),
+        _ => other("the TLS handshake failed"),
     }
 }
 

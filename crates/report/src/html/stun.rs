@@ -56,6 +56,7 @@ fn outcome_badge(h: &mut Html, o: Outcome) {
     h.m(match o {
         Outcome::Ok => "<span class=\"badge pass\">ok</span>",
         Outcome::Timeout => "<span class=\"badge fail\">timeout</span>",
+        Outcome::Refused => "<span class=\"badge fail\">port closed</span>",
         Outcome::Error => "<span class=\"badge fail\">error</span>",
         Outcome::Unresolved => "<span class=\"badge fail\">unresolved</span>",
     });
@@ -183,6 +184,7 @@ fn rtt_chart(h: &mut Html, servers: &[StunServer]) {
                     .m(match s.outcome {
                         Outcome::Ok => "answered, RTT not measured",
                         Outcome::Timeout => "no answer (timeout)",
+                        Outcome::Refused => "port closed (refused)",
                         Outcome::Error => "error",
                         Outcome::Unresolved => "name did not resolve",
                     })

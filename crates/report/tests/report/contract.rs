@@ -18,7 +18,7 @@ fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
 #[test]
 fn documented_paths_hold() {
     let v = to_value(&common::full());
-    assert_eq!(at(&v, "/schema"), "natscope/2");
+    assert_eq!(at(&v, "/schema"), "natscope/3");
     assert_eq!(at(&v, "/tool/name"), "natscope");
     assert_eq!(at(&v, "/tool/version"), env!("CARGO_PKG_VERSION"));
     assert_eq!(at(&v, "/generated_at"), "2025-01-15T10:30:00Z");
@@ -75,7 +75,7 @@ fn documented_paths_hold() {
         &json!({"status": "failed", "reason": "could not bind a UDP socket"})
     );
     assert_eq!(at(&v, "/summary/checks/0/id"), "udp");
-    assert_eq!(at(&v, "/summary/checks/0/status"), "pass");
+    assert_eq!(at(&v, "/summary/checks/0/status"), "passed");
     assert_eq!(at(&v, "/summary/checks/1/status"), "not-tested");
 }
 
@@ -83,7 +83,7 @@ fn documented_paths_hold() {
 fn schema_and_status_come_first() {
     let text = common::full().to_json_pretty();
     assert!(
-        text.starts_with("{\n  \"schema\": \"natscope/2\","),
+        text.starts_with("{\n  \"schema\": \"natscope/3\","),
         "schema must be the first key:\n{text}"
     );
     let nat = text.find("\"nat\": {").expect("nat section present");
@@ -275,11 +275,11 @@ fn unknown_fields_are_ignored() {
 #[test]
 fn rejects_other_schemas() {
     let mut v = to_value(&common::full());
-    v["schema"] = json!("natscope/3");
+    v["schema"] = json!("natscope/4");
     assert_eq!(
         report::from_json(&v.to_string()),
         Err(ReportError::UnsupportedSchema {
-            found: "natscope/3".into()
+            found: "natscope/4".into()
         })
     );
     v["schema"] = json!("\u{1b}[2Jevil");
@@ -397,9 +397,9 @@ mod schema {
     fn validator() -> jsonschema::Validator {
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../docs/natscope-2.schema.json"),
+                .join("../../docs/natscope-3.schema.json"),
         )
-        .expect("docs/natscope-2.schema.json exists");
+        .expect("docs/natscope-3.schema.json exists");
         let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
         jsonschema::draft202012::new(&schema).expect("schema compiles")
     }
@@ -444,7 +444,7 @@ mod schema {
         let v = validator();
         let good = to_value(&common::full());
         let cases = [
-            ("/schema", json!("natscope/3")),
+            ("/schema", json!("natscope/2")),
             ("/nat/status", json!("maybe")),
             ("/nat/mapping", json!("cone")),
             ("/stun/servers/0/outcome", json!("great")),
@@ -555,4 +555,43 @@ fn docs_example_is_the_full_fixture_and_reads() {
         a, b,
         "docs/json.md example and fixtures/reports/full.json differ"
     );
+}
+
+#[test]
+fn older_schemas_still_read() {
+    // Real `diagnose --lab` runs written by natscope/1 (snake_case TURN
+    // values, `pass` / `fail`) and natscope/2 (`pass` / `fail`, no
+    // diagnosis): both read, and come back in today's spelling.
+    for (name, schema) in [
+        ("natscope-1-full.json", "natscope/1"),
+        ("natscope-2-full.json", "natscope/2"),
+    ] {
+        let text = std::fs::read_to_string(common::fixtures_dir().join("older").join(name))
+            .expect("older fixture exists");
+        assert!(
+            text.contains(&format!("\"schema\": \"{schema}\"")),
+            "{name}"
+        );
+        assert!(
+            text.contains("\"status\": \"pass\""),
+            "{name} uses the old words"
+        );
+        let r = report::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.schema, model::SCHEMA, "{name}");
+        assert!(!r.summary.checks.is_empty(), "{name}");
+        assert!(
+            r.summary
+                .checks
+                .iter()
+                .all(|c| c.status == CheckStatus::Pass || c.status == CheckStatus::NotTested),
+            "{name}: {:?}",
+            r.summary.checks
+        );
+        let turn = r.turn.tested().expect("turn tested");
+        assert!(turn.results.iter().all(|t| t.ok), "{name}");
+        let again = r.to_json_pretty();
+        assert!(!again.contains("\"pass\""), "{name} is rewritten as passed");
+        assert!(again.contains("\"passed\""), "{name}");
+        assert!(!again.contains("unauthenticated_allocate"), "{name}");
+    }
 }

@@ -163,8 +163,8 @@ fn hostile_tested() -> Report {
     v["summary"]["problems"] = json!([h]);
     v["summary"]["advice"] = json!([h]);
     v["summary"]["checks"] = json!([
-        {"id": h, "status": "fail", "reason": h},
-        {"id": "turn", "status": "pass", "reason": h}
+        {"id": h, "status": "failed", "reason": h},
+        {"id": "turn", "status": "passed", "reason": h}
     ]);
     let mut turn = hostile_turn(&h);
     turn["status"] = json!("tested");
@@ -255,6 +255,9 @@ const TAGS: &[&str] = &[
     "polygon",
     "text",
     "script",
+    "ol",
+    "details",
+    "summary",
 ];
 
 const ATTRIBUTES: &[&str] = &[
@@ -266,6 +269,7 @@ const ATTRIBUTES: &[&str] = &[
     "id",
     "class",
     "data-status",
+    "data-id",
     "viewbox",
     "role",
     "aria-labelledby",
@@ -406,11 +410,11 @@ fn synthetic_fixture_shows_the_verdict_first() {
             && pos("id=\"ice\"") < pos("id=\"interfaces\"")
     );
     for needle in [
-        "All 2 checks that ran passed",
+        "2 checks that ran passed",
         "UDP reaches STUN servers (2 of 2 answered)",
         "STUN over TCP to stun.example.org:3478 timed out",
         "Configure a TURN server for peers behind symmetric NATs",
-        "<span class=\"badge pass\">pass</span>",
+        "<span class=\"badge pass\">✔ passed</span>",
         "<span class=\"badge nt\">not tested</span>",
         "no IPv6 STUN server",
         // NAT.
@@ -457,14 +461,14 @@ fn not_tested_fixture_says_why() {
     let r = fixture("not-tested.json");
     let html = assert_safe(&r);
     for needle in [
-        "Problems found: 1 of 2 checks failed",
+        "1 of 2 checks failed",
         "not tested: skipped by --no-interfaces",
         "not tested: not applicable: no STUN server answered",
         "not tested: not requested",
         "failed: could not bind a UDP socket: address in use",
         "stun.example.invalid: no A/AAAA record",
         "name did not resolve",
-        "<span class=\"badge fail\">fail</span>",
+        "<span class=\"badge fail\">✘ failed</span>",
     ] {
         assert!(html.contains(needle), "{needle:?} missing");
     }
@@ -520,7 +524,7 @@ fn hostile_strings_stay_text() {
     assert!(html.contains("refused (401): &lt;script&gt;"));
     assert!(html.contains("<span class=\"muted\">no: &lt;script&gt;"));
     assert!(html.contains("0.294 ms"));
-    assert!(html.contains("Problems found: 1 of 2 checks failed"));
+    assert!(html.contains("1 of 2 checks failed"));
     // The port mapping table, double-NAT evidence and leftovers.
     assert!(html.contains("id=\"portmap-protocols\""));
     assert!(html.contains("<tr><th>&lt;script&gt;alert(1)"));

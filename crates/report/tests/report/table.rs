@@ -26,7 +26,7 @@ fn assert_no_controls(out: &str) {
 #[test]
 fn shows_summary_then_sections() {
     let out = render(&common::full(), PLAIN);
-    let summary = out.find("Summary").expect("summary heading");
+    let summary = out.find("Verdict").expect("verdict heading");
     let works = out.find("UDP reaches STUN servers").expect("works line");
     let problems = out.find("STUN over TCP timed out").expect("problem line");
     let advice = out.find("Configure a TURN server").expect("advice line");
@@ -57,7 +57,7 @@ fn shows_summary_then_sections() {
         "TURN: not tested (no TURN server given)",
         "ICE: failed (could not bind a UDP socket)",
         "udp",
-        "pass",
+        "passed",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
@@ -236,7 +236,7 @@ fn renders_fixtures() {
         let text = std::fs::read_to_string(common::fixtures_dir().join(name)).expect("fixture");
         let r = report::from_json(&text).expect("fixture parses");
         let out = render(&r, PLAIN);
-        assert!(out.contains("Summary"), "{name}");
+        assert!(out.contains("Verdict"), "{name}");
         assert_no_controls(&out);
     }
     let text =

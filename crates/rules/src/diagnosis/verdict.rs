@@ -1,0 +1,248 @@
+//! The verdict: direct connectivity against each kind of peer NAT (the
+//! hole-punch model), whether the relay works, and the one sentence.
+
+use super::join_words;
+use super::relay::turn_results;
+use model::diagnosis::{Finding, FindingId, PeerNat, PeerOutlook, RelayOutlook, Severity};
+use model::{Outcome, Report, Section};
+use natclass::{Behaviour, HolePunchOutcome, NatVerdict, UdpStatus};
+
+/// Direct connectivity against each kind of peer NAT.
+pub(super) fn direct(report: &Report) -> Vec<PeerOutlook> {
+    let Section::Tested(ours) = &report.nat else {
+        return Vec::new();
+    };
+    if ours.udp != UdpStatus::Ok && ours.mapping == Behaviour::Unknown {
+        return Vec::new();
+    }
+    PeerNat::ALL
+        .iter()
+        .map(|&peer| PeerOutlook {
+            peer,
+            outcome: natclass::holepunch(ours, &peer_verdict(peer)).outcome,
+        })
+        .collect()
+}
+
+/// A typical verdict for a peer of kind `peer`.
+fn peer_verdict(peer: PeerNat) -> NatVerdict {
+    use Behaviour::*;
+    let (behind, mapping, filtering) = match peer {
+        PeerNat::OpenInternet => (false, EndpointIndependent, EndpointIndependent),
+        PeerNat::FullCone => (true, EndpointIndependent, EndpointIndependent),
+        PeerNat::RestrictedCone => (true, EndpointIndependent, AddressDependent),
+        PeerNat::PortRestrictedCone => (true, EndpointIndependent, AddressAndPortDependent),
+        PeerNat::Symmetric => (true, AddressAndPortDependent, AddressAndPortDependent),
+    };
+    NatVerdict {
+        behind_nat: Some(behind),
+        mapping,
+        filtering,
+        udp: UdpStatus::Ok,
+        ..NatVerdict::unknown()
+    }
+}
+
+/// Whether some TURN transport relayed data.
+pub(super) fn relay(report: &Report) -> RelayOutlook {
+    let results = turn_results(report);
+    let mut out = RelayOutlook::default();
+    if results.is_empty() {
+        return out;
+    }
+    for r in results {
+        let t = r.transport.to_string();
+        let list = if r.ok {
+            &mut out.transports
+        } else {
+            &mut out.failed
+        };
+        if !list.contains(&t) {
+            list.push(t);
+        }
+    }
+    out.failed.retain(|t| !out.transports.contains(t));
+    out.works = Some(!out.transports.is_empty());
+    out
+}
+
+/// The one sentence at the top: about direct peer-to-peer when the NAT was
+/// looked at, about the relay when TURN was, about STUN when that is all
+/// the run did; then the most important cause when the sentence does not
+/// already say it.
+pub(super) fn sentence(
+    report: &Report,
+    direct: &[PeerOutlook],
+    relay: &RelayOutlook,
+    findings: &[Finding],
+) -> String {
+    let ran = |reason: Option<&str>| reason != Some(model::document::NOT_RUN);
+    let nat_ran = ran(report.nat.reason());
+    let turn_ran = ran(report.turn.reason());
+    let udp_blocked = findings.iter().any(|x| x.id == FindingId::UdpBlocked);
+    let relay_part = relay_sentence(relay, findings);
+    let mut parts: Vec<String> = Vec::new();
+    if udp_blocked {
+        parts.push(
+            "Direct peer-to-peer over UDP cannot work from this network (outbound UDP is blocked)"
+                .to_owned(),
+        );
+    } else if nat_ran {
+        parts.push(direct_sentence(report, direct));
+    }
+    if turn_ran || (nat_ran && report.command.starts_with("diagnose")) {
+        parts.push(relay_part);
+    }
+    if parts.is_empty() {
+        parts.push(stun_sentence(report, findings));
+    }
+    let mut sentence = capitalize(&parts.join("; "));
+    sentence.push('.');
+    // The most important cause, unless the sentence already says it.
+    let already_said = |x: &Finding| {
+        sentence.to_lowercase().contains(&x.title.to_lowercase())
+            || (x.id == FindingId::SectionTimeout && sentence.contains("overall deadline"))
+            || (x.id == FindingId::UdpBlocked && udp_blocked)
+    };
+    if let Some(top) = findings
+        .iter()
+        .find(|x| x.severity == Severity::Critical && !already_said(x))
+    {
+        sentence.push_str(&format!(
+            " Most important: {}.",
+            top.title.trim_end_matches('.')
+        ));
+    }
+    sentence
+}
+
+/// `s` with a lower-case first letter, to stand inside a sentence (not for
+/// names: a title starting with a server name keeps it).
+fn decapitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) if first.is_uppercase() && c.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(c).collect()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whether the relay works, and over which transports.
+fn relay_sentence(relay: &RelayOutlook, findings: &[Finding]) -> String {
+    let upper = |v: &[String]| -> Vec<String> { v.iter().map(|t| t.to_uppercase()).collect() };
+    match relay.works {
+        Some(true) if relay.failed.is_empty() => format!(
+            "the TURN relay works from here over {}",
+            join_words(&upper(&relay.transports))
+        ),
+        Some(true) => format!(
+            "the TURN relay works from here over {} (not over {})",
+            join_words(&upper(&relay.transports)),
+            join_words(&upper(&relay.failed))
+        ),
+        Some(false) => {
+            let cause = findings
+                .iter()
+                .find(|x| x.id.as_str().starts_with("turn-") && x.severity == Severity::Critical)
+                .map(|x| x.title.clone())
+                .unwrap_or_else(|| "every TURN transport failed".into());
+            format!(
+                "the TURN relay does not work from here: {}",
+                decapitalize(&cause)
+            )
+        }
+        None => "no TURN relay was tested (configure one in your iceServers; turns: on 443 \
+                 reaches through most firewalls)"
+            .to_owned(),
+    }
+}
+
+/// Direct connectivity, by kind of peer NAT.
+fn direct_sentence(report: &Report, direct: &[PeerOutlook]) -> String {
+    if direct.is_empty() {
+        let why = match &report.nat {
+            Section::Tested(v) if v.mapping == Behaviour::Unknown => {
+                "the NAT's behaviour could not be determined".to_owned()
+            }
+            Section::Tested(_) => "the NAT test found too little".to_owned(),
+            Section::NotTested { reason } => format!("the NAT was not tested: {reason}"),
+            Section::Failed { reason } if reason.contains("overall deadline") => {
+                "the NAT test did not finish within the overall deadline".to_owned()
+            }
+            Section::Failed { reason } => format!("the NAT test could not run: {reason}"),
+        };
+        return format!("whether direct peer-to-peer works from here is unknown: {why}");
+    }
+    let with = |pred: fn(HolePunchOutcome) -> bool| -> Vec<String> {
+        direct
+            .iter()
+            .filter(|p| pred(p.outcome))
+            .map(|p| p.peer.label().to_owned())
+            .collect()
+    };
+    let ok = with(|o| matches!(o, HolePunchOutcome::Direct | HolePunchOutcome::DirectLikely));
+    let relayed = with(|o| o == HolePunchOutcome::RelayNeeded);
+    let unknown = with(|o| o == HolePunchOutcome::Unknown);
+    let mut s = if ok.len() == direct.len() {
+        "direct peer-to-peer works from here with peers behind any kind of NAT".to_owned()
+    } else if ok.is_empty() && unknown.is_empty() {
+        "direct peer-to-peer from here needs a relay with every kind of peer".to_owned()
+    } else if ok.is_empty() {
+        "direct peer-to-peer from here is unknown with most peers".to_owned()
+    } else {
+        format!(
+            "direct peer-to-peer works from here with {}",
+            join_words(&ok)
+        )
+    };
+    if !relayed.is_empty() && !ok.is_empty() {
+        s.push_str(&format!(
+            "; peers behind {} need a relay",
+            join_words(&relayed)
+        ));
+    }
+    if !unknown.is_empty() && !ok.is_empty() {
+        s.push_str(&format!("; with {} it is unknown", join_words(&unknown)));
+    }
+    s
+}
+
+/// For a run that only asked STUN servers.
+fn stun_sentence(report: &Report, findings: &[Finding]) -> String {
+    let Section::Tested(s) = &report.stun else {
+        return "nothing that decides peer-to-peer was tested".to_owned();
+    };
+    let answered = s
+        .servers
+        .iter()
+        .filter(|x| x.outcome == Outcome::Ok)
+        .count();
+    if answered == 0 {
+        let cause = findings
+            .iter()
+            .find(|x| x.severity == Severity::Critical)
+            .map(|x| x.title.clone())
+            .unwrap_or_else(|| "no server answered".into());
+        return format!("STUN does not work from here: {}", decapitalize(&cause));
+    }
+    let public = s.servers.iter().find_map(|x| x.mapped);
+    match public {
+        Some(p) => format!(
+            "STUN works from here: {answered} of {} servers answered and see this host as {p}",
+            s.servers.len()
+        ),
+        None => format!(
+            "STUN works from here: {answered} of {} servers answered",
+            s.servers.len()
+        ),
+    }
+}

@@ -1,0 +1,286 @@
+//! The diagnosis' promises, checked on the recorded corpus
+//! (fixtures/diagnosis: real runs against misconfigured servers) and on
+//! thousands of reports made from it at random: every failed check is
+//! explained by a finding, no finding appears twice, there is always advice
+//! when a check failed, and no Rust internals reach the words.
+
+use crate::{conclude, diagnose};
+use model::ice::{CandidateType, IceRunFailure, Side};
+use model::turn::{TurnFailure, TurnStage};
+use model::{CheckStatus, Outcome, Report, Section};
+use natclass::{Behaviour, UdpStatus};
+
+fn corpus() -> Vec<(String, Report)> {
+    let mut out = Vec::new();
+    for dir in ["diagnosis", "reports"] {
+        let path = format!("{}/../../fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> = std::fs::read_dir(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("fixture readable");
+            let r = report::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            out.push((f.display().to_string(), r));
+        }
+    }
+    assert!(out.len() >= 10, "the corpus is there");
+    out
+}
+
+const INTERNALS: &[&str] = &[
+    "Other(",
+    "Error {",
+    "Some(",
+    "None)",
+    "OtherError",
+    "Tested(",
+    "NotTested",
+    "Failed {",
+];
+
+#[track_caller]
+fn check(name: &str, r: &Report) {
+    let d = &r.diagnosis;
+    assert!(!d.verdict.is_empty(), "{name}: no verdict");
+    for c in &r.summary.checks {
+        if c.status == CheckStatus::Fail {
+            assert!(
+                d.findings.iter().any(|f| f.explains.contains(&c.id)),
+                "{name}: failed check {} explained by no finding: {:#?}",
+                c.id,
+                d.findings
+            );
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in &d.findings {
+        assert!(
+            seen.insert((f.id.clone(), f.title.clone())),
+            "{name}: twice: {f:?}"
+        );
+        assert!(!f.remedy.is_empty(), "{name}: no remedy: {f:?}");
+        for text in [&f.title, &f.remedy] {
+            for bad in INTERNALS {
+                assert!(!text.contains(bad), "{name}: {bad:?} in {text:?}");
+            }
+        }
+    }
+    if r.summary.any_failed() {
+        assert!(
+            !r.summary.advice.is_empty(),
+            "{name}: a check failed, no advice"
+        );
+    }
+    for bad in INTERNALS {
+        assert!(!d.verdict.contains(bad), "{name}: {bad:?} in the verdict");
+    }
+}
+
+#[test]
+fn the_corpus_keeps_every_promise() {
+    for (name, mut r) in corpus() {
+        // Recorded by this natscope: the diagnosis is what the sections say.
+        let recorded = r.diagnosis.clone();
+        conclude(&mut r);
+        check(&name, &r);
+        if name.contains("fixtures/diagnosis") {
+            assert_eq!(r.diagnosis, recorded, "{name}: the diagnosis changed");
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift): the same reports every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+fn turn_failure(rng: &mut Rng) -> TurnFailure {
+    let all = [
+        TurnFailure::Timeout { after_ms: 5000 },
+        TurnFailure::ConnectionRefused,
+        TurnFailure::Dns {
+            detail: "no record".into(),
+        },
+        TurnFailure::Io {
+            detail: "network unreachable".into(),
+        },
+        TurnFailure::TlsUnknownCa,
+        TurnFailure::TlsNameMismatch {
+            server_name: "turn.example.org".into(),
+        },
+        TurnFailure::TlsExpired,
+        TurnFailure::TlsCaAsServerCert,
+        TurnFailure::TlsOther {
+            detail: "handshake failed".into(),
+        },
+        TurnFailure::NotSupported {
+            detail: "no DTLS".into(),
+        },
+        TurnFailure::UnexpectedResponse {
+            detail: "no 401".into(),
+        },
+        TurnFailure::WrongCredentials,
+        TurnFailure::RealmMismatch {
+            expected: "a".into(),
+            server: "b".into(),
+        },
+        TurnFailure::RestCredentialExpired {
+            expiry_unix: 1,
+            now_unix: 100,
+        },
+        TurnFailure::RestCredentialRejected,
+        TurnFailure::StaleNonce,
+        TurnFailure::AllocationQuota,
+        TurnFailure::InsufficientCapacity,
+        TurnFailure::ForbiddenPeer,
+        TurnFailure::AlternateServerLoop {
+            alternate: "192.0.2.9:3478".parse().expect("addr"),
+        },
+        TurnFailure::AddressFamilyNotSupported,
+        TurnFailure::ServerError {
+            code: 400,
+            reason: "Bad Request".into(),
+        },
+        TurnFailure::Failed,
+        TurnFailure::NoRelayedData { after_ms: 5000 },
+    ];
+    all[rng.below(all.len())].clone()
+}
+
+fn mutate(r: &mut Report, rng: &mut Rng) {
+    let reasons = [
+        "did not finish within the overall deadline (--deadline)",
+        "cannot bind 0.0.0.0:0: address in use",
+    ];
+    macro_rules! maybe_fail {
+        ($s:expr) => {
+            if rng.chance(10) {
+                $s = Section::failed(reasons[rng.below(reasons.len())]);
+            }
+        };
+    }
+    maybe_fail!(r.interfaces);
+    maybe_fail!(r.stun);
+    maybe_fail!(r.nat);
+    maybe_fail!(r.turn);
+    maybe_fail!(r.ice);
+    maybe_fail!(r.portmap);
+    if let Section::Tested(s) = &mut r.stun {
+        for srv in &mut s.servers {
+            if rng.chance(30) {
+                let o = [
+                    Outcome::Ok,
+                    Outcome::Timeout,
+                    Outcome::Refused,
+                    Outcome::Error,
+                    Outcome::Unresolved,
+                ];
+                srv.outcome = o[rng.below(o.len())];
+                if srv.outcome != Outcome::Ok {
+                    srv.mapped = None;
+                }
+            }
+        }
+    }
+    if let Section::Tested(v) = &mut r.nat {
+        let b = [
+            Behaviour::EndpointIndependent,
+            Behaviour::AddressDependent,
+            Behaviour::AddressAndPortDependent,
+            Behaviour::Unknown,
+        ];
+        if rng.chance(40) {
+            v.mapping = b[rng.below(b.len())];
+            v.filtering = b[rng.below(b.len())];
+        }
+        if rng.chance(15) {
+            v.udp = UdpStatus::Blocked;
+        }
+        if rng.chance(20) {
+            v.hairpinning = Some(false);
+        }
+        if rng.chance(15) {
+            v.double_nat = Some(true);
+        }
+    }
+    if let Section::Tested(t) = &mut r.turn {
+        for res in &mut t.results {
+            if rng.chance(40) {
+                let stages = [
+                    TurnStage::TcpConnect,
+                    TurnStage::TlsHandshake,
+                    TurnStage::UnauthenticatedAllocate,
+                    TurnStage::Allocate,
+                    TurnStage::CreatePermission,
+                    TurnStage::DataRoundTrip,
+                ];
+                res.ok = false;
+                res.failed_stage = Some(stages[rng.below(stages.len())]);
+                res.failure = Some(turn_failure(rng));
+            }
+        }
+    }
+    if let Section::Tested(ice) = &mut r.ice {
+        let uris: Vec<String> = match &r.turn {
+            Section::Tested(t) => t.results.iter().map(|x| x.uri.clone()).collect(),
+            _ => Vec::new(),
+        };
+        for run in &mut ice.runs {
+            if rng.chance(30) {
+                run.connected = false;
+                run.failure = Some(match rng.below(5) {
+                    0 => IceRunFailure::ChecksFailed,
+                    1 => IceRunFailure::PayloadFailed,
+                    2 => IceRunFailure::TurnError {
+                        server: uris
+                            .first()
+                            .cloned()
+                            .unwrap_or_else(|| "turn:192.0.2.1".into()),
+                        code: Some(401),
+                        error: "credentials rejected".into(),
+                    },
+                    3 => IceRunFailure::NoCandidates {
+                        agent: Side::B,
+                        candidate_type: CandidateType::Relay,
+                        reason: uris.first().cloned().unwrap_or_default(),
+                    },
+                    _ => IceRunFailure::Local {
+                        message: "address in use".into(),
+                    },
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn random_reports_keep_every_promise() {
+    let corpus = corpus();
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for round in 0..3000 {
+        let (name, base) = &corpus[rng.below(corpus.len())];
+        let mut r = base.clone();
+        mutate(&mut r, &mut rng);
+        conclude(&mut r);
+        check(&format!("{name} (round {round})"), &r);
+        // Deriving twice gives the same diagnosis (no hidden state).
+        assert_eq!(diagnose(&r), r.diagnosis, "{name} (round {round})");
+    }
+}
