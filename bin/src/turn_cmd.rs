@@ -47,7 +47,8 @@ pub struct TurnArgs {
     /// Do not verify the server certificate.
     #[arg(long)]
     pub insecure: bool,
-    /// External UDP echo peer (default: a local echo socket).
+    /// A UDP echo peer for the data stages (default: a second allocation on
+    /// the same server, relay to relay, which works behind any NAT).
     #[arg(long, value_name = "ADDR")]
     pub peer: Option<SocketAddr>,
     /// Deadline of each stage, in milliseconds.

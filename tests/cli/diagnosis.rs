@@ -429,14 +429,73 @@ fn relaying_denied_to_the_peer_is_named() {
 
 #[test]
 fn a_closed_stun_port_is_not_silence() {
+    // Over UDP the host answers ICMP port unreachable, over TCP a reset:
+    // both are "nothing listens", reported at once, not a timeout.
     let args: Vec<String> = [
         "stun".to_owned(),
         format!("stun:127.0.0.1:{}", dead_port()),
         "--tcp".into(),
+        "--timeout".into(),
+        "20s".into(),
     ]
     .to_vec();
     let r = run("stun-port-closed", &args);
-    assert_diagnosis("stun-port-closed", &r, 1, "stun-port-closed", &["stun"]);
+    assert_diagnosis(
+        "stun-port-closed",
+        &r,
+        1,
+        "stun-port-closed",
+        &["stun", "udp"],
+    );
+    let servers = r.doc["stun"]["servers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(servers.len(), 2, "UDP and TCP");
+    for s in &servers {
+        assert_eq!(s["outcome"], "refused", "{s:#}");
+    }
+    let udp = servers
+        .iter()
+        .find(|s| s["transport"] == "udp")
+        .expect("the UDP probe");
+    assert!(
+        udp["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ICMP port unreachable")),
+        "{udp:#}"
+    );
+    // The NAT tests and ICE gathering name the closed port the same way.
+    let r = run(
+        "nat-port-closed",
+        &[
+            "nat".to_owned(),
+            format!("stun:127.0.0.1:{}", dead_port()),
+            "--timeout".into(),
+            "20s".into(),
+        ],
+    );
+    assert_diagnosis("nat-port-closed", &r, 1, "stun-port-closed", &["nat"]);
+    assert_eq!(r.doc["nat"]["servers"][0]["status"], "port-closed");
+    let r = run(
+        "ice-port-closed",
+        &[
+            "ice".to_owned(),
+            "--stun".into(),
+            format!("stun:127.0.0.1:{}", dead_port()),
+        ],
+    );
+    assert_diagnosis("ice-port-closed", &r, 1, "stun-port-closed", &["ice-srflx"]);
+    let srflx = &r.doc["ice"]["runs"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|x| x["filter"] == "srflx-srflx").cloned())
+        .expect("a srflx run");
+    assert!(
+        srflx["agents"][0]["server_problems"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("port is closed")),
+        "{srflx:#}"
+    );
 }
 
 #[test]

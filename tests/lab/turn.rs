@@ -218,3 +218,80 @@ fn udp_blocked_nat_turn_udp_fails_tcp_and_tls_relay_and_advice_says_turns_443() 
     }
     drop(echo);
 }
+
+/// The default data test behind every lab NAT, no `--peer`: natscope
+/// relays its test data to a second allocation on the same coturn (relay
+/// to relay). The old default, a local socket behind the NAT, failed
+/// DataRoundTrip behind every one of them (coturn's packets to the NAT's
+/// public address have no mapping to follow).
+#[test]
+fn default_data_test_relays_behind_every_nat() {
+    for nat in [
+        NatBehaviour::EimEif,
+        NatBehaviour::EimAdf,
+        NatBehaviour::EimApdf,
+        NatBehaviour::Apdm,
+        NatBehaviour::Adm,
+        NatBehaviour::DoubleNat,
+    ] {
+        let lab = up(LabSpec::new(nat));
+        let turn = lab
+            .start_coturn(CoturnOptions::default())
+            .unwrap_or_else(|e| panic!("coturn did not start in the lab: {e}"));
+        let primary = turn.primary;
+        let uri = format!("turn:{primary}");
+        let argv = [
+            env!("CARGO_BIN_EXE_natscope"),
+            "turn",
+            uri.as_str(),
+            "--username",
+            "natscope",
+            "--password",
+            "natscope-secret",
+            "--stage-timeout-ms",
+            "2000",
+            "--no-quality",
+            "--format",
+            "json",
+        ];
+        let out = lab
+            .exec(Ns::Client, &argv)
+            .expect("natscope runs in the client namespace");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let rep: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "{nat:?}: not JSON ({e}): {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let results = rep["turn"]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(results.len(), 2, "{nat:?}: UDP and TCP: {rep:#}");
+        for r in &results {
+            assert_eq!(r["ok"], true, "{nat:?}: {r:#}");
+            assert_eq!(r["data_path"], "relay-to-relay", "{nat:?}: {r:#}");
+            // The peer is the second allocation's relayed address, on the
+            // server's public address.
+            let peer: SocketAddr = r["peer"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{nat:?}: no peer: {r:#}"));
+            assert_eq!(peer.ip(), std::net::IpAddr::V4(*primary.ip()), "{r:#}");
+            for stage in ["data-round-trip", "channel-round-trip"] {
+                let s = r["stages"]
+                    .as_array()
+                    .and_then(|st| st.iter().find(|s| s["stage"] == stage))
+                    .unwrap_or_else(|| panic!("{nat:?}: no {stage}: {r:#}"));
+                assert_eq!(s["status"], "passed", "{nat:?} {stage}: {r:#}");
+            }
+        }
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{nat:?}: {:#}",
+            rep["diagnosis"]
+        );
+    }
+}

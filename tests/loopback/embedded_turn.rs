@@ -32,7 +32,7 @@ async fn answers_binding_requests_on_every_listener() {
 
     // UDP, through the transaction layer.
     let udp = UdpStunClient::bind(loopback).await.expect("bind loopback");
-    let (_, req) = binding_request(None, None, None, true, true);
+    let (_, req) = binding_request(None, None, None, true);
     let r = udp
         .request(req, server.udp_addr, RetransmitConfig::default(), deadline)
         .await
@@ -41,13 +41,7 @@ async fn answers_binding_requests_on_every_listener() {
     assert_eq!(r.parsed.xor_mapped, Some(udp.local_addr()));
     assert_eq!(r.parsed.response_origin, Some(server.udp_addr));
     assert_eq!(r.parsed.other_address, None, "not an RFC 5780 server");
-    let (_, req) = binding_request(
-        Some(ChangeRequest::new(true, true)),
-        None,
-        None,
-        false,
-        true,
-    );
+    let (_, req) = binding_request(Some(ChangeRequest::new(true, true)), None, None, true);
     let r = udp
         .request(req, server.udp_addr, RetransmitConfig::default(), deadline)
         .await
@@ -60,8 +54,8 @@ async fn answers_binding_requests_on_every_listener() {
         .await
         .expect("connect to loopback");
     let local = tcp.local_addr().expect("local address");
-    let (tid1, mut two) = binding_request(None, None, None, false, true);
-    let (tid2, second) = binding_request(None, None, None, false, false);
+    let (tid1, mut two) = binding_request(None, None, None, true);
+    let (tid2, second) = binding_request(None, None, None, false);
     two.extend_from_slice(&second);
     tcp.write_all(&two).await.expect("write");
     let mut framer = stun_framer();
@@ -89,7 +83,7 @@ async fn answers_binding_requests_on_every_listener() {
         .await
         .expect("bounded")
         .expect("TLS handshake");
-    let (tid, req) = binding_request(None, None, None, false, true);
+    let (tid, req) = binding_request(None, None, None, true);
     tls.write_all(&req).await.expect("write");
     tls.flush().await.expect("flush");
     let frame = tokio::time::timeout_at(deadline, read_frame(&mut tls, &mut stun_framer()))

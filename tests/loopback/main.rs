@@ -9,3 +9,4 @@ mod embedded_turn;
 mod ice;
 mod nat;
 mod turn;
+mod turn_timing;

@@ -81,8 +81,28 @@ fn dead_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_port_is_port_closed_at_once() {
+    let closed = SocketAddr::new(LO1, dead_port());
+    let (out, v) = run(vec![closed], Duration::from_secs(10)).await;
+    let dump = format!("{v:#?}\n{:#?}", out.observations);
+    assert_eq!(v.servers[0].status, ServerStatus::PortClosed, "{dump}");
+    assert!(v.evidence.iter().any(|e| e.test == "port-closed"), "{dump}");
+    assert_eq!(v.udp, UdpStatus::Unknown, "{dump}");
+    // ICMP port unreachable ended the test at the first transmission.
+    assert!(
+        matches!(
+            out.observations.servers[0].mapping.test1,
+            natclass::Reply::PortClosed { .. }
+        ),
+        "{dump}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_server_is_down() {
-    let dead = SocketAddr::new(LO1, dead_port());
+    // Bound and never answering: silence, not a closed port.
+    let silent = std::net::UdpSocket::bind((LO1, 0)).expect("bind loopback");
+    let dead = silent.local_addr().expect("bound");
     let (out, v) = run(vec![dead], Duration::from_secs(2)).await;
     let dump = format!("{v:#?}\n{:#?}", out.observations);
     assert_eq!(v.servers.len(), 1, "{dump}");
@@ -134,7 +154,8 @@ async fn several_servers_at_once_one_dead() {
         ..ResponderConfig::loopback_lab()
     };
     let responder = Responder::start(cfg).expect("responder");
-    let dead = SocketAddr::new(LO1, dead_port());
+    let silent = std::net::UdpSocket::bind((LO1, 0)).expect("bind loopback");
+    let dead = silent.local_addr().expect("bound");
     let (out, v) = run(
         vec![dead, responder.addrs().primary],
         Duration::from_secs(2),

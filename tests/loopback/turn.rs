@@ -898,7 +898,7 @@ async fn udp_barrier(server: SocketAddr) {
 /// coturn `user-quota=1` with one allocation of alice's already held: the
 /// Allocate is answered 486, named `allocation_quota` (not a generic server
 /// error) over UDP and TCP. Once the held allocation is deleted, the same
-/// probe relays, so it was the quota.
+/// probe allocates, so it was the quota.
 #[tokio::test]
 async fn coturn_user_quota_is_named_allocation_quota() {
     let turn = start_coturn(Auth::LongTerm, &["user-quota=1"]);
@@ -914,7 +914,7 @@ async fn coturn_user_quota_is_named_allocation_quota() {
 /// Probes `turn` over UDP and TCP (no quality burst) while `held` takes
 /// what an allocation needs: both fail at `allocate`, named `failure`, with
 /// nothing after it run. Then `held` is released (the server confirms) and
-/// the same probe relays, so it was `held` that was in the way. Returns the
+/// the same probe allocates, so it was `held` that was in the way. Returns the
 /// failed results.
 async fn assert_allocate_refused_while_held(
     turn: &Coturn,
@@ -932,19 +932,25 @@ async fn assert_allocate_refused_while_held(
         assert_rest_not_tested(r, TurnStage::Allocate);
     }
     assert!(held.release(Duration::from_secs(3)).await, "deleted");
-    relays_once_freed(turn, &c).await;
+    allocates_once_freed(turn, &c).await;
     results
 }
 
 /// After a held allocation is deleted, coturn frees its quota slot and
 /// relay port a moment later (on its own timer): probes over UDP until one
-/// relays, bounded by a deadline.
-async fn relays_once_freed(turn: &Coturn, c: &TurnProbeConfig) {
+/// allocates, bounded by a deadline. (Only allocates: with room for one
+/// allocation, the data test's second allocation does not fit, and
+/// relaying is left untested; see
+/// `a_quota_of_one_leaves_relaying_untested_not_failed`.)
+async fn allocates_once_freed(turn: &Coturn, c: &TurnProbeConfig) {
     let udp_only = uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port));
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let r = probe_all(std::slice::from_ref(&udp_only), c).await;
-        if r[0].ok {
+        if r[0]
+            .stage(TurnStage::Allocate)
+            .is_some_and(|s| s.status == StageStatus::Passed)
+        {
             return;
         }
         assert!(
@@ -1134,4 +1140,51 @@ async fn embedded_tls_certificate_outside_its_validity_is_named() {
             "{validity:?}: {r:#?}"
         );
     }
+}
+
+/// A server that allows one allocation per user cannot give natscope its
+/// echo peer (a second allocation): relaying is then not tested — said,
+/// with the reason — not failed.
+#[tokio::test]
+async fn a_quota_of_one_leaves_relaying_untested_not_failed() {
+    let turn = start_coturn(Auth::LongTerm, &["user-quota=1"]);
+    let c = TurnProbeConfig {
+        quality: None,
+        ..cfg(alice(PASSWORD))
+    };
+    let results = probe_bounded(
+        &[uri(&format!("turn:127.0.0.1:{}?transport=udp", turn.port))],
+        &c,
+    )
+    .await;
+    let r = &results[0];
+    assert!(!r.ok, "{r:#?}");
+    assert_eq!(r.failure, None, "nothing failed: {r:#?}");
+    assert_status(r, TurnStage::Allocate, StageStatus::Passed);
+    assert_status(r, TurnStage::CreatePermission, StageStatus::NotTested);
+    assert_status(r, TurnStage::DataRoundTrip, StageStatus::NotTested);
+    let note = note_of(r, TurnStage::DataRoundTrip);
+    assert!(
+        note.contains("second allocation") && note.contains("486"),
+        "{note}"
+    );
+    assert_status(r, TurnStage::Deallocate, StageStatus::Passed);
+    // The report: the check is not tested, a warning says why.
+    let mut report = model::Report::new("turn", "2026-01-01T00:00:00Z");
+    report.turn = model::Section::Tested(model::turn::TurnSection {
+        results: results.clone(),
+    });
+    rules::conclude(&mut report);
+    let check = report
+        .summary
+        .check(&model::CheckId::TurnUdp)
+        .expect("a turn-udp check");
+    assert_eq!(check.status, model::CheckStatus::NotTested, "{check:?}");
+    assert!(!report.summary.any_failed());
+    assert_eq!(
+        report.diagnosis.findings[0].id,
+        model::diagnosis::FindingId::TurnDataNotTested,
+        "{:#?}",
+        report.diagnosis
+    );
 }

@@ -280,6 +280,9 @@ finding_ids! {
     TurnRedirectLoop => "turn-redirect-loop",
     /// The allocation worked but relayed data did not come back.
     TurnNoRelayedData => "turn-no-relayed-data",
+    /// The allocation worked, but the data test could not run (no echo
+    /// peer: the server refused a second allocation).
+    TurnDataNotTested => "turn-data-not-tested",
     /// The server has no relay address of the family asked for (440).
     TurnNoIpv6Relay => "turn-no-ipv6-relay",
     /// Another TURN error or unexpected answer.

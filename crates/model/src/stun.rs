@@ -4,6 +4,11 @@
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
+/// The words every probe uses for a server port that answered ICMP port
+/// unreachable (in `error` texts), so the diagnosis can tell it from
+/// silence wherever it is reported.
+pub const PORT_CLOSED: &str = "the port is closed";
+
 /// Content of the `stun` section.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StunSection {
@@ -46,6 +51,11 @@ pub struct StunServer {
     /// Whether the server advertises RFC 5780 (an OTHER-ADDRESS was present);
     /// `None` when it did not answer.
     pub rfc5780: Option<bool>,
+    /// Whether it is a classic RFC 3489 server: CHANGED-ADDRESS instead of
+    /// OTHER-ADDRESS (then in `other_address`); `None` when it did not
+    /// answer, or in reports older than natscope/3.
+    #[serde(default)]
+    pub rfc3489: Option<bool>,
     /// SOFTWARE attribute of the answer. Untrusted text from the network:
     /// renderers must sanitise it.
     pub software: Option<String>,

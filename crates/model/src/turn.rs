@@ -190,6 +190,12 @@ pub enum TurnFailure {
     /// the requested family (e.g. no IPv6 relay address configured).
     #[serde(alias = "address_family_not_supported")]
     AddressFamilyNotSupported,
+    /// The server ignored REQUESTED-ADDRESS-FAMILY and allocated a relay of
+    /// the other family (pion/turn gives an IPv4 relay when asked for IPv6).
+    AddressFamilyIgnored {
+        /// The relayed address it gave instead.
+        relayed: SocketAddr,
+    },
     /// Another STUN error code.
     #[serde(alias = "server_error")]
     ServerError {
@@ -253,6 +259,29 @@ pub struct RelayQuality {
     pub throughput_kbps: f64,
 }
 
+/// How the relayed data stages reached their peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataPath {
+    /// Relay to relay: a second allocation on the same server returned the
+    /// data (the default: works behind any NAT that lets TURN work).
+    RelayToRelay,
+    /// The peer given with `--peer`.
+    GivenPeer,
+}
+
+impl DataPath {
+    /// In words, e.g. `relay to relay (a second allocation on the server)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DataPath::RelayToRelay => {
+                "relay to relay (a second allocation on the same server echoed it)"
+            }
+            DataPath::GivenPeer => "to the peer given with --peer",
+        }
+    }
+}
+
 /// The result for one server URI over one transport.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TurnTransportResult {
@@ -285,6 +314,10 @@ pub struct TurnTransportResult {
     pub lifetime_secs: Option<u32>,
     /// The peer used for the round trips.
     pub peer: Option<SocketAddr>,
+    /// How the data stages reached that peer; `None` when they did not run
+    /// (and in reports older than natscope/3).
+    #[serde(default)]
+    pub data_path: Option<DataPath>,
     /// A 300 ALTERNATE-SERVER redirect that was followed.
     pub redirected_from: Option<SocketAddr>,
     /// True when the server answered 438 Stale Nonce and natscope retried.
@@ -404,6 +437,9 @@ impl TurnFailure {
                 "440 Address Family not Supported: the server has no relay address of that family"
                     .to_owned()
             }
+            TurnFailure::AddressFamilyIgnored { relayed } => format!(
+                "asked for a relay of the other address family (REQUESTED-ADDRESS-FAMILY), the server gave {relayed}: it ignores the attribute"
+            ),
             TurnFailure::ServerError { code, reason } => format!("error {code}: {reason}"),
             TurnFailure::Failed => "failed; the server gave no readable reason".to_owned(),
             TurnFailure::NoRelayedData { after_ms } => {
@@ -448,6 +484,7 @@ impl TurnTransportResult {
             mapped_address: None,
             lifetime_secs: None,
             peer: None,
+            data_path: None,
             redirected_from: None,
             stale_nonce_retried: false,
             software: None,

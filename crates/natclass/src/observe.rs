@@ -24,6 +24,12 @@ pub enum Reply {
         /// How many times the request was sent.
         transmissions: u32,
     },
+    /// ICMP port unreachable came back: the host is up, nothing listens
+    /// on the port.
+    PortClosed {
+        /// Who sent the ICMP error, when known.
+        from: Option<IpAddr>,
+    },
     /// The request failed otherwise (error response, send error, bad reply).
     Error {
         /// What went wrong.
@@ -99,6 +105,11 @@ pub struct ServerObservation {
     pub server: SocketAddr,
     /// OTHER-ADDRESS from test I; `None` when absent (plain server).
     pub other_address: Option<SocketAddr>,
+    /// `other_address` is RFC 3489's CHANGED-ADDRESS (no OTHER-ADDRESS was
+    /// sent): a classic RFC 3489 server, whose CHANGE-REQUEST tests are
+    /// the same.
+    #[serde(default)]
+    pub rfc3489: bool,
     /// Local address of the mapping-test socket.
     pub local: Option<SocketAddr>,
     /// Mapping tests.
@@ -118,6 +129,7 @@ impl ServerObservation {
         ServerObservation {
             server,
             other_address: None,
+            rfc3489: false,
             local: None,
             mapping: MappingTests::default(),
             filtering: FilteringTests::default(),

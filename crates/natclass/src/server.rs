@@ -51,6 +51,10 @@ pub(crate) fn describe(r: &Reply) -> String {
         Reply::NoAnswer { transmissions } => {
             format!("no answer after {transmissions} transmission(s)")
         }
+        Reply::PortClosed { from } => match from {
+            Some(ip) => format!("port closed (ICMP port unreachable from {ip})"),
+            None => "port closed (ICMP port unreachable)".to_owned(),
+        },
         Reply::Error { message } => format!("error: {message}"),
     }
 }
@@ -77,6 +81,21 @@ fn unreachable(
     let solid = replies.iter().any(|r| silence(r, opts) == Some(true));
     if !tried {
         return (ServerStatus::NotTested, false);
+    }
+    if let Some(closed) = replies
+        .iter()
+        .find(|r| matches!(r, Reply::PortClosed { .. }))
+    {
+        ev.push(Evidence::about(
+            o.server,
+            "port-closed",
+            format!(
+                "{}: {}: the host is up but nothing listens on the port",
+                o.server,
+                describe(closed)
+            ),
+        ));
+        return (ServerStatus::PortClosed, false);
     }
     let errors: Vec<String> = replies
         .iter()
@@ -219,10 +238,20 @@ pub(crate) fn classify_server(
     let mut consistent = true;
     let mapping = mapping(o, other, opts, ev, &mut consistent);
     let filtering = filtering(o, other, opts, ev, &mut consistent);
-    verdict.status = if consistent {
-        ServerStatus::Rfc5780
-    } else {
-        ServerStatus::Inconsistent
+    verdict.status = match (consistent, o.rfc3489) {
+        (false, _) => ServerStatus::Inconsistent,
+        (true, false) => ServerStatus::Rfc5780,
+        (true, true) => {
+            ev.push(Evidence::about(
+                o.server,
+                "rfc3489-server",
+                format!(
+                    "{} answers with CHANGED-ADDRESS {other} (RFC 3489), not OTHER-ADDRESS: a classic RFC 3489 server; its CHANGE-REQUEST tests are read as RFC 5780's",
+                    o.server
+                ),
+            ));
+            ServerStatus::Rfc3489
+        }
     };
     if let Some((c, conf)) = mapping {
         verdict.mapping = c.behaviour();

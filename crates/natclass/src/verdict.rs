@@ -226,6 +226,9 @@ pub struct MappingLifetime {
 pub enum ServerStatus {
     /// Answered, with a usable RFC 5780 OTHER-ADDRESS; responses consistent.
     Rfc5780,
+    /// A classic RFC 3489 server: answered with a usable CHANGED-ADDRESS
+    /// (no OTHER-ADDRESS); its CHANGE-REQUEST tests are used the same way.
+    Rfc3489,
     /// Answered but without OTHER-ADDRESS (plain RFC 8489 server).
     NotRfc5780,
     /// Answered, but OTHER-ADDRESS or response sources are inconsistent
@@ -235,11 +238,41 @@ pub enum ServerStatus {
     UdpBlocked,
     /// No answer over UDP or TCP: server down or unreachable.
     Down,
+    /// ICMP port unreachable: the host is up, nothing listens on the port.
+    PortClosed,
     /// No answer over UDP; TCP not tested.
     NoUdpAnswer,
     /// Not tested.
     #[default]
     NotTested,
+}
+
+impl ServerStatus {
+    /// Whether the server answered over UDP (whatever it is worth).
+    pub fn answered(self) -> bool {
+        matches!(
+            self,
+            ServerStatus::Rfc5780
+                | ServerStatus::Rfc3489
+                | ServerStatus::NotRfc5780
+                | ServerStatus::Inconsistent
+        )
+    }
+
+    /// In words, e.g. `port closed`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ServerStatus::Rfc5780 => "RFC 5780 server",
+            ServerStatus::Rfc3489 => "classic RFC 3489 server",
+            ServerStatus::NotRfc5780 => "answered, without RFC 5780",
+            ServerStatus::Inconsistent => "inconsistent RFC 5780 answers",
+            ServerStatus::UdpBlocked => "UDP blocked (TCP answered)",
+            ServerStatus::Down => "no answer over UDP or TCP",
+            ServerStatus::PortClosed => "port closed (ICMP port unreachable)",
+            ServerStatus::NoUdpAnswer => "no UDP answer",
+            ServerStatus::NotTested => "not tested",
+        }
+    }
 }
 
 /// The per-server part of a verdict.

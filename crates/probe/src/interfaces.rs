@@ -70,13 +70,22 @@ pub enum InterfacesError {
     NoneFound,
 }
 
-/// Every local interface, with classification. Reads the OS tables once.
+/// Every local interface, with classification, in a stable order (by
+/// interface index, then name: the OS tables come in no fixed order).
+/// Reads the OS tables once.
 pub fn list() -> Result<Vec<Interface>, InterfacesError> {
     let raw = netdev::get_interfaces();
     if raw.is_empty() {
         return Err(InterfacesError::NoneFound);
     }
-    Ok(raw.iter().map(convert).collect())
+    let mut list: Vec<Interface> = raw.iter().map(convert).collect();
+    sort(&mut list);
+    Ok(list)
+}
+
+/// The stable order of [`list`] (pure).
+fn sort(list: &mut [Interface]) {
+    list.sort_by(|a, b| a.index.cmp(&b.index).then_with(|| a.name.cmp(&b.name)));
 }
 
 /// Every address of every local interface (up or down, loopback included),
@@ -248,10 +257,10 @@ const MIN_VPN_MTU: u32 = 1280;
 ///
 /// Primary signs: a tunnel-style name (`tun*`, `tap*`, `wg*`, `utun*`,
 /// `ppp*`, `tailscale*`, `zt*`, `ipsec*`...), a tunnel kind, the
-/// point-to-point flag. Supporting signs, reported with a primary one (or
-/// alone for the MTU on a non-loopback link with addresses): MTU 1280..=1420
-/// (WireGuard-typical) and a 100.64.0.0/10 address on a tunnel
-/// (Tailscale-like).
+/// point-to-point flag. Supporting signs, reported only with a primary one:
+/// MTU 1280..=1420 (WireGuard-typical) and a 100.64.0.0/10 address on a
+/// tunnel (Tailscale-like). A low MTU alone says nothing: PPPoE lines,
+/// cloud VMs and lab veths have one on plain Ethernet.
 pub fn vpn_hint(
     name: &str,
     kind: InterfaceKind,
@@ -275,7 +284,7 @@ pub fn vpn_hint(
     let primary = !reasons.is_empty();
     let low_mtu = mtu.filter(|m| (MIN_VPN_MTU..=WIREGUARD_MTU_MAX).contains(m));
     if let Some(m) = low_mtu
-        && (primary || !addrs.is_empty())
+        && primary
     {
         reasons.push(format!(
             "MTU {m} ≤ {WIREGUARD_MTU_MAX} (typical of WireGuard)"
@@ -450,9 +459,12 @@ mod tests {
         assert!(h.contains("tunnel"), "{h}");
         // Point-to-point alone.
         assert!(vpn_hint("sl0", K::Other, true, Some(1500), &[]).is_some());
-        // A WireGuard-sized MTU on an unnamed interface with addresses.
-        let h = vpn_hint("eth1", K::Ethernet, false, Some(1420), &ips(&["192.0.2.5"])).unwrap();
-        assert!(h.contains("MTU"), "{h}");
+        // A WireGuard-sized MTU alone is no evidence: plain Ethernet (a
+        // PPPoE line, a cloud VM, a lab veth) has one too.
+        assert_eq!(
+            vpn_hint("eth1", K::Ethernet, false, Some(1400), &ips(&["192.0.2.5"])),
+            None
+        );
 
         // Ordinary interfaces: no hint.
         assert_eq!(
@@ -501,5 +513,36 @@ mod tests {
         assert_eq!(v4.prefix_len, 8);
         assert!(v4.flags.loopback);
         assert!(local_addresses().contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        // By index, whatever order the OS tables came in.
+        let indexes: Vec<u32> = all.iter().map(|i| i.index).collect();
+        assert!(indexes.windows(2).all(|w| w[0] <= w[1]), "{indexes:?}");
+    }
+
+    #[test]
+    fn order_is_by_index_then_name() {
+        let iface = |name: &str, index: u32| Interface {
+            name: name.into(),
+            friendly_name: None,
+            index,
+            kind: InterfaceKind::Ethernet,
+            up: true,
+            point_to_point: false,
+            mtu: Some(1500),
+            mac: None,
+            addresses: Vec::new(),
+            gateways: Vec::new(),
+            dns_servers: Vec::new(),
+            is_default: false,
+            vpn_hint: None,
+        };
+        let mut a = vec![
+            iface("eth1", 3),
+            iface("lo", 1),
+            iface("b", 2),
+            iface("a", 2),
+        ];
+        sort(&mut a);
+        let names: Vec<&str> = a.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["lo", "a", "b", "eth1"]);
     }
 }

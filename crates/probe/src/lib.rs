@@ -7,6 +7,8 @@
 //! - [`interfaces`]: local interfaces, addresses, MTU, gateways, and the
 //!   flags a user cares about (private, CGNAT, link-local, likely VPN).
 //! - [`resolve`]: server names to addresses (A/AAAA, SRV).
+//! - [`icmp`]: ICMP errors queued on UDP sockets (port unreachable, time
+//!   exceeded), the one place they are read.
 //! - [`stun`]: the one STUN transaction layer (RFC 8489 retransmission over
 //!   UDP, TCP framed by `wire::Framer`), the Binding probe every other probe
 //!   builds on, and the `stun` section.
@@ -36,7 +38,8 @@
 //!
 //! - [x] RFC 8489 STUN client: Binding over UDP (RTO/Rc/Rm retransmission,
 //!   the schedule checked on tokio's paused clock) and TCP, FINGERPRINT,
-//!   SOFTWARE, ERROR-CODE, long-term credentials (through turn-client-proto).
+//!   ERROR-CODE, long-term credentials (through turn-client-proto); SOFTWARE
+//!   read, not sent (§11: conservative with RFC 3489 servers).
 //! - [x] RFC 8489 §8 / RFC 5928 DNS discovery: SRV `_stun._udp`,
 //!   `_stun._tcp`, `_turn._udp`, `_turn._tcp`, `_turns._tcp`, then A/AAAA.
 //! - [x] RFC 5780 client: mapping tests I–III, filtering tests I–III on fresh
@@ -58,6 +61,7 @@
 #![warn(unreachable_pub)]
 
 pub mod ice;
+pub mod icmp;
 pub mod interfaces;
 pub mod nat;
 pub mod portmap;

@@ -381,10 +381,11 @@ impl Renderer {
                     .rtt_ms
                     .filter(|v| v.is_finite())
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.1} ms"));
-                let rfc5780 = match s.rfc5780 {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None => "-",
+                let rfc5780 = match (s.rfc5780, s.rfc3489) {
+                    (Some(true), _) => "yes",
+                    (_, Some(true)) => "no: RFC 3489 (CHANGED-ADDRESS)",
+                    (Some(false), _) => "no",
+                    (None, _) => "-",
                 };
                 t.add_row(vec![
                     self.cell(&s.label, None),

@@ -79,15 +79,26 @@ fn run_name(r: &IceRun) -> String {
 }
 
 /// Summary lines and the ICE checks.
+impl IceServersGiven {
+    /// Whether the servers a run needs were given (host runs need none).
+    pub(crate) fn configured(&self, filter: IceFilter) -> bool {
+        match filter {
+            IceFilter::HostHost | IceFilter::All => true,
+            IceFilter::SrflxSrflx => self.stun,
+            IceFilter::RelayRelay | IceFilter::RelayHost => !self.relay.is_empty(),
+        }
+    }
+}
+
 pub(crate) fn summarize(section: &IceSection, given: &IceServersGiven, summary: &mut Summary) {
     let results = &section.runs;
-    let have_turn = !given.relay.is_empty();
     for r in results {
-        let (id, configured) = match r.filter {
-            IceFilter::HostHost => (Some(CheckId::IceHost), true),
-            IceFilter::SrflxSrflx => (Some(CheckId::IceSrflx), given.stun),
-            IceFilter::RelayRelay => (Some(CheckId::IceRelay), have_turn),
-            IceFilter::RelayHost | IceFilter::All => (None, true),
+        let configured = given.configured(r.filter);
+        let id = match r.filter {
+            IceFilter::HostHost => Some(CheckId::IceHost),
+            IceFilter::SrflxSrflx => Some(CheckId::IceSrflx),
+            IceFilter::RelayRelay => Some(CheckId::IceRelay),
+            IceFilter::RelayHost | IceFilter::All => None,
         };
         let name = run_name(r);
         if r.connected {

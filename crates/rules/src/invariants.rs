@@ -154,6 +154,9 @@ fn turn_failure(rng: &mut Rng) -> TurnFailure {
             alternate: "192.0.2.9:3478".parse().expect("addr"),
         },
         TurnFailure::AddressFamilyNotSupported,
+        TurnFailure::AddressFamilyIgnored {
+            relayed: "192.0.2.9:50000".parse().expect("literal"),
+        },
         TurnFailure::ServerError {
             code: 400,
             reason: "Bad Request".into(),

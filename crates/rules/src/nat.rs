@@ -49,13 +49,37 @@ pub(crate) fn summarize(v: &NatVerdict, summary: &mut Summary) {
         },
         format!("mapping is {}", json_word(&v.mapping)),
     ));
-    summary.checks.push(Check::new(
-        CheckId::Udp,
-        match v.udp {
-            UdpStatus::Ok => CheckStatus::Pass,
-            UdpStatus::Blocked => CheckStatus::Fail,
-            UdpStatus::Unknown => CheckStatus::NotTested,
-        },
-        format!("UDP: {}", json_word(&v.udp)),
-    ));
+    let (udp, why) = match v.udp {
+        UdpStatus::Ok => (CheckStatus::Pass, "a UDP Binding request was answered"),
+        UdpStatus::Blocked => (
+            CheckStatus::Fail,
+            "no UDP Binding request was answered while TCP was: UDP is blocked",
+        ),
+        UdpStatus::Unknown => (
+            CheckStatus::NotTested,
+            "no server answered over UDP or TCP, so UDP could not be judged",
+        ),
+    };
+    summary.checks.push(Check::new(CheckId::Udp, udp, why));
+    // Asked for a NAT classification and no server could give one: the
+    // run did not do what it was asked (a closed port, a dead server).
+    if v.udp == UdpStatus::Unknown && !v.servers.iter().any(|s| s.status.answered()) {
+        let states: Vec<String> = v
+            .servers
+            .iter()
+            .map(|s| format!("{}: {}", s.server, s.status.describe()))
+            .collect();
+        summary.checks.push(Check::new(
+            CheckId::Nat,
+            CheckStatus::Fail,
+            format!(
+                "no STUN server answered the NAT tests ({})",
+                if states.is_empty() {
+                    "no server given".to_owned()
+                } else {
+                    states.join("; ")
+                }
+            ),
+        ));
+    }
 }

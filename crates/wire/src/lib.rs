@@ -5,6 +5,9 @@
 //!   and RFC 3489's MAPPED-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS —
 //!   through its public attribute traits, so they read and write like the
 //!   built-in ones.
+//! - [`classic`]: RFC 3489 Binding requests and responses (no magic
+//!   cookie), which `stun-types` refuses: what a server needs to answer
+//!   classic clients.
 //! - [`framing`]: the one STUN/ChannelData stream framer (clients, ICE
 //!   driver, servers).
 //! - [`clock`]: the one bridge between tokio's clock and the sans-IO crates'
@@ -27,12 +30,16 @@
 //!   unpadded peer accepted.
 //! - [x] RFC 5780 §7.2–7.6 attributes; RFC 3489 §11.2 MAPPED-ADDRESS,
 //!   SOURCE-ADDRESS, CHANGED-ADDRESS.
-//! - [ ] RFC 3489 §11.2 RESPONSE-ADDRESS, CHANGED-ADDRESS' use by a server
-//!   and the RFC 3489 shared-secret attributes: not needed, not defined.
+//! - [x] RFC 3489 §8.2 / §11 classic Binding request parsing and
+//!   success/error responses (MAPPED-ADDRESS, SOURCE-ADDRESS,
+//!   CHANGED-ADDRESS, ERROR-CODE, UNKNOWN-ATTRIBUTES).
+//! - [ ] RFC 3489 RESPONSE-ADDRESS (never honoured: a reflection vector) and
+//!   the shared-secret request: not implemented.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
 pub mod attrs;
+pub mod classic;
 pub mod clock;
 pub mod framing;
 

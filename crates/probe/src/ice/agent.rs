@@ -35,6 +35,11 @@ const INBOUND_CAPACITY: usize = 1024;
 const APP_QUEUE: usize = 64;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 65536;
+/// turn-client-proto's minimum time between two TURN requests (its
+/// `MIN_STUN_REQUEST_CADENCE`): the wait skipped after each TURN answer.
+const TURN_PACING: std::time::Duration = std::time::Duration::from_millis(50);
+/// The agents' Ta (RFC 8445 §14.2): the least time between two checks.
+const TIMING_ADVANCE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// What the socket tasks report to the driving loop.
 pub(crate) enum Inbound {
@@ -131,6 +136,12 @@ pub(crate) struct AgentState {
     pub(crate) selected: Option<CandidatePair>,
     pub(crate) connected: Option<Instant>,
     pub(crate) failed: bool,
+    /// The agent reported itself closed (after [`Pair::close`]: its TURN
+    /// allocations are released).
+    pub(crate) closed: bool,
+    /// How far this agent's clock runs ahead of the real one: the TURN
+    /// pacing waits skipped so far (see [`Pair::incoming_data`]).
+    skipped: std::time::Duration,
     pub(crate) app_rx: VecDeque<Vec<u8>>,
 }
 
@@ -252,9 +263,14 @@ impl Pair {
     ) -> Result<Self, String> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let mk = |side: Side| -> Result<AgentState, String> {
+            // Ta (RFC 8445 §14.2) 5 ms instead of 50: the two agents check a
+            // few dozen pairs at most, so the pacing that protects a network
+            // from a burst of hundreds of checks only made every run wait
+            // 50 ms per step (100 ms to connect on loopback).
             let mut agent = Agent::builder()
                 .controlling(side == Side::A)
                 .trickle_ice(false)
+                .timing_advance(TIMING_ADVANCE)
                 .build();
             let stream_id = agent.add_stream();
             let mut stream = agent.mut_stream(stream_id).ok_or("rice-proto: no stream")?;
@@ -286,6 +302,8 @@ impl Pair {
                 selected: None,
                 connected: None,
                 failed: false,
+                closed: false,
+                skipped: std::time::Duration::ZERO,
                 app_rx: VecDeque::new(),
             })
         };
@@ -299,8 +317,9 @@ impl Pair {
         })
     }
 
-    fn now(&self) -> SansInstant {
-        self.clock.now()
+    /// Now, for agent `side`: the real time plus the waits it skipped.
+    fn now(&self, side: Side) -> SansInstant {
+        self.clock.now() + self.sides[side].skipped
     }
 
     /// Hands a bound socket to agent `side`; its datagrams now go to the
@@ -336,8 +355,13 @@ impl Pair {
                                 break;
                             }
                         }
-                        // ICMP errors (port unreachable) surface here; keep reading.
-                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                        // ICMP errors (port unreachable) surface here: clear
+                        // them and keep reading.
+                        Err(_) => {
+                            if crate::icmp::drain(sock.as_ref()).is_empty() {
+                                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                            }
+                        }
                     }
                 }
             })));
@@ -392,8 +416,12 @@ impl Pair {
             return;
         }
         if let Some(sock) = s.sockets.get(&t.from) {
-            // UDP send errors (e.g. ICMP unreachable) are like loss: ICE retries.
-            let _ = sock.try_send_to(&t.data, t.to);
+            // UDP send errors (e.g. ICMP unreachable) are like loss: ICE
+            // retries. The send is the syscall itself: tokio's try_send_to
+            // refuses (WouldBlock) until the reactor has seen the new
+            // socket writable, which dropped every agent's first checks —
+            // half a second (the RTO) on every host-host run.
+            let _ = socket2::SockRef::from(sock.as_ref()).send_to(&t.data, &t.to.into());
         }
     }
 
@@ -434,16 +462,18 @@ impl Pair {
     /// Polls agent `side` until it waits; handles its events and sends its
     /// transmits. Returns when it next wants to be polled.
     fn service(&mut self, side: Side) -> Instant {
-        let now = self.now();
+        let now = self.now(side);
         let wake;
         loop {
             let ev = self.sides[side].agent.poll(now);
             match ev {
                 AgentPoll::WaitUntil(t) => {
-                    wake = self.clock.to_tokio(t);
+                    let at = self.clock.to_tokio(t);
+                    wake = at.checked_sub(self.sides[side].skipped).unwrap_or(at);
                     break;
                 }
                 AgentPoll::Closed => {
+                    self.sides[side].closed = true;
                     wake = Instant::now() + std::time::Duration::from_secs(3600);
                     break;
                 }
@@ -540,7 +570,7 @@ impl Pair {
                 to,
                 result,
             } => {
-                let now = self.now();
+                let now = self.now(side);
                 let s = &mut self.sides[side];
                 let index = s.turn_tcp.get(&to).map(|(i, _, _)| *i);
                 let local = match result {
@@ -608,17 +638,32 @@ impl Pair {
         from: SocketAddr,
         data: Vec<u8>,
     ) {
-        let now = self.now();
+        let now = self.now(side);
         let s = &mut self.sides[side];
         // Name TURN failures: note every STUN error answer a TURN server
         // sends (one datagram or one framed TCP/TLS message).
-        if let Some((i, server)) = s.turn_sockets.get(&local)
-            && *server == from
-            && let Ok(p) = parse_response(&data)
+        let turn_answer = s
+            .turn_sockets
+            .get(&local)
+            .filter(|(_, server)| *server == from)
+            .and_then(|(i, _)| parse_response(&data).ok().map(|p| (*i, p)));
+        if turn_answer.is_some() {
+            // A TURN server's answer: the request it ends is no longer in
+            // flight, and the next (the authenticated Allocate after the
+            // 401, a CreatePermission) is a reaction to it.
+            // turn-client-proto (inside rice-proto) would hold that one
+            // back until 50 ms after its last request; the agent is told
+            // that time has passed. Its other timers run that much ahead
+            // too: a check retransmitted or paced a little early, never
+            // one lost. (The same as the TURN probe's session does.)
+            s.skipped += TURN_PACING;
+        }
+        if let Some((i, p)) = &turn_answer
             && p.class == ResponseClass::Error
         {
-            let (code, reason) = p.error.unwrap_or((0, String::new()));
-            let e = s.turn_errors.entry(*i).or_insert(TurnErrorSeen {
+            let i = *i;
+            let (code, reason) = p.error.clone().unwrap_or((0, String::new()));
+            let e = s.turn_errors.entry(i).or_insert(TurnErrorSeen {
                 code,
                 reason: reason.clone(),
                 count: 0,
@@ -627,6 +672,12 @@ impl Pair {
             e.reason = reason;
             e.count += 1;
         }
+        let now = now
+            + if turn_answer.is_some() {
+                TURN_PACING
+            } else {
+                std::time::Duration::ZERO
+            };
         let (sid, cid) = (s.stream_id, s.component_id);
         let Some(mut stream) = s.agent.mut_stream(sid) else {
             return;
@@ -684,7 +735,7 @@ impl Pair {
 
     /// Sends `data` from agent `side` over its selected pair.
     pub(crate) fn send_app(&mut self, side: Side, data: &[u8]) -> Result<(), String> {
-        let now = self.now();
+        let now = self.now(side);
         let s = &mut self.sides[side];
         let (sid, cid) = (s.stream_id, s.component_id);
         let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
@@ -746,9 +797,9 @@ impl Pair {
     /// Closes both agents (TURN allocations are released by the following
     /// polls).
     pub(crate) fn close(&mut self) {
-        let now = self.now();
-        for s in self.sides.iter_mut() {
-            s.agent.close(now);
+        for side in Side::BOTH {
+            let now = self.now(side);
+            self.sides[side].agent.close(now);
         }
     }
 }

@@ -55,6 +55,10 @@ pub(crate) async fn srflx_on_socket(
         initial_rto: Duration::from_millis(100),
         ..RetransmitConfig::default()
     };
+    // A closed server port answers at once instead of after the deadline.
+    if let Err(e) = crate::icmp::enable(sock, local) {
+        tracing::debug!("no ICMP error reporting on {local}: {e}");
+    }
     struct Tx {
         server: usize,
         to: SocketAddr,
@@ -75,7 +79,7 @@ pub(crate) async fn srflx_on_socket(
             });
             continue;
         }
-        let (tid, bytes) = binding_request(None, None, None, true, true);
+        let (tid, bytes) = binding_request(None, None, None, true);
         pending.push(Tx {
             server,
             to: spec.addr,
@@ -140,7 +144,27 @@ pub(crate) async fn srflx_on_socket(
             break;
         }
         let recv = tokio::time::timeout_at(wake, sock.recv_from(&mut buf)).await;
-        let Ok(Ok((n, _from))) = recv else { continue };
+        let (n, _from) = match recv {
+            Ok(Ok(got)) => got,
+            Ok(Err(_)) => {
+                // An ICMP error ends the request it answers.
+                for e in crate::icmp::drain(sock) {
+                    if e.kind != crate::icmp::IcmpKind::PortUnreachable {
+                        continue;
+                    }
+                    while let Some(idx) = pending.iter().position(|t| t.to == e.to) {
+                        let tx = pending.swap_remove(idx);
+                        answers.push(SrflxAnswer {
+                            server: tx.server,
+                            result: Err(GatherError::PortClosed { from: e.from }),
+                            at: Instant::now(),
+                        });
+                    }
+                }
+                continue;
+            }
+            Err(_) => continue,
+        };
         let Ok(parsed) = parse_response(&buf[..n]) else {
             continue;
         };

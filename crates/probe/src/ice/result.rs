@@ -92,6 +92,12 @@ pub enum GatherError {
     },
     /// The address family of the server does not match the local socket.
     FamilyMismatch,
+    /// ICMP port unreachable: the server's host is up, nothing listens on
+    /// the port.
+    PortClosed {
+        /// Who sent the ICMP error, when known.
+        from: Option<std::net::IpAddr>,
+    },
 }
 
 impl std::fmt::Display for GatherError {
@@ -113,6 +119,13 @@ impl std::fmt::Display for GatherError {
                  in a run; tested in its own relay-relay run"
             ),
             GatherError::FamilyMismatch => f.write_str("address family mismatch"),
+            GatherError::PortClosed { from } => {
+                f.write_str(model::stun::PORT_CLOSED)?;
+                match from {
+                    Some(ip) => write!(f, " (ICMP port unreachable from {ip})"),
+                    None => f.write_str(" (ICMP port unreachable)"),
+                }
+            }
         }
     }
 }

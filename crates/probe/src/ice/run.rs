@@ -517,6 +517,7 @@ impl Run<'_> {
             return self.finish_early(local(message));
         }
         let checks_t0 = Instant::now();
+        tracing::debug!(filter = %self.filter, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: checks start");
         let connect_deadline = checks_t0 + self.opts.connect_timeout;
         self.pair
             .drive_until(connect_deadline, |s| {
@@ -524,6 +525,7 @@ impl Run<'_> {
             })
             .await;
         let connected = self.pair.sides.iter().all(|s| s.is_connected());
+        tracing::debug!(filter = %self.filter, connected, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: checks done");
         let time_to_connected = connected
             .then(|| self.pair.sides.iter().filter_map(|s| s.connected).max())
             .flatten()
@@ -555,6 +557,7 @@ impl Run<'_> {
                 Some(p),
             )
         };
+        tracing::debug!(filter = %self.filter, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: payload done");
         let data_channel = if connected && self.opts.data_channel {
             let dc = super::datachannel::run(
                 &mut self.pair,
@@ -566,6 +569,7 @@ impl Run<'_> {
         } else {
             None
         };
+        tracing::debug!(filter = %self.filter, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: data channel done");
         self.release().await;
         IceRunResult {
             filter: self.filter,
@@ -615,9 +619,19 @@ impl Run<'_> {
     async fn release(&mut self) {
         if self.pair.sides.iter().any(|s| !s.relays.is_empty()) {
             self.pair.close();
+            // Until both agents say they are closed (their deallocations
+            // answered), bounded.
             self.pair
-                .drive_until(Instant::now() + Duration::from_millis(200), |_| false)
+                .drive_until(Instant::now() + Duration::from_millis(200), |s| {
+                    s.iter().all(|s| s.closed)
+                })
                 .await;
+            tracing::debug!(
+                filter = %self.filter,
+                closed = self.pair.sides.iter().all(|s| s.closed),
+                at_ms = self.t0.elapsed().as_secs_f64() * 1e3,
+                "ice: released"
+            );
         }
     }
 

@@ -29,7 +29,7 @@ pub(crate) async fn hairpin_test(
             };
         }
     };
-    let (tid, bytes) = binding_request(None, None, None, true, true);
+    let (tid, bytes) = binding_request(None, None, None, true);
     let mut sent = 0u32;
     for i in 0..cfg.rc.max(1) {
         if Instant::now() >= deadline {

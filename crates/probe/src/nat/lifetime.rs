@@ -64,7 +64,7 @@ async fn one_probe(
     let y = UdpStunClient::bind(local).await.ok()?;
     let baseline = x.counters().received;
     let cfg = fast_config(rtt);
-    let (_, req) = binding_request(None, Some(mapped.port()), Some(64), true, true);
+    let (_, req) = binding_request(None, Some(mapped.port()), Some(64), true);
     // The checks are not cut by `deadline`: their cost is part of the
     // overhead the planner's budget already leaves room for.
     for i in 0..cfg.rc.max(1) {

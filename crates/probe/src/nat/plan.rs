@@ -191,6 +191,11 @@ pub fn reply_from(result: &Result<StunResponse, TransactionError>) -> Reply {
             }
         }
         Err(TransactionError::Deadline { .. }) => Reply::NotRun,
+        Err(TransactionError::Unreachable {
+            kind: crate::icmp::IcmpKind::PortUnreachable,
+            from,
+            ..
+        }) => Reply::PortClosed { from: *from },
         Err(e) => Reply::Error {
             message: e.to_string(),
         },
@@ -258,6 +263,7 @@ mod tests {
                 xor_mapped: mapped.map(sa),
                 mapped_address: None,
                 other_address: None,
+                rfc3489: false,
                 response_origin: None,
                 software: None,
                 error: (class == ResponseClass::Error).then(|| (420, "Unknown".to_owned())),

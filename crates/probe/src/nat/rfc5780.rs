@@ -73,7 +73,7 @@ pub(crate) async fn timed_request(
     Result<StunResponse, TransactionError>,
     Option<Duration>,
 ) {
-    let (_, req) = binding_request(test.change, None, None, true, true);
+    let (_, req) = binding_request(test.change, None, None, true);
     let t0 = Instant::now();
     let result = client.request(req, test.to, cfg, deadline).await;
     let sample = result.as_ref().ok().map(|r| rtt_sample(r, t0.elapsed()));
@@ -143,7 +143,7 @@ async fn tcp_binding_once(
             return TcpAttempt::NotAnswered;
         }
     };
-    let (_, req) = binding_request(None, None, None, true, true);
+    let (_, req) = binding_request(None, None, None, true);
     match client.request(req, deadline).await {
         Ok(r) if r.is_success() => TcpAttempt::Answered,
         _ => TcpAttempt::NotAnswered,
@@ -247,6 +247,7 @@ pub(crate) async fn run_server(
             };
             let (reply, result, rtt) = timed_request(&s1, t1, discovery_config(), deadline).await;
             let other = result.as_ref().ok().and_then(|r| r.parsed.other_address);
+            obs.rfc3489 = result.as_ref().is_ok_and(|r| r.parsed.rfc3489);
             let ti = TestI {
                 server,
                 mapped: reply.mapped(),

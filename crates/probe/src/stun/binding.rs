@@ -74,6 +74,8 @@ pub struct BindingInfo {
     /// OTHER-ADDRESS (or CHANGED-ADDRESS): the server supports RFC 5780
     /// (or RFC 3489) tests.
     pub other_address: Option<SocketAddr>,
+    /// The alternate address came from CHANGED-ADDRESS: an RFC 3489 server.
+    pub rfc3489: bool,
     /// RESPONSE-ORIGIN (or SOURCE-ADDRESS).
     pub response_origin: Option<SocketAddr>,
     /// SOFTWARE.
@@ -100,6 +102,7 @@ impl BindingInfo {
             ),
             from: r.from,
             other_address: r.parsed.other_address,
+            rfc3489: r.parsed.rfc3489,
             response_origin: r.parsed.response_origin,
             software: r.parsed.software.clone(),
             rtt: r.rtt,
@@ -126,6 +129,15 @@ pub enum BindingError {
     /// TCP connection refused.
     #[error("connection refused")]
     ConnectRefused,
+    /// ICMP port unreachable over UDP: nothing listens on the port.
+    #[error("{} (ICMP port unreachable{})", model::stun::PORT_CLOSED, .from.map(|a| format!(" from {a}")).unwrap_or_default())]
+    PortClosed {
+        /// Who answered, when known.
+        from: Option<std::net::IpAddr>,
+    },
+    /// Another ICMP error (host or network unreachable, prohibited).
+    #[error("{0}")]
+    Unreachable(String),
     /// TCP connection timed out.
     #[error("connection timed out")]
     ConnectTimeout,
@@ -160,6 +172,12 @@ impl From<TransactionError> for BindingError {
             TransactionError::Timeout { transmissions } => Self::Timeout { transmissions },
             TransactionError::Deadline { transmissions } => Self::Deadline { transmissions },
             TransactionError::ConnectRefused(_) => Self::ConnectRefused,
+            TransactionError::Unreachable {
+                kind: crate::icmp::IcmpKind::PortUnreachable,
+                from,
+                ..
+            } => Self::PortClosed { from },
+            TransactionError::Unreachable { .. } => Self::Unreachable(e.to_string()),
             TransactionError::ConnectTimeout(_) => Self::ConnectTimeout,
             TransactionError::Closed => Self::Closed,
             TransactionError::Bind { .. } => Self::Bind(e.to_string()),
@@ -235,7 +253,7 @@ pub async fn query_all_counted(
                     Some(Ok(client)) => {
                         let client = client.clone();
                         set.spawn(async move {
-                            let (_, req) = binding_request(None, None, None, true, true);
+                            let (_, req) = binding_request(None, None, None, true);
                             let outcome =
                                 match client.request(req, target.addr, cfg, deadline).await {
                                     Ok(r) => BindingInfo::from_response(&r),
@@ -331,7 +349,7 @@ async fn probe_tcp(
         Ok(c) => c,
         Err(e) => return (None, Err(e.into())),
     };
-    let (_, req) = binding_request(None, None, None, true, true);
+    let (_, req) = binding_request(None, None, None, true);
     let outcome = match client.request(req, deadline).await {
         Ok(r) => BindingInfo::from_response(&r),
         Err(e) => Err(e.into()),
@@ -432,6 +450,7 @@ mod tests {
                     mapped_mismatch: false,
                     from: addr.parse().expect("test address"),
                     other_address: None,
+                    rfc3489: false,
                     response_origin: None,
                     software: None,
                     rtt: Duration::from_millis(1),

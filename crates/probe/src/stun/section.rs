@@ -33,6 +33,7 @@ pub fn section(entries: &[StunEntry], counters: model::Counters) -> StunSection 
             response_origin: None,
             other_address: None,
             rfc5780: None,
+            rfc3489: None,
             software: None,
             error: None,
         };
@@ -49,7 +50,8 @@ pub fn section(entries: &[StunEntry], counters: model::Counters) -> StunSection 
                         s.transmissions = info.transmissions;
                         s.response_origin = info.response_origin;
                         s.other_address = info.other_address;
-                        s.rfc5780 = Some(info.other_address.is_some());
+                        s.rfc5780 = Some(info.other_address.is_some() && !info.rfc3489);
+                        s.rfc3489 = Some(info.rfc3489);
                         s.software = info.software.clone();
                     }
                     Err(err) => {
@@ -57,7 +59,9 @@ pub fn section(entries: &[StunEntry], counters: model::Counters) -> StunSection 
                             BindingError::Timeout { .. } | BindingError::Deadline { .. } => {
                                 Outcome::Timeout
                             }
-                            BindingError::ConnectRefused => Outcome::Refused,
+                            BindingError::ConnectRefused | BindingError::PortClosed { .. } => {
+                                Outcome::Refused
+                            }
                             _ => Outcome::Error,
                         };
                         if let BindingError::Timeout { transmissions }

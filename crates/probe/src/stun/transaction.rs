@@ -34,9 +34,6 @@ use wire::attrs::{
     ResponsePort, SourceAddress,
 };
 
-/// The SOFTWARE value natscope puts in its requests.
-pub const SOFTWARE: &str = concat!("natscope/", env!("CARGO_PKG_VERSION"));
-
 /// Largest STUN message natscope reads (UDP datagram or TCP frame).
 pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 
@@ -143,6 +140,17 @@ pub enum TransactionError {
     /// The TCP connection was refused (nothing listening, or a RST).
     #[error("connection refused by {0}")]
     ConnectRefused(SocketAddr),
+    /// An ICMP error came back for the request over UDP: port unreachable
+    /// (nothing listens), host or network unreachable, or prohibited.
+    #[error("{} from {}", .kind.describe(), .from.map(|a| a.to_string()).unwrap_or_else(|| "the path".into()))]
+    Unreachable {
+        /// What the ICMP error said.
+        kind: crate::icmp::IcmpKind,
+        /// Who sent it, when known.
+        from: Option<std::net::IpAddr>,
+        /// How many times the request was sent.
+        transmissions: u32,
+    },
     /// The TCP connection did not complete before the deadline.
     #[error("connection to {0} timed out")]
     ConnectTimeout(SocketAddr),
@@ -187,6 +195,9 @@ pub struct ParsedResponse {
     pub mapped_address: Option<SocketAddr>,
     /// OTHER-ADDRESS, else RFC 3489 CHANGED-ADDRESS.
     pub other_address: Option<SocketAddr>,
+    /// `other_address` came from CHANGED-ADDRESS (no OTHER-ADDRESS): a
+    /// classic RFC 3489 server.
+    pub rfc3489: bool,
     /// RESPONSE-ORIGIN, else RFC 3489 SOURCE-ADDRESS.
     pub response_origin: Option<SocketAddr>,
     /// SOFTWARE.
@@ -213,6 +224,8 @@ fn parse_message(msg: &Message<'_>) -> Result<ParsedResponse, TransactionError> 
         }
     };
     let tid = msg.transaction_id();
+    let other = msg.attribute::<OtherAddress>().map(|a| a.addr()).ok();
+    let changed = msg.attribute::<ChangedAddress>().map(|a| a.addr()).ok();
     Ok(ParsedResponse {
         transaction_id: tid,
         class,
@@ -221,11 +234,8 @@ fn parse_message(msg: &Message<'_>) -> Result<ParsedResponse, TransactionError> 
             .ok()
             .map(|a| a.addr(tid)),
         mapped_address: msg.attribute::<MappedAddress>().ok().map(|a| a.addr()),
-        other_address: msg
-            .attribute::<OtherAddress>()
-            .map(|a| a.addr())
-            .or_else(|_| msg.attribute::<ChangedAddress>().map(|a| a.addr()))
-            .ok(),
+        other_address: other.or(changed),
+        rfc3489: other.is_none() && changed.is_some(),
         response_origin: msg
             .attribute::<ResponseOrigin>()
             .map(|a| a.addr())
@@ -271,14 +281,18 @@ impl StunResponse {
     }
 }
 
-/// Builds a Binding request with natscope's optional attributes, in the
+/// Builds a Binding request with the attributes a test needs, in the
 /// order RFC 5780 servers expect: CHANGE-REQUEST, RESPONSE-PORT, PADDING,
-/// SOFTWARE, FINGERPRINT. `padding` is clamped to [`wire::attrs::MAX_PADDING`].
+/// FINGERPRINT. `padding` is clamped to [`wire::attrs::MAX_PADDING`].
+///
+/// No SOFTWARE: RFC 8489 §11 asks clients to be conservative with servers
+/// of the RFC 3489 era, and Debian's stund drops a request whose attribute
+/// length is not a multiple of 4 ("natscope/0.1.0" is 14 bytes) — silence
+/// natscope would misread as a dead server.
 pub fn binding_request(
     change: Option<ChangeRequest>,
     response_port: Option<u16>,
     padding: Option<u16>,
-    software: bool,
     fingerprint: bool,
 ) -> (TransactionId, Vec<u8>) {
     let mut msg = Message::builder_request(BINDING, MessageWriteVec::new());
@@ -293,9 +307,6 @@ pub fn binding_request(
     }
     if let Some(pad) = padding {
         let _ = msg.add_attribute(&Padding(pad.min(wire::attrs::MAX_PADDING)));
-    }
-    if software && let Ok(sw) = Software::new(SOFTWARE) {
-        let _ = msg.add_attribute(&sw);
     }
     if fingerprint {
         let _ = msg.add_fingerprint();
@@ -435,6 +446,11 @@ impl UdpStunClient {
                 source,
             })?;
         let local = socket.local_addr()?;
+        // A closed port answers at once (ICMP port unreachable) instead of
+        // letting the transaction run to its timeout.
+        if let Err(e) = crate::icmp::enable(&socket, local) {
+            tracing::debug!("no ICMP error reporting on {local}: {e}");
+        }
         let socket = Arc::new(socket);
         let counters = Arc::new(AtomicCounters::default());
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
@@ -528,6 +544,8 @@ impl UdpStunClient {
 
 struct Pending {
     reply: oneshot::Sender<Result<StunResponse, TransactionError>>,
+    /// Where the request went (to match ICMP errors).
+    to: SocketAddr,
     transmissions: u32,
     last_send: Instant,
     deadline: Instant,
@@ -561,12 +579,12 @@ impl Driver {
                         self.on_datagram(data, from);
                     }
                     Err(e) => {
-                        // ICMP errors (ECONNREFUSED on Linux) and other
-                        // transient errors are survived; a short pause avoids
-                        // spinning on a persistent error.
+                        // ICMP errors end the transactions they answer;
+                        // other transient errors are survived, with a short
+                        // pause against spinning on a persistent one.
                         bump(&self.counters.socket_errors);
-                        tracing::debug!("recv error (ignored): {e}");
-                        if e.kind() != std::io::ErrorKind::ConnectionRefused {
+                        tracing::debug!("recv error: {e}");
+                        if !self.on_icmp() && e.kind() != std::io::ErrorKind::ConnectionRefused {
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
                     }
@@ -637,20 +655,52 @@ impl Driver {
             );
         }
         bump(&self.counters.requests);
-        if let Err(e) = self.socket.send_to(&data, to).await {
-            // A failed send is like a lost packet: retransmission may recover.
-            bump(&self.counters.socket_errors);
-            tracing::debug!("send to {to} failed: {e}");
-        }
+        let sent = self.socket.send_to(&data, to).await;
         self.pending.insert(
             tid,
             Pending {
                 reply,
+                to,
                 transmissions: 1,
                 last_send: now,
                 deadline,
             },
         );
+        if let Err(e) = sent {
+            // A failed send is like a lost packet: retransmission may
+            // recover. It may also carry an earlier ICMP error.
+            bump(&self.counters.socket_errors);
+            tracing::debug!("send to {to} failed: {e}");
+            self.on_icmp();
+        }
+    }
+
+    /// Ends the transactions an ICMP error answers (port, host or network
+    /// unreachable; prohibited). Returns whether any error was queued.
+    fn on_icmp(&mut self) -> bool {
+        let errors = crate::icmp::drain(self.socket.as_ref());
+        for e in &errors {
+            if e.kind == crate::icmp::IcmpKind::TimeExceeded {
+                continue;
+            }
+            let hit: Vec<TransactionId> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| p.to == e.to)
+                .map(|(t, _)| *t)
+                .collect();
+            for tid in hit {
+                self.cancel(tid);
+                if let Some(p) = self.pending.remove(&tid) {
+                    let _ = p.reply.send(Err(TransactionError::Unreachable {
+                        kind: e.kind,
+                        from: e.from,
+                        transmissions: p.transmissions,
+                    }));
+                }
+            }
+        }
+        !errors.is_empty()
     }
 
     fn on_datagram(&mut self, data: &[u8], from: SocketAddr) {
@@ -741,6 +791,7 @@ impl Driver {
             if let Err(e) = self.socket.send_to(&data, to).await {
                 bump(&self.counters.socket_errors);
                 tracing::debug!("retransmit to {to} failed: {e}");
+                self.on_icmp();
             }
         }
         // Timeouts and cancellations.
@@ -794,7 +845,6 @@ mod tests {
             Some(4000),
             Some(8),
             true,
-            true,
         );
         let msg = Message::from_bytes(&bytes).expect("valid request");
         assert_eq!(msg.transaction_id(), tid);
@@ -805,15 +855,20 @@ mod tests {
         );
         assert_eq!(msg.attribute::<ResponsePort>().expect("port").port(), 4000);
         assert_eq!(msg.attribute::<Padding>().expect("pad").len(), 8);
-        assert_eq!(
-            msg.attribute::<Software>().expect("sw").software(),
-            SOFTWARE
-        );
+        // Conservative for RFC 3489 servers: no SOFTWARE, and every
+        // attribute a multiple of 4 bytes long.
+        assert!(msg.attribute::<Software>().is_err());
+        let mut at = 20;
+        while at + 4 <= bytes.len() {
+            let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+            assert_eq!(len % 4, 0, "attribute at {at} is {len} bytes");
+            at += 4 + len;
+        }
     }
 
     #[test]
     fn parse_rejects_requests_and_garbage() {
-        let (_, req) = binding_request(None, None, None, false, false);
+        let (_, req) = binding_request(None, None, None, false);
         assert!(parse_response(&req).is_err());
         assert!(parse_response(&[0xff; 40]).is_err());
         assert!(parse_response(&[]).is_err());

@@ -291,7 +291,9 @@ async fn run_once(
             return Flow::Done;
         }
     };
-    let flow = s.run_stages(cfg, creds.as_ref(), r).await;
+    let flow = s
+        .run_stages(uri, transport, server, cfg, creds.as_ref(), r)
+        .await;
     r.stale_nonce_retried = s.tap.stale_nonces > 0;
     if r.software.is_none() {
         r.software = s.tap.software.clone();

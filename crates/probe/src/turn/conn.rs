@@ -2,11 +2,17 @@
 //! one, or a TCP/TLS stream cut into whole STUN and ChannelData frames by
 //! the one framer (`wire::Framer`).
 
-use super::dtls::DtlsConn;
+use super::config::TurnProbeConfig;
+use super::dtls::{self, DtlsConn};
+use super::failure::name_io_error;
+use super::target::host_name;
+use super::tls;
+use model::servers::ServerUri;
+use model::turn::{TurnFailure, TurnTransport};
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpStream, UdpSocket};
 use wire::Framer;
 
 /// A UDP socket connected to `server` (ICMP errors then surface on it).
@@ -106,5 +112,50 @@ impl Conn {
                 framer.push(&tmp[..n]).map_err(invalid)?;
             },
         }
+    }
+}
+
+/// A fresh connection of `transport` to `server`, bounded by the stage
+/// timeout. The first connection's stages already recorded how connecting
+/// went; this one only needs to work.
+pub(super) async fn connect_fresh(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    server: SocketAddr,
+    cfg: &TurnProbeConfig,
+) -> Result<Conn, TurnFailure> {
+    let host = host_name(uri);
+    let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
+    let attempt = async {
+        match transport {
+            TurnTransport::Udp => connected_udp(server)
+                .await
+                .map(Conn::Udp)
+                .map_err(|e| name_io_error(&e)),
+            TurnTransport::Dtls => {
+                let sock = connected_udp(server).await.map_err(|e| name_io_error(&e))?;
+                let est = dtls::connect(sock, &host, &cfg.tls).await?;
+                Ok(Conn::Dtls(Box::new(est.conn)))
+            }
+            TurnTransport::Tcp | TurnTransport::Tls => {
+                let tcp = TcpStream::connect(server)
+                    .await
+                    .map_err(|e| name_io_error(&e))?;
+                let _ = tcp.set_nodelay(true);
+                let local = tcp.local_addr().map_err(|e| name_io_error(&e))?;
+                let remote = tcp.peer_addr().map_err(|e| name_io_error(&e))?;
+                if transport == TurnTransport::Tcp {
+                    return Ok(Conn::stream(Box::new(tcp), local, remote));
+                }
+                let tls = tls::connect_with(&cfg.tls, &host, tcp).await?;
+                Ok(Conn::stream(Box::new(tls), local, remote))
+            }
+        }
+    };
+    match tokio::time::timeout(cfg.stage_timeout, attempt).await {
+        Ok(res) => res,
+        Err(_) => Err(TurnFailure::Timeout {
+            after_ms: timeout_ms,
+        }),
     }
 }

@@ -5,7 +5,6 @@
 
 use super::conn::{Conn, connected_udp};
 use super::failure::{name_failure, name_io_error};
-use super::ipv6;
 use super::session::Session;
 use crate::turn::creds::{ResolvedCredentials, TurnAuth, unix_now};
 use model::turn::TurnFailure;
@@ -87,6 +86,6 @@ impl HeldAllocation {
     /// retried once like the `deallocate` stage does); true when the server
     /// confirmed it within `wait`.
     pub async fn release(mut self, wait: Duration) -> bool {
-        ipv6::delete(&mut self.session, &self.creds, wait).await
+        self.session.delete_within(&self.creds, wait).await
     }
 }

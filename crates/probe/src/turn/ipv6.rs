@@ -5,19 +5,15 @@
 //! `ok`, `failed_stage` or `failure`.
 
 use super::config::TurnProbeConfig;
-use super::conn::{Conn, connected_udp};
-use super::dtls;
+use super::conn::connect_fresh;
 use super::failure::{name_failure, name_io_error};
 use super::session::{Session, allocation_outcome};
 use super::stages::{additive_inputs, ms_since};
 use crate::turn::creds::ResolvedCredentials;
-use crate::turn::target::host_name;
-use crate::turn::tls;
 use model::servers::ServerUri;
 use model::turn::{TurnFailure, TurnStage, TurnTransport, TurnTransportResult};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use turn_client_proto::api::TurnClientApi;
 use turn_client_proto::types::AddressFamily;
 use turn_client_proto::types::message::ALLOCATE;
@@ -43,7 +39,11 @@ pub(super) async fn allocate_ipv6_stage(
         return;
     };
     let t0 = tokio::time::Instant::now();
-    match allocate(uri, transport, server, cfg, &creds).await {
+    let (outcome, wire_ms) = allocate(uri, transport, server, cfg, &creds).await;
+    // The server's answer time on the wire (the 401 challenge and the
+    // Allocate), else the time waited.
+    let ms = wire_ms.unwrap_or_else(|| ms_since(t0));
+    match outcome {
         Ok((relayed, deleted)) => {
             r.relayed_address_ipv6 = Some(relayed);
             let del = if deleted {
@@ -53,33 +53,57 @@ pub(super) async fn allocate_ipv6_stage(
             };
             r.pass(
                 TurnStage::AllocateIpv6,
-                ms_since(t0),
+                ms,
                 Some(format!("IPv6 relayed address {relayed}; {del}")),
             );
         }
-        Err(f) => r.fail_additive(TurnStage::AllocateIpv6, Some(ms_since(t0)), f),
+        Err(f) => r.fail_additive(TurnStage::AllocateIpv6, Some(ms), f),
     }
 }
 
 /// Connects, allocates with REQUESTED-ADDRESS-FAMILY IPv6 and deletes the
 /// allocation. Returns the IPv6 relayed address and whether the deletion
-/// was confirmed.
+/// was confirmed, and the server's answer time for the Allocates on the
+/// wire.
 async fn allocate(
     uri: &ServerUri,
     transport: TurnTransport,
     server: SocketAddr,
     cfg: &TurnProbeConfig,
     creds: &ResolvedCredentials,
+) -> (Result<(SocketAddr, bool), TurnFailure>, Option<f64>) {
+    let conn = match connect_fresh(uri, transport, server, cfg).await {
+        Ok(c) => c,
+        Err(f) => return (Err(f), None),
+    };
+    let mut s = match Session::new(conn, Some(creds), AddressFamily::IPV6) {
+        Ok(s) => s,
+        Err(e) => return (Err(name_io_error(&e)), None),
+    };
+    let mark = s.tap.wire_mark();
+    let out = allocate_on(&mut s, cfg, creds).await;
+    (out, s.tap.wire_ms(mark, ALLOCATE))
+}
+
+async fn allocate_on(
+    s: &mut Session,
+    cfg: &TurnProbeConfig,
+    creds: &ResolvedCredentials,
 ) -> Result<(SocketAddr, bool), TurnFailure> {
     let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
-    let conn = connect(uri, transport, server, cfg).await?;
-    let mut s =
-        Session::new(conn, Some(creds), AddressFamily::IPV6).map_err(|e| name_io_error(&e))?;
     let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
     let (created, res) = s.settle(true, deadline, allocation_outcome).await;
     if !created {
         // The first 401 is the challenge, not a failure.
-        return Err(match s.tap.last_error_after_challenge(ALLOCATE) {
+        let answer = s.tap.last_error_after_challenge(ALLOCATE);
+        // A success the client refused: the relay is of the other family
+        // (the server ignored REQUESTED-ADDRESS-FAMILY).
+        if answer.is_none()
+            && let Some(relayed) = s.tap.relayed.filter(SocketAddr::is_ipv4)
+        {
+            return Err(TurnFailure::AddressFamilyIgnored { relayed });
+        }
+        return Err(match answer {
             Some((ADDRESS_FAMILY_NOT_SUPPORTED, _)) => TurnFailure::AddressFamilyNotSupported,
             Some((401, _)) => TurnFailure::WrongCredentials,
             answer => name_failure(ALLOCATE, answer, res, timeout_ms),
@@ -91,7 +115,9 @@ async fn allocate(
         .map(|(_, a)| a)
         .chain(s.tap.relayed)
         .find(SocketAddr::is_ipv6);
-    let deleted = delete(&mut s, creds, cfg.stage_timeout.min(Duration::from_secs(1))).await;
+    let deleted = s
+        .delete_within(creds, cfg.stage_timeout.min(Duration::from_secs(1)))
+        .await;
     match relayed {
         Some(a) => Ok((a, deleted)),
         None => Err(TurnFailure::UnexpectedResponse {
@@ -99,62 +125,6 @@ async fn allocate(
                 "asked for an IPv6 relayed address, got {}",
                 s.tap.relayed.map_or("none".to_string(), |a| a.to_string())
             ),
-        }),
-    }
-}
-
-/// Deletes the allocation ([`Session::delete_allocation`]: Refresh with
-/// lifetime 0, a 438 Stale Nonce retried once); true when the server
-/// confirmed it (or closed the stream connection) within `wait`.
-pub(super) async fn delete(s: &mut Session, creds: &ResolvedCredentials, wait: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + wait;
-    match s.delete_allocation(creds, deadline).await {
-        Some(Ok(d)) => matches!(d.answer, Some(Ok(()))) || s.closed_after_delete(&d),
-        _ => false,
-    }
-}
-
-/// A fresh connection of `transport` to `server`, bounded by the stage
-/// timeout. The first connection's stages already recorded how connecting
-/// went; this one only needs to work.
-pub(super) async fn connect(
-    uri: &ServerUri,
-    transport: TurnTransport,
-    server: SocketAddr,
-    cfg: &TurnProbeConfig,
-) -> Result<Conn, TurnFailure> {
-    let host = host_name(uri);
-    let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
-    let attempt = async {
-        match transport {
-            TurnTransport::Udp => connected_udp(server)
-                .await
-                .map(Conn::Udp)
-                .map_err(|e| name_io_error(&e)),
-            TurnTransport::Dtls => {
-                let sock = connected_udp(server).await.map_err(|e| name_io_error(&e))?;
-                let est = dtls::connect(sock, &host, &cfg.tls).await?;
-                Ok(Conn::Dtls(Box::new(est.conn)))
-            }
-            TurnTransport::Tcp | TurnTransport::Tls => {
-                let tcp = TcpStream::connect(server)
-                    .await
-                    .map_err(|e| name_io_error(&e))?;
-                let _ = tcp.set_nodelay(true);
-                let local = tcp.local_addr().map_err(|e| name_io_error(&e))?;
-                let remote = tcp.peer_addr().map_err(|e| name_io_error(&e))?;
-                if transport == TurnTransport::Tcp {
-                    return Ok(Conn::stream(Box::new(tcp), local, remote));
-                }
-                let tls = tls::connect_with(&cfg.tls, &host, tcp).await?;
-                Ok(Conn::stream(Box::new(tls), local, remote))
-            }
-        }
-    };
-    match tokio::time::timeout(cfg.stage_timeout, attempt).await {
-        Ok(res) => res,
-        Err(_) => Err(TurnFailure::Timeout {
-            after_ms: timeout_ms,
         }),
     }
 }

@@ -9,7 +9,8 @@
 //!   redirect, the additive stages — built in one direction from `failure`
 //!   (naming), `conn` (the connection and its framing), `tap` (what the
 //!   server said; pure), `refresh` (natscope's own Refresh), `session`
-//!   (turn-client-proto pumped from tokio) and `stages` (the script), then
+//!   (turn-client-proto pumped from tokio), `echo` (the data test's peer: a
+//!   second allocation, relay to relay) and `stages` (the script), then
 //!   `ipv6` and `tcp_alloc` (the additive stages) and, with the
 //!   `test-support` feature, `hold` (an allocation held open on purpose).
 //! - [`tls`]: the one TLS client handshake, certificate verification
@@ -23,6 +24,7 @@ mod config;
 mod conn;
 pub mod creds;
 mod dtls;
+mod echo;
 mod failure;
 #[cfg(feature = "test-support")]
 pub mod hold;

@@ -23,7 +23,7 @@ impl Default for QualityConfig {
         Self {
             packets: 50,
             payload_bytes: 160,
-            interval: Duration::from_millis(10),
+            interval: Duration::from_millis(2),
             max_duration: Duration::from_secs(2),
         }
     }
@@ -69,6 +69,21 @@ pub(crate) async fn run_burst<B: BurstIo>(
             continue;
         }
         if next >= cfg.packets && rtts.iter().all(|r| r.is_some()) {
+            break;
+        }
+        // Once all went out, a lost packet is waited for as long as three
+        // of the slowest round trips seen (at least 250 ms), not until
+        // `max_duration`.
+        let last_wait = {
+            let slowest = rtts.iter().flatten().copied().fold(0.0_f64, f64::max);
+            Duration::from_secs_f64((3.0 * slowest / 1000.0).max(0.25))
+        };
+        let end = if next >= cfg.packets {
+            end.min(next_send + last_wait)
+        } else {
+            end
+        };
+        if now >= end {
             break;
         }
         let wake = if next < cfg.packets {

@@ -29,6 +29,21 @@ use turn_client_proto::types::{AddressFamily, TransportType};
 use turn_client_proto::udp::TurnClientUdp;
 use wire::Clock;
 
+/// Builds the future `make` returns on the heap, in a frame of its own
+/// that is gone before it is polled. Awaiting a stage directly puts its
+/// whole future in the caller's poll frame — in debug builds one copy per
+/// await point, which made the stage script's frame half a megabyte (tokio
+/// worker stacks are 2 MiB). Awaiting `boxed(|| stage(..))` costs the
+/// caller a pointer.
+pub(super) fn boxed<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    Box::pin(make())
+}
+
+/// turn-client-proto's minimum time between two requests
+/// (`MIN_STUN_REQUEST_CADENCE`, not configurable): the wait skipped after
+/// each answer.
+pub(super) const PACING: Duration = Duration::from_millis(50);
+
 /// turn-client-proto's client and the connection(s) it runs over.
 pub(super) struct Session {
     pub(super) conn: Conn,
@@ -38,6 +53,9 @@ pub(super) struct Session {
     pub(super) client: TurnClient,
     /// The one bridge to the sans-IO clock.
     pub(super) clock: Clock,
+    /// How far the client's clock runs ahead of the real one: the pacing
+    /// waits skipped so far ([`PACING`]).
+    pub(super) skipped: Duration,
     pub(super) tap: Tap,
     pub(super) events: VecDeque<TurnEvent>,
     pub(super) peer_data: VecDeque<Vec<u8>>,
@@ -122,6 +140,7 @@ impl Session {
             data: None,
             client,
             clock: Clock::start(),
+            skipped: Duration::ZERO,
             tap: Tap::default(),
             events: VecDeque::new(),
             peer_data: VecDeque::new(),
@@ -133,15 +152,32 @@ impl Session {
         })
     }
 
-    /// Now, for the sans-IO client.
+    /// Now, for the sans-IO client: the real time plus the pacing waits
+    /// skipped.
     pub(super) fn now(&self) -> turn_client_proto::stun::Instant {
-        self.clock.now()
+        self.clock.now() + self.skipped
+    }
+
+    /// When the real clock reaches the client's `t`.
+    fn real(&self, t: turn_client_proto::stun::Instant) -> Instant {
+        let at = self.clock.to_tokio(t);
+        at.checked_sub(self.skipped).unwrap_or(at)
     }
 
     /// Hands what arrived on the connection whose local address is `to` to
     /// the client (through the tap) and keeps the peer data it yields.
     pub(super) fn handle_frame(&mut self, frame: &[u8], to: SocketAddr) {
-        self.tap.inspect(frame, Instant::now());
+        if self.tap.inspect(frame, Instant::now()) {
+            // An answer: the request it ends is no longer in flight, and
+            // the next one (the stage script's, or the client's own retry
+            // after a 401 or 438) is a reaction to it. turn-client-proto
+            // would hold that one back until 50 ms after the last request
+            // went out; the script is sequential, so the wait protects
+            // nothing and is skipped. Timers of other requests still in
+            // flight (none, in the script) would fire that much earlier:
+            // a retransmission, never a loss.
+            self.skipped += PACING;
+        }
         let now = self.now();
         let t = Transmit::new(frame, self.transport, self.remote, to);
         if let TurnRecvRet::PeerData(d) = self.client.recv(t, now)
@@ -159,7 +195,7 @@ impl Session {
     pub(super) async fn flush(&mut self) -> Result<(), PumpError> {
         let now = self.now();
         while let Some(t) = self.client.poll_transmit(now) {
-            self.tap.inspect_outgoing(&t.data);
+            self.tap.inspect_outgoing(&t.data, Instant::now());
             self.send_from(t.from, &t.data)
                 .await
                 .map_err(PumpError::Io)?;
@@ -220,14 +256,20 @@ impl Session {
             if Instant::now() >= deadline {
                 return Err(PumpError::Timeout);
             }
-            let wake = wait
-                .map(|t| self.clock.to_tokio(t))
-                .unwrap_or(deadline)
-                .min(deadline);
-            let mut chunk = [0u8; 16384];
+            let wake = wait.map(|t| self.real(t)).unwrap_or(deadline).min(deadline);
+            // The read buffer is on the heap: a 16 KiB array here would sit
+            // in every future that pumps (and, in debug builds, in their
+            // stack frames too).
             let data_read = async {
                 match &mut self.data {
-                    Some(d) => (d.io.read(&mut chunk).await, d.local),
+                    Some(d) => {
+                        let mut chunk = vec![0u8; 16384];
+                        let r = d.io.read(&mut chunk).await.map(|n| {
+                            chunk.truncate(n);
+                            chunk
+                        });
+                        (r, d.local)
+                    }
                     None => std::future::pending().await,
                 }
             };
@@ -237,13 +279,13 @@ impl Session {
                     self.handle_frame(&frame, self.local);
                 }
                 (r, local) = data_read => match r.map_err(PumpError::Io)? {
-                    0 => {
+                    chunk if chunk.is_empty() => {
                         return Err(PumpError::Io(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "server closed the data connection",
                         )));
                     }
-                    n => self.handle_frame(&chunk[..n], local),
+                    chunk => self.handle_frame(&chunk, local),
                 },
                 _ = tokio::time::sleep_until(wake) => continue,
             }
@@ -379,6 +421,20 @@ impl Session {
         Some(Ok(d))
     }
 
+    /// Deletes the allocation ([`Self::delete_allocation`]); true when the
+    /// server confirmed it (or closed the stream connection) within `wait`.
+    pub(super) async fn delete_within(
+        &mut self,
+        creds: &ResolvedCredentials,
+        wait: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + wait;
+        match self.delete_allocation(creds, deadline).await {
+            Some(Ok(d)) => matches!(d.answer, Some(Ok(()))) || self.closed_after_delete(&d),
+            _ => false,
+        }
+    }
+
     /// True when `d` had no answer because the server closed the stream
     /// connection: servers may close the control connection once the
     /// allocation is gone (coturn does over TCP).
@@ -420,6 +476,7 @@ impl Session {
             })?;
         let mark = self.tap.refresh_mark();
         let res = loop {
+            self.tap.inspect_outgoing(&request, Instant::now());
             if let Err(e) = self.conn.send(&request).await {
                 break Err(PumpError::Io(e));
             }
@@ -452,7 +509,9 @@ impl Session {
         }
         while self.tap.refresh_answer(mark).is_none() {
             match tokio::time::timeout_at(deadline, self.conn.recv()).await {
-                Ok(Ok(frame)) => self.tap.inspect(&frame, Instant::now()),
+                Ok(Ok(frame)) => {
+                    let _ = self.tap.inspect(&frame, Instant::now());
+                }
                 Ok(Err(e)) => return Err(PumpError::Io(e)),
                 Err(_) => return Err(PumpError::Timeout),
             }

@@ -6,22 +6,39 @@
 
 use super::config::TurnProbeConfig;
 use super::creds::{ResolvedCredentials, TurnAuth, unix_now};
-use super::failure::{PumpError, map_pump, name_code, name_failure, name_io_error};
+use super::echo::EchoAllocation;
+use super::failure::{PumpError, map_pump, name_code, name_failure};
 use super::quality::run_burst;
 use super::refresh::DEFAULT_LIFETIME_SECS;
-use super::session::{Session, allocation_outcome, permission_outcome};
+use super::session::{Session, allocation_outcome, boxed, permission_outcome};
 use model::servers::ServerUri;
-use model::turn::{TurnFailure, TurnStage, TurnTransportResult};
-use std::io;
-use std::net::{IpAddr, SocketAddr};
+use model::turn::{DataPath, TurnFailure, TurnStage, TurnTransportResult};
+use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use turn_client_proto::api::{TurnClientApi, TurnEvent};
 use turn_client_proto::types::TransportType;
 use turn_client_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
 
 pub(super) fn ms_since(t: tokio::time::Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
+}
+
+impl Session {
+    /// A request stage's time: the server's answer time on the wire for
+    /// its `method` requests since `mark` ([`super::tap::Tap::wire_ms`]),
+    /// else (no answer) the time waited since `started`. turn-client-proto
+    /// paces requests at least 50 ms apart; that wait is the client's, not
+    /// the server's, and is left out.
+    fn stage_ms(
+        &self,
+        mark: super::tap::WireMark,
+        method: turn_client_proto::types::stun::message::Method,
+        started: tokio::time::Instant,
+    ) -> f64 {
+        self.tap
+            .wire_ms(mark, method)
+            .unwrap_or_else(|| ms_since(started))
+    }
 }
 
 /// Appends `note` to the note of `stage`, if that stage was recorded.
@@ -70,31 +87,6 @@ pub(super) enum Flow {
         to: SocketAddr,
         stage: TurnStage,
     },
-}
-
-/// The peer echo: a local UDP socket that returns every datagram. Aborted
-/// on drop.
-pub(super) struct Echo {
-    pub(super) addr: SocketAddr,
-    pub(super) task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-pub(super) async fn start_echo(ip: IpAddr) -> io::Result<Echo> {
-    let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
-    let addr = sock.local_addr()?;
-    let task = tokio::spawn(async move {
-        let mut b = vec![0u8; 65536];
-        while let Ok((n, from)) = sock.recv_from(&mut b).await {
-            let _ = sock.send_to(&b[..n], from).await;
-        }
-    });
-    Ok(Echo { addr, task })
 }
 
 /// What an additive stage (IPv6 relay, RFC 6062) needs before it runs: the
@@ -174,17 +166,45 @@ impl Session {
         }
     }
 
+    /// The stage script. Each phase is its own boxed future: in one
+    /// function, the futures of every stage made a poll frame of more than
+    /// half a megabyte in debug builds (tokio's worker stacks are 2 MiB).
     pub(super) async fn run_stages(
         &mut self,
+        uri: &ServerUri,
+        transport: model::turn::TurnTransport,
+        server: SocketAddr,
         cfg: &TurnProbeConfig,
         creds: Option<&ResolvedCredentials>,
         r: &mut TurnTransportResult,
     ) -> Flow {
+        if let Some(flow) = boxed(|| self.challenge(cfg, r)).await {
+            return flow;
+        }
+        let Some(creds) = creds else {
+            r.not_tested(TurnStage::Allocate, "no credentials given");
+            all_later(r, TurnStage::Allocate, "no credentials given");
+            return Flow::Done;
+        };
+
+        if let Some(flow) = boxed(|| self.authenticate(cfg, creds, r)).await {
+            return flow;
+        }
+        boxed(|| self.relay_stages(uri, transport, server, cfg, creds, r)).await
+    }
+
+    /// The unauthenticated Allocate and its 401 challenge (realm checked).
+    /// `Some` when the script ends here.
+    async fn challenge(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        r: &mut TurnTransportResult,
+    ) -> Option<Flow> {
         let timeout_ms = cfg.stage_timeout.as_millis() as u64;
         let stage_deadline = || tokio::time::Instant::now() + cfg.stage_timeout;
-
         // --- unauthenticated Allocate -> 401 ---
         let t0 = tokio::time::Instant::now();
+        let m0 = self.tap.wire_mark();
         let res = self
             .pump(stage_deadline(), |s| {
                 s.tap.first_401.is_some()
@@ -203,17 +223,17 @@ impl Session {
                 TurnStage::UnauthenticatedAllocate,
                 "earlier stage failed",
             );
-            return Flow::Done;
+            return Some(Flow::Done);
         }
         r.realm = self.tap.realm.clone();
-        let Some(t401) = self.tap.first_401 else {
+        let Some(_) = self.tap.first_401 else {
             if let Some((300, _)) = self.tap.last_error_for(ALLOCATE)
                 && let Some(alt) = self.tap.alternate
             {
-                return Flow::Redirect {
+                return Some(Flow::Redirect {
                     to: alt,
                     stage: TurnStage::UnauthenticatedAllocate,
-                };
+                });
             }
             let f = match self.tap.last_error_for(ALLOCATE) {
                 Some((code, reason)) => name_code(ALLOCATE, code, reason),
@@ -221,17 +241,21 @@ impl Session {
                     detail: "Allocate without credentials succeeded (no 401 challenge)".into(),
                 },
             };
-            r.fail(TurnStage::UnauthenticatedAllocate, Some(ms_since(t0)), f);
+            r.fail(
+                TurnStage::UnauthenticatedAllocate,
+                Some(self.stage_ms(m0, ALLOCATE, t0)),
+                f,
+            );
             all_later(
                 r,
                 TurnStage::UnauthenticatedAllocate,
                 "earlier stage failed",
             );
-            return Flow::Done;
+            return Some(Flow::Done);
         };
         r.pass(
             TurnStage::UnauthenticatedAllocate,
-            t401.duration_since(t0).as_secs_f64() * 1000.0,
+            self.stage_ms(m0, ALLOCATE, t0),
             self.tap
                 .realm
                 .as_ref()
@@ -249,16 +273,23 @@ impl Session {
                 },
             );
             all_later(r, TurnStage::Allocate, "earlier stage failed");
-            return Flow::Done;
+            return Some(Flow::Done);
         }
-        let Some(creds) = creds else {
-            r.not_tested(TurnStage::Allocate, "no credentials given");
-            all_later(r, TurnStage::Allocate, "no credentials given");
-            return Flow::Done;
-        };
+        None
+    }
 
+    /// The authenticated Allocate. `Some` when the script ends here.
+    async fn authenticate(
+        &mut self,
+        cfg: &TurnProbeConfig,
+        creds: &ResolvedCredentials,
+        r: &mut TurnTransportResult,
+    ) -> Option<Flow> {
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let stage_deadline = || tokio::time::Instant::now() + cfg.stage_timeout;
         // --- authenticated Allocate ---
         let t1 = tokio::time::Instant::now();
+        let m1 = self.tap.wire_mark();
         let (res, created) = self.await_allocation(stage_deadline()).await;
         if !created {
             let errs_after_401: Vec<_> = self
@@ -272,10 +303,10 @@ impl Session {
             if let Some((_, 300, _)) = errs_after_401.last()
                 && let Some(alt) = self.tap.alternate
             {
-                return Flow::Redirect {
+                return Some(Flow::Redirect {
                     to: alt,
                     stage: TurnStage::Allocate,
-                };
+                });
             }
             let f = match (res, errs_after_401.last()) {
                 // One 438 and no answer to the retry: not a stale nonce.
@@ -297,9 +328,13 @@ impl Session {
                     timeout_ms,
                 ),
             };
-            r.fail(TurnStage::Allocate, Some(ms_since(t1)), f);
+            r.fail(
+                TurnStage::Allocate,
+                Some(self.stage_ms(m1, ALLOCATE, t1)),
+                f,
+            );
             all_later(r, TurnStage::Allocate, "earlier stage failed");
-            return Flow::Done;
+            return Some(Flow::Done);
         }
         self.events.clear();
         r.relayed_address = self
@@ -315,94 +350,171 @@ impl Session {
         } else {
             None
         };
-        r.pass(TurnStage::Allocate, ms_since(t1), note);
+        r.pass(TurnStage::Allocate, self.stage_ms(m1, ALLOCATE, t1), note);
 
-        // --- the peer ---
-        let _echo;
-        let peer = match cfg.peer {
-            Some(p) => p,
-            None => {
-                let ip = self.local.ip();
-                match start_echo(ip).await {
+        None
+    }
+
+    /// The peer, CreatePermission, the two round trips, Refresh, quality
+    /// and Deallocate.
+    async fn relay_stages(
+        &mut self,
+        uri: &ServerUri,
+        transport: model::turn::TurnTransport,
+        server: SocketAddr,
+        cfg: &TurnProbeConfig,
+        creds: &ResolvedCredentials,
+        r: &mut TurnTransportResult,
+    ) -> Flow {
+        let timeout_ms = cfg.stage_timeout.as_millis() as u64;
+        let stage_deadline = || tokio::time::Instant::now() + cfg.stage_timeout;
+        // --- the peer: by default a second allocation on the same server
+        // (relay to relay: works behind any NAT that lets TURN work) ---
+        let mut echo = None;
+        let peer = match (cfg.peer, r.relayed_address) {
+            (Some(p), _) => {
+                r.data_path = Some(DataPath::GivenPeer);
+                p
+            }
+            (None, Some(main_relayed)) => {
+                let start = boxed(|| {
+                    EchoAllocation::start(uri, transport, server, cfg, creds, main_relayed)
+                });
+                match start.await {
                     Ok(e) => {
-                        let a = e.addr;
-                        _echo = e;
+                        r.data_path = Some(DataPath::RelayToRelay);
+                        let a = e.relayed;
+                        echo = Some(e);
                         a
                     }
-                    Err(e) => {
-                        r.fail(TurnStage::CreatePermission, None, name_io_error(&e));
-                        all_later_but_deallocate(r, TurnStage::CreatePermission, "no peer");
-                        self.deallocate(cfg, creds, r).await;
+                    Err(f) => {
+                        // The relay cannot be tested without a peer: said,
+                        // not failed.
+                        let why = format!(
+                            "no echo peer: a second allocation on the server failed ({}); \
+                             pass --peer ADDR to test relaying",
+                            f.describe()
+                        );
+                        all_later_but_deallocate(r, TurnStage::Allocate, &why);
+                        boxed(|| self.deallocate(cfg, creds, r)).await;
                         return Flow::Done;
                     }
                 }
+            }
+            (None, None) => {
+                let why = "no echo peer: the allocation has no relayed address";
+                all_later_but_deallocate(r, TurnStage::Allocate, why);
+                boxed(|| self.deallocate(cfg, creds, r)).await;
+                return Flow::Done;
             }
         };
         r.peer = Some(peer);
 
         // --- CreatePermission ---
         let t2 = tokio::time::Instant::now();
+        let m2 = self.tap.wire_mark();
         let now = self.now();
         let issued = self
             .client
             .create_permission(TransportType::Udp, peer.ip(), now)
             .is_ok();
-        let (created, res) = self
-            .settle(issued, stage_deadline(), permission_outcome)
-            .await;
+        let deadline = stage_deadline();
+        let (created, res) = boxed(|| self.settle(issued, deadline, permission_outcome)).await;
         if !created {
             let answer = self.tap.last_error_for(CREATE_PERMISSION);
             let f = name_failure(CREATE_PERMISSION, answer, res, timeout_ms);
-            r.fail(TurnStage::CreatePermission, Some(ms_since(t2)), f);
+            r.fail(
+                TurnStage::CreatePermission,
+                Some(self.stage_ms(m2, CREATE_PERMISSION, t2)),
+                f,
+            );
             all_later_but_deallocate(r, TurnStage::CreatePermission, "earlier stage failed");
-            self.deallocate(cfg, creds, r).await;
+            boxed(|| self.deallocate(cfg, creds, r)).await;
+            if let Some(e) = echo.take() {
+                boxed(|| e.stop()).await;
+            }
             return Flow::Done;
         }
-        r.pass(TurnStage::CreatePermission, ms_since(t2), None);
+        r.pass(
+            TurnStage::CreatePermission,
+            self.stage_ms(m2, CREATE_PERMISSION, t2),
+            None,
+        );
+        // The echo allocation permits ours, and starts returning our data.
+        if let (Some(e), Some(main_relayed)) = (echo.as_mut(), r.relayed_address)
+            && let Err(f) = boxed(|| e.run(main_relayed, cfg)).await
+        {
+            let why = format!(
+                "no echo peer: the second allocation could not permit ours ({}); \
+                 pass --peer ADDR to test relaying",
+                f.describe()
+            );
+            all_later_but_deallocate(r, TurnStage::CreatePermission, &why);
+            boxed(|| self.deallocate(cfg, creds, r)).await;
+            if let Some(e) = echo.take() {
+                boxed(|| e.stop()).await;
+            }
+            return Flow::Done;
+        }
 
         // --- Send/Data indication round trip ---
-        self.round_trip_stage(
-            r,
-            TurnStage::DataRoundTrip,
-            peer,
-            b"natscope-turn-data-indication...",
-            cfg.stage_timeout,
-        )
+        boxed(|| {
+            self.round_trip_stage(
+                r,
+                TurnStage::DataRoundTrip,
+                peer,
+                b"natscope-turn-data-indication...",
+                cfg.stage_timeout,
+            )
+        })
         .await;
 
         // --- ChannelBind ---
         let t4 = tokio::time::Instant::now();
+        let m4 = self.tap.wire_mark();
         let now = self.now();
         let issued = self
             .client
             .bind_channel(TransportType::Udp, peer, now)
             .is_ok();
-        let (bound, res) = self
-            .settle(issued, stage_deadline(), |e| match e {
+        let deadline = stage_deadline();
+        let (bound, res) = boxed(|| {
+            self.settle(issued, deadline, |e| match e {
                 TurnEvent::ChannelCreated(..) => Some(true),
                 TurnEvent::ChannelCreateFailed(..) => Some(false),
                 _ => None,
             })
-            .await;
+        })
+        .await;
         if bound {
-            r.pass(TurnStage::ChannelBind, ms_since(t4), None);
-            self.round_trip_stage(
-                r,
-                TurnStage::ChannelRoundTrip,
-                peer,
-                b"natscope-turn-channel-data..",
-                cfg.stage_timeout,
-            )
+            r.pass(
+                TurnStage::ChannelBind,
+                self.stage_ms(m4, CHANNEL_BIND, t4),
+                None,
+            );
+            boxed(|| {
+                self.round_trip_stage(
+                    r,
+                    TurnStage::ChannelRoundTrip,
+                    peer,
+                    b"natscope-turn-channel-data..",
+                    cfg.stage_timeout,
+                )
+            })
             .await;
         } else {
             let answer = self.tap.last_error_for(CHANNEL_BIND);
             let f = name_failure(CHANNEL_BIND, answer, res, timeout_ms);
-            r.fail(TurnStage::ChannelBind, Some(ms_since(t4)), f);
+            r.fail(
+                TurnStage::ChannelBind,
+                Some(self.stage_ms(m4, CHANNEL_BIND, t4)),
+                f,
+            );
             r.not_tested(TurnStage::ChannelRoundTrip, "channel bind failed");
         }
 
         // --- Refresh ---
-        self.refresh(cfg, creds, r).await;
+        boxed(|| self.refresh(cfg, creds, r)).await;
 
         // --- quality ---
         let channel_ok = matches!(
@@ -412,7 +524,7 @@ impl Session {
         match (&cfg.quality, channel_ok) {
             (Some(q), true) => {
                 let t6 = tokio::time::Instant::now();
-                let qr = run_burst(self, peer, q).await;
+                let qr = boxed(|| run_burst(self, peer, q)).await;
                 r.pass(TurnStage::Quality, ms_since(t6), None);
                 r.quality = Some(qr);
             }
@@ -420,7 +532,13 @@ impl Session {
             (None, _) => r.not_tested(TurnStage::Quality, "disabled"),
         }
 
-        self.deallocate(cfg, creds, r).await;
+        // The main allocation is deleted first: its `deallocate` stage is
+        // the first deletion on the connection's listener, as before there
+        // was an echo allocation.
+        boxed(|| self.deallocate(cfg, creds, r)).await;
+        if let Some(e) = echo.take() {
+            boxed(|| e.stop()).await;
+        }
         Flow::Done
     }
 
@@ -441,6 +559,7 @@ impl Session {
         r: &mut TurnTransportResult,
     ) {
         let t = tokio::time::Instant::now();
+        let mark = self.tap.wire_mark();
         let timeout_ms = cfg.stage_timeout.as_millis() as u64;
         let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
         let lifetime = r.lifetime_secs.unwrap_or(DEFAULT_LIFETIME_SECS);
@@ -470,9 +589,13 @@ impl Session {
                 if stale_retried {
                     note.push_str("; stale nonce (438), retried once");
                 }
-                r.pass(TurnStage::Refresh, ms_since(t), Some(note));
+                r.pass(
+                    TurnStage::Refresh,
+                    self.stage_ms(mark, REFRESH, t),
+                    Some(note),
+                );
             }
-            Err(f) => r.fail(TurnStage::Refresh, Some(ms_since(t)), f),
+            Err(f) => r.fail(TurnStage::Refresh, Some(self.stage_ms(mark, REFRESH, t)), f),
         }
     }
 
@@ -486,12 +609,17 @@ impl Session {
         r: &mut TurnTransportResult,
     ) {
         let t = tokio::time::Instant::now();
+        let mark = self.tap.wire_mark();
         let timeout_ms = cfg.stage_timeout.as_millis() as u64;
         let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
         let d = match self.delete_allocation(creds, deadline).await {
             Some(Ok(d)) => d,
             Some(Err(f)) => {
-                r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+                r.fail(
+                    TurnStage::Deallocate,
+                    Some(self.stage_ms(mark, REFRESH, t)),
+                    f,
+                );
                 return;
             }
             None => {
@@ -513,11 +641,19 @@ impl Session {
         }
         let f = match (d.answer, d.wait) {
             (Some(Ok(())), _) => {
-                r.pass(TurnStage::Deallocate, ms_since(t), retried);
+                r.pass(
+                    TurnStage::Deallocate,
+                    self.stage_ms(mark, REFRESH, t),
+                    retried,
+                );
                 return;
             }
             (answer, wait) => name_failure(REFRESH, answer.and_then(Result::err), wait, timeout_ms),
         };
-        r.fail(TurnStage::Deallocate, Some(ms_since(t)), f);
+        r.fail(
+            TurnStage::Deallocate,
+            Some(self.stage_ms(mark, REFRESH, t)),
+            f,
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! The tap: what the server told us, read from every frame on its way to
 //! turn-client-proto (realm, nonce, error answers per method, the first 401,
 //! 300 redirects, lifetime, addresses, SOFTWARE) and how the client signs
-//! its requests. Pure: frames and the time they arrived in, facts out.
+//! its requests, and the request→response gap on the wire of every
+//! transaction (what a stage's time is: the server's answer time, not the
+//! client's pacing). Pure: frames and the times they passed in, facts out.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::time::Instant;
 use turn_client_proto::types::attribute::{Lifetime, XorRelayedAddress};
 use turn_client_proto::types::message::{ALLOCATE, REFRESH};
@@ -39,20 +42,41 @@ pub(super) struct Tap {
     /// Transactions whose error answer is recorded: a retransmitted
     /// request's duplicate answer is not a second error. Bounded.
     pub(super) error_tx: VecDeque<TransactionId>,
+    /// Requests on the wire and not answered yet: when each last left.
+    /// Bounded.
+    pub(super) in_flight: VecDeque<(TransactionId, Instant)>,
+    /// Answered transactions, oldest first: method and the gap between the
+    /// request's last transmission and the answer. Bounded.
+    pub(super) gaps: Vec<(Method, Duration)>,
 }
+
+/// Most requests [`Tap::in_flight`] and answers [`Tap::gaps`] remember.
+const MAX_TRACKED: usize = 256;
+
+/// Where [`Tap::gaps`] stood when a stage began ([`Tap::wire_mark`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WireMark(usize);
 
 impl Tap {
     /// Reads one frame the server sent, which arrived at `at` (time is an
-    /// input: the tap never reads a clock).
-    pub(super) fn inspect(&mut self, frame: &[u8], at: Instant) {
+    /// input: the tap never reads a clock). True when it was an answer to a
+    /// request.
+    pub(super) fn inspect(&mut self, frame: &[u8], at: Instant) -> bool {
         let Ok(msg) = Message::from_bytes(frame) else {
-            return;
+            return false;
         };
         if !msg.is_response() {
-            return;
+            return false;
         }
         self.responses += 1;
         let tx = msg.transaction_id();
+        if let Some(i) = self.in_flight.iter().position(|(t, _)| *t == tx)
+            && let Some((_, sent)) = self.in_flight.remove(i)
+            && self.gaps.len() < MAX_TRACKED
+        {
+            self.gaps
+                .push((msg.method(), at.saturating_duration_since(sent)));
+        }
         if let Ok(sw) = msg.attribute::<Software>() {
             self.software = Some(sw.software().to_string());
         }
@@ -65,7 +89,8 @@ impl Tap {
         let method = msg.method();
         if msg.has_class(MessageClass::Error) {
             if self.error_tx.contains(&tx) {
-                return;
+                // A retransmitted request's duplicate answer: not new.
+                return false;
             }
             if self.error_tx.len() >= 64 {
                 self.error_tx.pop_front();
@@ -103,15 +128,30 @@ impl Tap {
             self.refresh_ok += 1;
             self.refresh_lifetime = msg.attribute::<Lifetime>().ok().map(|l| l.seconds());
         }
+        true
     }
 
-    /// Notes how the client authenticates (USERHASH or USERNAME, which
-    /// integrity and password algorithms) from a request it sends.
-    pub(super) fn inspect_outgoing(&mut self, frame: &[u8]) {
+    /// Notes a request leaving at `at` (for the wire gap of its answer;
+    /// a retransmission moves the time) and how the client authenticates
+    /// (USERHASH or USERNAME, which integrity and password algorithms).
+    pub(super) fn inspect_outgoing(&mut self, frame: &[u8], at: Instant) {
         let Ok(msg) = Message::from_bytes(frame) else {
             return;
         };
-        if !msg.has_class(MessageClass::Request) || msg.attribute::<Nonce>().is_err() {
+        if !msg.has_class(MessageClass::Request) {
+            return;
+        }
+        let tx = msg.transaction_id();
+        match self.in_flight.iter_mut().find(|(t, _)| *t == tx) {
+            Some(entry) => entry.1 = at,
+            None => {
+                if self.in_flight.len() >= MAX_TRACKED {
+                    self.in_flight.pop_front();
+                }
+                self.in_flight.push_back((tx, at));
+            }
+        }
+        if msg.attribute::<Nonce>().is_err() {
             return;
         }
         self.signing = Some(Signing {
@@ -155,6 +195,23 @@ impl Tap {
             Some(438) => self.allocate_stale_in_a_row() >= 2,
             Some(_) => true,
         }
+    }
+
+    /// Where the wire gaps stand now, before a stage's requests go out.
+    pub(super) fn wire_mark(&self) -> WireMark {
+        WireMark(self.gaps.len())
+    }
+
+    /// The server's answer time for the `method` requests answered since
+    /// `mark`, in ms: the sum of their request→response gaps on the wire
+    /// (two when a 438 was retried). `None` when none was answered.
+    pub(super) fn wire_ms(&self, mark: WireMark, method: Method) -> Option<f64> {
+        let gaps: Vec<Duration> = self.gaps[mark.0.min(self.gaps.len())..]
+            .iter()
+            .filter(|(m, _)| *m == method)
+            .map(|(_, d)| *d)
+            .collect();
+        (!gaps.is_empty()).then(|| gaps.iter().sum::<Duration>().as_secs_f64() * 1000.0)
     }
 
     /// Where the tap stands now, to tell the answer to a Refresh about to
@@ -230,7 +287,7 @@ mod tests {
     impl Tap {
         /// [`Tap::inspect`] at a fixed time (the tap never reads a clock).
         fn inspect_at(&mut self, frame: &[u8]) {
-            self.inspect(frame, Instant::now());
+            let _ = self.inspect(frame, Instant::now());
         }
     }
 

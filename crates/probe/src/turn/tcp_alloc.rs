@@ -7,7 +7,6 @@
 
 use super::config::TurnProbeConfig;
 use super::failure::{PumpError, map_pump, name_failure, name_io_error};
-use super::ipv6;
 use super::session::{DataConn, Session, allocation_outcome, permission_outcome};
 use super::stages::{additive_inputs, ms_since};
 use super::tap::Tap;
@@ -144,7 +143,7 @@ async fn run(
 ) -> Result<String, TurnFailure> {
     let timeout_ms = u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX);
     let deadline = tokio::time::Instant::now() + cfg.stage_timeout;
-    let control = ipv6::connect(uri, transport, server, cfg).await?;
+    let control = super::conn::connect_fresh(uri, transport, server, cfg).await?;
     let (local, _) = control.addrs().map_err(|e| name_io_error(&e))?;
     let echo = start_tcp_echo(local.ip())
         .await

@@ -99,7 +99,7 @@ async fn udp_answerer(bind: SocketAddr, mode: Mode) -> UdpAnswerer {
                 Mode::Garbage => {
                     let _ = sock.send_to(b"definitely not STUN", from).await;
                     // A well-formed response for another transaction.
-                    let (_, other) = binding_request(None, None, None, false, false);
+                    let (_, other) = binding_request(None, None, None, false);
                     if let Some(resp) = success_for(&other, from) {
                         let _ = sock.send_to(&resp, from).await;
                     }
@@ -169,7 +169,7 @@ async fn ipv6_available() -> bool {
 async fn check_udp_binding(local: SocketAddr) {
     let server = udp_answerer(local, Mode::Answer).await;
     let client = UdpStunClient::bind(local).await.expect("bind client");
-    let (_, req) = binding_request(None, None, None, true, true);
+    let (_, req) = binding_request(None, None, None, true);
     let resp = client
         .request(req, server.addr, fast(), soon())
         .await
@@ -190,7 +190,7 @@ async fn check_tcp_binding(local: SocketAddr) {
         .await
         .expect("connect");
     for _ in 0..2 {
-        let (tid, req) = binding_request(None, None, None, true, true);
+        let (tid, req) = binding_request(None, None, None, true);
         let resp = client.request(req, soon()).await.expect("response");
         assert_eq!(resp.parsed.transaction_id, tid);
         assert_eq!(resp.mapped(), Some(client.local_addr()));
@@ -228,7 +228,7 @@ async fn tcp_binding_ipv6() {
 async fn retransmission_recovers_dropped_requests() {
     let server = udp_answerer(v4(), Mode::DropFirst(2)).await;
     let client = UdpStunClient::bind(v4()).await.expect("bind client");
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let resp = client
         .request(req, server.addr, fast(), soon())
         .await
@@ -247,7 +247,7 @@ async fn retransmission_recovers_dropped_requests() {
 async fn retransmissions_follow_the_rfc_8489_schedule() {
     let server = udp_answerer(v4(), Mode::Silent).await;
     let client = UdpStunClient::bind(v4()).await.expect("bind client");
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let start = Instant::now();
     let err = client
         .request(
@@ -284,7 +284,7 @@ async fn silent_server_times_out_after_all_transmissions() {
         rc: 3,
         rm: 4,
     };
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let err = client
         .request(req, server.addr, cfg, soon())
         .await
@@ -302,7 +302,7 @@ async fn deadline_ends_a_long_transaction() {
     let server = udp_answerer(v4(), Mode::Silent).await;
     let client = UdpStunClient::bind(v4()).await.expect("bind client");
     // RFC defaults would wait 39.5 s; the deadline ends it first.
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let start = Instant::now();
     let deadline = start + Duration::from_millis(300);
     let err = client
@@ -330,7 +330,7 @@ async fn garbage_and_wrong_ids_are_counted_then_timeout() {
         rc: 2,
         rm: 4,
     };
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let err = client
         .request(req, server.addr, cfg, soon())
         .await
@@ -345,7 +345,7 @@ async fn garbage_and_wrong_ids_are_counted_then_timeout() {
     assert_eq!(c.matched, 0);
     // The driver is still alive: a good server still gets through.
     let good = udp_answerer(v4(), Mode::Answer).await;
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let resp = client
         .request(req, good.addr, fast(), soon())
         .await
@@ -367,14 +367,25 @@ async fn driver_survives_icmp_errors() {
         rc: 2,
         rm: 2,
     };
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     let err = client
         .request(req, dead, cfg, soon())
         .await
         .expect_err("nothing there");
-    assert!(matches!(err, TransactionError::Timeout { .. }), "{err:?}");
+    // Reported at once as what it is, not as silence.
+    assert!(
+        matches!(
+            err,
+            TransactionError::Unreachable {
+                kind: probe::icmp::IcmpKind::PortUnreachable,
+                transmissions: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let good = udp_answerer(v4(), Mode::Answer).await;
-    let (_, req) = binding_request(None, None, None, false, true);
+    let (_, req) = binding_request(None, None, None, true);
     client
         .request(req, good.addr, fast(), soon())
         .await
@@ -407,7 +418,7 @@ async fn concurrent_requests_on_one_socket_all_match() {
     let client = UdpStunClient::bind(v4()).await.expect("bind client");
     let reqs: Vec<_> = servers
         .iter()
-        .map(|_| binding_request(None, None, None, false, true))
+        .map(|_| binding_request(None, None, None, true))
         .collect();
     let req = |i: usize| client.request(reqs[i].1.clone(), servers[i].addr, fast(), soon());
     // All four in flight at once on the one socket.
@@ -429,7 +440,7 @@ async fn incoming_requests_are_delivered() {
     let mut incoming = client.incoming().expect("first take");
     assert!(client.incoming().is_none(), "taken once");
     let peer = UdpSocket::bind(v4()).await.expect("bind peer");
-    let (tid, req) = binding_request(None, None, None, false, true);
+    let (tid, req) = binding_request(None, None, None, true);
     peer.send_to(&req, client.local_addr()).await.expect("send");
     let got = tokio::time::timeout(Duration::from_secs(10), incoming.recv())
         .await

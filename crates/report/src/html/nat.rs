@@ -118,6 +118,9 @@ pub(super) fn section(h: &mut Html, r: &Report) {
             h.m("<tr><td><code>").d(s.server).m("</code></td><td>");
             h.m(match s.status {
                 natclass::ServerStatus::Rfc5780 => "<span class=\"badge pass\">RFC 5780</span>",
+                natclass::ServerStatus::Rfc3489 => {
+                    "<span class=\"badge pass\">RFC 3489 (classic)</span>"
+                }
                 natclass::ServerStatus::NotRfc5780 => {
                     "<span class=\"badge warn\">no RFC 5780</span>"
                 }
@@ -128,6 +131,9 @@ pub(super) fn section(h: &mut Html, r: &Report) {
                     "<span class=\"badge fail\">UDP blocked</span>"
                 }
                 natclass::ServerStatus::Down => "<span class=\"badge fail\">down</span>",
+                natclass::ServerStatus::PortClosed => {
+                    "<span class=\"badge fail\">port closed</span>"
+                }
                 natclass::ServerStatus::NoUdpAnswer => {
                     "<span class=\"badge fail\">no UDP answer</span>"
                 }

@@ -96,8 +96,8 @@ fn table(h: &mut Html, servers: &[StunServer]) {
         h.m("</code></td><td><code class=\"addr\">");
         opt(h, s.local);
         h.m("</code></td><td>");
-        match s.rfc5780 {
-            Some(true) => {
+        match (s.rfc5780, s.rfc3489) {
+            (Some(true), _) => {
                 h.m("<span class=\"badge pass\">yes</span>");
                 if let Some(o) = s.other_address {
                     h.m("<br><span class=\"muted\">other: <code class=\"addr\">")
@@ -105,10 +105,18 @@ fn table(h: &mut Html, servers: &[StunServer]) {
                         .m("</code></span>");
                 }
             }
-            Some(false) => {
+            (_, Some(true)) => {
+                h.m("<span class=\"badge warn\">RFC 3489</span>");
+                if let Some(o) = s.other_address {
+                    h.m("<br><span class=\"muted\">CHANGED-ADDRESS: <code class=\"addr\">")
+                        .d(o)
+                        .m("</code></span>");
+                }
+            }
+            (Some(false), _) => {
                 h.m("<span class=\"badge warn\">no</span>");
             }
-            None => {
+            (None, _) => {
                 h.m("<span class=\"muted\">—</span>");
             }
         }

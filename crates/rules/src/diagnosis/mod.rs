@@ -76,7 +76,12 @@ impl Findings {
         })
     }
 
-    fn explained(&self, id: &CheckId) -> bool {
+    /// The first finding with `id`, to attach more checks to.
+    pub(super) fn by_id(&mut self, id: &FindingId) -> Option<&mut Finding> {
+        self.0.iter_mut().find(|x| &x.id == id)
+    }
+
+    pub(super) fn explained(&self, id: &CheckId) -> bool {
         self.0.iter().any(|x| x.explains.contains(id))
     }
 }

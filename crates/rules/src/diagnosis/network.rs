@@ -183,6 +183,19 @@ pub(super) fn nat(report: &Report, f: &mut Findings) {
                 )
                 .with_evidence(path, format!("{} answered without OTHER-ADDRESS", s.server)),
             ),
+            ServerStatus::PortClosed => f.add(
+                finding(
+                    FindingId::StunPortClosed,
+                    Severity::Critical,
+                    format!("Nothing listens on {} (UDP): the port is closed", s.server),
+                    format!(
+                        "Check the port of {} (STUN's default is 3478) and that the STUN server is running",
+                        s.server
+                    ),
+                )
+                .with_evidence(path, "port-closed")
+                .explaining(failed_checks(report, &[CheckId::Nat])),
+            ),
             ServerStatus::Inconsistent => f.add(
                 finding(
                     FindingId::StunServerInconsistent,
@@ -200,6 +213,33 @@ pub(super) fn nat(report: &Report, f: &mut Findings) {
                 .with_evidence(path, "inconsistent OTHER-ADDRESS or response sources"),
             ),
             _ => {}
+        }
+    }
+    // No server answered the NAT tests (the closed ports have their own
+    // finding, above): the STUN finding explains it, or one is made.
+    let nat_failed = failed_checks(report, &[CheckId::Nat]);
+    if !nat_failed.is_empty() && !f.explained(&CheckId::Nat) {
+        match f.by_id(&FindingId::StunUnreachable) {
+            Some(x) => {
+                x.explains.extend(nat_failed);
+            }
+            None => {
+                let silent: Vec<String> = v.servers.iter().map(|s| s.server.to_string()).collect();
+                f.add(
+                    finding(
+                        FindingId::StunUnreachable,
+                        Severity::Critical,
+                        format!(
+                            "No STUN server answered the NAT tests ({})",
+                            silent.join(", ")
+                        ),
+                        "Check that the servers are up and that this network lets UDP out to \
+                         their ports; `natscope stun --tcp` tells a dead server from blocked UDP",
+                    )
+                    .with_evidence(".nat.servers[].status", "no server answered")
+                    .explaining(nat_failed),
+                );
+            }
         }
     }
     let eim = [CheckId::NatEim];

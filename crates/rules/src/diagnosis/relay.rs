@@ -58,6 +58,28 @@ pub(super) fn turn(report: &Report, f: &mut Findings) {
                 )
                 .explaining(explains);
             f.add(x);
+        } else if !r.ok
+            && r.stage(TurnStage::Allocate)
+                .is_some_and(|s| s.status == model::turn::StageStatus::Passed)
+        {
+            let why = crate::turn::data_not_tested_reason(r);
+            f.add(
+                finding(
+                    FindingId::TurnDataNotTested,
+                    Severity::Warning,
+                    format!(
+                        "{} allocates over {}, but relaying data could not be tested",
+                        r.uri,
+                        r.transport.label()
+                    ),
+                    format!(
+                        "natscope sends the test data to a second allocation on the same server; \
+                         {why}. Allow two allocations per user (coturn `user-quota`), or give \
+                         --peer a UDP echo the relay can reach"
+                    ),
+                )
+                .with_evidence(format!("{path}.stages"), why.clone()),
+            );
         } else if r
             .stage(TurnStage::Allocate)
             .is_some_and(|s| s.note.as_deref() == Some("no credentials given"))
@@ -264,6 +286,16 @@ fn turn_failure(r: &TurnTransportResult, stage: TurnStage, failure: &TurnFailure
                  `external-ip` behind a NAT) and that its relay port range is open"
             ),
         ),
+        TurnFailure::AddressFamilyIgnored { relayed } => (
+            Id::TurnNoIpv6Relay,
+            format!(
+                "The TURN server {server} ignores REQUESTED-ADDRESS-FAMILY: asked for an IPv6 relay, it gave {relayed}"
+            ),
+            "Clients asking for an IPv6 relay get an IPv4 one: give the server an IPv6 relay \
+             address and a TURN implementation that honours RFC 8656 §7.1 (coturn does; \
+             pion/turn v2 does not)"
+                .to_owned(),
+        ),
         TurnFailure::AddressFamilyNotSupported => (
             Id::TurnNoIpv6Relay,
             format!("The TURN server {server} has no relay address of the family asked for (440)"),
@@ -396,6 +428,37 @@ pub(super) fn ice(report: &Report, f: &mut Findings) {
                     .explaining([check.clone()]),
                 );
                 continue;
+            }
+            // A STUN server whose port is closed is one cause, named as in
+            // the STUN section.
+            if let IceRunFailure::NoCandidates {
+                candidate_type: CandidateType::Srflx,
+                ..
+            } = failure
+            {
+                let closed: Vec<&str> = r
+                    .agents
+                    .iter()
+                    .flat_map(|a| &a.server_problems)
+                    .filter(|p| p.error.contains(model::stun::PORT_CLOSED))
+                    .map(|p| p.server.as_str())
+                    .collect();
+                if let Some(server) = closed.first() {
+                    let at = host_port(server);
+                    f.add(
+                        finding(
+                            FindingId::StunPortClosed,
+                            Severity::Critical,
+                            format!("Nothing listens on {at} (UDP): the port is closed"),
+                            format!(
+                                "Check the port of {server} (STUN's default is 3478) and that the STUN server is running"
+                            ),
+                        )
+                        .with_evidence(path, failure.describe())
+                        .explaining([check.clone()]),
+                    );
+                    continue;
+                }
             }
             let (id, title, remedy) = match failure {
                 IceRunFailure::NoCandidates {

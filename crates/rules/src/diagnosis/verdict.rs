@@ -50,10 +50,15 @@ pub(super) fn relay(report: &Report) -> RelayOutlook {
     if results.is_empty() {
         return out;
     }
+    let mut untested = false;
     for r in results {
         let t = r.transport.to_string();
         let list = if r.ok {
             &mut out.transports
+        } else if r.failure.is_none() {
+            // The allocation worked but no data test could run: neither.
+            untested = true;
+            continue;
         } else {
             &mut out.failed
         };
@@ -62,7 +67,11 @@ pub(super) fn relay(report: &Report) -> RelayOutlook {
         }
     }
     out.failed.retain(|t| !out.transports.contains(t));
-    out.works = Some(!out.transports.is_empty());
+    out.works = if out.transports.is_empty() && out.failed.is_empty() && untested {
+        None
+    } else {
+        Some(!out.transports.is_empty())
+    };
     out
 }
 
@@ -94,7 +103,7 @@ pub(super) fn sentence(
         parts.push(relay_part);
     }
     if parts.is_empty() {
-        parts.push(stun_sentence(report, findings));
+        parts.push(ice_sentence(report).unwrap_or_else(|| stun_sentence(report, findings)));
     }
     let mut sentence = capitalize(&parts.join("; "));
     sentence.push('.');
@@ -217,6 +226,41 @@ fn direct_sentence(report: &Report, direct: &[PeerOutlook]) -> String {
 }
 
 /// For a run that only asked STUN servers.
+/// Which ICE pairings connected, for a run that tested ICE but neither the
+/// NAT nor TURN (`natscope ice`).
+fn ice_sentence(report: &Report) -> Option<String> {
+    let Section::Tested(s) = &report.ice else {
+        return None;
+    };
+    // Runs whose servers were not given were not tested.
+    let given = crate::ice::IceServersGiven::from_labels(&report.options.servers);
+    let (ok, failed): (Vec<_>, Vec<_>) = s
+        .runs
+        .iter()
+        .filter(|r| given.configured(r.filter))
+        .partition(|r| r.connected);
+    if ok.is_empty() && failed.is_empty() {
+        return None;
+    }
+    let labels =
+        |v: &[&model::ice::IceRun]| -> Vec<String> { v.iter().map(|r| r.label()).collect() };
+    Some(match (ok.is_empty(), failed.is_empty()) {
+        (false, true) => format!(
+            "ICE connects from here: every pairing tested connected ({})",
+            join_words(&labels(&ok))
+        ),
+        (true, _) => format!(
+            "ICE does not connect from here: no pairing connected ({})",
+            join_words(&labels(&failed))
+        ),
+        (false, false) => format!(
+            "ICE connects from here over {}; {} did not connect",
+            join_words(&labels(&ok)),
+            join_words(&labels(&failed))
+        ),
+    })
+}
+
 fn stun_sentence(report: &Report, findings: &[Finding]) -> String {
     let Section::Tested(s) = &report.stun else {
         return "nothing that decides peer-to-peer was tested".to_owned();

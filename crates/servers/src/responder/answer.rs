@@ -185,6 +185,11 @@ impl Answerer {
             at,
         } = arrival;
         let m = &*self.metrics;
+        if !wire::has_magic_cookie(req)
+            && let Ok(classic) = wire::classic::parse_request(req)
+        {
+            return self.answer_classic(&classic, arrival, out);
+        }
         let Some(msg) = parse_request(req) else {
             inc(&m.malformed_dropped);
             tracing::trace!(%src, len = req.len(), "dropped malformed input");
@@ -349,6 +354,77 @@ impl Answerer {
         Outcome::Reply { len, via, to }
     }
 
+    /// Answers a classic RFC 3489 Binding request (RFC 3489 §8.2):
+    /// MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS, CHANGE-REQUEST
+    /// honoured as for RFC 5780 requests (420 where it cannot be: one
+    /// address, or TCP). RESPONSE-ADDRESS is never honoured (it would aim
+    /// answers at a third party); the answer goes to the source.
+    fn answer_classic(
+        &self,
+        req: &wire::classic::ClassicRequest,
+        arrival: Arrival,
+        out: &mut [u8],
+    ) -> Outcome {
+        let Arrival {
+            src,
+            local,
+            origin,
+            transport,
+            at,
+        } = arrival;
+        let m = &*self.metrics;
+        inc(&m.requests);
+        inc(&m.classic_requests);
+        if !self.allowed(src.ip(), at) {
+            inc(&m.rate_limited);
+            return Outcome::Drop;
+        }
+        let reply = |written: Result<usize, wire::classic::ClassicError>, via: usize| match written
+        {
+            Ok(len) => Outcome::Reply { len, via, to: src },
+            Err(e) => {
+                tracing::warn!(%src, error = ?e, "could not write a classic response");
+                Outcome::Drop
+            }
+        };
+        let wants_change = req.change_ip || req.change_port;
+        if req.unknown_len > 0 || (wants_change && (!self.two_addr || transport == Transport::Tcp))
+        {
+            inc(&m.error_responses);
+            let unknown: &[u16] = if req.unknown_len > 0 {
+                &req.unknown[..req.unknown_len]
+            } else {
+                &[CHANGE_REQUEST.value()]
+            };
+            return reply(
+                wire::classic::write_error(req, 420, "Unknown Attribute", unknown, out),
+                local,
+            );
+        }
+        let (via, source) = if wants_change {
+            let ip = (local / 2) ^ usize::from(req.change_ip);
+            let port = (local % 2) ^ usize::from(req.change_port);
+            let via = ip * 2 + port;
+            (via, self.origins.get(via).copied().flatten())
+        } else {
+            (local, origin)
+        };
+        let mapped = SocketAddr::new(src.ip().to_canonical(), src.port());
+        let changed = self.others.get(local).copied().flatten();
+        inc(&m.success_responses);
+        if req.change_ip {
+            inc(&m.change_ip);
+        }
+        if req.change_port {
+            inc(&m.change_port);
+        }
+        tracing::debug!(%src, change_ip = req.change_ip, change_port = req.change_port, "classic binding success");
+        reply(
+            wire::classic::write_success(req, mapped, source, changed, out),
+            via,
+        )
+    }
+
     /// A response to a RESPONSE-PORT request that goes to another port:
     /// never larger than the request. Shrinks PADDING to fit, then drops the
     /// optional attributes (MAPPED-ADDRESS, SOFTWARE); `None` when even
@@ -446,7 +522,7 @@ impl Answerer {
 /// Parses one whole STUN message: the header's length must match the input
 /// exactly (RFC 8489 §6: a datagram holds one message), with the magic
 /// cookie and a valid FINGERPRINT if present. RFC 3489 requests (no magic
-/// cookie) are not answered.
+/// cookie) are answered by `Answerer::answer_classic` instead.
 fn parse_request(req: &[u8]) -> Option<Message<'_>> {
     // Cheap rejections first: most garbage never reaches the full parser
     // (which logs a warning for malformed input).

@@ -11,6 +11,7 @@ pub struct Metrics {
     pub(crate) udp_received: AtomicU64,
     pub(crate) tcp_received: AtomicU64,
     pub(crate) requests: AtomicU64,
+    pub(crate) classic_requests: AtomicU64,
     pub(crate) success_responses: AtomicU64,
     pub(crate) error_responses: AtomicU64,
     pub(crate) malformed_dropped: AtomicU64,
@@ -41,6 +42,7 @@ impl Metrics {
             udp_received: r(&self.udp_received),
             tcp_received: r(&self.tcp_received),
             requests: r(&self.requests),
+            classic_requests: r(&self.classic_requests),
             success_responses: r(&self.success_responses),
             error_responses: r(&self.error_responses),
             malformed_dropped: r(&self.malformed_dropped),
@@ -67,6 +69,8 @@ pub struct MetricsSnapshot {
     pub tcp_received: u64,
     /// Well-formed Binding requests (UDP and TCP), before rate limiting.
     pub requests: u64,
+    /// Of those, classic RFC 3489 requests (no magic cookie).
+    pub classic_requests: u64,
     /// Binding success responses sent.
     pub success_responses: u64,
     /// Binding error responses sent (400, 420).
@@ -128,6 +132,11 @@ impl MetricsSnapshot {
             &[("", self.requests)],
         );
         family(
+            "natscope_serve_classic_requests_total",
+            "RFC 3489 Binding requests (no magic cookie) received; also counted in natscope_serve_requests_total.",
+            &[("", self.classic_requests)],
+        );
+        family(
             "natscope_serve_responses_total",
             "Binding responses sent.",
             &[
@@ -182,6 +191,6 @@ mod tests {
         assert!(text.contains("natscope_serve_received_total{transport=\"udp\"} 2\n"));
         assert!(text.contains("natscope_serve_dropped_total{reason=\"rate_limited\"} 1\n"));
         assert!(text.contains("natscope_serve_requests_total 0\n"));
-        assert_eq!(text.matches("# TYPE ").count(), 6);
+        assert_eq!(text.matches("# TYPE ").count(), 7);
     }
 }

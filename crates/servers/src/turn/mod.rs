@@ -478,7 +478,16 @@ impl Core {
                     allocation_transport,
                     family,
                 } => {
-                    let res = if self.relays.len() >= MAX_RELAYS {
+                    // Relays are bound on the listening IP: a request for
+                    // the other family is 440 (RFC 8656 §7.1), never a
+                    // relay of the wrong family.
+                    let same_family = match family {
+                        turn_server_proto::types::AddressFamily::IPV4 => ip.is_ipv4(),
+                        _ => ip.is_ipv6(),
+                    };
+                    let res = if !same_family {
+                        Err(turn_server_proto::api::SocketAllocateError::AddressFamilyNotSupported)
+                    } else if self.relays.len() >= MAX_RELAYS {
                         Err(turn_server_proto::api::SocketAllocateError::InsufficientCapacity)
                     } else {
                         match UdpSocket::bind(SocketAddr::new(ip, 0)).await {

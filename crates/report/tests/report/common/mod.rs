@@ -47,6 +47,7 @@ pub fn stun_server(label: &str, software: Option<&str>) -> StunServer {
         response_origin: Some(addr("198.51.100.1:3478")),
         other_address: Some(addr("198.51.100.2:3479")),
         rfc5780: Some(true),
+        rfc3489: Some(false),
         software: software.map(str::to_owned),
         error: None,
     }
