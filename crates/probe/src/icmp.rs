@@ -270,6 +270,18 @@ pub fn for_destination(errors: &[IcmpError], to: SocketAddr) -> Option<IcmpError
 mod tests {
     use super::*;
 
+    /// [`drain`], waiting (bounded) for the kernel to queue something.
+    fn drain_within(s: &std::net::UdpSocket) -> Vec<IcmpError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let e = drain(s);
+            if !e.is_empty() || std::time::Instant::now() > deadline {
+                return e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn a_closed_loopback_port_answers_port_unreachable() {
         // Loopback only: a port bound and released, so nothing listens.
@@ -279,14 +291,7 @@ mod tests {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         enable(&s, s.local_addr().expect("bound")).expect("IP_RECVERR");
         s.send_to(b"x", to).expect("send");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let errors = loop {
-            let e = drain(&s);
-            if !e.is_empty() || std::time::Instant::now() > deadline {
-                break e;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
+        let errors = drain_within(&s);
         assert_eq!(
             errors,
             vec![IcmpError {
@@ -308,14 +313,7 @@ mod tests {
         let s = std::net::UdpSocket::bind("[::1]:0").expect("bind");
         enable(&s, s.local_addr().expect("bound")).expect("IPV6_RECVERR");
         s.send_to(b"x", to).expect("send");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let errors = loop {
-            let e = drain(&s);
-            if !e.is_empty() || std::time::Instant::now() > deadline {
-                break e;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
+        let errors = drain_within(&s);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].to, to);
         assert_eq!(errors[0].kind, IcmpKind::PortUnreachable);

@@ -162,6 +162,25 @@ impl Answerer {
         }
     }
 
+    /// The socket an answer to a request that arrived on socket `local`
+    /// leaves from (CHANGE-REQUEST: the other IP and/or port), and that
+    /// socket's origin address. Only called where a change can be honoured.
+    fn sender(
+        &self,
+        local: usize,
+        origin: Option<SocketAddr>,
+        change_ip: bool,
+        change_port: bool,
+    ) -> (usize, Option<SocketAddr>) {
+        if !(change_ip || change_port) {
+            return (local, origin);
+        }
+        let ip = (local / 2) ^ usize::from(change_ip);
+        let port = (local % 2) ^ usize::from(change_port);
+        let via = ip * 2 + port;
+        (via, self.origins.get(via).copied().flatten())
+    }
+
     fn allowed(&self, ip: IpAddr, now: Instant) -> bool {
         let Some(limiter) = &self.limiter else {
             return true;
@@ -272,14 +291,7 @@ impl Answerer {
             return error_reply(Refusal::Unknown(&[RESPONSE_PORT]), out);
         }
 
-        let (via, origin) = if wants_change {
-            let ip = (local / 2) ^ usize::from(change.change_ip);
-            let port = (local % 2) ^ usize::from(change.change_port);
-            let via = ip * 2 + port;
-            (via, self.origins.get(via).copied().flatten())
-        } else {
-            (local, origin)
-        };
+        let (via, origin) = self.sender(local, origin, change.change_ip, change.change_port);
         let mapped = SocketAddr::new(src.ip().to_canonical(), src.port());
         let other = self.others.get(local).copied().flatten();
         let to = SocketAddr::new(src.ip(), response_port.unwrap_or(src.port()));
@@ -401,14 +413,7 @@ impl Answerer {
                 local,
             );
         }
-        let (via, source) = if wants_change {
-            let ip = (local / 2) ^ usize::from(req.change_ip);
-            let port = (local % 2) ^ usize::from(req.change_port);
-            let via = ip * 2 + port;
-            (via, self.origins.get(via).copied().flatten())
-        } else {
-            (local, origin)
-        };
+        let (via, source) = self.sender(local, origin, req.change_ip, req.change_port);
         let mapped = SocketAddr::new(src.ip().to_canonical(), src.port());
         let changed = self.others.get(local).copied().flatten();
         inc(&m.success_responses);
