@@ -644,12 +644,10 @@ fn ctrl_c_exits_130_without_cleanup_that_does_not_apply() {
             Err(e) => panic!("no progress line from natscope: {e}"),
         }
     }
-    let pid = child.id().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    let pid = libc::pid_t::try_from(child.id()).expect("pids fit pid_t");
+    // SAFETY: kill(2) on the child this test started and has not reaped.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(rc, 0, "SIGINT delivered");
     let out = crate::support::wait_bounded(child, Duration::from_secs(20));
     let stderr = reader.join().expect("stderr reader");
     assert_eq!(out.status.code(), Some(130), "{stderr}");
