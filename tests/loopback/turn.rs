@@ -342,7 +342,7 @@ async fn coturn_allocates_and_relays_and_names_failures() {
     assert_eq!(hs.status, StageStatus::Passed, "{:#?}", results[3]);
     let note = hs.note.clone().unwrap_or_default();
     // coturn sends leaf + CA; the chain was read off its (plaintext, DTLS
-    // 1.2) Certificate message, not just the leaf dimpl reports.
+    // 1.2) Certificate message.
     assert!(
         note.contains("DTLS 1.2")
             && note.contains("certificate verified")
@@ -1069,6 +1069,17 @@ async fn coturn_alternate_server_is_followed_once_and_loops_are_named() {
     );
 }
 
+/// TLS then DTLS to `t`'s TLS port, with its CA as --ca.
+async fn probe_tls_dtls(t: &Coturn) -> Vec<TurnTransportResult> {
+    let mut c = cfg(alice(PASSWORD));
+    c.tls.ca_pem = Some(t.ca_pem.as_bytes().to_vec());
+    let uris = [
+        uri(&format!("turns:localhost:{}", t.tls_port)),
+        uri(&format!("turns:localhost:{}?transport=udp", t.tls_port)),
+    ];
+    probe_all(&uris, &c).await
+}
+
 /// coturn serving a certificate that expired (signed by the CA natscope is
 /// given) and one for another name: named `tls_expired` and
 /// `tls_name_mismatch` at the TLS and at the DTLS handshake, not just "handshake failed".
@@ -1080,17 +1091,8 @@ async fn coturn_expired_and_wrong_name_certificates_are_named() {
     let other_name = Pki::generate(&["turn.example.org"]).expect("certificate");
     let expired = start_coturn_on(Auth::LongTerm, &[], expired, None);
     let other_name = start_coturn_on(Auth::LongTerm, &[], other_name, None);
-    let probe = |t: &Coturn| {
-        let mut c = cfg(alice(PASSWORD));
-        c.tls.ca_pem = Some(t.ca_pem.as_bytes().to_vec());
-        let uris = [
-            uri(&format!("turns:localhost:{}", t.tls_port)),
-            uri(&format!("turns:localhost:{}?transport=udp", t.tls_port)),
-        ];
-        async move { probe_all(&uris, &c).await }
-    };
     let (exp, name) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(probe(&expired), probe(&other_name))
+        tokio::join!(probe_tls_dtls(&expired), probe_tls_dtls(&other_name))
     })
     .await
     .expect("bounded");
@@ -1116,6 +1118,164 @@ async fn coturn_expired_and_wrong_name_certificates_are_named() {
         );
         assert!(r.stage(TurnStage::Allocate).is_none(), "{r:#?}");
     }
+}
+
+/// Runs `openssl` with `args` in `dir`; it must succeed.
+fn openssl(dir: &crate::support::TempDir, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir.path(""))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A PKI whose server key is RSA 2048 (made by openssl: the ring provider
+/// signs with RSA but cannot generate RSA keys), the leaf signed by a
+/// private CA, as most deployments' (Let's Encrypt RSA) chains are.
+fn rsa_pki(dir: &crate::support::TempDir) -> Pki {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.key",
+        ],
+    );
+    let key = std::fs::read_to_string(dir.path("rsa.key")).expect("openssl wrote the key");
+    Pki::generate_with_leaf_key(&["localhost", "127.0.0.1"], &key).expect("RSA certificate")
+}
+
+/// What `openssl req -x509` makes by default: one self-signed RSA
+/// certificate (basicConstraints CA:TRUE), served alone and given as --ca.
+fn openssl_self_signed(dir: &crate::support::TempDir) -> Pki {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.pem",
+        ],
+    );
+    let read = |f| std::fs::read_to_string(dir.path(f)).expect("openssl wrote it");
+    let (cert, key) = (read("self.pem"), read("self.key"));
+    Pki::from_pem(&cert, &cert, &key).expect("openssl's PEM parses")
+}
+
+/// Issue 15 items 4 and 5: coturn with an RSA certificate relays over DTLS
+/// and TLS (a DTLS stack with ECDSA suites only failed with
+/// handshake_failure), an ECDSA one too, and the notes name suite and key;
+/// a self-signed certificate given with --ca (CA:TRUE, as openssl makes it)
+/// is accepted as pinned and reported as self-signed; a server whose
+/// cipher list shares no suite with natscope is named plainly.
+#[tokio::test]
+async fn coturn_rsa_ecdsa_and_self_signed_certificates_over_dtls_and_tls() {
+    let dir = crate::support::TempDir::new("turn-rsa");
+    let rsa = start_coturn_on(Auth::LongTerm, &[], rsa_pki(&dir), None);
+    let ecdsa = start_coturn(Auth::LongTerm, &[]);
+    let self_signed = start_coturn_on(Auth::LongTerm, &[], openssl_self_signed(&dir), None);
+    // Only RSA key exchange with AES-256-CBC: no forward secrecy, a suite
+    // natscope does not offer.
+    let narrow = start_coturn_on(
+        Auth::LongTerm,
+        &["cipher-list=AES256-SHA"],
+        rsa_pki(&dir),
+        None,
+    );
+    let (rsa_r, ecdsa_r, self_r, narrow_r) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(
+            probe_tls_dtls(&rsa),
+            probe_tls_dtls(&ecdsa),
+            probe_tls_dtls(&self_signed),
+            probe_tls_dtls(&narrow)
+        )
+    })
+    .await
+    .expect("bounded");
+    let handshake = |r: &TurnTransportResult| match r.transport {
+        TurnTransport::Tls => TurnStage::TlsHandshake,
+        _ => TurnStage::DtlsHandshake,
+    };
+    for (results, key) in [(&rsa_r, "RSA 2048-bit key"), (&ecdsa_r, "ECDSA P-256 key")] {
+        assert_eq!(results.len(), 2, "{results:#?}");
+        for r in results {
+            assert_relays(r);
+            let note = note_of(r, handshake(r));
+            assert!(
+                note.contains(key) && note.contains("certificate verified"),
+                "{note}"
+            );
+        }
+        let dtls = note_of(&results[1], TurnStage::DtlsHandshake);
+        let suite = if key.starts_with("RSA") {
+            "ECDHE_RSA"
+        } else {
+            "ECDHE_ECDSA"
+        };
+        assert!(dtls.contains("DTLS 1.2") && dtls.contains(suite), "{dtls}");
+    }
+    // Pinned and self-signed: relays, and the note says what browsers do.
+    for r in &self_r {
+        assert_relays(r);
+        let note = note_of(r, handshake(r));
+        assert!(
+            note.contains("self-signed and pinned by --ca")
+                && note.contains("browsers will not trust it"),
+            "{note}"
+        );
+    }
+    // The same self-signed certificate without --ca is still refused (a
+    // CA certificate as the server's own: webpki's first objection).
+    let r = probe_all(
+        &[uri(&format!(
+            "turns:localhost:{}?transport=udp",
+            self_signed.tls_port
+        ))],
+        &cfg(alice(PASSWORD)),
+    )
+    .await;
+    assert_eq!(failure_of(&r[0]), &TurnFailure::TlsCaAsServerCert, "{r:#?}");
+    // No common suite: named at the handshake, over DTLS with the suites
+    // natscope offered.
+    let dtls = &narrow_r[1];
+    assert_eq!(
+        dtls.failed_stage,
+        Some(TurnStage::DtlsHandshake),
+        "{dtls:#?}"
+    );
+    assert!(
+        matches!(failure_of(dtls), TurnFailure::TlsOther { detail }
+            if detail.contains("accepts none of the DTLS 1.2 cipher suites natscope offers")
+                && detail.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")),
+        "{dtls:#?}"
+    );
+    assert_eq!(
+        narrow_r[0].failed_stage,
+        Some(TurnStage::TlsHandshake),
+        "{narrow_r:#?}"
+    );
+    assert_no_secrets(&rsa_r);
 }
 
 /// The embedded server's TLS listener with an expired and with a not yet

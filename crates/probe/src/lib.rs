@@ -48,7 +48,7 @@
 //! - [x] RFC 8656 TURN client: Allocate (401 challenge, 438 retry, 300
 //!   redirect), CreatePermission, Send/Data, ChannelBind/ChannelData,
 //!   Refresh, deallocation; REQUESTED-ADDRESS-FAMILY (RFC 8656 §7.1) for an
-//!   IPv6 relay; over UDP, TCP, TLS (rustls) and DTLS (dimpl).
+//!   IPv6 relay; over UDP, TCP, TLS (rustls) and DTLS (webrtc-dtls: RSA and ECDSA).
 //! - [x] RFC 6062 TURN TCP allocations: Connect, ConnectionBind, data.
 //! - [x] TURN REST API credentials (draft-uberti-behave-turn-rest).
 //! - [x] RFC 8445 ICE between two rice-proto agents (host, srflx, relay,

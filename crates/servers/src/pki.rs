@@ -90,9 +90,50 @@ impl Pki {
         })
     }
 
+    /// A PKI from PEM text made elsewhere (e.g. by `openssl`): `ca_pem` is
+    /// what clients trust, `chain_pem` the chain served (leaf first; for a
+    /// self-signed certificate both are the same one), `key_pem` the
+    /// server's private key (PKCS#8).
+    pub fn from_pem(ca_pem: &str, chain_pem: &str, key_pem: &str) -> Result<Pki, PkiError> {
+        let certs = |pem: &str| -> Result<Vec<CertificateDer<'static>>, PkiError> {
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| rustls::Error::General(format!("certificate PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(rustls::Error::General("no certificate in the PEM text".into()).into());
+            }
+            Ok(certs)
+        };
+        let ca_der = certs(ca_pem)?.swap_remove(0);
+        Ok(Pki {
+            ca_pem: ca_pem.to_owned(),
+            ca_der,
+            chain_pem: chain_pem.to_owned(),
+            chain_der: certs(chain_pem)?,
+            key_pem: key_pem.to_owned(),
+        })
+    }
+
+    /// Like [`Pki::generate`], but the server key is `leaf_key_pem`
+    /// (PKCS#8 PEM; e.g. an RSA key from `openssl genpkey`, which the ring
+    /// provider can sign with but not generate). Test support.
+    #[cfg(feature = "test-support")]
+    pub fn generate_with_leaf_key(names: &[&str], leaf_key_pem: &str) -> Result<Pki, PkiError> {
+        let key = rcgen::KeyPair::from_pem(leaf_key_pem)?;
+        Pki::generate_keyed(names, |_| {}, key)
+    }
+
     fn generate_inner(
         names: &[&str],
         adjust_leaf: impl FnOnce(&mut rcgen::CertificateParams),
+    ) -> Result<Pki, PkiError> {
+        Pki::generate_keyed(names, adjust_leaf, rcgen::KeyPair::generate()?)
+    }
+
+    fn generate_keyed(
+        names: &[&str],
+        adjust_leaf: impl FnOnce(&mut rcgen::CertificateParams),
+        leaf_key: rcgen::KeyPair,
     ) -> Result<Pki, PkiError> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -104,7 +145,6 @@ impl Pki {
         let mut leaf_params =
             rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         adjust_leaf(&mut leaf_params);
-        let leaf_key = rcgen::KeyPair::generate()?;
         let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
         Ok(Pki {
             ca_pem: ca.pem(),

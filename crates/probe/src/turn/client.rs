@@ -268,12 +268,8 @@ async fn run_once(
                 let handshake = super::tls::connect(config, &host, tcp);
                 match bounded(cfg.stage_timeout, handshake).await {
                     Ok(tls) => {
-                        let version = tls
-                            .get_ref()
-                            .1
-                            .protocol_version()
-                            .map(super::tls::version_name);
-                        r.pass(TurnStage::TlsHandshake, ms_since(t1), version);
+                        let note = super::tls::handshake_note(tls.get_ref().1, &cfg.tls);
+                        r.pass(TurnStage::TlsHandshake, ms_since(t1), Some(note));
                         Conn::stream(Box::new(tls), local, remote)
                     }
                     Err(f) => return stage_failed(r, TurnStage::TlsHandshake, t1, f),

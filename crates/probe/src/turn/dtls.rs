@@ -1,47 +1,66 @@
-//! DTLS for `turns:…?transport=udp`: dimpl (its pure-Rust crypto backend,
-//! no aws-lc-rs) as a record layer over a connected UDP socket, under the
-//! same TURN-over-UDP client the `udp` transport uses.
+//! DTLS for `turns:…?transport=udp`: webrtc-dtls (DTLS 1.2; ECDHE with
+//! RSA *and* ECDSA server certificates — most TURN deployments use RSA)
+//! as a record layer over a connected UDP socket, under the same
+//! TURN-over-UDP client the `udp` transport uses.
 //!
-//! dimpl does no PKI validation: it hands over the server's leaf
-//! certificate (after checking the handshake signatures against it) and
-//! natscope verifies it with rustls' WebPKI verifier on the ring provider
-//! (chain to `--ca` or the system roots, validity period, the URI host),
-//! before a single TURN byte is sent. For DTLS 1.2 the server's
-//! Certificate message travels in clear, so the intermediates are read off
-//! the wire here and given to the verifier too; DTLS 1.3 encrypts it, so
-//! only the leaf is known (an intermediate must then be in `--ca`).
-//! natscope's own client certificate is a throwaway ECDSA P-256 one made
-//! by rcgen (ring); dimpl only does ECDSA.
+//! Certificates are checked by natscope's one verifier (rustls' WebPKI on
+//! the ring provider, plus a certificate pinned by `--ca`:
+//! [`super::tls::server_verifier`]) from webrtc-dtls' peer-certificate
+//! callback, before the handshake finishes and before a single TURN byte
+//! is sent; webrtc-dtls itself checks the key-exchange signature against
+//! the leaf. The socket is handed to webrtc-dtls through [`SnoopConn`]
+//! (its public `Conn` trait), which reads the cipher suite off the
+//! plaintext ServerHello and the server's alert when it refuses us, and
+//! which stops webrtc-dtls' background tasks when natscope gives up.
 
-use super::tls::{TlsOptions, name_rustls_error, server_name, server_verifier};
+use super::tls::{TlsOptions, certificate_note, name_rustls_error, server_name, server_verifier};
 use model::turn::TurnFailure;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, UnixTime};
-use std::collections::VecDeque;
 use std::io;
-use std::sync::Arc;
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use webrtc_dtls::cipher_suite::CipherSuiteId;
+use webrtc_dtls::config::{Config, ExtendedMasterSecretType};
+use webrtc_dtls::conn::DTLSConn;
 
-/// At most this many decrypted records wait to be read.
-const MAX_INBOX: usize = 256;
-/// Largest Certificate handshake message natscope reassembles for
-/// intermediates (bigger chains verify with the leaf only).
-const MAX_CERT_MSG: usize = 64 * 1024;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 65536;
 
+/// The cipher suites natscope offers, in order (all DTLS 1.2, ECDHE).
+const OFFERED: [CipherSuiteId; 4] = [
+    CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
+    CipherSuiteId::Tls_Ecdhe_Rsa_With_Aes_128_Gcm_Sha256,
+    CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_256_Cbc_Sha,
+    CipherSuiteId::Tls_Ecdhe_Rsa_With_Aes_256_Cbc_Sha,
+];
+
+/// IANA name of a cipher suite natscope offers (or its number).
+fn suite_name(id: u16) -> String {
+    match id {
+        0xc02b => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into(),
+        0xc02f => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
+        0xc00a => "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA".into(),
+        0xc014 => "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA".into(),
+        other => format!("cipher suite 0x{other:04x}"),
+    }
+}
+
+/// The offered suites, for a failure that says what natscope can do.
+fn offered_list() -> String {
+    OFFERED
+        .iter()
+        .map(|s| suite_name(*s as u16))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An established DTLS association with the TURN server.
 pub(crate) struct DtlsConn {
-    sock: UdpSocket,
-    dtls: dimpl::Dtls,
-    /// Decrypted application data records, oldest first (bounded).
-    inbox: VecDeque<Vec<u8>>,
-    /// When dimpl wants `handle_timeout` next.
-    next_timeout: Option<Instant>,
-    /// The server sent close_notify.
-    closed: bool,
-    out: Vec<u8>,
+    dtls: DTLSConn,
+    sock: Arc<SnoopConn>,
 }
 
 /// What the handshake produced besides the connection: a note for the
@@ -49,24 +68,191 @@ pub(crate) struct DtlsConn {
 pub(crate) struct Established {
     /// The connection.
     pub conn: DtlsConn,
-    /// e.g. "DTLS 1.2, certificate verified".
+    /// e.g. "DTLS 1.2, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, certificate
+    /// verified; server sent 2 certificate(s)".
     pub note: String,
 }
 
-/// Names a dimpl error as the TLS-family failure an operator reads.
-fn name_dimpl_error(e: &dimpl::Error) -> TurnFailure {
-    match e {
-        dimpl::Error::SecurityError(dimpl::SecurityError::FatalAlert { description }) => {
-            TurnFailure::TlsOther {
-                detail: format!("server sent fatal alert: {}", alert_name(*description)),
-            }
+/// What [`SnoopConn`] read off the plaintext handshake.
+#[derive(Default)]
+struct Seen {
+    /// The cipher suite of the ServerHello.
+    suite: Option<u16>,
+    /// A fatal alert the server sent in clear (during the handshake).
+    alert: Option<u8>,
+}
+
+/// The connected socket reported ICMP port unreachable (`ECONNREFUSED`):
+/// nothing listens there.
+fn is_refused(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::ConnectionRefused
+}
+
+/// The connected UDP socket as webrtc-dtls sees it: reads the ServerHello's
+/// cipher suite and plaintext alerts on the way in, and ends every pending
+/// and later read once `close` is called (webrtc-dtls' tasks then stop).
+struct SnoopConn {
+    sock: UdpSocket,
+    seen: Mutex<Seen>,
+    closed: watch::Sender<bool>,
+    /// Set when a read or send met ICMP port unreachable.
+    refused: watch::Sender<bool>,
+}
+
+/// DTLS record header length.
+const RECORD_HEADER: usize = 13;
+/// TLS content types.
+const CT_ALERT: u8 = 21;
+const CT_HANDSHAKE: u8 = 22;
+/// TLS handshake type `server_hello`.
+const HS_SERVER_HELLO: u8 = 2;
+/// DTLS handshake header length.
+const HANDSHAKE_HEADER: usize = 12;
+
+impl SnoopConn {
+    fn new(sock: UdpSocket) -> SnoopConn {
+        SnoopConn {
+            sock,
+            seen: Mutex::new(Seen::default()),
+            closed: watch::channel(false).0,
+            refused: watch::channel(false).0,
         }
-        dimpl::Error::Timeout(_) => TurnFailure::TlsOther {
-            detail: "DTLS handshake gave up (retransmissions exhausted)".into(),
-        },
-        other => TurnFailure::TlsOther {
-            detail: format!("DTLS: {other}"),
-        },
+    }
+
+    /// Records an I/O error; returns it for webrtc-dtls.
+    fn io_error(&self, e: io::Error) -> webrtc_util::Error {
+        if is_refused(&e) {
+            self.refused.send_replace(true);
+        }
+        e.into()
+    }
+
+    /// Resolves once the server's port was found closed.
+    async fn refused(&self) {
+        let mut refused = self.refused.subscribe();
+        // The sender lives in `self`, so the channel cannot close.
+        let _ = refused.wait_for(|r| *r).await;
+    }
+
+    /// Ends reads now and later (idempotent).
+    fn shut(&self) {
+        self.closed.send_replace(true);
+    }
+
+    fn seen(&self) -> (Option<u16>, Option<u8>) {
+        // A poisoned lock only means a reader panicked; the data is plain.
+        let s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        (s.suite, s.alert)
+    }
+
+    /// Looks at every plaintext (epoch 0) record of a datagram.
+    fn inspect(&self, datagram: &[u8]) {
+        let mut rest = datagram;
+        while rest.len() >= RECORD_HEADER {
+            let len = u16::from_be_bytes([rest[11], rest[12]]) as usize;
+            let Some(fragment) = rest.get(RECORD_HEADER..RECORD_HEADER + len) else {
+                return;
+            };
+            let epoch = u16::from_be_bytes([rest[3], rest[4]]);
+            if epoch == 0 {
+                let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                match rest[0] {
+                    CT_ALERT if fragment.len() >= 2 && fragment[0] == 2 => {
+                        seen.alert = Some(fragment[1]);
+                    }
+                    CT_HANDSHAKE => {
+                        if let Some(s) = server_hello_suite(fragment) {
+                            seen.suite = Some(s);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            rest = &rest[RECORD_HEADER + len..];
+        }
+    }
+}
+
+/// The cipher suite of a ServerHello handshake fragment (the first
+/// fragment carries it: version 2, random 32, session id, suite 2).
+fn server_hello_suite(hs: &[u8]) -> Option<u16> {
+    if hs.len() < HANDSHAKE_HEADER || hs[0] != HS_SERVER_HELLO || hs[6..9] != [0, 0, 0] {
+        return None;
+    }
+    let body = &hs[HANDSHAKE_HEADER..];
+    let sid_len = *body.get(34)? as usize;
+    let at = 35 + sid_len;
+    Some(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]))
+}
+
+fn closed_error() -> webrtc_util::Error {
+    webrtc_util::Error::Other("closed by natscope".into())
+}
+
+#[async_trait::async_trait]
+impl webrtc_util::Conn for SnoopConn {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        Ok(self.sock.connect(addr).await?)
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        let mut closed = self.closed.subscribe();
+        if *closed.borrow() {
+            return Err(closed_error());
+        }
+        tokio::select! {
+            r = self.sock.recv(buf) => {
+                let n = r.map_err(|e| self.io_error(e))?;
+                self.inspect(&buf[..n]);
+                Ok(n)
+            }
+            _ = closed.wait_for(|c| *c) => Err(closed_error()),
+        }
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        let n = webrtc_util::Conn::recv(self, buf).await?;
+        Ok((n, self.sock.peer_addr()?))
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        if *self.closed.borrow() {
+            return Err(closed_error());
+        }
+        self.sock.send(buf).await.map_err(|e| self.io_error(e))
+    }
+
+    async fn send_to(&self, buf: &[u8], _target: SocketAddr) -> webrtc_util::Result<usize> {
+        webrtc_util::Conn::send(self, buf).await
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.sock.local_addr()?)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.sock.peer_addr().ok()
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        self.shut();
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+/// Shuts the socket when the handshake future is dropped (natscope's stage
+/// deadline) or fails, so webrtc-dtls' retransmission and read tasks end.
+struct ShutOnDrop(Option<Arc<SnoopConn>>);
+
+impl Drop for ShutOnDrop {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            s.shut();
+        }
     }
 }
 
@@ -76,7 +262,7 @@ fn alert_name(d: u8) -> String {
         10 => "unexpected_message",
         20 => "bad_record_mac",
         22 => "record_overflow",
-        40 => "handshake_failure (no common cipher suite, group or signature algorithm?)",
+        40 => "handshake_failure",
         42 => "bad_certificate",
         43 => "unsupported_certificate",
         44 => "certificate_revoked",
@@ -101,16 +287,42 @@ fn alert_name(d: u8) -> String {
     format!("{name} ({d})")
 }
 
-/// A throwaway ECDSA P-256 client certificate (dimpl needs one even when
-/// the server does not ask for it).
-fn client_certificate() -> Result<dimpl::DtlsCertificate, rcgen::Error> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let cert =
-        rcgen::CertificateParams::new(vec!["natscope-client".to_string()])?.self_signed(&key)?;
-    Ok(dimpl::DtlsCertificate {
-        certificate: cert.der().to_vec(),
-        private_key: key.serialize_der(),
-    })
+/// Names a refused handshake from the alert the server sent, if any.
+fn name_alert(alert: u8) -> TurnFailure {
+    let detail = match alert {
+        // handshake_failure / insufficient_security before a ServerHello:
+        // the server found nothing in common with the ClientHello.
+        40 | 71 => format!(
+            "server sent fatal alert: {}: it accepts none of the DTLS 1.2 cipher suites \
+             natscope offers ({}); add ECDHE-RSA-AES128-GCM-SHA256 or \
+             ECDHE-ECDSA-AES128-GCM-SHA256 to the server's cipher list (coturn: cipher-list)",
+            alert_name(alert),
+            offered_list()
+        ),
+        70 => format!(
+            "server sent fatal alert: {}: it does not speak DTLS 1.2",
+            alert_name(alert)
+        ),
+        _ => format!("server sent fatal alert: {}", alert_name(alert)),
+    };
+    TurnFailure::TlsOther { detail }
+}
+
+fn name_dtls_error(e: &webrtc_dtls::Error) -> TurnFailure {
+    use webrtc_dtls::Error as E;
+    let detail = match e {
+        E::ErrAlertFatalOrClose => "the server ended the DTLS handshake".to_owned(),
+        E::ErrInvalidCipherSuite | E::ErrCipherSuiteUnset => format!(
+            "the server chose a cipher suite natscope did not offer (natscope offers {})",
+            offered_list()
+        ),
+        E::ErrConnClosed => "the DTLS association closed during the handshake".to_owned(),
+        E::Io(io) => return super::failure::name_io_error(&io.0),
+        E::Util(webrtc_util::Error::Io(io)) => return super::failure::name_io_error(&io.0),
+        // webrtc-dtls' messages are plain sentences ("... is not supported").
+        other => format!("DTLS: {other}"),
+    };
+    TurnFailure::TlsOther { detail }
 }
 
 fn setup_error(detail: impl std::fmt::Display) -> TurnFailure {
@@ -120,8 +332,9 @@ fn setup_error(detail: impl std::fmt::Display) -> TurnFailure {
 }
 
 /// Runs the DTLS handshake with the server `sock` is connected to and
-/// verifies its certificate for `host` according to `opts`. Bounded by the
-/// caller's timeout (the future is cancel-safe to drop).
+/// verifies its certificate for `host` according to `opts`. Unbounded: the
+/// caller puts its deadline around it (dropping the future stops the
+/// handshake and its tasks).
 pub(crate) async fn connect(
     sock: UdpSocket,
     host: &str,
@@ -137,114 +350,85 @@ pub(crate) async fn connect(
             detail: format!("{host} is not a valid TLS server name"),
         });
     }
-    let config = dimpl::Config::builder().build().map_err(setup_error)?;
-    let cert = client_certificate().map_err(setup_error)?;
-    let mut dtls = dimpl::Dtls::new_auto(Arc::new(config), cert, Instant::now());
-    dtls.set_active(true);
-    let mut conn = DtlsConn {
-        sock,
-        dtls,
-        inbox: VecDeque::new(),
-        next_timeout: None,
-        closed: false,
-        out: vec![0u8; 2048],
+    // The verifier's verdict, named, for when it aborts the handshake.
+    let refused: Arc<Mutex<Option<TurnFailure>>> = Arc::default();
+    let verify_cb = {
+        let (refused, host) = (refused.clone(), host.to_owned());
+        move |certs: &[Vec<u8>], _chains: &[CertificateDer<'static>]| {
+            let Some(v) = &verifier else {
+                return Ok(());
+            };
+            let Some((leaf, rest)) = certs.split_first() else {
+                return Err(webrtc_dtls::Error::ErrNoCertificates);
+            };
+            let intermediates: Vec<CertificateDer<'static>> = rest
+                .iter()
+                .map(|c| CertificateDer::from(c.clone()))
+                .collect();
+            verify(v.as_ref(), leaf.clone(), &intermediates, &host).map_err(|f| {
+                let text = f.to_string();
+                *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                webrtc_dtls::Error::Other(text)
+            })
+        }
     };
-    let mut chain = CertSnoop::default();
-    let mut verified = false;
-    let mut server_chain_len = 0usize;
-    let mut connected = false;
-    loop {
-        // Drain dimpl: flights to send, the certificate, Connected.
-        let mut packets = Vec::new();
-        let mut peer_cert = None;
-        loop {
-            match conn.dtls.poll_output(&mut conn.out) {
-                dimpl::Output::Packet(p) => packets.push(p.to_vec()),
-                dimpl::Output::BufferTooSmall { needed } => {
-                    if needed > MAX_DATAGRAM {
-                        return Err(setup_error("dimpl output larger than a datagram"));
-                    }
-                    conn.out.resize(needed, 0);
-                }
-                dimpl::Output::Timeout(t) => {
-                    conn.next_timeout = Some(t);
-                    break;
-                }
-                dimpl::Output::Connected => connected = true,
-                dimpl::Output::PeerCert(der) => peer_cert = Some(der.to_vec()),
-                dimpl::Output::ApplicationData(d) if conn.inbox.len() < MAX_INBOX => {
-                    conn.inbox.push_back(d.to_vec());
-                }
-                dimpl::Output::CloseNotify => conn.closed = true,
-                // KeyingMaterial (DTLS-SRTP) and future variants.
-                _ => {}
+    let config = Config {
+        cipher_suites: OFFERED.to_vec(),
+        // natscope checks the certificate itself (above); webrtc-dtls'
+        // own check would use a second verifier.
+        insecure_skip_verify: true,
+        verify_peer_certificate: Some(Arc::new(verify_cb)),
+        server_name: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        extended_master_secret: ExtendedMasterSecretType::Request,
+        ..Config::default()
+    };
+    let snoop = Arc::new(SnoopConn::new(sock));
+    let mut guard = ShutOnDrop(Some(snoop.clone()));
+    let conn: Arc<dyn webrtc_util::Conn + Send + Sync> = snoop.clone();
+    let handshake = tokio::select! {
+        r = DTLSConn::new(conn, config, true, None) => r,
+        () = snoop.refused() => return Err(TurnFailure::ConnectionRefused),
+    };
+    let dtls = match handshake {
+        Ok(d) => d,
+        Err(e) => {
+            if let Some(f) = refused.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(f);
             }
-        }
-        if let Some(der) = peer_cert {
-            // Verify before anything else is sent, so a rejected server
-            // never sees our next flight.
-            let intermediates = chain.intermediates();
-            server_chain_len = 1 + intermediates.len();
-            if let Some(v) = &verifier {
-                verify(v.as_ref(), der, &intermediates, host)?;
+            if let (_, Some(alert)) = snoop.seen() {
+                return Err(name_alert(alert));
             }
-            verified = true;
+            return Err(name_dtls_error(&e));
         }
-        for p in &packets {
-            conn.sock.send(p).await.map_err(|e| name_sock_error(&e))?;
-        }
-        if connected {
-            if !verified {
-                return Err(TurnFailure::TlsOther {
-                    detail: "DTLS connected without a server certificate".into(),
-                });
-            }
-            let version = match conn.dtls.protocol_version() {
-                Some(dimpl::ProtocolVersion::DTLS1_2) => "DTLS 1.2",
-                Some(dimpl::ProtocolVersion::DTLS1_3) => "DTLS 1.3",
-                _ => "DTLS",
-            };
-            let how = if opts.insecure {
-                "certificate NOT verified (--insecure)"
-            } else {
-                "certificate verified"
-            };
-            return Ok(Established {
-                conn,
-                note: format!(
-                    "{version}, {how}; server sent {server_chain_len} certificate(s){}",
-                    if server_chain_len == 1 && version == "DTLS 1.3" {
-                        " (DTLS 1.3: intermediates not visible)"
-                    } else {
-                        ""
-                    }
-                ),
-            });
-        }
-        if conn.closed {
-            return Err(TurnFailure::TlsOther {
-                detail: "server closed the DTLS association during the handshake".into(),
-            });
-        }
-        // Wait for the server or dimpl's retransmission timer.
-        let wake = conn.next_timeout;
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        tokio::select! {
-            r = conn.sock.recv(&mut buf) => {
-                let n = r.map_err(|e| name_sock_error(&e))?;
-                chain.inspect(&buf[..n]);
-                conn.dtls.handle_packet(&buf[..n]).map_err(|e| name_dimpl_error(&e))?;
-            }
-            _ = sleep_until(wake) => {
-                conn.dtls.handle_timeout(Instant::now()).map_err(|e| name_dimpl_error(&e))?;
-            }
-        }
-    }
+    };
+    guard.0 = None;
+    let state = dtls.connection_state().await;
+    let suite = snoop
+        .seen()
+        .0
+        .map(suite_name)
+        .unwrap_or_else(|| "cipher suite not seen".into());
+    let how = match (opts.insecure, state.peer_certificates.first()) {
+        (true, _) => "certificate NOT verified (--insecure)".to_owned(),
+        (false, Some(leaf)) => format!("certificate verified ({})", certificate_note(leaf, opts)),
+        (false, None) => "certificate verified".to_owned(),
+    };
+    let note = format!(
+        "DTLS 1.2, {suite}, {how}; server sent {} certificate(s)",
+        state.peer_certificates.len()
+    );
+    Ok(Established {
+        conn: DtlsConn { dtls, sock: snoop },
+        note,
+    })
 }
 
-/// Verifies the server's leaf (DER, as dimpl reports it) with the
-/// intermediates seen on the wire: chain to the trusted roots, validity
-/// period, and the URI host (DNS name or IP literal).
+/// Verifies the server's leaf (DER) with the intermediates it sent: chain
+/// to the trusted roots (or pinned by `--ca`), validity period, and the
+/// URI host (DNS name or IP literal).
 fn verify(
     verifier: &dyn ServerCertVerifier,
     leaf: Vec<u8>,
@@ -266,187 +450,46 @@ fn verify(
         .map_err(|e| name_rustls_error(&e, host))
 }
 
-fn name_sock_error(e: &io::Error) -> TurnFailure {
-    super::failure::name_io_error(e)
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-        None => std::future::pending::<()>().await,
-    }
-}
-
-fn dimpl_io(e: dimpl::Error) -> io::Error {
+fn dtls_io(e: webrtc_dtls::Error) -> io::Error {
     match e {
-        dimpl::Error::ConnectionClosed => io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "DTLS association closed by the server",
-        ),
+        webrtc_dtls::Error::ErrConnClosed | webrtc_dtls::Error::ErrAlertFatalOrClose => {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "DTLS association closed by the server",
+            )
+        }
+        webrtc_dtls::Error::Io(io) => io.0,
         other => io::Error::other(format!("DTLS: {other}")),
     }
 }
 
 impl DtlsConn {
     /// Local and server address.
-    pub(crate) fn addrs(&self) -> io::Result<(std::net::SocketAddr, std::net::SocketAddr)> {
-        Ok((self.sock.local_addr()?, self.sock.peer_addr()?))
-    }
-
-    /// Drains dimpl without awaiting (so `recv` stays cancel-safe): records
-    /// go out with `try_send` (a full socket buffer drops the datagram, as
-    /// UDP may anyway), plaintext goes to the inbox.
-    fn drain(&mut self) -> io::Result<()> {
-        loop {
-            match self.dtls.poll_output(&mut self.out) {
-                dimpl::Output::Packet(p) => match self.sock.try_send(p) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                },
-                dimpl::Output::BufferTooSmall { needed } => {
-                    if needed > MAX_DATAGRAM {
-                        return Err(io::Error::other("DTLS record larger than a datagram"));
-                    }
-                    self.out.resize(needed, 0);
-                }
-                dimpl::Output::Timeout(t) => {
-                    self.next_timeout = Some(t);
-                    return Ok(());
-                }
-                dimpl::Output::ApplicationData(d) if self.inbox.len() < MAX_INBOX => {
-                    self.inbox.push_back(d.to_vec());
-                }
-                dimpl::Output::CloseNotify => self.closed = true,
-                // Connected, PeerCert, KeyingMaterial: handshake-time only.
-                _ => {}
-            }
-        }
+    pub(crate) fn addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.sock.sock.local_addr()?, self.sock.sock.peer_addr()?))
     }
 
     /// Encrypts one TURN message (STUN or ChannelData) into a record and
     /// sends it.
     pub(crate) async fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.closed {
-            return Err(dimpl_io(dimpl::Error::ConnectionClosed));
-        }
-        self.dtls.send_application_data(data).map_err(dimpl_io)?;
-        self.drain()
+        self.dtls.write(data, None).await.map_err(dtls_io)?;
+        Ok(())
     }
 
-    /// One decrypted record (one TURN message). Cancel-safe: nothing is
-    /// awaited between taking a datagram and queueing its plaintext.
+    /// One decrypted record (one TURN message). Cancel-safe: webrtc-dtls
+    /// decrypts in its own task and queues records on a channel.
     pub(crate) async fn recv(&mut self) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        loop {
-            if let Some(d) = self.inbox.pop_front() {
-                return Ok(d);
-            }
-            if self.closed {
-                return Err(dimpl_io(dimpl::Error::ConnectionClosed));
-            }
-            let wake = self.next_timeout;
-            tokio::select! {
-                r = self.sock.recv(&mut buf) => {
-                    let n = r?;
-                    // Records that do not decrypt are dropped by dimpl; an
-                    // error here is fatal for the association.
-                    self.dtls.handle_packet(&buf[..n]).map_err(dimpl_io)?;
-                }
-                _ = sleep_until(wake) => {
-                    self.next_timeout = None;
-                    self.dtls.handle_timeout(Instant::now()).map_err(dimpl_io)?;
-                }
-            }
-            self.drain()?;
-        }
+        let n = self.dtls.read(&mut buf, None).await.map_err(dtls_io)?;
+        buf.truncate(n);
+        Ok(buf)
     }
 }
 
-/// Reassembles the server's DTLS 1.2 Certificate handshake message from
-/// plaintext (epoch 0) records to learn the intermediates; dimpl only
-/// reports the leaf. Bounded by [`MAX_CERT_MSG`].
-#[derive(Default)]
-struct CertSnoop {
-    /// The message body and which bytes of it arrived.
-    body: Vec<u8>,
-    have: Vec<bool>,
-    seq: Option<u16>,
-}
-
-/// DTLS record header length.
-const RECORD_HEADER: usize = 13;
-/// DTLS handshake header length.
-const HANDSHAKE_HEADER: usize = 12;
-/// TLS handshake type `certificate`.
-const HS_CERTIFICATE: u8 = 11;
-/// TLS content type `handshake`.
-const CT_HANDSHAKE: u8 = 22;
-
-fn be24(b: &[u8]) -> usize {
-    ((b[0] as usize) << 16) | ((b[1] as usize) << 8) | b[2] as usize
-}
-
-impl CertSnoop {
-    /// Looks at every record of a datagram for Certificate fragments.
-    fn inspect(&mut self, datagram: &[u8]) {
-        let mut rest = datagram;
-        while rest.len() >= RECORD_HEADER {
-            let len = u16::from_be_bytes([rest[11], rest[12]]) as usize;
-            let Some(fragment) = rest.get(RECORD_HEADER..RECORD_HEADER + len) else {
-                return;
-            };
-            let epoch = u16::from_be_bytes([rest[3], rest[4]]);
-            if rest[0] == CT_HANDSHAKE && epoch == 0 {
-                self.fragment(fragment);
-            }
-            rest = &rest[RECORD_HEADER + len..];
-        }
-    }
-
-    fn fragment(&mut self, mut hs: &[u8]) {
-        // A record may carry several handshake fragments.
-        while hs.len() >= HANDSHAKE_HEADER {
-            let (ty, total) = (hs[0], be24(&hs[1..4]));
-            let seq = u16::from_be_bytes([hs[4], hs[5]]);
-            let (off, flen) = (be24(&hs[6..9]), be24(&hs[9..12]));
-            let Some(data) = hs.get(HANDSHAKE_HEADER..HANDSHAKE_HEADER + flen) else {
-                return;
-            };
-            if ty == HS_CERTIFICATE && total <= MAX_CERT_MSG && off + flen <= total {
-                if self.seq != Some(seq) || self.body.len() != total {
-                    self.seq = Some(seq);
-                    self.body = vec![0; total];
-                    self.have = vec![false; total];
-                }
-                self.body[off..off + flen].copy_from_slice(data);
-                self.have[off..off + flen]
-                    .iter_mut()
-                    .for_each(|h| *h = true);
-            }
-            hs = &hs[HANDSHAKE_HEADER + flen..];
-        }
-    }
-
-    /// The certificates after the leaf, when the whole message arrived.
-    fn intermediates(&self) -> Vec<CertificateDer<'static>> {
-        if self.body.len() < 3 || self.have.iter().any(|h| !h) {
-            return Vec::new();
-        }
-        let list_len = be24(&self.body[..3]);
-        let Some(mut list) = self.body.get(3..3 + list_len) else {
-            return Vec::new();
-        };
-        let mut certs = Vec::new();
-        while list.len() >= 3 && certs.len() < 16 {
-            let n = be24(&list[..3]);
-            let Some(der) = list.get(3..3 + n) else {
-                break;
-            };
-            certs.push(CertificateDer::from(der.to_vec()));
-            list = &list[3 + n..];
-        }
-        certs.into_iter().skip(1).collect()
+impl Drop for DtlsConn {
+    fn drop(&mut self) {
+        // Ends webrtc-dtls' read task (its next read fails).
+        self.sock.shut();
     }
 }
 
@@ -454,45 +497,72 @@ impl CertSnoop {
 mod tests {
     use super::*;
 
-    fn record(hs: &[u8]) -> Vec<u8> {
-        let mut r = vec![CT_HANDSHAKE, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1];
-        r.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        r.extend_from_slice(hs);
+    fn record(ct: u8, epoch: u16, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![ct, 0xfe, 0xfd];
+        r.extend_from_slice(&epoch.to_be_bytes());
+        r.extend_from_slice(&[0, 0, 0, 0, 0, 1]);
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
         r
     }
 
-    fn hs_fragment(total: usize, off: usize, data: &[u8]) -> Vec<u8> {
-        let mut h = vec![HS_CERTIFICATE];
-        h.extend_from_slice(&(total as u32).to_be_bytes()[1..]);
-        h.extend_from_slice(&[0, 2]);
-        h.extend_from_slice(&(off as u32).to_be_bytes()[1..]);
-        h.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
-        h.extend_from_slice(data);
+    fn server_hello(suite: u16, sid: &[u8]) -> Vec<u8> {
+        let mut body = vec![0xfe, 0xfd];
+        body.extend_from_slice(&[7u8; 32]);
+        body.push(sid.len() as u8);
+        body.extend_from_slice(sid);
+        body.extend_from_slice(&suite.to_be_bytes());
+        body.push(0);
+        let mut h = vec![HS_SERVER_HELLO];
+        h.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        h.extend_from_slice(&[0, 1, 0, 0, 0]);
+        h.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        h.extend_from_slice(&body);
         h
     }
 
-    #[test]
-    fn reassembles_fragmented_certificate_chain() {
-        let (leaf, ca) = (vec![1u8; 40], vec![2u8; 30]);
-        let mut list = Vec::new();
-        for c in [&leaf, &ca] {
-            list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
-            list.extend_from_slice(c);
-        }
-        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
-        body.extend_from_slice(&list);
-        let mut snoop = CertSnoop::default();
-        // Second half first, in its own datagram; the first half shares a
-        // datagram with another record.
-        snoop.inspect(&record(&hs_fragment(body.len(), 50, &body[50..])));
-        assert!(snoop.intermediates().is_empty(), "incomplete");
-        let mut dgram = record(&hs_fragment(body.len(), 0, &body[..50]));
-        dgram.extend_from_slice(&record(&[0u8; 3]));
+    #[tokio::test]
+    async fn reads_the_suite_and_the_alert_off_plaintext_records() {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind loopback");
+        let snoop = SnoopConn::new(sock);
+        // ServerHello and another record in one datagram.
+        let mut dgram = record(CT_HANDSHAKE, 0, &server_hello(0xc02f, &[1, 2, 3]));
+        dgram.extend_from_slice(&record(CT_HANDSHAKE, 0, &[11, 0, 0]));
         snoop.inspect(&dgram);
-        assert_eq!(snoop.intermediates(), vec![CertificateDer::from(ca)]);
+        assert_eq!(snoop.seen(), (Some(0xc02f), None));
+        // Encrypted (epoch 1) records are not read.
+        snoop.inspect(&record(CT_ALERT, 1, &[2, 40]));
+        assert_eq!(snoop.seen().1, None);
+        snoop.inspect(&record(CT_ALERT, 0, &[2, 40]));
+        assert_eq!(snoop.seen().1, Some(40));
         // Garbage never panics.
         snoop.inspect(&[CT_HANDSHAKE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1]);
-        snoop.fragment(&[HS_CERTIFICATE, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 9]);
+        snoop.inspect(&record(CT_HANDSHAKE, 0, &[HS_SERVER_HELLO, 0, 0, 9]));
+        assert_eq!(server_hello_suite(&server_hello(0xc02b, &[])[..20]), None);
+        assert_eq!(server_hello_suite(&server_hello(0xc02b, &[])), Some(0xc02b));
+    }
+
+    #[tokio::test]
+    async fn shut_ends_a_pending_read() {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind loopback");
+        let here = sock.local_addr().expect("bound");
+        sock.connect(here).await.expect("connect to itself");
+        let snoop = Arc::new(SnoopConn::new(sock));
+        let reader = {
+            let s = snoop.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 16];
+                webrtc_util::Conn::recv(s.as_ref(), &mut buf).await
+            })
+        };
+        tokio::task::yield_now().await;
+        drop(ShutOnDrop(Some(snoop.clone())));
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+            .await
+            .expect("the read ends at once")
+            .expect("task");
+        assert!(r.is_err());
+        assert!(webrtc_util::Conn::send(snoop.as_ref(), b"x").await.is_err());
     }
 
     /// root CA -> intermediate CA -> leaf for `names`.
@@ -561,12 +631,20 @@ mod tests {
     }
 
     #[test]
-    fn names_alerts() {
+    fn names_alerts_and_suites() {
         assert!(alert_name(40).starts_with("handshake_failure"));
         assert_eq!(alert_name(200), "alert 200");
-        let f = name_dimpl_error(&dimpl::Error::SecurityError(
-            dimpl::SecurityError::FatalAlert { description: 48 },
-        ));
-        assert!(f.to_string().contains("unknown_ca"), "{f}");
+        let f = name_alert(40).to_string();
+        assert!(
+            f.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256") && f.contains("none of"),
+            "{f}"
+        );
+        assert!(name_alert(48).to_string().contains("unknown_ca"));
+        assert_eq!(suite_name(0x1301), "cipher suite 0x1301");
+        assert_eq!(
+            OFFERED.map(|s| s as u16),
+            [0xc02b, 0xc02f, 0xc00a, 0xc014],
+            "suite_name knows every offered suite"
+        );
     }
 }

@@ -15,7 +15,7 @@
 //!   `test-support` feature, `hold` (an allocation held open on purpose).
 //! - [`tls`]: the one TLS client handshake, certificate verification
 //!   options and naming of TLS failures.
-//! - `dtls`: DTLS (dimpl, pure-Rust crypto) under the TURN-over-UDP client,
+//! - `dtls`: DTLS 1.2 (webrtc-dtls; RSA and ECDSA certificates) under the TURN-over-UDP client,
 //!   with natscope's own certificate verification.
 //! - [`quality`]: the bounded burst through the relay.
 

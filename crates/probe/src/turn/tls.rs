@@ -42,16 +42,19 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let builder =
         ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let config = if opts.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
-            .with_no_client_auth()
+    let verifier = if opts.insecure {
+        Arc::new(CaFileVerifier {
+            webpki: None,
+            pinned: Vec::new(),
+            provider: provider(),
+        })
     } else {
-        builder
-            .with_root_certificates(root_store(opts)?)
-            .with_no_client_auth()
+        server_verifier(opts)?
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
@@ -77,17 +80,173 @@ pub(crate) fn root_store(opts: &TlsOptions) -> Result<RootCertStore, TlsSetupErr
     Ok(roots)
 }
 
-/// A certificate verifier (chain to `opts`' roots, validity, name) on the
-/// ring provider; what DTLS uses on the leaf dimpl hands over.
-pub(crate) fn server_verifier(
-    opts: &TlsOptions,
-) -> Result<Arc<rustls::client::WebPkiServerVerifier>, TlsSetupError> {
-    rustls::client::WebPkiServerVerifier::builder_with_provider(
+/// natscope's one certificate verifier, for TLS and DTLS alike: rustls'
+/// WebPKI verifier on the ring provider (chain to `opts`' roots, validity,
+/// name), and — when `--ca` is given — a server certificate that *is* one
+/// of the `--ca` certificates (pinned: self-signed, often CA:TRUE as
+/// `openssl req -x509` makes it) accepted after its own name and validity
+/// checks, as openssl's verify does.
+pub(crate) fn server_verifier(opts: &TlsOptions) -> Result<Arc<CaFileVerifier>, TlsSetupError> {
+    let provider = provider();
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(root_store(opts)?),
-        provider(),
+        provider.clone(),
     )
     .build()
-    .map_err(|e| TlsSetupError::Rustls(rustls::Error::General(e.to_string())))
+    .map_err(|e| TlsSetupError::Rustls(rustls::Error::General(e.to_string())))?;
+    Ok(Arc::new(CaFileVerifier {
+        webpki: Some(webpki),
+        pinned: pinned_certs(opts),
+        provider,
+    }))
+}
+
+/// The `--ca` file's certificates (empty without `--ca`).
+fn pinned_certs(opts: &TlsOptions) -> Vec<CertificateDer<'static>> {
+    opts.ca_pem
+        .as_deref()
+        .map(|pem| CertificateDer::pem_slice_iter(pem).flatten().collect())
+        .unwrap_or_default()
+}
+
+/// See [`server_verifier`].
+#[derive(Debug)]
+pub(crate) struct CaFileVerifier {
+    /// `None` with `--insecure`: any certificate is accepted (the
+    /// handshake signatures are still checked against it).
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for CaFileVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Ok(v) => Ok(v),
+            Err(e)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                // The user gave this very certificate: trust it, but only
+                // for its own names and validity period.
+                let _ = e;
+                verify_pinned(end_entity, server_name, now)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Name and validity checks for a certificate pinned by `--ca`.
+fn verify_pinned(
+    cert: &CertificateDer<'_>,
+    name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let invalid = rustls::Error::InvalidCertificate;
+    let ee = webpki::EndEntityCert::try_from(cert)
+        .map_err(|_| invalid(CertificateError::BadEncoding))?;
+    ee.verify_is_valid_for_subject_name(name)
+        .map_err(|_| invalid(CertificateError::NotValidForName))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| invalid(CertificateError::BadEncoding))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = parsed.validity();
+    if now > validity.not_after.timestamp() {
+        return Err(invalid(CertificateError::Expired));
+    }
+    if now < validity.not_before.timestamp() {
+        return Err(invalid(CertificateError::NotValidYet));
+    }
+    Ok(())
+}
+
+/// What a person needs to know about the server's certificate `leaf`
+/// (DER), for a handshake stage's note: its key, whether it was pinned by
+/// `--ca` and self-signed, and what browsers will make of that. Never
+/// fails: an unreadable certificate is said to be so.
+pub(crate) fn certificate_note(leaf: &[u8], opts: &TlsOptions) -> String {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
+        return "certificate not readable".to_owned();
+    };
+    let key = match cert.public_key().parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => format!("RSA {}-bit", rsa.key_size()),
+        Ok(x509_parser::public_key::PublicKey::EC(ec)) => match ec.key_size() {
+            256 => "ECDSA P-256".to_owned(),
+            384 => "ECDSA P-384".to_owned(),
+            n => format!("EC {n}-bit"),
+        },
+        _ => "other key type".to_owned(),
+    };
+    let pinned = pinned_certs(opts).iter().any(|p| p.as_ref() == leaf);
+    let self_signed = cert.subject() == cert.issuer();
+    let days = (cert.validity().not_after.timestamp() - unix_secs()) / 86_400;
+    let mut note = format!("{key} key, expires in {days} days");
+    match (pinned, self_signed) {
+        (true, true) => note.push_str(
+            ", self-signed and pinned by --ca: browsers will not trust it, so WebRTC \
+             apps get no relay over this turns: URL (use a publicly trusted certificate)",
+        ),
+        (true, false) => note.push_str(", pinned by --ca"),
+        (false, true) => note.push_str(", self-signed"),
+        (false, false) => {}
+    }
+    note
+}
+
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The TLS server name for a host string (DNS name or IP literal).
@@ -126,6 +285,28 @@ pub async fn connect_with(
         detail: e.to_string(),
     })?;
     connect(config, host, tcp).await
+}
+
+/// The TLS handshake stage's note: version, cipher suite and what
+/// [`certificate_note`] says of the server's certificate.
+pub(crate) fn handshake_note(conn: &rustls::ClientConnection, opts: &TlsOptions) -> String {
+    let version = conn
+        .protocol_version()
+        .map(version_name)
+        .unwrap_or_else(|| "TLS".to_owned());
+    let suite = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str())
+        .unwrap_or("cipher suite unknown");
+    let cert = match (
+        opts.insecure,
+        conn.peer_certificates().and_then(|c| c.first()),
+    ) {
+        (true, _) => "certificate NOT verified (--insecure)".to_owned(),
+        (false, Some(leaf)) => format!("certificate verified ({})", certificate_note(leaf, opts)),
+        (false, None) => "certificate verified".to_owned(),
+    };
+    format!("{version}, {suite}, {cert}")
 }
 
 /// A TLS version for people: `TLS 1.3`.
@@ -206,7 +387,7 @@ pub fn name_rustls_error(err: &rustls::Error, server_name: &str) -> TurnFailure 
         )),
         rustls::Error::NoCertificatesPresented => other("the server presented no certificate"),
         rustls::Error::PeerIncompatible(_) => other(
-            "no TLS version or cipher suite in common with the server (natscope offers TLS 1.2              and 1.3)",
+            "no TLS version or cipher suite in common with the server (natscope offers TLS 1.2 and 1.3)",
         ),
         rustls::Error::PeerMisbehaved(_) => other("the server broke the TLS protocol"),
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
@@ -214,53 +395,5 @@ pub fn name_rustls_error(err: &rustls::Error, server_name: &str) -> TurnFailure 
         }
         rustls::Error::DecryptError => other("a TLS record from the server did not decrypt"),
         _ => other("the TLS handshake failed"),
-    }
-}
-
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

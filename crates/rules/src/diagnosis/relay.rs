@@ -197,7 +197,9 @@ fn turn_failure(r: &TurnTransportResult, stage: TurnStage, failure: &TurnFailure
             Id::TurnTlsCaAsServerCert,
             format!("The certificate of {uri} is a CA certificate used as a server certificate"),
             "Issue a leaf certificate (basicConstraints CA:FALSE) for the server, signed by \
-             your CA; `openssl req -x509` makes CA certificates by default"
+             your CA; `openssl req -x509` makes CA certificates by default. To test with this \
+             certificate as it is, give it to natscope with --ca (accepted as pinned; \
+             browsers will still refuse it)"
                 .to_owned(),
         ),
         TurnFailure::TlsOther { detail } => (
