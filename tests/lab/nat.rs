@@ -292,3 +292,60 @@ fn mapping_lifetime_brackets_the_conntrack_timeout() {
     // Conntrack's garbage collection makes expiry a little late, never early.
     assert!(lower >= 1000 && (3000..=12_000).contains(&upper), "{dump}");
 }
+
+/// Issue 15 item 11: double NAT from the client alone (no port mapping
+/// protocol on the gateway): TTL-limited probes find the carrier NAT's
+/// inside address (100.64.0.1) at hop 2 behind a home NAT, and a public
+/// path (the server right after the gateway) behind a single NAT — with
+/// the hops as evidence.
+#[test]
+fn double_nat_from_ttl_limited_probes() {
+    let rt = server_runtime();
+    for (nat, want) in [
+        (NatBehaviour::DoubleNat, true),
+        (NatBehaviour::EimApdf, false),
+    ] {
+        let lab = up(LabSpec::new(nat));
+        let _responder = start_responder(&lab, &rt);
+        let server = SocketAddr::new(IpAddr::V4(lab.addrs().server_primary), 3478);
+        let (o, v, _) = probe_in_client(&lab, config(server));
+        let dump = || format!("{nat:?}: {:#?}\n{v:#?}", o.local);
+        assert_eq!(v.double_nat, Some(want), "{}", dump());
+        let trace = o
+            .local
+            .path
+            .as_ref()
+            .unwrap_or_else(|| panic!("no trace: {}", dump()));
+        let gateway = lab.addrs().router_lan.to_string();
+        assert_eq!(
+            trace.hops.first().map(|h| h.address.to_string()),
+            Some(gateway),
+            "{}",
+            dump()
+        );
+        let evidence: Vec<_> = v
+            .evidence
+            .iter()
+            .filter(|e| e.test == "double-nat")
+            .collect();
+        assert_eq!(evidence.len(), 1, "{}", dump());
+        if want {
+            assert_eq!(v.cgnat, Some(true), "{}", dump());
+            assert_eq!(trace.reached_at, Some(3), "{}", dump());
+            let carrier = lab
+                .addrs()
+                .carrier_inside
+                .expect("a carrier lab")
+                .to_string();
+            assert!(
+                evidence[0].detail.contains("hop 2 towards")
+                    && evidence[0].detail.contains(&carrier),
+                "{}",
+                dump()
+            );
+        } else {
+            assert_eq!(trace.reached_at, Some(2), "{}", dump());
+            assert!(evidence[0].detail.contains("single NAT"), "{}", dump());
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Combining everything into one [`NatVerdict`].
 
 use crate::class::{Class, Finding};
-use crate::observe::{ClassifyOptions, LocalNetwork, Observations};
+use crate::observe::{ClassifyOptions, LocalNetwork, Observations, PathTrace};
 use crate::server::{ServerResult, classify_server};
 use crate::verdict::{
     Confidence, Disagreement, Evidence, NatVerdict, P2pOutlook, Rfc3489Type, ServerStatus,
@@ -286,6 +286,9 @@ fn local_network(net: &LocalNetwork, v: &mut NatVerdict, ev: &mut Vec<Evidence>)
         v.cgnat = v.cgnat.or(Some(false));
         return;
     }
+    if let Some(trace) = &net.path {
+        path_trace(trace, v, ev);
+    }
     let Some(ext) = net.port_mapping_external else {
         return;
     };
@@ -312,6 +315,90 @@ fn local_network(net: &LocalNetwork, v: &mut NatVerdict, ev: &mut Vec<Evidence>)
                     p.ip()
                 ),
             ));
+        }
+    }
+}
+
+/// What the routers past the first one (the LAN gateway, the NAT natscope
+/// knows about) say, walking TTL 2, 3, …: a private or shared (CGNAT)
+/// address before the first public one means a second NAT; a public router
+/// (or the server itself) with no silent TTL before it means none; a
+/// silent TTL first leaves it unknown (a NAT that does not answer could
+/// hide there). Private addresses after a public hop are ISP routers, not
+/// NATs, and are ignored.
+fn path_trace(t: &PathTrace, v: &mut NatVerdict, ev: &mut Vec<Evidence>) {
+    let listing = || {
+        let mut parts: Vec<String> = (1..=t.max_ttl)
+            .take_while(|ttl| t.reached_at.is_none_or(|r| *ttl < r))
+            .map(|ttl| match t.hops.iter().find(|h| h.ttl == ttl) {
+                Some(h) => format!("{ttl}: {}", h.address),
+                None => format!("{ttl}: no answer"),
+            })
+            .collect();
+        if let Some(r) = t.reached_at {
+            parts.push(format!("{r}: the server"));
+        }
+        parts.join(", ")
+    };
+    for ttl in 2..=t.max_ttl {
+        if t.reached_at.is_some_and(|r| ttl >= r) {
+            v.double_nat = Some(false);
+            ev.push(Evidence::new(
+                "double-nat",
+                format!(
+                    "the server {} is the next hop after your gateway (hops {}): single NAT",
+                    t.destination,
+                    listing()
+                ),
+            ));
+            return;
+        }
+        let Some(hop) = t.hops.iter().find(|h| h.ttl == ttl) else {
+            ev.push(Evidence::new(
+                "double-nat",
+                format!(
+                    "hop {ttl} towards {} did not answer, so a NAT there cannot be ruled out \
+                     (hops {})",
+                    t.destination,
+                    listing()
+                ),
+            ));
+            return;
+        };
+        let ip = hop.address;
+        if is_cgnat(ip) || is_private(ip) {
+            v.double_nat = Some(true);
+            let what = if is_cgnat(ip) {
+                v.cgnat = Some(true);
+                "in RFC 6598 shared address space (100.64.0.0/10): a carrier-grade NAT"
+            } else {
+                "private: a second NAT (an ISP router in front of yours, or a router behind a router)"
+            };
+            ev.push(Evidence::new(
+                "double-nat",
+                format!(
+                    "hop {ttl} towards {}, {ip}, is {what} sits between your gateway and the \
+                     internet (hops {}); a router that only forwards can also use such an \
+                     address, so this is strong, not certain",
+                    t.destination,
+                    listing()
+                ),
+            ));
+            return;
+        }
+        let flags = crate::addr::classify(ip);
+        if flags.global || flags.documentation {
+            v.double_nat = Some(false);
+            ev.push(Evidence::new(
+                "double-nat",
+                format!(
+                    "hop {ttl} towards {}, {ip}, is public and every hop before it answered \
+                     (hops {}): single NAT",
+                    t.destination,
+                    listing()
+                ),
+            ));
+            return;
         }
     }
 }

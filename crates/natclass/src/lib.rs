@@ -62,7 +62,8 @@ pub use holepunch::{HolePunchOutcome, HolePunchPrediction, holepunch};
 pub use lifetime::{LifetimePlan, mapping_lifetime, next_lifetime_probe};
 pub use observe::{
     ClassifyOptions, FilteringTests, Hairpin, LifetimeProbe, LocalNetwork, MappingTests,
-    Observations, PlainAnswer, PlainProbe, PortSample, Reply, ServerObservation,
+    Observations, PathHop, PathTrace, PlainAnswer, PlainProbe, PortSample, Reply,
+    ServerObservation,
 };
 pub use ports::{MAX_SEQUENTIAL_STEP, MIN_PATTERN_SAMPLES, port_allocation};
 pub use verdict::{

@@ -168,6 +168,34 @@ pub struct LocalNetwork {
     pub gateways: Vec<IpAddr>,
     /// External address reported by the gateway (UPnP / NAT-PMP / PCP), if any.
     pub port_mapping_external: Option<IpAddr>,
+    /// The routers on the way to a STUN server, from TTL-limited probes;
+    /// `None`: not traced.
+    #[serde(default)]
+    pub path: Option<PathTrace>,
+}
+
+/// TTL-limited probes towards one server: which router answered ICMP time
+/// exceeded at each TTL (1 = the first router, normally the LAN gateway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathTrace {
+    /// The server the probes went to.
+    pub destination: IpAddr,
+    /// The highest TTL sent.
+    pub max_ttl: u8,
+    /// Routers that answered, in TTL order (a silent TTL is absent).
+    pub hops: Vec<PathHop>,
+    /// The lowest TTL at which the server itself answered; `None`: it did
+    /// not answer within `max_ttl` hops (or at all).
+    pub reached_at: Option<u8>,
+}
+
+/// One router that answered a TTL-limited probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathHop {
+    /// The TTL of the probe it answered.
+    pub ttl: u8,
+    /// The address its ICMP time exceeded came from.
+    pub address: IpAddr,
 }
 
 /// One port allocation sample: a separate socket and/or destination.

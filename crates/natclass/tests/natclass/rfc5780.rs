@@ -417,3 +417,77 @@ fn double_nat_and_cgnat() {
         is_private("172.16.0.1".parse().expect("l")) && is_private("fd00::1".parse().expect("l"))
     );
 }
+
+/// Issue 15 item 11: double NAT from TTL-limited probes alone (no port
+/// mapping protocol on the gateway).
+#[test]
+fn double_nat_from_the_routers_on_the_path() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("literal");
+    let trace = |hops: &[(u8, &str)], reached_at: Option<u8>| PathTrace {
+        destination: ip("203.0.113.100"),
+        max_ttl: 6,
+        hops: hops
+            .iter()
+            .map(|(ttl, a)| PathHop {
+                ttl: *ttl,
+                address: ip(a),
+            })
+            .collect(),
+        reached_at,
+    };
+    let verdict = |t: PathTrace| {
+        let mut obs = one(default_server(B::Ei, B::Apd));
+        obs.local.path = Some(t);
+        classify(&obs)
+    };
+    let detail = |v: &NatVerdict| {
+        v.evidence
+            .iter()
+            .filter(|e| e.test == "double-nat")
+            .map(|e| e.detail.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    // The carrier's inside address right after the gateway: CGNAT.
+    let v = verdict(trace(&[(1, "192.0.2.1"), (2, "100.64.0.1")], Some(3)));
+    assert_eq!((v.double_nat, v.cgnat), (Some(true), Some(true)), "{v:#?}");
+    let d = detail(&v);
+    assert!(
+        d.contains("hop 2") && d.contains("100.64.0.1") && d.contains("carrier-grade"),
+        "{d}"
+    );
+    assert!(
+        d.contains("1: 192.0.2.1, 2: 100.64.0.1, 3: the server"),
+        "{d}"
+    );
+    // A private router after the gateway: a second NAT, not a CGNAT.
+    let v = verdict(trace(
+        &[(1, "192.168.1.1"), (2, "192.168.0.1"), (3, "198.51.100.1")],
+        None,
+    ));
+    assert_eq!((v.double_nat, v.cgnat), (Some(true), None), "{v:#?}");
+    // The server right after the gateway, or a public router: single NAT.
+    let v = verdict(trace(&[(1, "192.0.2.1")], Some(2)));
+    assert_eq!(v.double_nat, Some(false), "{v:#?}");
+    assert!(detail(&v).contains("single NAT"));
+    let v = verdict(trace(
+        &[(1, "192.168.1.1"), (2, "198.51.100.1"), (3, "10.9.9.9")],
+        None,
+    ));
+    assert_eq!(
+        v.double_nat,
+        Some(false),
+        "private ISP routers past a public hop are not NATs"
+    );
+    // A silent hop before anything public: unknown, and said why.
+    let v = verdict(trace(&[(1, "192.168.1.1"), (3, "198.51.100.1")], None));
+    assert_eq!(v.double_nat, None, "{v:#?}");
+    assert!(detail(&v).contains("hop 2") && detail(&v).contains("did not answer"));
+    // Nobody answered at all: unknown.
+    assert_eq!(verdict(trace(&[], None)).double_nat, None);
+    // The gateway's own port mapping answer outranks the path.
+    let mut obs = one(default_server(B::Ei, B::Apd));
+    obs.local.path = Some(trace(&[(1, "192.168.1.1"), (2, "10.0.0.1")], None));
+    obs.local.port_mapping_external = Some(ip(PUBLIC_IP));
+    assert_eq!(classify(&obs).double_nat, Some(false));
+}

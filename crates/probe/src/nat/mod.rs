@@ -8,6 +8,8 @@
 //! without OTHER-ADDRESS are queried again from one shared socket for plain
 //! inference. Port allocation samples ([`ports`]) and the opt-in mapping
 //! lifetime search (§4.6, [`lifetime`]) use the first server that answered.
+//! Beside them, TTL-limited Binding requests to the first server ([`path`])
+//! name the routers on the way, for the double-NAT verdict.
 //!
 //! Speed with honesty: test I uses a 100 ms initial RTO
 //! ([`plan::discovery_config`]); every later test uses a constant spacing
@@ -20,6 +22,7 @@ pub mod plan;
 
 mod hairpin;
 mod lifetime;
+mod path;
 mod plain;
 mod ports;
 mod rfc5780;
@@ -62,6 +65,9 @@ pub struct NatProbeConfig {
     pub filtering_rounds: usize,
     /// The mapping lifetime search; `None` (the default) skips it.
     pub lifetime: Option<LifetimeConfig>,
+    /// Trace the routers towards the first server (TTL-limited Binding
+    /// requests, ICMP time exceeded) to tell a double NAT.
+    pub path_trace: bool,
     /// This host's interface addresses and gateways, read by the caller
     /// ([`local_network`]; empty by default): the probe does not look at
     /// the system itself, and adds the local addresses its sockets used.
@@ -94,6 +100,7 @@ impl Default for NatProbeConfig {
             port_samples: 4,
             filtering_rounds: plan::FILTERING_ROUNDS,
             lifetime: None,
+            path_trace: true,
             local: LocalNetwork::default(),
         }
     }
@@ -132,6 +139,10 @@ pub(crate) fn effective_local(bound: SocketAddr, dest: SocketAddr) -> SocketAddr
         Err(_) => bound,
     }
 }
+
+/// The longest the path trace waits for routers (it runs beside the
+/// filtering tests, which take about as long).
+const PATH_WAIT: Duration = Duration::from_millis(500);
 
 /// Runs the whole probe. Never fails: every failure is recorded in the
 /// observations.
@@ -185,9 +196,19 @@ pub async fn probe(cfg: &NatProbeConfig) -> NatProbeOutput {
     };
 
     let aux_fut = aux(first_rx, cfg, start, deadline);
-    let ((servers, plain), (port_samples, lifetime)) = tokio::join!(servers_fut, aux_fut);
+    let path_fut = async {
+        match cfg.servers.first() {
+            Some(server) if cfg.path_trace => {
+                path::trace(*server, cfg.bind, cfg.timeout.min(PATH_WAIT)).await
+            }
+            _ => None,
+        }
+    };
+    let ((servers, plain), (port_samples, lifetime), path) =
+        tokio::join!(servers_fut, aux_fut, path_fut);
 
     let mut local = cfg.local.clone();
+    local.path = local.path.or(path);
     let used = servers
         .iter()
         .flat_map(|s| [s.local, s.filtering.local])

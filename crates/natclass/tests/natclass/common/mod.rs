@@ -91,6 +91,7 @@ pub fn one(o: ServerObservation) -> Observations {
             addresses: vec!["192.0.2.10".parse::<IpAddr>().expect("literal")],
             gateways: vec!["192.0.2.1".parse().expect("literal")],
             port_mapping_external: None,
+            path: None,
         },
         servers: vec![o],
         ..Observations::default()
