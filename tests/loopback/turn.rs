@@ -1348,3 +1348,84 @@ async fn a_quota_of_one_leaves_relaying_untested_not_failed() {
         report.diagnosis
     );
 }
+
+/// Issue 15 item 9: pion/turn v2, an independent TURN server, over UDP and
+/// TCP. It relays; its quirks are named, each as soon as it answers: it
+/// ignores REQUESTED-ADDRESS-FAMILY (an IPv4 relay for an IPv6 request),
+/// answers an RFC 6062 TCP Allocate with an unsigned 442 (which used to
+/// wait for the 3 s stage deadline), and rejects a wrong password with 400
+/// — which the diagnosis calls probably wrong credentials.
+#[tokio::test]
+async fn pion_turn_relays_and_its_quirks_are_named_at_once() {
+    let mut pion = crate::support::PionTurn::start(REALM, "alice", PASSWORD);
+    let u = uri(&format!("turn:127.0.0.1:{}", pion.addr.port()));
+    let started = Instant::now();
+    let results = probe_bounded(std::slice::from_ref(&u), &cfg(alice(PASSWORD))).await;
+    let took = started.elapsed();
+    assert_eq!(results.len(), 2, "{results:#?}");
+    for r in &results {
+        assert_relays(r);
+        let v6 = r
+            .stage(TurnStage::AllocateIpv6)
+            .expect("allocate-ipv6 recorded");
+        assert!(
+            matches!(&v6.error, Some(TurnFailure::AddressFamilyIgnored { relayed }) if relayed.is_ipv4()),
+            "{r:#?}"
+        );
+    }
+    let tcp = &results[1];
+    assert_eq!(tcp.transport, TurnTransport::Tcp);
+    let alloc = tcp
+        .stage(TurnStage::TcpAllocation)
+        .expect("tcp-allocation recorded");
+    assert_eq!(alloc.status, StageStatus::Failed, "{tcp:#?}");
+    assert!(
+        matches!(
+            &alloc.error,
+            Some(TurnFailure::ServerError { code: 442, .. })
+        ),
+        "{tcp:#?}"
+    );
+    assert!(alloc.duration_ms.is_some_and(|ms| ms < 1000.0), "{tcp:#?}");
+    // Everything, both transports, well inside one stage deadline (3 s).
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // A wrong password: 400 at Allocate, at once, and the diagnosis says
+    // what it probably means.
+    assert!(pion.alive(), "pion-turn exited");
+    let out = crate::support::run_natscope(
+        [
+            "turn",
+            &format!("turn:127.0.0.1:{}?transport=udp", pion.addr.port()),
+            "--username",
+            "alice",
+            "--password",
+            "not-the-password",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let doc = crate::support::json_of(&out);
+    let r = &doc["turn"]["results"][0];
+    assert_eq!(r["failed_stage"], "allocate", "{r:#}");
+    assert_eq!(r["failure"]["code"], 400, "{r:#}");
+    let finding = &doc["diagnosis"]["findings"][0];
+    assert!(
+        finding["remedy"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Probably wrong credentials")
+            && finding["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("400 Bad Request"),
+        "{finding:#}"
+    );
+    let allocate_ms = r["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stage"] == "allocate"))
+        .and_then(|s| s["duration_ms"].as_f64())
+        .unwrap_or(f64::MAX);
+    assert!(allocate_ms < 1000.0, "{r:#}");
+}

@@ -204,3 +204,105 @@ pub fn dead_port() -> u16 {
 pub fn lab_up(spec: lab::LabSpec) -> lab::Lab {
     lab::Lab::up(spec).unwrap_or_else(|e| panic!("the NAT lab could not start: {e}"))
 }
+
+/// The pion/turn v2 test server (`tests/peers/pion-turn`), built once per
+/// test binary from Debian's golang-go and golang-github-pion-turn.v2-dev
+/// (GOPATH mode, offline), into this target's temp dir.
+pub fn pion_turn_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pion-turn");
+        let out = tmp.join(format!("pion-turn-{}", std::process::id()));
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/pion-turn");
+        let mut cmd = Command::new("go");
+        cmd.arg("build")
+            .arg("-o")
+            .arg(&out)
+            .arg(".")
+            .current_dir(&src)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", format!("{}:/usr/share/gocode", tmp.join("gopath").display()))
+            .env("GOCACHE", tmp.join("gocache"))
+            .env("GOFLAGS", "")
+            .env("GOPROXY", "off")
+            .env("CGO_ENABLED", "0");
+        let built = run_bounded(cmd, Duration::from_secs(300));
+        assert!(
+            built.status.success(),
+            "building tests/peers/pion-turn (packages golang-go, golang-github-pion-turn.v2-dev): {}",
+            stderr_text(&built)
+        );
+        out
+    })
+    .clone()
+}
+
+/// A running pion/turn server on 127.0.0.1 (UDP, and TCP on the same
+/// port), killed on drop.
+pub struct PionTurn {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl PionTurn {
+    /// Starts it with long-term credentials `user`/`pass` in `realm`.
+    pub fn start(realm: &str, user: &str, pass: &str) -> PionTurn {
+        use std::io::BufRead;
+        let mut child = Command::new(pion_turn_binary())
+            .args([
+                "-listen",
+                "127.0.0.1:0",
+                "-tcp",
+                "-realm",
+                realm,
+                "-user",
+                user,
+                "-pass",
+                pass,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("pion-turn starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // The first line, read on a thread so that a server that never
+        // prints cannot hang the test.
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The thread then keeps reading: pion logs to stdout, and Go exits
+        // on SIGPIPE when its stdout is closed.
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            let _ = tx.send(first);
+            for line in lines.map_while(Result::ok) {
+                eprintln!("pion-turn: {line}");
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("pion-turn did not say where it listens: {line:?}")
+            });
+        PionTurn { child, addr }
+    }
+}
+
+impl PionTurn {
+    /// Whether the server is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for PionTurn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

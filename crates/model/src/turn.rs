@@ -377,6 +377,42 @@ impl TurnStage {
     }
 }
 
+/// The registered name of a STUN/TURN error code (RFC 8489 §18.3, RFC 8656
+/// §19, RFC 6062 §6.3), for answers whose reason phrase is empty.
+pub fn error_code_name(code: u16) -> Option<&'static str> {
+    Some(match code {
+        300 => "Try Alternate",
+        400 => "Bad Request",
+        401 => "Unauthenticated",
+        403 => "Forbidden",
+        405 => "Mobility Forbidden",
+        420 => "Unknown Attribute",
+        437 => "Allocation Mismatch",
+        438 => "Stale Nonce",
+        440 => "Address Family not Supported",
+        441 => "Wrong Credentials",
+        442 => "Unsupported Transport Protocol",
+        443 => "Peer Address Family Mismatch",
+        446 => "Connection Already Exists",
+        447 => "Connection Timeout or Failure",
+        486 => "Allocation Quota Reached",
+        500 => "Server Error",
+        508 => "Insufficient Capacity",
+        _ => return None,
+    })
+}
+
+/// `442 Unsupported Transport Protocol`: the code and the server's reason
+/// phrase, or the registered name when the phrase is empty.
+pub fn error_code_text(code: u16, reason: &str) -> String {
+    let reason = reason.trim();
+    match (reason.is_empty(), error_code_name(code)) {
+        (false, _) => format!("{code} {reason}"),
+        (true, Some(name)) => format!("{code} {name}"),
+        (true, None) => code.to_string(),
+    }
+}
+
 impl TurnFailure {
     /// The failure named in plain words. May quote untrusted text (server
     /// reason phrases, OS and TLS messages): renderers must escape it.
@@ -440,7 +476,9 @@ impl TurnFailure {
             TurnFailure::AddressFamilyIgnored { relayed } => format!(
                 "asked for a relay of the other address family (REQUESTED-ADDRESS-FAMILY), the server gave {relayed}: it ignores the attribute"
             ),
-            TurnFailure::ServerError { code, reason } => format!("error {code}: {reason}"),
+            TurnFailure::ServerError { code, reason } => {
+                format!("error {}", error_code_text(*code, reason))
+            }
             TurnFailure::Failed => "failed; the server gave no readable reason".to_owned(),
             TurnFailure::NoRelayedData { after_ms } => {
                 format!("no relayed data came back within {after_ms} ms")

@@ -7,7 +7,7 @@
 
 use super::config::TurnProbeConfig;
 use super::failure::{PumpError, map_pump, name_failure, name_io_error};
-use super::session::{DataConn, Session, allocation_outcome, permission_outcome};
+use super::session::{DataConn, Session, permission_outcome};
 use super::stages::{additive_inputs, ms_since};
 use super::tap::Tap;
 use crate::turn::creds::ResolvedCredentials;
@@ -156,12 +156,9 @@ async fn run(
     config.set_allocation_transport(TransportType::Tcp);
     let mut s = Session::with_config(control, config).map_err(|e| name_io_error(&e))?;
 
-    // Allocate with REQUESTED-TRANSPORT TCP.
-    let res = s
-        .pump(deadline, |s| {
-            s.events.iter().any(|e| allocation_outcome(e).is_some())
-        })
-        .await;
+    // Allocate with REQUESTED-TRANSPORT TCP; an unsigned error answer
+    // (pion/turn's 442) ends the wait as soon as it arrives.
+    let (res, _) = s.await_allocation(deadline).await;
     let relayed = s.events.iter().find_map(|e| match e {
         TurnEvent::AllocationCreated(TransportType::Tcp, a) => Some(*a),
         _ => None,

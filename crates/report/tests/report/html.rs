@@ -516,7 +516,7 @@ fn hostile_strings_stay_text() {
     assert!(html.contains("link"));
     // The TURN waterfall and stage table render the hostile reasons.
     assert!(html.contains("id=\"turn-waterfall-1\""));
-    assert!(html.contains("class=\"err\">error 420: &lt;script&gt;"));
+    assert!(html.contains("class=\"err\">error 420 &lt;script&gt;"));
     assert!(html.contains("TLS: the certificate does not name &lt;script&gt;"));
     // The ICE matrix and candidate table show the hostile ICE strings.
     assert!(html.contains("id=\"ice-matrix\""));

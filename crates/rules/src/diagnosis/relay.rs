@@ -103,6 +103,36 @@ pub(super) fn turn(report: &Report, f: &mut Findings) {
             );
         }
     }
+    // After the findings about the relay itself.
+    for (i, r) in turn_results(report).iter().enumerate() {
+        additive_failures(r, &format!(".turn.results[{i}]"), f);
+    }
+}
+
+/// The additive stages (an IPv6 relay, an RFC 6062 TCP relay) that failed
+/// while the relay itself may work: warnings, since they limit some peers
+/// but break no check.
+fn additive_failures(r: &TurnTransportResult, path: &str, f: &mut Findings) {
+    for (j, s) in r.stages.iter().enumerate() {
+        if !matches!(s.stage, TurnStage::AllocateIpv6 | TurnStage::TcpAllocation) {
+            continue;
+        }
+        let (model::turn::StageStatus::Failed, Some(failure)) = (&s.status, &s.error) else {
+            continue;
+        };
+        let mut x = turn_failure(r, s.stage, failure).with_evidence(
+            format!("{path}.stages[{j}].error"),
+            format!(
+                "{} over {}: {} at {}",
+                r.uri,
+                r.transport.label(),
+                failure.describe(),
+                s.stage.label()
+            ),
+        );
+        x.severity = Severity::Warning;
+        f.add(x);
+    }
 }
 
 /// TURN over UDP went unanswered while TCP or TLS to the same host relayed:
@@ -316,13 +346,19 @@ fn turn_failure(r: &TurnTransportResult, stage: TurnStage, failure: &TurnFailure
         TurnFailure::ServerError { code, reason } => (
             Id::TurnServerError,
             format!(
-                "The TURN server {server} answered error {code} ({reason}) at {}",
+                "The TURN server {server} answered error {} at {}",
+                model::turn::error_code_text(*code, reason),
                 stage.label()
             ),
             match code {
+                442 if stage == TurnStage::TcpAllocation => format!(
+                    "{server} does not relay over TCP (RFC 6062): clients that can reach \
+                     their peers only over TCP get no relay from it; coturn relays TCP \
+                     unless `no-tcp-relay` is set, pion/turn does not implement it"
+                ),
                 400 if stage == TurnStage::Allocate => format!(
-                    "400 to an authenticated Allocate is how some servers (pion/turn) reject \
-                     wrong credentials: check the username and password for {server}"
+                    "Probably wrong credentials: 400 to an authenticated Allocate is how some \
+                     servers (pion/turn) reject them; check the username and password for {server}"
                 ),
                 403 => format!("{server} refuses this client: check its allowed-client policy"),
                 _ => format!("See the server's log for error {code}"),
