@@ -143,8 +143,12 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // Two workers, or one when the process may use one core only (e.g.
+    // `taskset -c 1 natscope serve`): two threads sharing a core only
+    // switch between each other.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 2));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/pion/logging"
 	"github.com/pion/turn/v2"
 )
 
@@ -24,7 +25,7 @@ func main() {
 	realm := flag.String("realm", "natscope.test", "realm")
 	user := flag.String("user", "alice", "user name")
 	pass := flag.String("pass", "", "password")
-	relayIP := flag.String("relay-ip", "127.0.0.1", "relay address")
+	relayIP := flag.String("relay-ip", "127.0.0.1", "relay address advertised in XOR-RELAYED-ADDRESS (sockets bind on 127.0.0.1)")
 	tcp := flag.Bool("tcp", false, "also serve TURN over TCP on the same port")
 	flag.Parse()
 
@@ -36,7 +37,7 @@ func main() {
 	relay := func() turn.RelayAddressGenerator {
 		return &turn.RelayAddressGeneratorStatic{
 			RelayAddress: net.ParseIP(*relayIP),
-			Address:      *relayIP,
+			Address:      "127.0.0.1", // relays bind on loopback only
 		}
 	}
 	var listeners []turn.ListenerConfig
@@ -47,8 +48,12 @@ func main() {
 		}
 		listeners = append(listeners, turn.ListenerConfig{Listener: l, RelayAddressGenerator: relay()})
 	}
+	// pion's logs go to stderr: stdout carries only the "listening" line.
+	logs := logging.NewDefaultLoggerFactory()
+	logs.Writer = os.Stderr
 	server, err := turn.NewServer(turn.ServerConfig{
-		Realm: *realm,
+		Realm:         *realm,
+		LoggerFactory: logs,
 		AuthHandler: func(username, realm string, src net.Addr) ([]byte, bool) {
 			if username == *user {
 				return key, true

@@ -47,6 +47,8 @@ pub(crate) mod answer;
 mod bind;
 mod config;
 mod metrics;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod ratelimit;
 mod tcp;
 mod udp;
