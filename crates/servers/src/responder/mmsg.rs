@@ -41,18 +41,8 @@ impl RecvBatch {
                 iov_len: b.len(),
             })
             .collect();
-        // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-        let mut hdrs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { zeroed() }).collect();
-        for ((h, iov), name) in hdrs
-            .iter_mut()
-            .zip(iovs.iter_mut())
-            .zip(self.names.iter_mut())
-        {
-            h.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
-            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-        }
+        let full = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let mut hdrs = headers(&mut iovs, self.names.iter_mut().map(|n| (n, full)));
         // SAFETY: every header points at a live buffer and address slot of
         // `self` (and `iovs`), which outlive the call; BATCH bounds `vlen`.
         let n = unsafe {
@@ -137,6 +127,26 @@ fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (s, len as libc::socklen_t)
 }
 
+/// One `mmsghdr` per iovec, with its address slot and length: the headers
+/// point into `iovs` and `names`, which must outlive their use.
+fn headers<'a>(
+    iovs: &mut [libc::iovec],
+    names: impl Iterator<Item = (&'a mut libc::sockaddr_storage, libc::socklen_t)>,
+) -> Vec<libc::mmsghdr> {
+    iovs.iter_mut()
+        .zip(names)
+        .map(|(iov, (name, len))| {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
+            let mut h: libc::mmsghdr = unsafe { zeroed() };
+            h.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = len;
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect()
+}
+
 /// Answers waiting to go out in one `sendmmsg`.
 pub(crate) struct SendBatch {
     bufs: Vec<Vec<u8>>,
@@ -202,14 +212,7 @@ impl SendBatch {
                 iov_len: *len,
             })
             .collect();
-        // SAFETY: plain data; all-zero is a valid empty header.
-        let mut hdrs: Vec<libc::mmsghdr> = (0..count).map(|_| unsafe { zeroed() }).collect();
-        for ((h, iov), (name, len)) in hdrs.iter_mut().zip(iovs.iter_mut()).zip(names.iter_mut()) {
-            h.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
-            h.msg_hdr.msg_namelen = *len;
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-        }
+        let mut hdrs = headers(&mut iovs, names.iter_mut().map(|(n, len)| (n, *len)));
         // SAFETY: the headers point at live buffers, iovecs and addresses
         // that outlive the call; `count` ≤ BATCH headers.
         let n = unsafe {
