@@ -1,9 +1,13 @@
 //! Binding requests answered per second on ONE core: `natscope serve` vs
 //! coturn (`turnserver`), both in RFC 5780 mode (listening on 127.0.0.1 and
-//! 127.0.0.2), measured by the same load generator in the same run.
+//! 127.0.0.2), measured by the same load generators in the same run.
 //!
-//! Each server is started pinned to core 1 (`taskset -c 1`); the load
-//! generator (this process) pins itself to core 0. It keeps a window of
+//! Each server is started pinned to core 1 (`taskset -c 1`); each load
+//! generator runs on core 0, one after the other against the same server
+//! process: this bench's own, then the independent Go generator
+//! `tests/peers/stun-load` (built offline from Debian's golang-go and
+//! golang-golang-x-net-dev) batched and one system call per datagram. A
+//! ratio is printed per generator. The bench's own generator keeps a window of
 //! outstanding Binding requests on a few UDP sockets (sendmmsg/recvmmsg, so
 //! the generator is cheaper per request than any server), counts valid
 //! answers (success class, matching transaction id, XOR-MAPPED-ADDRESS and
@@ -22,6 +26,9 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/support/gobuild.rs"]
+mod gobuild;
 
 /// Core the servers run on.
 const SERVER_CORE: &str = "1";
@@ -70,9 +77,32 @@ fn main() {
          {MEASURE:?} per run, {ROUNDS} rounds"
     );
 
-    let mut results: Vec<(&str, Vec<RunResult>)> = vec![("natscope", vec![]), ("coturn", vec![])];
+    // The independent generator (Go), in both of its modes; without Go the
+    // bench still runs its own generator and says why the other is missing.
+    let go_gen = gobuild::build_peer(
+        "stun-load",
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stun-load"),
+        GO_BUILD_LIMIT,
+    );
+    if let Err(e) = &go_gen {
+        println!("independent Go generator unavailable: {e}");
+    }
+    let mut generators = vec![Generator::Own];
+    if let Ok(bin) = &go_gen {
+        generators.push(Generator::Go {
+            bin: bin.clone(),
+            batch: true,
+        });
+        generators.push(Generator::Go {
+            bin: bin.clone(),
+            batch: false,
+        });
+    }
+    // rates[generator][server] over the rounds.
+    let servers = ["natscope", "coturn"];
+    let mut rates: Vec<[Vec<f64>; 2]> = generators.iter().map(|_| [vec![], vec![]]).collect();
     for round in 0..ROUNDS {
-        for (name, runs) in results.iter_mut() {
+        for (si, name) in servers.iter().enumerate() {
             let port = free_port_pair();
             let mut server = match *name {
                 "natscope" => Server::natscope(&natscope, port, &work),
@@ -84,50 +114,134 @@ fn main() {
                 server.stop();
                 panic!("{name} did not answer on {target}: {e}\n{log}");
             }
-            pin_self(GENERATOR_CORE);
-            let r = load(target);
+            for (gi, generator) in generators.iter().enumerate() {
+                let line = match generator {
+                    Generator::Own => {
+                        pin_self(GENERATOR_CORE);
+                        let r = load(target);
+                        rates[gi][si].push(r.rate());
+                        format!(
+                            "{:>9.0} answers/s  p50 {:>7.1} us  p99 {:>7.1} us  loss {:.3}% ({} of {} sent)",
+                            r.rate(),
+                            r.percentile(0.50),
+                            r.percentile(0.99),
+                            r.loss_percent(),
+                            r.lost,
+                            r.sent
+                        )
+                    }
+                    Generator::Go { bin, batch } => match go_load(bin, *batch, target) {
+                        Ok(g) => {
+                            rates[gi][si].push(g.rate);
+                            format!("{:>9.0} answers/s  lost {}", g.rate, g.lost)
+                        }
+                        Err(e) => format!("failed: {e}"),
+                    },
+                };
+                println!("round {round} {name:>8} {:<24} {line}", generator.name());
+            }
             server.stop();
-            println!(
-                "round {round} {name:>8}: {:>9.0} answers/s  p50 {:>7.1} us  p99 {:>7.1} us  \
-                 loss {:.3}% ({} of {} sent)",
-                r.rate(),
-                r.percentile(0.50),
-                r.percentile(0.99),
-                r.loss_percent(),
-                r.lost,
-                r.sent
-            );
             if *name == "natscope" {
                 let tail = server.log_tail();
                 if let Some(line) = tail.lines().find(|l| l.contains("stopped;")) {
                     println!("           {line}");
                 }
             }
-            runs.push(r);
         }
     }
-    let best = |runs: &[RunResult]| -> RunResult {
-        runs.iter()
-            .max_by(|a, b| a.rate().total_cmp(&b.rate()))
-            .cloned()
-            .expect("at least one round ran")
-    };
-    let n = best(&results[0].1);
-    let c = best(&results[1].1);
     println!();
-    println!("best of {ROUNDS} rounds:");
-    for (name, r) in [("natscope", &n), ("coturn", &c)] {
+    println!("best of {ROUNDS} rounds, natscope vs coturn:");
+    for (generator, per_server) in generators.iter().zip(&rates) {
+        let best = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+        let (n, c) = (best(&per_server[0]), best(&per_server[1]));
         println!(
-            "  {name:>8}: {:>9.0} answers/s  p50 {:>7.1} us  p99 {:>7.1} us  loss {:.3}%",
-            r.rate(),
-            r.percentile(0.50),
-            r.percentile(0.99),
-            r.loss_percent()
+            "  {:<24} natscope {:>9.0}/s  coturn {:>9.0}/s  ratio {:.2}x",
+            generator.name(),
+            n,
+            c,
+            n / c
         );
     }
-    println!("  ratio natscope/coturn: {:.2}x", n.rate() / c.rate());
     let _ = std::io::stdout().flush();
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Time `go build` of the generator may take (offline, small program).
+const GO_BUILD_LIMIT: Duration = Duration::from_secs(300);
+
+/// A load generator the bench can drive.
+enum Generator {
+    /// This bench's own (sendmmsg/recvmmsg, RTT percentiles).
+    Own,
+    /// `tests/peers/stun-load` (Go): batched (x/net ReadBatch/WriteBatch)
+    /// or a system call per datagram.
+    Go { bin: PathBuf, batch: bool },
+}
+
+impl Generator {
+    fn name(&self) -> &'static str {
+        match self {
+            Generator::Own => "bench generator",
+            Generator::Go { batch: true, .. } => "Go stun-load (batched)",
+            Generator::Go { batch: false, .. } => "Go stun-load (per-packet)",
+        }
+    }
+}
+
+/// One Go generator run's figures.
+struct GoRun {
+    rate: f64,
+    lost: u64,
+}
+
+/// Runs the Go generator against `target` on [`GENERATOR_CORE`] with one
+/// Go processor, for WARMUP + MEASURE (killed if it overruns by 10 s).
+fn go_load(bin: &Path, batch: bool, target: SocketAddrV4) -> Result<GoRun, String> {
+    let mut child = Command::new("taskset")
+        .args(["-c", &GENERATOR_CORE.to_string()])
+        .arg(bin)
+        .arg("-server")
+        .arg(target.to_string())
+        .arg(format!("-batch={batch}"))
+        .arg(format!("-sockets={SOCKETS}"))
+        .arg(format!("-window={WINDOW}"))
+        .arg(format!("-warmup={}ms", WARMUP.as_millis()))
+        .arg(format!("-duration={}ms", MEASURE.as_millis()))
+        .arg(format!("-loss={}ms", LOSS_TIMEOUT.as_millis()))
+        .env("GOMAXPROCS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let deadline = Instant::now() + WARMUP + MEASURE + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the Go generator did not finish in time".into());
+            }
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
+        format!(
+            "unreadable output ({e}): {} {}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    let rate = v["answers_per_sec"]
+        .as_f64()
+        .ok_or_else(|| format!("no answers_per_sec in {}", text.trim()))?;
+    Ok(GoRun {
+        rate,
+        lost: v["lost"].as_u64().unwrap_or(0),
+    })
 }
 
 /// A server process, pinned to [`SERVER_CORE`].

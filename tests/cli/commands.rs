@@ -536,6 +536,26 @@ fn serve_answers_rfc5780_exposes_metrics_and_stops_on_sigterm() {
         .unwrap_or_else(|| panic!("no requests counter in:\n{body}"));
     assert!(requests >= 1.0, "{body}");
 
+    // The serve bench's independent generator (Go, tests/peers/stun-load)
+    // gets valid answers in both of its modes (what the bench counts).
+    let go = crate::support::gobuild::build_peer(
+        "stun-load",
+        &std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stun-load"),
+        Duration::from_secs(300),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for batch in ["-batch=true", "-batch=false"] {
+        let mut cmd = std::process::Command::new(&go);
+        cmd.args(["-server", &primary, batch, "-warmup", "100ms"])
+            .args(["-duration", "300ms", "-sockets", "2", "-window", "4"]);
+        let out = run_bounded(cmd, LIMIT);
+        assert_exit(&out, &[0], &format!("stun-load {batch}"));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stun-load output ({e}): {out:?}"));
+        assert!(r["answers"].as_u64().unwrap_or(0) > 0, "{batch}: {r}");
+        assert_eq!(r["unmatched"], 0, "{batch}: {r}");
+    }
+
     // SIGTERM: a clean shutdown with exit 0.
     // SAFETY: kill(2) on the pid of a child we own and have not reaped.
     let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGTERM) };

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod gobuild;
+
 /// The natscope binary built for this test run.
 pub fn natscope() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_natscope"));
@@ -212,27 +214,8 @@ pub fn pion_turn_binary() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pion-turn");
-        let out = tmp.join(format!("pion-turn-{}", std::process::id()));
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/pion-turn");
-        let mut cmd = Command::new("go");
-        cmd.arg("build")
-            .arg("-o")
-            .arg(&out)
-            .arg(".")
-            .current_dir(&src)
-            .env("GO111MODULE", "off")
-            .env("GOPATH", format!("{}:/usr/share/gocode", tmp.join("gopath").display()))
-            .env("GOCACHE", tmp.join("gocache"))
-            .env("GOFLAGS", "")
-            .env("GOPROXY", "off")
-            .env("CGO_ENABLED", "0");
-        let built = run_bounded(cmd, Duration::from_secs(300));
-        assert!(
-            built.status.success(),
-            "building tests/peers/pion-turn (packages golang-go, golang-github-pion-turn.v2-dev): {}",
-            stderr_text(&built)
-        );
-        out
+        gobuild::build_peer("pion-turn", &tmp, Duration::from_secs(300))
+            .unwrap_or_else(|e| panic!("{e}"))
     })
     .clone()
 }
