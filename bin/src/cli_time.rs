@@ -25,6 +25,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a duration that may be negative (`-60`, `-1h` — e.g. an
+/// already expired REST credential, to test the server's check); the
+/// result is in whole seconds. Units as [`parse_duration`], plus `h`.
+pub fn parse_signed_secs(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (sign, body) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t),
+    };
+    let body = body.trim();
+    let d = match body.strip_suffix('h') {
+        Some(hours) => {
+            let h: f64 = hours
+                .parse()
+                .map_err(|_| format!("invalid duration {s:?} (examples: 3600, 10m, 1h, -60)"))?;
+            if !(h.is_finite() && h > 0.0 && h <= 24.0 * 365.0) {
+                return Err(format!("duration {s:?} out of range (0 < d ≤ 1 year)"));
+            }
+            Duration::from_secs_f64(h * 3600.0)
+        }
+        None => parse_duration(body)?,
+    };
+    Ok(sign * i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The current time as RFC 3339 UTC, for a report's `generated_at`.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
@@ -48,5 +73,11 @@ mod tests {
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("3h").is_err());
         assert!(parse_duration("-1").is_err());
+        assert_eq!(parse_signed_secs("3600"), Ok(3600));
+        assert_eq!(parse_signed_secs("-60"), Ok(-60));
+        assert_eq!(parse_signed_secs("1h"), Ok(3600));
+        assert_eq!(parse_signed_secs("-10m"), Ok(-600));
+        assert!(parse_signed_secs("x").is_err());
+        assert!(parse_signed_secs("-").is_err());
     }
 }

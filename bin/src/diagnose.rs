@@ -20,7 +20,7 @@ use model::ice::IceFilter;
 use model::servers::{Scheme, ServerUri};
 use model::{CheckId, Secret, Section};
 use probe::ice::IceOptions;
-use probe::turn::{TlsOptions, TurnAuth, TurnProbeConfig};
+use probe::turn::TurnProbeConfig;
 use servers::responder::{Responder, ResponderConfig};
 use servers::turn::{TurnServer, TurnServerConfig};
 
@@ -28,7 +28,7 @@ use crate::Verdict;
 use crate::cli_time::parse_duration;
 use crate::output::OutputArgs;
 use crate::portmap_cmd::{self, PortmapArgs};
-use crate::servers_arg::{NamedServer, ProbeArgs, ServerArgs};
+use crate::servers_arg::{CredentialArgs, NamedServer, ProbeArgs, ServerArgs};
 use crate::{ice_cmd, interfaces_cmd, nat_cmd, stun_cmd};
 
 /// Arguments of `natscope diagnose`.
@@ -41,19 +41,8 @@ pub struct DiagnoseArgs {
     lab: bool,
     #[command(flatten)]
     servers: ServerArgs,
-    /// TURN long-term username (for turn:/turns: servers without iceServers credentials).
-    #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
-    username: Option<String>,
-    /// TURN long-term password.
-    #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
-    password: Option<Secret>,
-    /// PEM file of CA certificate(s) to trust for turns: servers (TURN tests
-    /// and ICE relays) instead of the system store.
-    #[arg(long, value_name = "FILE")]
-    ca: Option<std::path::PathBuf>,
-    /// Do not verify turns: server certificates.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    creds: CredentialArgs,
     /// Skip the NAT classification.
     #[arg(long)]
     no_nat: bool,
@@ -63,10 +52,22 @@ pub struct DiagnoseArgs {
     /// Skip the ICE runs.
     #[arg(long)]
     no_ice: bool,
-    /// Overall deadline for the whole diagnosis; a section still running then
-    /// is reported as failed with that reason.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// The one overall limit of the whole diagnosis (e.g. 30s, 2m); a section
+    /// still running then is reported as failed with that reason.
+    #[arg(
+        long = "timeout",
+        alias = "deadline",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "30s"
+    )]
     deadline: Duration,
+    /// How long to wait for each STUN server's answer (e.g. 3s, 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "3s")]
+    stun_timeout: Duration,
+    /// Local address to send from (chooses the interface).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<std::net::IpAddr>,
     /// CI gate: exit 1 unless every CHECK passed (comma-separated; one
     /// line on stderr per unmet requirement).
     #[arg(long, value_delimiter = ',', value_enum, value_name = "CHECK,...")]
@@ -80,8 +81,9 @@ pub struct DiagnoseArgs {
     json_lines: bool,
     #[command(flatten)]
     nat: nat_cmd::NatArgs,
-    #[command(flatten)]
-    probe: ProbeArgs,
+    /// Do not test port mapping at all: nothing is sent to the gateway.
+    #[arg(long)]
+    no_portmap: bool,
     #[command(flatten)]
     portmap: PortmapArgs,
     #[command(flatten)]
@@ -227,7 +229,7 @@ async fn bounded<T>(
     match tokio::time::timeout_at(deadline, fut).await {
         Ok(Ok(section)) => section,
         Ok(Err(e)) => Section::failed(format!("{e:#}")),
-        Err(_) => Section::failed("did not finish within the overall deadline (--deadline)"),
+        Err(_) => Section::failed("did not finish within the overall deadline (--timeout)"),
     }
 }
 
@@ -280,12 +282,8 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
             ice: args.no_ice,
         },
     );
-    match (&args.username, &args.password) {
-        (Some(_), None) => anyhow::bail!("--username needs --password (or NATSCOPE_TURN_PASSWORD)"),
-        (None, Some(_)) => anyhow::bail!("--password needs --username"),
-        _ => {}
-    }
-    if args.username.is_none() || args.password.is_none() {
+    let auth = args.creds.auth()?;
+    if auth.is_none() {
         // A turn: server without credentials could only show its 401
         // challenge: a usage error, before anything is sent.
         if let Ok(turn) = &plan.turn {
@@ -310,37 +308,33 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         },
         crate::cli_time::now_rfc3339(),
     );
+    let probe_args = ProbeArgs {
+        timeout: args.stun_timeout,
+        bind: args.bind,
+    };
     rep.options.timeout_ms =
-        Some(u64::try_from(args.probe.timeout.as_millis()).unwrap_or(u64::MAX));
+        Some(u64::try_from(probe_args.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
-    rep.options.bind = args.probe.bind.map(|b| b.to_string());
+    rep.options.bind = probe_args.bind.map(|b| b.to_string());
     let deadline = tokio::time::Instant::now() + args.deadline;
 
-    let tls = TlsOptions {
-        ca_pem: match (&lab, &args.ca) {
-            (Some(l), _) => Some(l.turn.ca_pem().as_bytes().to_vec()),
-            (None, Some(p)) => Some(anyhow::Context::with_context(std::fs::read(p), || {
-                format!("reading {}", p.display())
-            })?),
-            (None, None) => None,
-        },
-        insecure: args.insecure,
-    };
+    let tls = args
+        .creds
+        .tls(lab.as_ref().map(|l| l.turn.ca_pem().as_bytes()))?;
+    let long_term = auth.as_ref().map(|a| {
+        let c = a.resolve(probe::turn::creds::unix_now());
+        (c.username, c.password)
+    });
     let turn_cfg = TurnProbeConfig {
-        auth: match (&args.username, &args.password) {
-            (Some(u), Some(p)) => Some(TurnAuth::LongTerm {
-                username: u.clone(),
-                password: p.clone(),
-            }),
-            _ => None,
-        },
+        auth,
+        expected_realm: args.creds.realm.clone(),
         tls: tls.clone(),
         resolver: probe::resolve::Resolver::system().ok(),
         ..TurnProbeConfig::default()
     };
 
     let stun = bounded(deadline, async {
-        let section = stun_cmd::probe_section(&plan.stun, args.lab, &args.probe).await;
+        let section = stun_cmd::probe_section(&plan.stun, args.lab, &probe_args).await;
         Ok(Section::Tested(section))
     });
     let nat = async {
@@ -348,7 +342,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
             Err(why) => Section::not_tested(why.clone()),
             Ok(s) => {
                 bounded(deadline, async {
-                    let verdict = nat_cmd::nat_section(s, &args.probe, &args.nat).await;
+                    let verdict = nat_cmd::nat_section(s, &probe_args, &args.nat).await;
                     Ok(Section::Tested(verdict))
                 })
                 .await
@@ -375,14 +369,14 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
                 bounded(deadline, async {
                     let servers = ice_cmd::servers_from(
                         s,
-                        args.username.as_deref(),
-                        args.password.as_ref(),
+                        long_term.as_ref().map(|(u, _)| u.as_str()),
+                        long_term.as_ref().map(|(_, p)| p),
                         &tls,
-                        args.probe.timeout,
+                        probe_args.timeout,
                     )
                     .await?;
                     let mut opts = IceOptions::loopback();
-                    opts.host_ips = match args.probe.bind {
+                    opts.host_ips = match probe_args.bind {
                         Some(ip) => vec![ip],
                         None if args.lab => opts.host_ips,
                         None => vec![ice_cmd::default_host_ip(&servers).await?],
@@ -398,10 +392,14 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     // Port mapping: its own ledger, so that Ctrl-C (or the deadline) can
     // still delete whatever was mapped. With --no-portmap nothing is sent.
     let ledger = Arc::new(probe::portmap::MappingLedger::new());
+    let portmap_args = PortmapArgs {
+        skip: args.no_portmap,
+        ..args.portmap.clone()
+    };
     let portmap_cfg = if args.lab {
-        args.portmap.lab_config()
+        portmap_args.lab_config()
     } else {
-        args.portmap.config(None)
+        portmap_args.config(None)
     };
     let portmap = bounded(deadline, async {
         let mut out = probe::portmap::probe(&portmap_cfg, &ledger).await;

@@ -1,7 +1,8 @@
 //! `natscope ice`: two ICE agents on this machine, one session per
 //! candidate-type filter, and which candidate types connect.
 
-use crate::servers_arg::NamedServer;
+use crate::cli_time::parse_duration;
+use crate::servers_arg::{CredentialArgs, NamedServer, ServerArgs};
 use anyhow::{Context, bail};
 use model::Secret;
 use model::ice::IceFilter;
@@ -26,19 +27,16 @@ pub struct IceArgs {
     /// (TURN over TLS). Repeat to compare transports.
     #[arg(long = "turn", value_name = "URI")]
     pub turn: Vec<String>,
-    /// PEM file of CA certificate(s) to trust for turns: instead of the
-    /// system store.
+    /// Servers as the other commands take them: stun:, turn: and turns:
+    /// URIs (each used for the candidates its scheme gives).
+    #[arg(value_name = "URI")]
+    pub servers: Vec<String>,
+    /// A WebRTC RTCConfiguration / iceServers JSON file (`urls`,
+    /// `username`, `credential`), as a browser would be given.
     #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Do not verify turns: server certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// TURN long-term username.
-    #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
-    pub username: Option<String>,
-    /// TURN long-term password.
-    #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
-    pub password: Option<Secret>,
+    pub ice_servers: Option<PathBuf>,
+    #[command(flatten)]
+    pub creds: CredentialArgs,
     /// Local IPs to bind host candidates on (repeatable). Default: the
     /// address the system would use toward the first server, else 127.0.0.1.
     #[arg(long = "bind", value_name = "IP")]
@@ -47,12 +45,12 @@ pub struct IceArgs {
     /// relay-host, all).
     #[arg(long = "filter", value_name = "FILTER")]
     pub filters: Vec<IceFilter>,
-    /// Gathering deadline, ms.
-    #[arg(long, default_value_t = 5000)]
-    pub gather_timeout_ms: u64,
-    /// Connectivity-check deadline, ms.
-    #[arg(long, default_value_t = 10000)]
-    pub connect_timeout_ms: u64,
+    /// Gathering deadline (e.g. 5s, 500ms; 100ms to 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub gather_timeout: Duration,
+    /// Connectivity-check deadline (e.g. 10s; 100ms to 120s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub connect_timeout: Duration,
     /// Ping/pong round trips over the selected pair.
     #[arg(long, default_value_t = 5)]
     pub pings: u32,
@@ -205,18 +203,25 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
             uri,
         });
     }
-    let ca_pem = match &args.ca {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
-        None => None,
+    let rest = ServerArgs {
+        servers: args.servers.clone(),
+        ice_servers: args.ice_servers.clone(),
     };
-    let tls = TlsOptions {
-        ca_pem,
-        insecure: args.insecure,
-    };
+    for s in rest.given()? {
+        if s.uri.scheme == Scheme::Stuns {
+            bail!("{}: stuns: is not used for ICE candidates", s.label);
+        }
+        s.uri
+            .ice_transport()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?;
+        named.push(s);
+    }
+    let tls = args.creds.tls(None)?;
+    let long_term = args.creds.long_term()?;
     let servers = servers_from(
         &named,
-        args.username.as_deref(),
-        args.password.as_ref(),
+        long_term.as_ref().map(|(u, _)| u.as_str()),
+        long_term.as_ref().map(|(_, p)| p),
         &tls,
         Duration::from_secs(5),
     )
@@ -227,8 +232,12 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
     }
     let opts = IceOptions {
         host_ips,
-        gather_timeout: Duration::from_millis(args.gather_timeout_ms.clamp(100, 60_000)),
-        connect_timeout: Duration::from_millis(args.connect_timeout_ms.clamp(100, 120_000)),
+        gather_timeout: args
+            .gather_timeout
+            .clamp(Duration::from_millis(100), Duration::from_secs(60)),
+        connect_timeout: args
+            .connect_timeout
+            .clamp(Duration::from_millis(100), Duration::from_secs(120)),
         payload_timeout: Duration::from_secs(2),
         pings: args.pings.clamp(1, 100),
         data_channel: !args.no_data_channel,
@@ -261,7 +270,14 @@ pub async fn run(cmd: IceCmd) -> anyhow::Result<crate::Verdict> {
     cmd.output.check()?;
     let results = run_probe(&cmd.ice).await?;
     let mut rep = model::Report::new("ice", crate::cli_time::now_rfc3339());
-    rep.options.servers = cmd.ice.stun.iter().chain(&cmd.ice.turn).cloned().collect();
+    rep.options.servers = cmd
+        .ice
+        .stun
+        .iter()
+        .chain(&cmd.ice.turn)
+        .chain(&cmd.ice.servers)
+        .cloned()
+        .collect();
     rep.ice = tested_section(&results);
     rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;

@@ -15,6 +15,7 @@
 
 mod cli_time;
 mod diagnose;
+mod examples;
 mod ice_cmd;
 mod interfaces_cmd;
 #[cfg(target_os = "linux")]
@@ -31,7 +32,7 @@ mod turn_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use rules::Verdict;
 
@@ -50,7 +51,7 @@ impl std::error::Error for Interrupted {}
 #[derive(Debug, Parser)]
 #[command(
     name = "natscope",
-    version,
+    version = env!("NATSCOPE_VERSION"),
     about = "Why peer-to-peer connections from this network will or will not work",
     long_about = "natscope probes STUN servers, classifies your NAT (RFC 4787/5780) and reports \
                   what it means for WebRTC/VoIP/P2P.\n\n\
@@ -69,26 +70,45 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List network interfaces: addresses, MTU, gateway, VPN/CGNAT hints.
+    #[command(after_help = examples::INTERFACES)]
     Interfaces(interfaces_cmd::InterfacesArgs),
     /// Query STUN servers concurrently and compare the public mappings they see.
+    #[command(after_help = examples::STUN)]
     Stun(stun_cmd::StunArgs),
     /// Test TURN servers over UDP, TCP and TLS: every stage timed, failures named.
+    #[command(after_help = examples::TURN)]
     Turn(turn_cmd::TurnCmd),
     /// Real kernel NATs in network namespaces (root): up, down, exec (docs/lab.md).
     #[cfg(target_os = "linux")]
+    #[command(after_help = examples::LAB)]
     Lab(lab::LabArgs),
     /// Serve RFC 5780 STUN (two addresses, UDP and TCP) for NAT tests (docs/serve.md).
+    #[command(after_help = examples::SERVE)]
     Serve(serve::ServeArgs),
     /// Two ICE agents on this machine: which candidate types (host, srflx, relay) connect.
+    #[command(after_help = examples::ICE)]
     Ice(ice_cmd::IceCmd),
     /// Work with saved reports: `natscope report render REPORT.json -o report.html`.
+    #[command(after_help = examples::REPORT)]
     Report(report_cmd::ReportArgs),
     /// Classify the NAT (RFC 5780): mapping, filtering, hairpinning, port allocation.
+    #[command(after_help = examples::NAT)]
     Nat(nat_cmd::NatCmd),
     /// Test port mapping (UPnP IGD, NAT-PMP, PCP) on the gateway: map, check, remove (docs/portmap.md).
+    #[command(after_help = examples::PORTMAP)]
     Portmap(portmap_cmd::PortmapCmd),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
+    #[command(after_help = examples::DIAGNOSE)]
     Diagnose(diagnose::DiagnoseArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print natscope's man page (roff), generated from these definitions.
+    #[command(after_help = examples::MAN)]
+    Man,
 }
 
 fn init_logging(verbose: u8) {
@@ -142,6 +162,18 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            return print_generated(|out| {
+                clap_complete::generate(*shell, &mut Cli::command(), "natscope", out);
+                Ok(())
+            });
+        }
+        Command::Man => {
+            return print_generated(|out| clap_mangen::Man::new(Cli::command()).render(out));
+        }
+        _ => {}
+    }
     init_logging(cli.verbose);
     // Two workers, or one when the process may use one core only (e.g.
     // `taskset -c 1 natscope serve`): two threads sharing a core only
@@ -171,6 +203,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),
             #[cfg(target_os = "linux")]
             Command::Lab(args) => lab::run(args).await.map(|()| Verdict::Pass),
+            Command::Completions { .. } | Command::Man => Ok(Verdict::Pass),
         }
     });
     match result {
@@ -181,8 +214,62 @@ fn main() -> ExitCode {
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("natscope: {e:#}");
+            eprintln!("natscope: {}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes a generated text (completion script, man page) to stdout; a
+/// closed pipe is not an error.
+fn print_generated(
+    write: impl FnOnce(&mut std::io::StdoutLock<'_>) -> std::io::Result<()>,
+) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("natscope: writing to stdout: {e}");
+            ExitCode::from(2)
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// An error and its causes on one line, each said once: a cause whose text
+/// its wrapper already quotes (`cannot bind udp …: Address already in use`
+/// over the OS error itself) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_quoted_by_its_wrapper_is_said_once() {
+        let os = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let os_text = os.to_string();
+        let e = anyhow::Error::new(os)
+            .context(format!("cannot bind udp 127.0.0.1:3478: {os_text}"))
+            .context("cannot start the STUN responder");
+        let text = error_text(&e);
+        assert_eq!(
+            text,
+            format!("cannot start the STUN responder: cannot bind udp 127.0.0.1:3478: {os_text}")
+        );
+        assert_eq!(text.matches(&os_text).count(), 1);
     }
 }

@@ -50,6 +50,40 @@ impl OutputArgs {
         }
     }
 
+    /// Says once on stderr, when a person is watching it, that stdout is not
+    /// a terminal and JSON is written for that reason (`natscope diagnose |
+    /// less` would otherwise switch format silently).
+    fn say_implicit_json(&self) {
+        if self.format.is_none()
+            && self.output.is_none()
+            && !std::io::stdout().is_terminal()
+            && std::io::stderr().is_terminal()
+        {
+            eprintln!(
+                "natscope: stdout is not a terminal, so the output is JSON (docs/json.md); \
+                 --format table keeps the table"
+            );
+        }
+    }
+
+    /// The width tables are fitted to: the terminal's (stdout's, else
+    /// stderr's, as for `natscope diagnose --format table | less`), else
+    /// `COLUMNS`; none when writing a file.
+    fn width(&self) -> Option<u16> {
+        if self.output.is_some() {
+            return None;
+        }
+        terminal_size::terminal_size_of(std::io::stdout())
+            .or_else(|| terminal_size::terminal_size_of(std::io::stderr()))
+            .map(|(w, _)| w.0)
+            .or_else(|| {
+                std::env::var("COLUMNS")
+                    .ok()
+                    .and_then(|c| c.trim().parse::<u16>().ok())
+                    .filter(|w| *w > 0)
+            })
+    }
+
     /// Whether tables may use colour: stdout is a terminal, no `-o`, and
     /// `NO_COLOR` is unset or empty (https://no-color.org).
     pub fn color(&self) -> bool {
@@ -80,7 +114,11 @@ impl OutputArgs {
 
     /// Renders the report in the chosen format and writes it out.
     pub fn emit(&self, report: &model::Report) -> anyhow::Result<()> {
-        let text = match self.format() {
+        let format = self.format();
+        if format == Format::Json {
+            self.say_implicit_json();
+        }
+        let text = match format {
             Format::Json => {
                 let mut s = report.to_json_pretty();
                 s.push('\n');
@@ -91,7 +129,7 @@ impl OutputArgs {
                 report,
                 report::table::TableOptions {
                     color: self.color(),
-                    width: None,
+                    width: self.width(),
                 },
             ),
         };

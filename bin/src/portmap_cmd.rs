@@ -12,37 +12,53 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cli_time::parse_duration;
 use model::portmap::PortmapSection;
 use probe::portmap::{Availability, MappingLedger, PortmapConfig, PortmapOutcome, PortmapProtocol};
 
 /// Port mapping (UPnP IGD, NAT-PMP, PCP) options.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PortmapArgs {
-    /// Do not test port mapping at all: nothing is sent to the gateway.
-    #[arg(long = "no-portmap")]
+    /// Do not test port mapping at all (set by `diagnose --no-portmap`;
+    /// `natscope portmap` always tests).
+    #[arg(skip)]
     pub skip: bool,
     /// Gateway to ask (NAT-PMP/PCP); the default gateway otherwise.
     #[arg(long = "portmap-gateway", value_name = "IP")]
     pub gateway: Option<IpAddr>,
-    /// Seconds to wait for each protocol's first answer and each later step.
-    #[arg(long = "portmap-timeout", value_name = "S", default_value_t = 2)]
-    pub timeout_secs: u64,
-    /// Lease requested for test mappings, seconds (they are deleted anyway).
-    #[arg(long = "portmap-lifetime", value_name = "S", default_value_t = 120)]
-    pub lifetime_secs: u64,
+    /// How long to wait for each protocol's first answer and each later
+    /// step (e.g. 2s, 500ms; 100ms to 30s).
+    #[arg(
+        long = "portmap-timeout",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "2s"
+    )]
+    pub portmap_timeout: Duration,
+    /// Lease requested for test mappings (e.g. 2m; 30s to 1h; they are
+    /// deleted anyway).
+    #[arg(
+        long = "portmap-lifetime",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "2m"
+    )]
+    pub portmap_lifetime: Duration,
 }
 
 impl PortmapArgs {
     /// The probe configuration; `stun_mapped` is the address STUN saw.
     pub fn config(&self, stun_mapped: Option<IpAddr>) -> PortmapConfig {
-        let t = Duration::from_secs(self.timeout_secs.clamp(1, 30));
+        let t = self
+            .portmap_timeout
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
         PortmapConfig {
             skip: self.skip,
             gateway: self.gateway,
             stun_mapped,
             discovery_timeout: t,
             step_timeout: t,
-            lifetime: Duration::from_secs(self.lifetime_secs.clamp(30, 3600)),
+            lifetime: Duration::from_secs(self.portmap_lifetime.as_secs().clamp(30, 3600)),
             ..PortmapConfig::default()
         }
     }
@@ -128,7 +144,8 @@ pub struct PortmapCmd {
 pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
     cmd.output.check()?;
     let mut rep = model::Report::new("portmap", crate::cli_time::now_rfc3339());
-    rep.options.timeout_ms = Some(cmd.args.timeout_secs.clamp(1, 30) * 1000);
+    rep.options.timeout_ms =
+        Some(u64::try_from(cmd.args.config(None).step_timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
     let mut stun_mapped = None;
     if let (Some(label), false) = (&cmd.stun, cmd.args.skip) {

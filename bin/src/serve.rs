@@ -83,6 +83,15 @@ impl ServeArgs {
 /// Runs the responder until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let responder = Responder::start(args.config()).context("cannot start the STUN responder")?;
+    // Every socket is bound before anything is said to be listening.
+    let metrics_listener = match args.metrics {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind the metrics endpoint {addr}"))?,
+        ),
+        None => None,
+    };
     let addrs = responder.addrs();
     for a in addrs.udp() {
         println!("udp {a}");
@@ -94,14 +103,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(o) => println!("OTHER-ADDRESS {o} (RFC 5780 tests available)"),
         None => println!("single-address mode (no RFC 5780 NAT tests)"),
     }
-
-    let metrics_task = match args.metrics {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot bind the metrics endpoint {addr}"))?;
+    let metrics_task = match metrics_listener {
+        Some(listener) => {
             println!("metrics http://{}/metrics", listener.local_addr()?);
-            Some(tokio::spawn(serve_metrics(listener, responder.metrics())))
+            let process = ProcessInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                started: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+            };
+            Some(tokio::spawn(serve_metrics(
+                listener,
+                responder.metrics(),
+                process,
+            )))
         }
         None => None,
     };
@@ -112,7 +127,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let m = responder.metrics().snapshot();
     responder.shutdown().await;
-    tracing::info!(counters = ?m, "natscope serve stopped");
+    // The counters, once.
     eprintln!(
         "natscope serve: stopped; requests={} success={} errors={} malformed={} \
          not_binding={} rate_limited={} amplification_refused={} send_errors={}",
@@ -126,6 +141,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         m.send_errors
     );
     Ok(())
+}
+
+/// What `/metrics` says about the process besides the counters.
+#[derive(Clone, Copy)]
+struct ProcessInfo {
+    /// natscope's version (build_info).
+    version: &'static str,
+    /// Start time, seconds since the Unix epoch.
+    started: f64,
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
@@ -148,7 +172,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 /// A minimal HTTP/1.1 server: `GET /metrics` → Prometheus text; anything
 /// else → 404/405. One request per connection.
-async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
+async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, process: ProcessInfo) {
     let slots = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -161,7 +185,7 @@ async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if tokio::time::timeout(METRICS_IO_TIMEOUT, http_exchange(stream, &metrics))
+            if tokio::time::timeout(METRICS_IO_TIMEOUT, http_exchange(stream, &metrics, process))
                 .await
                 .is_err()
             {
@@ -171,7 +195,7 @@ async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
     }
 }
 
-async fn http_exchange(mut stream: TcpStream, metrics: &Metrics) {
+async fn http_exchange(mut stream: TcpStream, metrics: &Metrics, process: ProcessInfo) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -194,7 +218,11 @@ async fn http_exchange(mut stream: TcpStream, metrics: &Metrics) {
         ("GET", "/metrics") => response(
             200,
             "text/plain; version=0.0.4; charset=utf-8",
-            &metrics.snapshot().to_prometheus(),
+            &format!(
+                "{}{}",
+                metrics.snapshot().to_prometheus(),
+                servers::responder::process_metrics(process.version, process.started)
+            ),
         ),
         ("GET", _) => response(404, "text/plain", "not found; try /metrics\n"),
         _ => response(405, "text/plain", "method not allowed\n"),

@@ -1,11 +1,12 @@
 //! `natscope turn`: TURN diagnostics per server URI and transport.
 
+use crate::cli_time::parse_duration;
+use crate::servers_arg::{CredentialArgs, NamedServer, ServerArgs};
 use anyhow::{Context, bail};
-use model::Secret;
 use model::servers::ServerUri;
 use model::turn::{TurnSection, TurnTransportResult};
 use probe::resolve::Resolver;
-use probe::turn::{QualityConfig, TlsOptions, TurnAuth, TurnProbeConfig, probe_all};
+use probe::turn::{QualityConfig, TurnProbeConfig, probe_all};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,47 +17,51 @@ use std::time::Duration;
 pub struct TurnArgs {
     /// TURN server URIs: turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]
     /// (TLS) or turns:HOST[:PORT]?transport=udp (DTLS).
-    #[arg(required = true)]
+    #[arg(value_name = "URI")]
     pub uris: Vec<String>,
-    /// Long-term credential username.
-    #[arg(long, env = "NATSCOPE_TURN_USERNAME")]
-    pub username: Option<String>,
-    /// Long-term credential password.
-    #[arg(long, env = "NATSCOPE_TURN_PASSWORD", hide_env_values = true)]
-    pub password: Option<Secret>,
-    /// TURN REST API shared secret (coturn static-auth-secret): natscope
-    /// derives an ephemeral username/password from it.
-    #[arg(
-        long,
-        env = "NATSCOPE_TURN_SECRET",
-        hide_env_values = true,
-        conflicts_with = "password"
-    )]
-    pub turn_secret: Option<Secret>,
-    /// Validity of the REST credential in seconds.
-    #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
-    pub rest_ttl: i64,
-    /// The realm the credentials belong to (reported as a mismatch if the
-    /// server announces another).
-    #[arg(long)]
-    pub realm: Option<String>,
-    /// PEM file of CA certificate(s) to trust for turns: instead of the
-    /// system store.
+    /// A WebRTC RTCConfiguration / iceServers JSON file: its turn:/turns:
+    /// entries are tested (with their username and credential); stun:
+    /// entries are skipped.
     #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Do not verify the server certificate.
-    #[arg(long)]
-    pub insecure: bool,
+    pub ice_servers: Option<PathBuf>,
+    #[command(flatten)]
+    pub creds: CredentialArgs,
     /// A UDP echo peer for the data stages (default: a second allocation on
     /// the same server, relay to relay, which works behind any NAT).
     #[arg(long, value_name = "ADDR")]
     pub peer: Option<SocketAddr>,
-    /// Deadline of each stage, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
-    pub stage_timeout_ms: u64,
+    /// Deadline of each stage (e.g. 5s, 500ms; 100ms to 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub stage_timeout: Duration,
     /// Skip the relay quality burst.
     #[arg(long)]
     pub no_quality: bool,
+}
+
+impl TurnArgs {
+    /// Every TURN server named: the arguments (which must be TURN URIs),
+    /// then the iceServers file's TURN entries.
+    pub fn servers(&self) -> anyhow::Result<Vec<NamedServer>> {
+        let mut out = Vec::new();
+        for u in &self.uris {
+            let uri = ServerUri::parse(u).with_context(|| format!("bad TURN URI {u}"))?;
+            if !uri.scheme.is_turn() {
+                bail!("not a TURN URI: {u} (expected turn: or turns:)");
+            }
+            out.push(NamedServer {
+                label: u.clone(),
+                uri,
+            });
+        }
+        if let Some(path) = &self.ice_servers {
+            let file = ServerArgs {
+                servers: Vec::new(),
+                ice_servers: Some(path.clone()),
+            };
+            out.extend(file.given()?.into_iter().filter(|s| s.uri.scheme.is_turn()));
+        }
+        Ok(out)
+    }
 }
 
 /// Builds the probe configuration from the arguments. URIs are parsed by
@@ -65,52 +70,24 @@ pub struct TurnArgs {
 /// broken resolv.conf is a `dns` stage failure, not an error here).
 /// Without --username/--password/--turn-secret, credentials a URI carries
 /// are used.
-pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<ServerUri>, TurnProbeConfig)> {
-    let uris = args
-        .uris
-        .iter()
-        .map(|u| {
-            let uri = ServerUri::parse(u).with_context(|| format!("bad TURN URI {u}"))?;
-            if !uri.scheme.is_turn() {
-                bail!("not a TURN URI: {u} (expected turn: or turns:)");
-            }
-            Ok(uri)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let auth = match (&args.turn_secret, &args.username, &args.password) {
-        (Some(secret), user, _) => Some(TurnAuth::Rest {
-            secret: secret.clone(),
-            user: user.clone(),
-            ttl_secs: args.rest_ttl,
-        }),
-        (None, Some(u), Some(p)) => Some(TurnAuth::LongTerm {
-            username: u.clone(),
-            password: p.clone(),
-        }),
-        (None, Some(_), None) => bail!("--username needs --password (or NATSCOPE_TURN_PASSWORD)"),
-        (None, None, Some(_)) => bail!("--password needs --username"),
-        (None, None, None) => None,
-    };
+pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<NamedServer>, TurnProbeConfig)> {
+    let servers = args.servers()?;
+    let auth = args.creds.auth()?;
     if auth.is_none() {
-        require_credentials(args.uris.iter().zip(&uris))?;
+        require_credentials(servers.iter().map(|s| (&s.label, &s.uri)))?;
     }
-    let ca_pem = match &args.ca {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
-        None => None,
-    };
     let cfg = TurnProbeConfig {
         auth,
-        expected_realm: args.realm.clone(),
-        tls: TlsOptions {
-            ca_pem,
-            insecure: args.insecure,
-        },
+        expected_realm: args.creds.realm.clone(),
+        tls: args.creds.tls(None)?,
         peer: args.peer,
-        stage_timeout: Duration::from_millis(args.stage_timeout_ms.clamp(100, 60_000)),
+        stage_timeout: args
+            .stage_timeout
+            .clamp(Duration::from_millis(100), Duration::from_secs(60)),
         quality: (!args.no_quality).then(QualityConfig::default),
         resolver: Resolver::system().ok(),
     };
-    Ok((uris, cfg))
+    Ok((servers, cfg))
 }
 
 /// Fails (a usage error, before anything is sent) when a TURN URI has no
@@ -132,9 +109,13 @@ pub fn require_credentials<'a>(
 }
 
 /// Runs the TURN probe: one result per URI and transport, in input order.
-pub async fn run_probe(args: &TurnArgs) -> anyhow::Result<Vec<TurnTransportResult>> {
-    let (uris, cfg) = probe_config(args)?;
-    Ok(probe_all(&uris, &cfg).await)
+pub async fn run_probe(
+    args: &TurnArgs,
+) -> anyhow::Result<(Vec<NamedServer>, Vec<TurnTransportResult>)> {
+    let (servers, cfg) = probe_config(args)?;
+    let uris: Vec<ServerUri> = servers.iter().map(|s| s.uri.clone()).collect();
+    let results = probe_all(&uris, &cfg).await;
+    Ok((servers, results))
 }
 
 /// `natscope turn`: the TURN arguments plus output options.
@@ -149,14 +130,18 @@ pub struct TurnCmd {
 /// Runs `natscope turn`.
 pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
     cmd.output.check()?;
-    if cmd.turn.uris.is_empty() {
+    if cmd.turn.uris.is_empty() && cmd.turn.ice_servers.is_none() {
         anyhow::bail!(
-            "name at least one TURN server (turn:host[:port][?transport=udp|tcp] or turns:host)"
+            "name at least one TURN server (turn:host[:port][?transport=udp|tcp] or turns:host), \
+             or an --ice-servers file"
         );
     }
-    let results = run_probe(&cmd.turn).await?;
+    let (servers, results) = run_probe(&cmd.turn).await?;
+    if servers.is_empty() {
+        anyhow::bail!("the --ice-servers file has no turn: or turns: entry");
+    }
     let mut rep = model::Report::new("turn", crate::cli_time::now_rfc3339());
-    rep.options.servers = cmd.turn.uris.clone();
+    rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.turn = model::Section::Tested(TurnSection { results });
     rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;

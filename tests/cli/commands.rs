@@ -162,19 +162,15 @@ fn no_portmap_sends_nothing_and_says_so() {
     assert!(reason.contains("--no-portmap"), "{reason}");
     summary_check(&doc, "portmap", "not-tested");
 
-    // `natscope portmap --no-portmap`: exit 0, not tested.
+    // `natscope portmap` always tests: `--no-portmap` belongs to
+    // `diagnose` only, and is a usage error there (exit 2, nothing sent).
     let out = run_natscope(["portmap", "--no-portmap", "--format", "json"], LIMIT);
-    let doc = report(&out, 0);
-    assert_eq!(doc["command"], "portmap");
-    assert_eq!(doc["portmap"]["status"], "not-tested");
+    assert_exit(&out, &[2], "portmap --no-portmap");
     assert!(
-        doc["portmap"]["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("--no-portmap")
+        String::from_utf8_lossy(&out.stderr).contains("--no-portmap"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(doc["summary"]["checks"][0]["id"], "portmap");
-    assert_eq!(doc["summary"]["checks"][0]["status"], "not-tested");
     // `--require portmap` is a known check (not met here: exit 1).
     let out = run_natscope(
         LAB_STUN_ONLY
@@ -535,6 +531,17 @@ fn serve_answers_rfc5780_exposes_metrics_and_stops_on_sigterm() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no requests counter in:\n{body}"));
     assert!(requests >= 1.0, "{body}");
+    assert!(
+        body.contains(&format!(
+            "natscope_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE natscope_serve_start_time_seconds gauge\n"),
+        "{body}"
+    );
 
     // The serve bench's independent generator (Go, tests/peers/stun-load)
     // gets valid answers in both of its modes (what the bench counts).
@@ -574,6 +581,100 @@ fn serve_answers_rfc5780_exposes_metrics_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
+/// `--version` names the commit (that of this checkout when git can tell)
+/// and the build date.
+#[test]
+fn version_names_the_commit_and_the_build_date() {
+    let out = run_natscope(["--version"], LIMIT);
+    assert_exit(&out, &[0], "--version");
+    let text = stdout_text(&out);
+    let prefix = format!("natscope {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&prefix), "{text}");
+    let rest = &text[prefix.len()..];
+    let (commit, rest) = rest
+        .split_once(", built ")
+        .expect("commit, then build date");
+    let date = rest
+        .trim_end()
+        .strip_suffix(')')
+        .expect("closing parenthesis");
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+    let parts: Vec<&str> = date.split('-').collect();
+    assert!(
+        parts.len() == 3 && parts[0].len() == 4 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+        "{text}"
+    );
+    if let Ok(git) = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        && git.status.success()
+    {
+        assert_eq!(
+            commit,
+            String::from_utf8_lossy(&git.stdout).trim(),
+            "{text}"
+        );
+    }
+}
+
+/// `serve` on a taken port, or with a taken metrics address: exit 2, the
+/// OS reason said once, and no "listening" line printed before the failure.
+#[test]
+fn serve_bind_errors_are_said_once_and_nothing_claims_to_listen() {
+    let taken_udp = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP port");
+    let udp_port = taken_udp.local_addr().unwrap().port().to_string();
+    let out = run_natscope(
+        [
+            "serve",
+            "--primary",
+            "127.0.0.1",
+            "--port",
+            &udp_port,
+            "--no-tcp",
+        ],
+        LIMIT,
+    );
+    assert_exit(&out, &[2], "serve on a taken UDP port");
+    let err = stderr_text(&out);
+    let os = std::io::Error::from(std::io::ErrorKind::AddrInUse).to_string();
+    let os_word = "in use";
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches(os_word).count(), 1, "{err} (OS text: {os})");
+    assert!(err.contains(&format!("127.0.0.1:{udp_port}")), "{err}");
+    assert!(stdout_text(&out).trim().is_empty(), "{}", stdout_text(&out));
+
+    let taken_tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback TCP port");
+    let metrics = taken_tcp.local_addr().unwrap().to_string();
+    let out = run_natscope(
+        [
+            "serve",
+            "--primary",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-tcp",
+            "--metrics",
+            &metrics,
+        ],
+        LIMIT,
+    );
+    assert_exit(&out, &[2], "serve with a taken metrics address");
+    let err = stderr_text(&out);
+    assert!(err.contains(&metrics), "{err}");
+    assert_eq!(err.matches(os_word).count(), 1, "{err}");
+    assert!(
+        !stdout_text(&out).contains("udp "),
+        "printed a listening line before failing: {}",
+        stdout_text(&out)
+    );
+    drop((taken_udp, taken_tcp));
+}
+
 #[test]
 fn every_probe_command_writes_schema_valid_json() {
     // `nat` and `ice` against the embedded responder; `portmap` skipped
@@ -592,7 +693,6 @@ fn every_probe_command_writes_schema_valid_json() {
             "--stun",
             primary.as_str(),
         ],
-        vec!["portmap", "--no-portmap", "--format", "json"],
     ] {
         let out = run_natscope(&args, LIMIT);
         assert_exit(&out, &[0, 1], &format!("{args:?}"));
@@ -668,4 +768,140 @@ fn ice_relays_over_turn_tcp_and_tls_from_the_command_line() {
     summary_check(&doc, "ice-relay-udp", "not-tested");
     drop(dir);
     turn.shutdown();
+}
+
+/// Shell completions come from the clap definitions: bash parses the script
+/// and, sourced, registers a completion for natscope that knows the
+/// subcommands and their flags; zsh's and fish's have their headers.
+#[test]
+fn completions_parse_in_bash_and_know_every_command() {
+    let dir = TempDir::new("completions");
+    let out = run_natscope(["completions", "bash"], LIMIT);
+    assert_exit(&out, &[0], "completions bash");
+    let script = stdout_text(&out);
+    for word in [
+        "diagnose",
+        "portmap",
+        "--stun-timeout",
+        "--turn-secret",
+        "--ice-servers",
+    ] {
+        assert!(script.contains(word), "bash completion lacks {word}");
+    }
+    let file = dir.path("natscope.bash");
+    std::fs::write(&file, &script).expect("write the script");
+    let parse = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .expect("bash runs");
+    assert!(
+        parse.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parse.stderr)
+    );
+    let sourced = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(". '{}' && complete -p natscope", file.display()))
+        .output()
+        .expect("bash runs");
+    assert!(
+        sourced.status.success() && String::from_utf8_lossy(&sourced.stdout).contains("natscope"),
+        "{}{}",
+        String::from_utf8_lossy(&sourced.stdout),
+        String::from_utf8_lossy(&sourced.stderr)
+    );
+    let zsh = run_natscope(["completions", "zsh"], LIMIT);
+    assert_exit(&zsh, &[0], "completions zsh");
+    assert!(stdout_text(&zsh).starts_with("#compdef natscope"));
+    let fish = run_natscope(["completions", "fish"], LIMIT);
+    assert_exit(&fish, &[0], "completions fish");
+    assert!(stdout_text(&fish).contains("complete -c natscope"));
+    let bad = run_natscope(["completions", "tcsh"], LIMIT);
+    assert_exit(&bad, &[2], "completions tcsh");
+}
+
+/// The man page comes from the clap definitions and is valid roff: groff
+/// renders it without a warning, and it names every command.
+#[test]
+fn man_page_renders_and_names_every_command() {
+    let dir = TempDir::new("man");
+    let out = run_natscope(["man"], LIMIT);
+    assert_exit(&out, &[0], "man");
+    let page = stdout_text(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH natscope"),
+        "{page}"
+    );
+    let file = dir.path("natscope.1");
+    std::fs::write(&file, &page).expect("write the page");
+    let render = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .arg(&file)
+        .output()
+        .expect("groff runs (Debian package groff-base)");
+    let stderr = String::from_utf8_lossy(&render.stderr);
+    assert!(
+        render.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
+    let text = String::from_utf8_lossy(&render.stdout);
+    for cmd in [
+        "interfaces",
+        "stun",
+        "nat",
+        "turn",
+        "ice",
+        "portmap",
+        "diagnose",
+        "serve",
+        "report",
+        "completions",
+    ] {
+        assert!(text.contains(cmd), "man page lacks {cmd}");
+    }
+}
+
+/// A table written to a pipe fits `COLUMNS`, and the first screen is the
+/// verdict; each command prints only its own sections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_fit_columns_and_commands_print_only_their_sections() {
+    let out = tokio::task::spawn_blocking(|| {
+        run_natscope_env(
+            ["diagnose", "--lab", "--format", "table"],
+            &[("COLUMNS", "100")],
+        )
+    })
+    .await
+    .expect("natscope ran");
+    assert_exit(&out, &[0, 1], "diagnose --lab --format table");
+    let text = stdout_text(&out);
+    let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 100, "a line of {widest} columns:\n{text}");
+    let first_screen: String = text.lines().take(40).collect::<Vec<_>>().join("\n");
+    assert!(first_screen.starts_with("natscope "), "{first_screen}");
+    assert!(first_screen.contains("Verdict"), "{first_screen}");
+    // `stun` prints its own sections only: no "not tested (not run)" lines.
+    let r = responder().await;
+    let target = format!("stun:{}", r.addrs().primary);
+    let out = tokio::task::spawn_blocking(move || {
+        run_natscope_env(["stun", &target, "--format", "table"], &[("COLUMNS", "80")])
+    })
+    .await
+    .expect("natscope ran");
+    assert_exit(&out, &[0], "stun --format table");
+    let text = stdout_text(&out);
+    assert!(!text.contains("not run"), "{text}");
+    assert!(!text.contains("\nNAT"), "{text}");
+    assert!(text.contains("STUN servers"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+}
+
+fn run_natscope_env<'a>(args: impl IntoIterator<Item = &'a str>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = natscope();
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_bounded(cmd, LIMIT)
 }

@@ -268,8 +268,8 @@ fn turn_args(c: &Coturn, extra: &[&str]) -> Vec<String> {
     let mut a = vec![
         "turn".to_owned(),
         format!("turn:127.0.0.1:{}", c.server.primary.port()),
-        "--stage-timeout-ms".into(),
-        "3000".into(),
+        "--stage-timeout".into(),
+        "3000ms".into(),
         "--no-quality".into(),
     ];
     a.extend(extra.iter().map(|s| s.to_string()));
@@ -564,7 +564,7 @@ fn missing_turn_credentials_and_an_unwritable_output_are_usage_errors() {
 
 #[test]
 fn sections_cut_by_the_deadline_fail_the_run_and_render_exits_zero() {
-    // The first example: everything cut short by --deadline was
+    // The first example: everything cut short by the overall limit (--timeout) was
     // exit 0. Now it is one section-timeout finding and exit 1.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
     let addr = silent.local_addr().expect("bound");
@@ -572,7 +572,7 @@ fn sections_cut_by_the_deadline_fail_the_run_and_render_exits_zero() {
         "diagnose".to_owned(),
         format!("stun:{addr}"),
         "--no-portmap".into(),
-        "--deadline".into(),
+        "--timeout".into(),
         "1s".into(),
     ]
     .to_vec();
@@ -614,7 +614,7 @@ fn ctrl_c_exits_130_without_cleanup_that_does_not_apply() {
     let json = dir.path("r.json");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_natscope"))
         .args(["diagnose", &format!("stun:{addr}"), "--no-portmap"])
-        .args(["--deadline", "60s", "--timeout", "30s", "-o"])
+        .args(["--timeout", "60s", "--stun-timeout", "30s", "-o"])
         .arg(&json)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -657,4 +657,99 @@ fn ctrl_c_exits_130_without_cleanup_that_does_not_apply() {
         "no port-mapping cleanup under --no-portmap: {stderr}"
     );
     drop(silent);
+}
+
+/// The status of check `id` in a report's summary.
+fn check_status<'a>(doc: &'a Value, id: &str) -> &'a str {
+    doc["summary"]["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("absent")
+}
+
+/// The same server inputs on every command that takes TURN servers: `ice`
+/// and `diagnose` derive REST credentials from --turn-secret as `turn`
+/// does, and `turn` reads its servers, with their credentials, from an
+/// --ice-servers file. Against coturn, which checks both.
+#[test]
+fn rest_credentials_and_ice_servers_work_on_every_turn_command() {
+    let rest = coturn(true, &[], None);
+    let port = rest.server.primary.port();
+    let turn = format!("turn:127.0.0.1:{port}");
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+
+    let ice = run(
+        "ice-rest",
+        &args(&[
+            "ice",
+            "--turn",
+            &turn,
+            "--turn-secret",
+            SECRET,
+            "--filter",
+            "relay-relay",
+            "--bind",
+            "127.0.0.1",
+            "--no-data-channel",
+            "--connect-timeout",
+            "5s",
+        ]),
+    );
+    assert_eq!(ice.exit, 0, "{:#}", ice.doc["ice"]);
+    assert_eq!(check_status(&ice.doc, "ice-relay"), "passed");
+
+    let diagnose = run(
+        "diagnose-rest",
+        &args(&[
+            "diagnose",
+            &turn,
+            "--turn-secret",
+            SECRET,
+            "--rest-ttl",
+            "10m",
+            "--no-nat",
+            "--no-ice",
+            "--no-portmap",
+            "--timeout",
+            "20s",
+        ]),
+    );
+    assert_eq!(
+        check_status(&diagnose.doc, "turn-udp"),
+        "passed",
+        "{:#}",
+        diagnose.doc["turn"]
+    );
+
+    let long_term = coturn(false, &[], None);
+    let port = long_term.server.primary.port();
+    let dir = TempDir::new("turn-ice-servers");
+    let file = dir.path("ice.json");
+    let ice_servers = serde_json::json!({"iceServers": [
+        {"urls": [format!("stun:127.0.0.1:{port}")]},
+        {"urls": [format!("turn:127.0.0.1:{port}")], "username": USER, "credential": PASSWORD},
+    ]});
+    std::fs::write(&file, ice_servers.to_string()).expect("write iceServers");
+    let turn = run(
+        "turn-ice-servers",
+        &args(&[
+            "turn",
+            "--ice-servers",
+            &path_str(&file),
+            "--no-quality",
+            "--stage-timeout",
+            "3s",
+        ]),
+    );
+    assert_eq!(turn.exit, 0, "{:#}", turn.doc["turn"]);
+    assert_eq!(check_status(&turn.doc, "turn-udp"), "passed");
+    let servers = turn.doc["options"]["servers"].to_string();
+    assert!(
+        !servers.contains("stun:"),
+        "stun: entries are not TURN tests: {servers}"
+    );
+    assert!(!servers.contains(PASSWORD), "{servers}");
 }

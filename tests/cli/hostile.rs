@@ -603,8 +603,8 @@ fn turn_fails_with(uri: &str, extra: &[&str], kind: &str) -> Outputs {
         "hostile-user",
         "--password",
         "hostile-pass",
-        "--stage-timeout-ms",
-        "1000",
+        "--stage-timeout",
+        "1000ms",
         "--no-quality",
     ]
     .iter()

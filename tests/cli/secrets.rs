@@ -199,8 +199,8 @@ fn turn_password_from_the_command_line_is_never_output() {
         "--ca",
         &ca,
         "--no-quality",
-        "--stage-timeout-ms",
-        "3000",
+        "--stage-timeout",
+        "3000ms",
     ]);
     let docs = run_all(&args, &[], &strings(&[PASSWORD]));
     for doc in &docs {
@@ -212,7 +212,7 @@ fn turn_password_from_the_command_line_is_never_output() {
 fn turn_password_from_the_environment_is_never_output() {
     let t = Turn::start("turn-env");
     let udp = format!("turn:{}?transport=udp", t.server.udp_addr);
-    let args = strings(&["turn", &udp, "--no-quality", "--stage-timeout-ms", "3000"]);
+    let args = strings(&["turn", &udp, "--no-quality", "--stage-timeout", "3000ms"]);
     let env = [
         ("NATSCOPE_TURN_USERNAME", "alice"),
         ("NATSCOPE_TURN_PASSWORD", PASSWORD),
@@ -237,8 +237,8 @@ fn turn_rest_secret_and_derived_password_are_never_output() {
         "--username",
         REST_USER,
         "--no-quality",
-        "--stage-timeout-ms",
-        "2000",
+        "--stage-timeout",
+        "2000ms",
     ]);
     let mut secrets = vec![REST_SECRET.to_string()];
     secrets.extend(derived_rest_passwords(3600));
@@ -249,7 +249,7 @@ fn turn_rest_secret_and_derived_password_are_never_output() {
         assert!(!some_turn_ok(doc), "{doc:#}");
     }
     // The environment route.
-    let args = strings(&["turn", &udp, "--no-quality", "--stage-timeout-ms", "2000"]);
+    let args = strings(&["turn", &udp, "--no-quality", "--stage-timeout", "2000ms"]);
     run_all(&args, &[("NATSCOPE_TURN_SECRET", REST_SECRET)], &secrets);
 }
 
@@ -280,10 +280,10 @@ fn turn_and_ice_server_credentials_are_never_output_by_ice() {
         "127.0.0.1",
         "--filter",
         "relay-relay",
-        "--gather-timeout-ms",
-        "2000",
-        "--connect-timeout-ms",
-        "3000",
+        "--gather-timeout",
+        "2000ms",
+        "--connect-timeout",
+        "3000ms",
         "--pings",
         "1",
     ]);
@@ -304,9 +304,9 @@ fn credentials_are_never_output_by_diagnose() {
         "alice",
         "--password",
         PASSWORD,
-        "--timeout",
+        "--stun-timeout",
         "1s",
-        "--deadline",
+        "--timeout",
         "8s",
         "--port-samples",
         "0",

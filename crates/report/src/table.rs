@@ -9,7 +9,7 @@
 //! itself.
 
 use crate::{Report, format, sanitize};
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets};
 use model::diagnosis::Severity;
 use model::ice::IceSection;
 use model::interfaces::Interfaces;
@@ -27,9 +27,15 @@ use std::fmt::Write as _;
 pub struct TableOptions {
     /// Use ANSI colours and bold (the CLI sets this from TTY + `NO_COLOR`).
     pub color: bool,
-    /// Wrap tables to this many columns; `None`: no wrapping.
+    /// Fit every line into this many columns: text wraps between words
+    /// (inside its cell in a table), and a table too wide even then drops
+    /// its least important columns (the JSON keeps everything). `None`: no
+    /// limit (a file, or a pipe with no terminal to measure).
     pub width: Option<u16>,
 }
+
+/// Narrowest width honoured: below it every line would be a word.
+const MIN_WIDTH: u16 = 40;
 
 /// Longest SOFTWARE text shown in the STUN table (the JSON has it all).
 const SOFTWARE_MAX: usize = 48;
@@ -38,14 +44,14 @@ const SOFTWARE_MAX: usize = 48;
 pub fn render(report: &Report, opts: TableOptions) -> String {
     let r = Renderer { opts };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} {} · {} · {}",
-        r.bold(&clean(&report.tool.name)),
+    let first = format!("{} ", r.bold(&clean(&report.tool.name)));
+    let rest = format!(
+        "{} · {} · {}",
         clean(&report.tool.version),
         clean(&report.command),
         clean(&report.generated_at)
     );
+    r.para(&mut out, &first, "  ", &rest);
     out.push('\n');
     r.summary(report, &mut out);
     r.section(&mut out, "Interfaces", &report.interfaces, |o, c| {
@@ -105,11 +111,56 @@ impl Renderer {
         if self.opts.color {
             t.enforce_styling();
         }
-        if let Some(w) = self.opts.width {
+        if let Some(w) = self.width() {
             t.set_content_arrangement(ContentArrangement::Dynamic);
             t.set_width(w);
         }
         t
+    }
+
+    fn width(&self) -> Option<u16> {
+        self.opts.width.map(|w| w.max(MIN_WIDTH))
+    }
+
+    /// Writes `text` as a paragraph: the first line starts with `first`
+    /// (which may hold colour codes), the others with `rest`; wrapped
+    /// between words to the width (a word longer than a line is split).
+    fn para(&self, out: &mut String, first: &str, rest: &str, text: &str) {
+        match self.width() {
+            None => {
+                let _ = writeln!(out, "{first}{text}");
+            }
+            Some(w) => {
+                let opts = textwrap::Options::new(usize::from(w))
+                    .initial_indent(first)
+                    .subsequent_indent(rest)
+                    .break_words(true);
+                for line in textwrap::wrap(text, opts) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+    }
+
+    /// Writes a table that fits the width: comfy-table wraps each cell;
+    /// while a line is still too wide, the next column of `drop_order`
+    /// (least important first) is hidden.
+    fn push_fitted(&self, out: &mut String, t: &mut Table, drop_order: &[usize]) {
+        if let Some(w) = self.width() {
+            let too_wide = |t: &Table| {
+                t.lines()
+                    .any(|l| textwrap::core::display_width(&l) > usize::from(w))
+            };
+            for &col in drop_order {
+                if !too_wide(t) {
+                    break;
+                }
+                if let Some(c) = t.column_mut(col) {
+                    c.set_constraint(ColumnConstraint::Hidden);
+                }
+            }
+        }
+        self.push_table(out, t);
     }
 
     fn paint(&self, text: &str, sgr: &str) -> String {
@@ -141,6 +192,9 @@ impl Renderer {
         out.push_str("\n\n");
     }
 
+    /// A section's block. A section the command never runs (reason
+    /// [`model::document::NOT_RUN`]) prints nothing: each command shows only
+    /// its own sections.
     fn section<T>(
         &self,
         out: &mut String,
@@ -149,38 +203,32 @@ impl Renderer {
         body: impl FnOnce(&mut String, &T),
     ) {
         match section {
+            Section::NotTested { reason } if reason == model::document::NOT_RUN => {}
             Section::Tested(content) => {
                 self.heading(out, title);
                 body(out, content);
             }
             Section::NotTested { reason } => {
-                let _ = writeln!(
-                    out,
-                    "{}: {} ({})\n",
-                    self.bold(title),
-                    self.paint("not tested", "33"),
-                    clean(reason)
-                );
+                let head = format!("{}: {} ", self.bold(title), self.paint("not tested", "33"));
+                self.para(out, &head, "  ", &format!("({})", clean(reason)));
+                out.push('\n');
             }
             Section::Failed { reason } => {
-                let _ = writeln!(
-                    out,
-                    "{}: {} ({})\n",
-                    self.bold(title),
-                    self.paint("failed", "31"),
-                    clean(reason)
-                );
+                let head = format!("{}: {} ", self.bold(title), self.paint("failed", "31"));
+                self.para(out, &head, "  ", &format!("({})", clean(reason)));
+                out.push('\n');
             }
         }
     }
 
-    /// The verdict sentence, the root causes with what to do, the checks.
+    /// The verdict sentence, the root causes with what to do, the checks,
+    /// then what works.
     fn summary(&self, report: &Report, out: &mut String) {
         let d = &report.diagnosis;
         let s = &report.summary;
         self.heading(out, "Verdict");
         if !d.verdict.is_empty() {
-            let _ = writeln!(out, "  {}", clean(&d.verdict));
+            self.para(out, "  ", "  ", &clean(&d.verdict));
         }
         let counts = |st: CheckStatus| s.checks.iter().filter(|c| c.status == st).count();
         let (failed, passed) = (counts(CheckStatus::Fail), counts(CheckStatus::Pass));
@@ -217,24 +265,14 @@ impl Renderer {
                     Severity::Warning => ("!", "33"),
                     Severity::Info => ("i", "36"),
                 };
-                let _ = writeln!(out, "  {} {}", self.paint(mark, sgr), clean(&f.title));
-                let _ = writeln!(out, "    {} {}", self.paint("→", "36"), clean(&f.remedy));
+                let first = format!("  {} ", self.paint(mark, sgr));
+                self.para(out, &first, "    ", &clean(&f.title));
+                let first = format!("    {} ", self.paint("→", "36"));
+                self.para(out, &first, "      ", &clean(&f.remedy));
                 if !f.explains.is_empty() {
                     let ids: Vec<&str> = f.explains.iter().map(|c| c.as_str()).collect();
-                    let _ = writeln!(out, "    explains: {}", clean(&ids.join(", ")));
+                    self.para(out, "    explains: ", "      ", &clean(&ids.join(", ")));
                 }
-            }
-            out.push('\n');
-        }
-        if !s.works.is_empty() {
-            self.heading(out, "What works");
-            for line in &s.works {
-                let _ = writeln!(
-                    out,
-                    "  {} {}",
-                    self.paint(CheckStatus::Pass.symbol(), "32"),
-                    clean(line)
-                );
             }
             out.push('\n');
         }
@@ -250,7 +288,8 @@ impl Renderer {
                 }
                 self.heading(out, title);
                 for line in lines {
-                    let _ = writeln!(out, "  {} {}", self.paint(mark, sgr), clean(line));
+                    let first = format!("  {} ", self.paint(mark, sgr));
+                    self.para(out, &first, "    ", &clean(line));
                 }
                 out.push('\n');
             }
@@ -273,7 +312,17 @@ impl Renderer {
                     self.cell(&c.reason, None),
                 ]);
             }
-            self.push_table(out, &t);
+            self.push_fitted(out, &mut t, &[]);
+        }
+        // What works is detail: after the checks, so that the first screen
+        // is the verdict, what to do and the checks.
+        if !s.works.is_empty() {
+            self.heading(out, "What works");
+            for line in &s.works {
+                let first = format!("  {} ", self.paint(CheckStatus::Pass.symbol(), "32"));
+                self.para(out, &first, "    ", &clean(line));
+            }
+            out.push('\n');
         }
     }
 
@@ -326,15 +375,14 @@ impl Renderer {
                     self.cell(i.vpn_hint.as_deref().unwrap_or(""), None),
                 ]);
             }
-            out.push_str(&t.to_string());
-            out.push('\n');
+            self.push_fitted(out, &mut t, &[6, 1, 3, 2, 5]);
+            out.pop();
         }
         match &ifs.default_gateway {
             Some(g) => {
                 let via: Vec<String> = g.addresses.iter().map(|a| a.to_string()).collect();
-                let _ = writeln!(
-                    out,
-                    "default route: {} via {}",
+                let text = format!(
+                    "{} via {}",
                     clean(&g.interface),
                     if via.is_empty() {
                         "-".to_owned()
@@ -342,6 +390,7 @@ impl Renderer {
                         via.join(", ")
                     }
                 );
+                self.para(out, "default route: ", "  ", &text);
             }
             None => {
                 let _ = writeln!(out, "default route: none");
@@ -401,7 +450,7 @@ impl Renderer {
                     self.cell(s.error.as_deref().unwrap_or(""), None),
                 ]);
             }
-            self.push_table(out, &t);
+            self.push_fitted(out, &mut t, &[6, 5, 4, 1]);
         }
 
         self.heading(out, "Mapping agreement");
@@ -432,14 +481,12 @@ impl Renderer {
                 self.cell(&ips.join(", "), None),
             ]);
         }
-        self.push_table(out, &t);
+        self.push_fitted(out, &mut t, &[]);
         let c = stun.counters;
         if c.malformed > 0 || c.unmatched > 0 {
-            let _ = writeln!(
-                out,
-                "ignored packets: {} malformed, {} unmatched\n",
-                c.malformed, c.unmatched
-            );
+            let text = format!("{} malformed, {} unmatched", c.malformed, c.unmatched);
+            self.para(out, "ignored packets: ", "  ", &text);
+            out.push('\n');
         }
     }
 
@@ -492,7 +539,7 @@ impl Renderer {
             row("mapping lifetime", text);
         }
         row("confidence", value_words(field("confidence")));
-        self.push_table(out, &t);
+        self.push_fitted(out, &mut t, &[]);
 
         if let Some(Value::Array(ds)) = field("disagreements")
             && !ds.is_empty()
@@ -500,13 +547,15 @@ impl Renderer {
             let _ = writeln!(out, "disagreements:");
             for d in ds {
                 let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
-                let _ = writeln!(out, "  - {}: {}", clean(s("aspect")), clean(s("detail")));
+                let text = format!("{}: {}", clean(s("aspect")), clean(s("detail")));
+                self.para(out, "  - ", "    ", &text);
             }
         }
         if !v.evidence.is_empty() {
             let _ = writeln!(out, "evidence:");
             for e in &v.evidence {
-                let _ = writeln!(out, "  - {}: {}", clean(&e.test), clean(&e.detail));
+                let text = format!("{}: {}", clean(&e.test), clean(&e.detail));
+                self.para(out, "  - ", "    ", &text);
             }
         }
         out.push('\n');
@@ -550,7 +599,7 @@ impl Renderer {
                 self.cell(&format::ms(total), None),
             ]);
         }
-        self.push_table(out, &table);
+        self.push_fitted(out, &mut table, &[4, 5]);
     }
 
     /// The candidate-type matrix: one row per ICE run.
@@ -590,7 +639,7 @@ impl Renderer {
                 self.cell(&notes.join("; "), None),
             ]);
         }
-        self.push_table(out, &table);
+        self.push_fitted(out, &mut table, &[4, 3]);
     }
 
     /// One row per protocol (UPnP IGD, NAT-PMP, PCP), then double NAT.
@@ -655,7 +704,7 @@ impl Renderer {
                 self.cell(&reasons.join("; "), None),
             ]);
         }
-        self.push_table(out, &table);
+        self.push_fitted(out, &mut table, &[3, 2]);
         let _ = writeln!(
             out,
             "double NAT: {}",
@@ -666,15 +715,14 @@ impl Renderer {
             }
         );
         for e in &p.double_nat.evidence {
-            let _ = writeln!(out, "  - {}", clean(e));
+            self.para(out, "  - ", "    ", &clean(e));
         }
         for l in &p.leftover {
-            let _ = writeln!(
-                out,
-                "{} {}",
-                self.paint("not removed (expires with its lease):", "31"),
-                clean(l)
+            let first = format!(
+                "{} ",
+                self.paint("not removed (expires with its lease):", "31")
             );
+            self.para(out, &first, "  ", &clean(l));
         }
         out.push('\n');
     }

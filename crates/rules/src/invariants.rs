@@ -169,7 +169,7 @@ fn turn_failure(rng: &mut Rng) -> TurnFailure {
 
 fn mutate(r: &mut Report, rng: &mut Rng) {
     let reasons = [
-        "did not finish within the overall deadline (--deadline)",
+        "did not finish within the overall deadline (--timeout)",
         "cannot bind 0.0.0.0:0: address in use",
     ];
     macro_rules! maybe_fail {

@@ -52,18 +52,23 @@ pub struct ClassicRequest {
 }
 
 /// Why bytes are not a classic Binding request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ClassicError {
     /// Shorter than a header, length not matching the input, or attributes
     /// running past the end.
+    #[error("truncated message")]
     Truncated,
     /// An RFC 8489 message (magic cookie present): not classic.
+    #[error("not an RFC 3489 message (it has the RFC 8489 magic cookie)")]
     HasCookie,
     /// Not a Binding request.
+    #[error("not a Binding request")]
     NotBindingRequest,
     /// A CHANGE-REQUEST whose value is not 4 bytes.
+    #[error("CHANGE-REQUEST is not 4 bytes long")]
     BadChangeRequest,
     /// The output buffer is too small for the response.
+    #[error("the response does not fit in the output buffer")]
     BufferTooSmall,
 }
 

@@ -155,7 +155,7 @@ fn sections(report: &Report, f: &mut Findings) {
             "The {} tests did not finish within the overall deadline",
             join_words(&names)
         ),
-        "Give the run more time (--deadline 60s), or look at the servers' findings: a server \
+        "Give the run more time (--timeout 60s), or look at the servers' findings: a server \
          that never answers holds its tests until their timeouts",
     );
     for (key, _) in late {

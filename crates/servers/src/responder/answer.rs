@@ -59,6 +59,16 @@ pub(crate) enum Transport {
     Tcp,
 }
 
+impl Transport {
+    /// "udp" or "tcp", for logs.
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
 /// How and when one request arrived.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Arrival {
@@ -355,11 +365,11 @@ impl Answerer {
         tracing::debug!(
             %src,
             %to,
-            ?transport,
+            transport = transport.name(),
             change_ip = change.change_ip,
             change_port = change.change_port,
-            response_port = ?response_port,
-            padding = ?padding,
+            response_port = %response_port.map_or_else(|| "none".into(), |p| p.to_string()),
+            padding = %padding.map_or_else(|| "none".into(), |p| p.to_string()),
             len,
             "binding success"
         );
@@ -395,7 +405,7 @@ impl Answerer {
         {
             Ok(len) => Outcome::Reply { len, via, to: src },
             Err(e) => {
-                tracing::warn!(%src, error = ?e, "could not write a classic response");
+                tracing::warn!(%src, error = %e, "could not write a classic response");
                 Outcome::Drop
             }
         };

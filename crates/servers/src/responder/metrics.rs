@@ -177,6 +177,31 @@ impl MetricsSnapshot {
     }
 }
 
+/// The process-level series a `/metrics` endpoint adds to the counters:
+/// `natscope_build_info{version}` (always 1) and
+/// `natscope_serve_start_time_seconds` (Unix time the server started, as
+/// Prometheus' `process_start_time_seconds`). `version` is quoted as a
+/// label value (backslash, quote and newline escaped).
+pub fn process_metrics(version: &str, start_unix_secs: f64) -> String {
+    let mut label = String::with_capacity(version.len());
+    for c in version.chars() {
+        match c {
+            '\\' => label.push_str("\\\\"),
+            '"' => label.push_str("\\\""),
+            '\n' => label.push_str("\\n"),
+            c => label.push(c),
+        }
+    }
+    format!(
+        "# HELP natscope_build_info natscope's version; the value is always 1.\n\
+         # TYPE natscope_build_info gauge\n\
+         natscope_build_info{{version=\"{label}\"}} 1\n\
+         # HELP natscope_serve_start_time_seconds When this server started, in seconds since the Unix epoch.\n\
+         # TYPE natscope_serve_start_time_seconds gauge\n\
+         natscope_serve_start_time_seconds {start_unix_secs:.3}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +217,23 @@ mod tests {
         assert!(text.contains("natscope_serve_dropped_total{reason=\"rate_limited\"} 1\n"));
         assert!(text.contains("natscope_serve_requests_total 0\n"));
         assert_eq!(text.matches("# TYPE ").count(), 7);
+    }
+
+    #[test]
+    fn build_info_and_start_time_are_gauges_with_an_escaped_version() {
+        let text = process_metrics("1.2\"x\\y\nz", 1_700_000_000.25);
+        assert!(
+            text.contains("# TYPE natscope_build_info gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("natscope_build_info{version=\"1.2\\\"x\\\\y\\nz\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("natscope_serve_start_time_seconds 1700000000.250\n"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 6, "{text}");
     }
 }

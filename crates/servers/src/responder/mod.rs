@@ -62,7 +62,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use config::{DEFAULT_ALT_PORT, DEFAULT_PORT, ResponderConfig};
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{Metrics, MetricsSnapshot, process_metrics};
 pub use ratelimit::RateLimit;
 pub use tcp::{MAX_TCP_CONNECTIONS, TCP_IDLE_TIMEOUT};
 
@@ -337,10 +337,10 @@ impl Responder {
             )));
         }
         tracing::info!(
-            udp = ?addrs.udp(),
-            tcp = ?addrs.tcp,
-            other_address = ?addrs.other_address,
-            rate_limit = ?cfg.rate_limit,
+            udp = %list(&addrs.udp()),
+            tcp = %list(&addrs.tcp),
+            other_address = %addrs.other_address.map_or_else(|| "none".to_string(), |a| a.to_string()),
+            rate_limit_per_second = cfg.rate_limit.per_second,
             "STUN responder started"
         );
         Ok(Self {
@@ -371,7 +371,9 @@ impl Responder {
             // Aborted tasks end with a cancellation error: expected.
             let _ = t.await;
         }
-        tracing::info!(counters = ?self.metrics.snapshot(), "STUN responder stopped");
+        // The counters are the caller's to report (natscope serve prints
+        // them once); a log line here would repeat them.
+        tracing::debug!("STUN responder stopped");
     }
 }
 
@@ -381,4 +383,16 @@ impl Drop for Responder {
             t.abort();
         }
     }
+}
+
+/// Addresses as `a,b,c` for a key=value log field ("none" when empty).
+fn list(addrs: &[SocketAddr]) -> String {
+    if addrs.is_empty() {
+        return "none".into();
+    }
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
