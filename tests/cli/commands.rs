@@ -905,3 +905,35 @@ fn run_natscope_env<'a>(args: impl IntoIterator<Item = &'a str>, env: &[(&str, &
     }
     run_bounded(cmd, LIMIT)
 }
+
+/// Piped stdout makes the output JSON; a person watching stderr (a
+/// terminal, here the pseudo-terminal `script` gives) is told so once, and
+/// nobody is told when the format was asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_switching_to_json_is_said_once_on_a_watched_stderr() {
+    let r = responder().await;
+    let target = format!("stun:{}", r.addrs().primary);
+    let bin = env!("CARGO_BIN_EXE_natscope");
+    let say = |extra: &'static str| {
+        let line = format!("'{bin}' stun {target} --timeout 2s {extra} | cat > /dev/null");
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new("script");
+            cmd.args(["-qec", &line, "/dev/null"]).env("NO_COLOR", "1");
+            run_bounded(cmd, LIMIT)
+        })
+    };
+    let implicit = say("").await.expect("script ran");
+    let text = stdout_text(&implicit);
+    assert_eq!(
+        text.matches("stdout is not a terminal").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("--format table"), "{text}");
+    let explicit = say("--format json").await.expect("script ran");
+    assert!(
+        !stdout_text(&explicit).contains("not a terminal"),
+        "{}",
+        stdout_text(&explicit)
+    );
+}
