@@ -87,7 +87,7 @@ pub struct DiagnoseArgs {
     #[command(flatten)]
     portmap: PortmapArgs,
     #[command(flatten)]
-    output: OutputArgs,
+    pub(crate) output: OutputArgs,
 }
 
 /// What a diagnosis runs: a pure function of the servers and the flags.
@@ -265,6 +265,28 @@ fn require(summary: &model::Summary, required: &[CheckId]) -> Verdict {
 /// Runs the command.
 pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     args.output.check()?;
+    let progress = crate::progress::Progress::new(args.json_lines);
+    let rep = report(&args, &progress).await?;
+    args.output.emit(&rep)?;
+    let verdict = if args.require.is_empty() {
+        rules::verdict(&rep.summary)
+    } else {
+        require(&rep.summary, &args.require)
+    };
+    progress.finish(match verdict {
+        Verdict::Pass => 0,
+        Verdict::Fail => 1,
+    });
+    Ok(verdict)
+}
+
+/// One diagnosis: the concluded (and, with `--redact`, redacted) report.
+/// SIGINT or SIGTERM stops it (an [`crate::Interrupted`] error) after the
+/// port-mapping cleanup that applies.
+pub async fn report(
+    args: &DiagnoseArgs,
+    progress: &crate::progress::Progress,
+) -> anyhow::Result<model::Report> {
     let lab = if args.lab {
         Some(EmbeddedLab::start().await?)
     } else {
@@ -408,7 +430,6 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
         }
         Ok(Section::Tested(out))
     });
-    let progress = crate::progress::Progress::new(args.json_lines);
     // A section's progress status: how the checks it makes add up.
     let status_of = |fill: &dyn Fn(&mut model::Report)| {
         let mut r = model::Report::new("", "");
@@ -447,7 +468,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     // handler is in place before the first probe and progress line.
     let joined = tokio::select! {
         biased;
-        _ = tokio::signal::ctrl_c() => None,
+        _ = crate::signals::stop_requested() => None,
         j = sections => Some(j),
     };
     // Whatever the deadline or Ctrl-C cut short: delete it (bounded).
@@ -507,17 +528,7 @@ pub async fn run(args: DiagnoseArgs) -> anyhow::Result<Verdict> {
     if args.redact {
         rep = report::redact::redact(&rep);
     }
-    args.output.emit(&rep)?;
-    let verdict = if args.require.is_empty() {
-        rules::verdict(&rep.summary)
-    } else {
-        require(&rep.summary, &args.require)
-    };
-    progress.finish(match verdict {
-        Verdict::Pass => 0,
-        Verdict::Fail => 1,
-    });
-    Ok(verdict)
+    Ok(rep)
 }
 
 #[cfg(test)]

@@ -57,6 +57,13 @@ pub const DIAGNOSE: &str = "Examples:
   natscope diagnose turn:turn.example.org --turn-secret \"$SECRET\" --timeout 1m \\
       --require udp,turn-udp --format json";
 
+/// `natscope watch`.
+pub const WATCH: &str = "Examples:
+  natscope watch --ice-servers ice.json --every 60s --labels site=office,network=wifi
+  natscope watch --lab --every 10s --listen 127.0.0.1:9464
+  natscope watch --once --push http://127.0.0.1:9091/metrics/job/natscope/site/office
+  natscope watch --config /etc/natscope/watch.args      # kill -HUP re-reads it";
+
 /// `natscope completions`.
 pub const COMPLETIONS: &str = "Examples:
   natscope completions bash > /etc/bash_completion.d/natscope
@@ -258,6 +265,7 @@ mod tests {
             super::NAT,
             super::PORTMAP,
             super::DIAGNOSE,
+            super::WATCH,
             super::COMPLETIONS,
             super::MAN,
         ];

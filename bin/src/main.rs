@@ -27,8 +27,10 @@ mod progress;
 mod report_cmd;
 mod serve;
 mod servers_arg;
+mod signals;
 mod stun_cmd;
 mod turn_cmd;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -100,6 +102,9 @@ enum Command {
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     #[command(after_help = examples::DIAGNOSE)]
     Diagnose(diagnose::DiagnoseArgs),
+    /// Run the diagnosis continuously: metrics for Prometheus, changes as JSON lines (docs/watch.md).
+    #[command(args_override_self = true, after_help = examples::WATCH)]
+    Watch(watch::WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = examples::COMPLETIONS)]
     Completions {
@@ -196,6 +201,7 @@ fn main() -> ExitCode {
             Command::Stun(args) => stun_cmd::run(args).await,
             Command::Turn(args) => turn_cmd::run(args).await,
             Command::Diagnose(args) => diagnose::run(args).await,
+            Command::Watch(args) => watch::run(args).await,
             Command::Nat(args) => nat_cmd::run(args).await,
             Command::Report(args) => report_cmd::run(args).await,
             Command::Ice(args) => ice_cmd::run(args).await,
@@ -217,6 +223,19 @@ fn main() -> ExitCode {
             eprintln!("natscope: {}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Parses a full `natscope watch …` command line (the configuration file
+/// re-read on SIGHUP); the error as clap words it.
+fn parse_watch(argv: &[String]) -> Result<watch::WatchArgs, String> {
+    match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command: Command::Watch(w),
+            ..
+        }) => Ok(w),
+        Ok(_) => Err("not a watch command line".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

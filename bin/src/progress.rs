@@ -27,6 +27,8 @@ pub enum Mode {
     Plain,
     /// JSON lines for tools.
     JsonLines,
+    /// Nothing (`natscope watch`: stdout carries its events, stderr its log).
+    Quiet,
 }
 
 /// The progress display of one run.
@@ -51,6 +53,15 @@ impl Progress {
             start: Instant::now(),
             multi: (mode == Mode::Live)
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// Shows nothing.
+    pub fn quiet() -> Self {
+        Self {
+            mode: Mode::Quiet,
+            start: Instant::now(),
+            multi: None,
         }
     }
 
@@ -108,6 +119,7 @@ impl Progress {
                 "event": "done", "section": section, "status": st,
                 "elapsed_ms": self.elapsed_ms()
             })),
+            Mode::Quiet => {}
         }
         out
     }

@@ -3,20 +3,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
+use servers::http::{Asked, Handler, Reply};
 use servers::responder::{Metrics, RateLimit, Responder, ResponderConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::net::TcpListener;
 
-/// Most metrics HTTP connections served at once.
-const MAX_METRICS_CONNECTIONS: usize = 16;
-/// Time a metrics client has to send its request and read the answer.
-const METRICS_IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest HTTP request head read from a metrics client.
-const MAX_HTTP_HEAD: usize = 8 * 1024;
+/// The Prometheus text exposition format's content type.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Arguments of `natscope serve`.
 #[derive(clap::Args, Debug)]
@@ -112,16 +106,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64()),
             };
-            Some(tokio::spawn(serve_metrics(
+            Some(tokio::spawn(servers::http::serve(
                 listener,
-                responder.metrics(),
-                process,
+                metrics_handler(responder.metrics(), process),
             )))
         }
         None => None,
     };
 
-    wait_for_signal().await?;
+    crate::signals::stop_requested().await?;
+    tracing::info!("signal received, shutting down");
     if let Some(t) = metrics_task {
         t.abort();
     }
@@ -152,98 +146,20 @@ struct ProcessInfo {
     started: f64,
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-            _ = term.recv() => {}
+/// `GET /metrics`: the responder's counters and the process gauges.
+fn metrics_handler(metrics: Arc<Metrics>, process: ProcessInfo) -> Handler {
+    Arc::new(move |asked: &Asked| {
+        if asked.method == "GET" && asked.path == "/metrics" {
+            Reply::ok(
+                PROMETHEUS_TEXT,
+                format!(
+                    "{}{}",
+                    metrics.snapshot().to_prometheus(),
+                    servers::responder::process_metrics(process.version, process.started)
+                ),
+            )
+        } else {
+            Reply::not_here(asked, "/metrics")
         }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot watch Ctrl-C")?;
-    tracing::info!("signal received, shutting down");
-    Ok(())
-}
-
-/// A minimal HTTP/1.1 server: `GET /metrics` → Prometheus text; anything
-/// else → 404/405. One request per connection.
-async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, process: ProcessInfo) {
-    let slots = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            if tokio::time::timeout(METRICS_IO_TIMEOUT, http_exchange(stream, &metrics, process))
-                .await
-                .is_err()
-            {
-                tracing::debug!(%peer, "metrics client timed out");
-            }
-        });
-    }
-}
-
-async fn http_exchange(mut stream: TcpStream, metrics: &Metrics, process: ProcessInfo) {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > MAX_HTTP_HEAD {
-            let _ = stream
-                .write_all(&response(431, "text/plain", "too large\n"))
-                .await;
-            return;
-        }
-    }
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split(' ');
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let reply = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => response(
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            &format!(
-                "{}{}",
-                metrics.snapshot().to_prometheus(),
-                servers::responder::process_metrics(process.version, process.started)
-            ),
-        ),
-        ("GET", _) => response(404, "text/plain", "not found; try /metrics\n"),
-        _ => response(405, "text/plain", "method not allowed\n"),
-    };
-    let _ = stream.write_all(&reply).await;
-    let _ = stream.shutdown().await;
-}
-
-fn response(code: u16, content_type: &str, body: &str) -> Vec<u8> {
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Request Header Fields Too Large",
-    };
-    let mut out = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    out
+    })
 }

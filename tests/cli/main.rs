@@ -9,3 +9,4 @@ mod commands;
 mod diagnosis;
 mod hostile;
 mod secrets;
+mod watch;

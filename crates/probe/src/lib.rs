@@ -21,6 +21,8 @@
 //!   other per candidate type, with a WebRTC data channel (str0m).
 //! - [`portmap`]: UPnP IGD, NAT-PMP and PCP: can the gateway open a port,
 //!   and does its external address match what STUN sees (double NAT)?
+//! - [`push`]: one HTTP PUT of metrics to a Prometheus Pushgateway
+//!   (`natscope watch --once --push`).
 //!
 //! ## What it deliberately does not do
 //!
@@ -65,6 +67,7 @@ pub mod icmp;
 pub mod interfaces;
 pub mod nat;
 pub mod portmap;
+pub mod push;
 pub mod resolve;
 pub mod stun;
 pub mod turn;

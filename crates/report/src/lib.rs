@@ -10,6 +10,8 @@
 //! - [`table::render`] draws the terminal view, [`html::render`] the
 //!   single-file HTML page.
 //! - [`redact`]: public addresses replaced by stable placeholders.
+//! - [`metrics`]: `natscope watch`'s series, accumulated over runs and
+//!   written as OpenMetrics or the Prometheus text format.
 //! - [`sanitize`]: every string from the network passes through it before
 //!   it reaches a terminal or HTML.
 //!
@@ -30,6 +32,7 @@
 mod format;
 pub mod html;
 pub mod json;
+pub mod metrics;
 pub mod redact;
 pub mod sanitize;
 pub mod table;

@@ -16,6 +16,8 @@
 //! - [`verdict`], [`require`]: pass/fail for the exit code, and `--require`.
 //! - [`portmap::left_behind`]: the one thing a report cannot say — port
 //!   mappings a cut-short run left behind.
+//! - [`watch::changes`]: what changed between two runs of `natscope watch`
+//!   (public address, NAT behaviour, a check), as events.
 //!
 //! ## What it deliberately does not do
 //!
@@ -40,6 +42,7 @@ mod nat;
 pub mod portmap;
 mod stun;
 mod turn;
+pub mod watch;
 
 pub use diagnosis::diagnose;
 pub use ice::ice_check_runs;

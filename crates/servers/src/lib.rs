@@ -9,6 +9,7 @@
 //!   and TLS, which `diagnose --lab` relays through; with the
 //!   `test-support` feature it injects faults on purpose.
 //! - [`pki`]: the run's private CA and server certificate.
+//! - [`http`]: the one small HTTP server (hyper) for `/metrics`.
 //!
 //! ## What it deliberately does not do
 //!
@@ -27,11 +28,13 @@
 //! - [x] RFC 3489 compatibility: MAPPED-ADDRESS in every answer.
 //! - [x] RFC 8656 TURN server (allocation, permissions, channels) through
 //!   turn-server-proto, over UDP, TCP and TLS, long-term credentials.
-//! - [ ] RFC 3489 cookieless requests are dropped, not answered.
+//! - [x] RFC 3489 cookieless requests answered (MAPPED-ADDRESS,
+//!   CHANGED-ADDRESS, SOURCE-ADDRESS; CHANGE-REQUEST honoured).
 //! - [ ] RFC 6062 Connect is refused (403); DTLS is not served.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod http;
 pub mod pki;
 pub mod responder;
 pub mod turn;
