@@ -13,3 +13,4 @@ mod netns;
 mod portmap;
 mod serve;
 mod turn;
+mod watch;
