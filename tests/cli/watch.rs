@@ -191,9 +191,21 @@ fn prometheus_scrapes_watch_and_finds_every_family_with_its_labels() {
         "natscope_turn_stage_duration_seconds_count{",
         "natscope_ice_time_to_connected_seconds_sum{",
         "natscope_last_success_timestamp_seconds{",
+        "natscope_turn_certificate_expiry_timestamp_seconds{server=\"turns:localhost:",
     ] {
         assert!(text.contains(family), "no {family} in:\n{text}");
     }
+    // The lab's certificate (generated for this run) expires in the future.
+    let expiry: f64 = text
+        .lines()
+        .find(|l| l.starts_with("natscope_turn_certificate_expiry_timestamp_seconds{"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("a certificate expiry");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    assert!(expiry > now, "expiry {expiry} is not after now {now}");
     // promtool (Debian's prometheus package) accepts the exposition.
     let dir = TempDir::new("watch-prom");
     let mut check = Command::new("promtool")

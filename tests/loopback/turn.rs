@@ -334,6 +334,21 @@ async fn coturn_allocates_and_relays_and_names_failures() {
             "{r:#?}"
         );
     }
+    // TLS and DTLS record the certificate's notAfter (the watch's expiry
+    // series); plain transports have none.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    for r in &results[2..] {
+        let at = r.certificate_not_after.expect("a certificate expiry");
+        assert!(u64::try_from(at).is_ok_and(|at| at > now), "{r:#?}");
+    }
+    assert!(
+        results[..2]
+            .iter()
+            .all(|r| r.certificate_not_after.is_none())
+    );
     // DTLS: coturn's DTLS 1.2 on its TLS port over UDP, certificate
     // verified against the CA, then the same TURN stages inside it.
     let hs = results[3]

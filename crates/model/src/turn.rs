@@ -324,6 +324,11 @@ pub struct TurnTransportResult {
     pub stale_nonce_retried: bool,
     /// The server's SOFTWARE attribute, if any.
     pub software: Option<String>,
+    /// For TURN over TLS and DTLS: when the server's certificate expires
+    /// (its notAfter, Unix seconds); `None` for plain transports, when no
+    /// certificate was seen, and in older reports.
+    #[serde(default)]
+    pub certificate_not_after: Option<i64>,
     /// Relay quality, when the channel round trip worked.
     pub quality: Option<RelayQuality>,
 }
@@ -526,6 +531,7 @@ impl TurnTransportResult {
             redirected_from: None,
             stale_nonce_retried: false,
             software: None,
+            certificate_not_after: None,
             quality: None,
         }
     }

@@ -176,6 +176,8 @@ pub struct WatchMetrics {
     ice_connect: BTreeMap<String, Histogram>,
     checks: Vec<(String, CheckStatus)>,
     nat: Option<(String, String, String)>,
+    /// The last run's TURN certificates: (server, transport) → notAfter.
+    cert_not_after: Vec<((String, String), i64)>,
 }
 
 impl WatchMetrics {
@@ -196,6 +198,7 @@ impl WatchMetrics {
             ice_connect: BTreeMap::new(),
             checks: Vec::new(),
             nat: None,
+            cert_not_after: Vec::new(),
         }
     }
 
@@ -257,6 +260,14 @@ impl WatchMetrics {
             }
         }
         if let Some(turn) = r.turn.tested() {
+            self.cert_not_after = turn
+                .results
+                .iter()
+                .filter_map(|t| {
+                    let at = t.certificate_not_after?;
+                    Some(((t.uri.clone(), t.transport.label().to_owned()), at))
+                })
+                .collect();
             for t in &turn.results {
                 for s in &t.stages {
                     if let Some(ms) = s.duration_ms {
@@ -379,6 +390,18 @@ impl WatchMetrics {
         );
         if let Some(t) = self.last_success {
             w.sample("natscope_last_success_timestamp_seconds", &[], t);
+        }
+        w.family(
+            "natscope_turn_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "When the TURN server's TLS/DTLS certificate expires (its notAfter, Unix time), last run.",
+        );
+        for ((server, transport), at) in &self.cert_not_after {
+            w.sample(
+                "natscope_turn_certificate_expiry_timestamp_seconds",
+                &[("server", server), ("transport", transport)],
+                *at as f64,
+            );
         }
         w.histograms(
             "natscope_stun_rtt_seconds",

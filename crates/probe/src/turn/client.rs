@@ -215,6 +215,7 @@ async fn run_once(
             };
             match bounded(cfg.stage_timeout, dtls::connect(sock, &host, &cfg.tls)).await {
                 Ok(est) => {
+                    r.certificate_not_after = est.not_after;
                     r.pass(TurnStage::DtlsHandshake, ms_since(t0), Some(est.note));
                     Conn::Dtls(Box::new(est.conn))
                 }
@@ -269,6 +270,12 @@ async fn run_once(
                 match bounded(cfg.stage_timeout, handshake).await {
                     Ok(tls) => {
                         let note = super::tls::handshake_note(tls.get_ref().1, &cfg.tls);
+                        r.certificate_not_after = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(|leaf| super::tls::not_after(leaf));
                         r.pass(TurnStage::TlsHandshake, ms_since(t1), Some(note));
                         Conn::stream(Box::new(tls), local, remote)
                     }

@@ -71,6 +71,8 @@ pub(crate) struct Established {
     /// e.g. "DTLS 1.2, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, certificate
     /// verified; server sent 2 certificate(s)".
     pub note: String,
+    /// The server certificate's notAfter (Unix seconds), if it parsed.
+    pub not_after: Option<i64>,
 }
 
 /// What [`SnoopConn`] read off the plaintext handshake.
@@ -420,9 +422,14 @@ pub(crate) async fn connect(
         "DTLS 1.2, {suite}, {how}; server sent {} certificate(s)",
         state.peer_certificates.len()
     );
+    let not_after = state
+        .peer_certificates
+        .first()
+        .and_then(|leaf| super::tls::not_after(leaf));
     Ok(Established {
         conn: DtlsConn { dtls, sock: snoop },
         note,
+        not_after,
     })
 }
 

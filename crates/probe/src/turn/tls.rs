@@ -309,6 +309,13 @@ pub(crate) fn handshake_note(conn: &rustls::ClientConnection, opts: &TlsOptions)
     format!("{version}, {suite}, {cert}")
 }
 
+/// The server certificate's notAfter (Unix seconds), when the handshake
+/// showed one that parses.
+pub(crate) fn not_after(leaf: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// A TLS version for people: `TLS 1.3`.
 pub fn version_name(v: rustls::ProtocolVersion) -> String {
     match v {
