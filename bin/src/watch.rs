@@ -243,15 +243,16 @@ async fn watch_loop(
         let overran = took > every;
         match outcome {
             Ok(rep) => {
-                if let Some(p) = &prev {
+                {
                     let mut lines = String::new();
-                    for ev in rules::watch::changes(p, &rep) {
+                    let now = unix_now() as i64;
+                    for ev in rules::watch::changes(prev.as_ref(), &rep, now) {
                         if let Ok(j) = serde_json::to_string(&ev) {
                             lines.push_str(&j);
                             lines.push('\n');
                         }
                     }
-                    if overran {
+                    if overran && prev.is_some() {
                         let j = serde_json::json!({
                             "event": "run-overran", "subject": "run",
                             "from": null, "to": format!("{} ms", took.as_millis()),

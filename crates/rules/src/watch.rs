@@ -20,7 +20,13 @@ pub enum EventKind {
     NatChanged,
     /// A check's status changed.
     CheckChanged,
+    /// A TURN server's certificate expires within [`EXPIRY_WARNING`]
+    /// (said once, when it first does).
+    CertificateExpiresSoon,
 }
+
+/// How close to its expiry a certificate is announced: 14 days.
+pub const EXPIRY_WARNING: i64 = 14 * 86_400;
 
 /// One change, as `natscope watch` prints it (one JSON object per line).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,10 +74,55 @@ fn nat_field(r: &Report, field: &str) -> Option<String> {
     }
 }
 
-/// The events between `prev` and `next` (both concluded reports).
-pub fn changes(prev: &Report, next: &Report) -> Vec<Event> {
+/// TURN certificates of a report that expire within [`EXPIRY_WARNING`] of
+/// `now` (Unix seconds): (server, transport, notAfter).
+fn expiring(r: &Report, now: i64) -> Vec<(String, String, i64)> {
+    r.turn
+        .tested()
+        .map(|t| {
+            t.results
+                .iter()
+                .filter_map(|x| {
+                    let at = x.certificate_not_after?;
+                    (at - now < EXPIRY_WARNING)
+                        .then(|| (x.uri.clone(), x.transport.label().to_owned(), at))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The events between `prev` and `next` (both concluded reports), `next`
+/// made at `now` (Unix seconds). The first run (`prev` is `None`) can only
+/// announce certificates that already expire soon.
+pub fn changes(prev: Option<&Report>, next: &Report, now: i64) -> Vec<Event> {
     let mut out = Vec::new();
     let at = next.generated_at.clone();
+    let before = prev.map(|p| expiring(p, now)).unwrap_or_default();
+    for (server, transport, not_after) in expiring(next, now) {
+        if before
+            .iter()
+            .any(|(s, t, _)| *s == server && *t == transport)
+        {
+            continue;
+        }
+        let days = (not_after - now) / 86_400;
+        out.push(Event {
+            event: EventKind::CertificateExpiresSoon,
+            subject: format!("{server} over {transport}"),
+            from: None,
+            to: Some(if not_after <= now {
+                "expired".to_owned()
+            } else {
+                format!("expires in {days} days")
+            }),
+            at: at.clone(),
+            finding: None,
+        });
+    }
+    let Some(prev) = prev else {
+        return out;
+    };
     let finding_for = |check: Option<&str>| -> Option<Finding> {
         let findings = &next.diagnosis.findings;
         match check {
@@ -169,7 +220,7 @@ mod tests {
         )
         .explaining([CheckId::Udp]);
         b.diagnosis.findings.push(f.clone());
-        let ev = changes(&a, &b);
+        let ev = changes(Some(&a), &b, 0);
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].event, EventKind::CheckChanged);
         assert_eq!(ev[0].subject, "udp");
@@ -181,7 +232,25 @@ mod tests {
             Some("UDP is blocked")
         );
         // The same again: nothing changed.
-        assert!(changes(&b, &b).is_empty());
+        assert!(changes(Some(&b), &b, 0).is_empty());
+    }
+
+    #[test]
+    fn a_certificate_near_expiry_is_said_once() {
+        let mut r = report("t1", &[]);
+        let mut t = model::turn::TurnTransportResult::new(
+            "turns:turn.example.org",
+            model::turn::TurnTransport::Tls,
+        );
+        t.certificate_not_after = Some(1_000_000 + 10 * 86_400);
+        r.turn = Section::Tested(model::turn::TurnSection { results: vec![t] });
+        let first = changes(None, &r, 1_000_000);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(first[0].event, EventKind::CertificateExpiresSoon);
+        assert_eq!(first[0].to.as_deref(), Some("expires in 10 days"));
+        assert!(changes(Some(&r), &r, 1_000_100).is_empty());
+        // 20 days left: nothing to say.
+        assert!(changes(None, &r, 1_000_000 - 10 * 86_400).is_empty());
     }
 
     #[test]
@@ -189,6 +258,6 @@ mod tests {
         let a = report("t1", &[]);
         let mut b = report("t2", &[]);
         b.stun = Section::not_tested("x");
-        assert!(changes(&a, &b).is_empty());
+        assert!(changes(Some(&a), &b, 0).is_empty());
     }
 }
