@@ -1,9 +1,19 @@
 //! The HTML report in a real browser (headless Chromium): the DOM holds the
 //! hostile strings only as text, the key parts are there, nothing is logged
 //! to the console (no script errors, no Content-Security-Policy violations),
-//! and a screenshot is written to target/html-report.png for people to look
-//! at (target/html-report-phone.png at phone width; the page itself is
-//! target/html-report.html).
+//! the layout is measured at 1280×800 and 390×844 (no sideways scrolling,
+//! no text below 11 px, SVG text at its drawn scale, every `<details>`
+//! closed, the verdict, findings and checks on the first desktop screen),
+//! printing shows the collapsed details, and screenshots are written to
+//! target/html-report.png (1280×800) and target/html-report-phone.png
+//! (390×844) for people to look at (the page itself is
+//! target/html-report.html, the measurements target/html-layout-*.json).
+//!
+//! The measurements run in a COPY of the page with a measuring script added
+//! (the product page runs no script), laid out in an iframe of exactly the
+//! viewport's size: a headless window cannot be narrower than 500 px, a
+//! frame can, and the frame is the page's real viewport (media queries,
+//! `innerWidth`).
 //!
 //! Chromium is required: without it this test fails and says how to
 //! install it (`apt-get install -y chromium`; scripts/test installs it).
@@ -347,10 +357,10 @@ fn screenshots_for_review() {
     let target = target_dir();
     // Kept next to the screenshots, for people to open.
     let page = target.join("html-report.html");
-    std::fs::write(&page, report::html::render(&showcase())).expect("write the page");
+    std::fs::write(&page, report::html::render(&lab_like())).expect("write the page");
     for (name, size, min_bytes) in [
-        ("html-report.png", "1280,2000", 50_000),
-        ("html-report-phone.png", "390,1800", 20_000),
+        ("html-report.png", "1280,800", 30_000),
+        ("html-report-phone.png", "390,844", 20_000),
     ] {
         let png = target.join(name);
         let _ = std::fs::remove_file(&png);
@@ -381,4 +391,256 @@ fn screenshots_for_review() {
         );
         eprintln!("screenshot: {}", png.display());
     }
+}
+
+/// The showcase concluded by the rules, as `natscope diagnose` writes it:
+/// summary, checks, advice and the diagnosis with its findings.
+fn lab_like() -> Report {
+    let mut r = showcase();
+    rules::conclude(&mut r);
+    assert!(
+        !r.diagnosis.findings.is_empty() && !r.summary.checks.is_empty(),
+        "the concluded showcase has findings and checks"
+    );
+    r
+}
+
+/// Runs in a COPY of the page (the product page has no script and a CSP
+/// that forbids one): measures the layout at the frame's viewport, once as
+/// the page opens and once with every `<details>` opened, and logs the
+/// numbers as one console line `NATSCOPE-MEASURE {json}`.
+const MEASURE_JS: &str = r#"
+(function () {
+  function fontScan() {
+    var min = 1e9, where = '', count = 0;
+    var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    var n;
+    while ((n = walker.nextNode())) {
+      if (!n.nodeValue.trim()) continue;
+      var el = n.parentElement;
+      if (!el || el.closest('script,style,title')) continue;
+      var range = document.createRange();
+      range.selectNodeContents(n);
+      var rects = range.getClientRects(), visible = false;
+      for (var k = 0; k < rects.length; k++) {
+        if (rects[k].width > 0 && rects[k].height > 0) { visible = true; break; }
+      }
+      if (!visible) continue;
+      var size = parseFloat(getComputedStyle(el).fontSize);
+      if (el instanceof SVGElement) {
+        // The SVG's own scale: user units to screen pixels.
+        var m = el.getScreenCTM();
+        if (m) size = size * Math.sqrt(Math.abs(m.a * m.d - m.b * m.c));
+      }
+      count++;
+      if (size < min) {
+        min = size;
+        where = el.tagName + ' in #' + ((el.closest('[id]') || {}).id || '') + ': ' + n.nodeValue.trim().slice(0, 40);
+      }
+    }
+    return { min: min, where: where, count: count };
+  }
+  function bottom(sel) {
+    var e = document.querySelector(sel);
+    return e ? e.getBoundingClientRect().bottom + window.scrollY : null;
+  }
+  function state() {
+    var de = document.documentElement, f = fontScan(), scrolling = [];
+    var wraps = document.querySelectorAll('.scroll');
+    for (var i = 0; i < wraps.length; i++) {
+      var w = wraps[i];
+      if (w.getClientRects().length && w.scrollWidth > w.clientWidth + 1) {
+        var t = w.querySelector('[id]');
+        scrolling.push((t && t.id) || (w.firstElementChild && w.firstElementChild.className) || '?');
+      }
+    }
+    return { scrollWidth: de.scrollWidth, scrollHeight: de.scrollHeight,
+             minFontPx: f.min, minFontWhere: f.where, textNodes: f.count,
+             scrollingWrappers: scrolling };
+  }
+  var details = document.querySelectorAll('details'), open = 0;
+  for (var i = 0; i < details.length; i++) { if (details[i].open) open++; }
+  var out = { innerWidth: window.innerWidth, innerHeight: window.innerHeight,
+              details: details.length, detailsOpen: open,
+              headlineBottom: bottom('#verdict-headline'), findingsBottom: bottom('#findings'),
+              checksBottom: bottom('#checks'), natTop: bottom('#nat') };
+  out.closed = state();
+  for (var j = 0; j < details.length; j++) details[j].open = true;
+  out.opened = state();
+  console.log('NATSCOPE-MEASURE ' + JSON.stringify(out));
+})();
+"#;
+
+/// `html` with [`MEASURE_JS`] added and the CSP widened by exactly
+/// `script-src 'unsafe-inline'` for it (still nothing may be fetched).
+fn measuring_copy(html: &str) -> String {
+    let csp = "content=\"default-src &#39;none&#39;;";
+    assert!(html.contains(csp), "the page has its CSP");
+    let html = html.replacen(
+        csp,
+        "content=\"default-src &#39;none&#39;; script-src &#39;unsafe-inline&#39;;",
+        1,
+    );
+    let end = html.rfind("</body>").expect("page has a body");
+    format!(
+        "{}<script>{MEASURE_JS}</script>{}",
+        &html[..end],
+        &html[end..]
+    )
+}
+
+/// Lays `html` out in a frame of exactly `width` × `height` CSS pixels (a
+/// headless window cannot be narrower than 500 px, a frame can; the frame
+/// is the page's viewport: its media queries and `innerWidth` are the
+/// frame's) and returns what [`MEASURE_JS`] measured there.
+fn measure(dir: &TempDir, html: &str, width: u32, height: u32) -> Value {
+    let page = write_page(dir, &format!("measure-{width}.html"), &measuring_copy(html));
+    let frame = write_page(
+        dir,
+        &format!("frame-{width}.html"),
+        &format!(
+            "<!DOCTYPE html><html><head><title>frame</title></head><body style=\"margin:0\"><iframe src=\"{}\" width=\"{width}\" height=\"{height}\" style=\"border:0;display:block\"></iframe></body></html>",
+            page.file_name().expect("file name").to_string_lossy()
+        ),
+    );
+    let run = run_chromium(
+        &frame,
+        &[
+            "--dump-dom".to_owned(),
+            format!("--window-size={},{}", width + 200, height + 300),
+        ],
+    );
+    let line = run
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once("NATSCOPE-MEASURE ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no measurement logged; stderr:\n{}", run.stderr));
+    let json = line
+        .rsplit_once("\", source:")
+        .map_or(line, |(json, _)| json);
+    let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    // Kept for people to read next to the screenshots.
+    let _ = std::fs::write(target_dir().join(format!("html-layout-{width}.json")), json);
+    // Nothing else may be logged: no CSP violation, no script error.
+    let others: Vec<&str> = console_lines(&run, &page)
+        .into_iter()
+        .filter(|l| !l.contains("NATSCOPE-MEASURE"))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "console messages:\n{}",
+        others.join("\n")
+    );
+    v
+}
+
+#[test]
+fn layout_fits_desktop_and_phone() {
+    let dir = TempDir::new("layout");
+    let html = report::html::render(&lab_like());
+    assert!(
+        !html.contains("<script>"),
+        "the product page runs no script"
+    );
+    for (width, height) in [(1280u32, 800u32), (390, 844)] {
+        let m = measure(&dir, &html, width, height);
+        eprintln!("{width}×{height}: {m:#}");
+        let num = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("number expected: {m}"));
+        assert_eq!(num(&m["innerWidth"]), f64::from(width), "viewport width");
+        assert_eq!(num(&m["innerHeight"]), f64::from(height), "viewport height");
+        // Every detail section is a <details>, closed as the page opens.
+        assert!(
+            num(&m["details"]) >= 7.0,
+            "detail sections collapsible: {m}"
+        );
+        assert_eq!(num(&m["detailsOpen"]), 0.0, "all <details> closed: {m}");
+        for state in ["closed", "opened"] {
+            let s = &m[state];
+            // No horizontal scroll of the document (wide tables scroll in
+            // their own wrapper).
+            assert!(
+                num(&s["scrollWidth"]) <= f64::from(width),
+                "{width} px, {state}: document scrolls sideways: {s}"
+            );
+            // No visible text below 11 px, SVG text at its drawn scale.
+            assert!(
+                num(&s["minFontPx"]) >= 11.0,
+                "{width} px, {state}: text below 11 px: {s}"
+            );
+            assert!(num(&s["textNodes"]) > 50.0, "text was scanned: {s}");
+        }
+        if width == 1280 {
+            // The first screen: the verdict, the findings and the checks.
+            for key in ["headlineBottom", "findingsBottom", "checksBottom"] {
+                let b = num(&m[key]);
+                assert!(b <= 800.0, "{key} at {b} px, below the first screen: {m}");
+            }
+            // At desktop width no table needs to scroll (the ICE table fits).
+            assert_eq!(
+                m["opened"]["scrollingWrappers"],
+                json!([]),
+                "tables scrolling sideways at 1280 px: {m}"
+            );
+        } else {
+            let b = num(&m["headlineBottom"]);
+            assert!(
+                b <= f64::from(height),
+                "headline on the first phone screen: {m}"
+            );
+        }
+    }
+}
+
+/// Pages of a PDF Chromium printed (its page objects).
+fn pdf_pages(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"%PDF-"),
+        "{} is not a PDF",
+        path.display()
+    );
+    let needle = b"/Type /Page";
+    (0..bytes.len().saturating_sub(needle.len()))
+        .filter(|&i| &bytes[i..i + needle.len()] == needle && bytes[i + needle.len()] != b's')
+        .count()
+}
+
+#[test]
+fn print_shows_the_collapsed_details() {
+    // The print stylesheet shows the content of closed <details>: the
+    // printed page has more pages than the same page without that rule
+    // (where only the verdict and the section headings print).
+    let dir = TempDir::new("print");
+    let html = report::html::render(&lab_like());
+    let rule = "details::details-content { content-visibility: visible; display: block; }";
+    assert!(html.contains(rule), "the print rule is in the stylesheet");
+    let mut pages = Vec::new();
+    for (name, page) in [
+        ("report", html.clone()),
+        ("control", html.replace(rule, "")),
+    ] {
+        let path = write_page(&dir, &format!("{name}.html"), &page);
+        let pdf = target_dir().join(format!("html-report-{name}.pdf"));
+        let _ = std::fs::remove_file(&pdf);
+        let run = run_chromium(
+            &path,
+            &[
+                format!("--print-to-pdf={}", pdf.display()),
+                "--no-pdf-header-footer".to_owned(),
+            ],
+        );
+        let console = console_lines(&run, &path);
+        assert!(console.is_empty(), "console:\n{}", console.join("\n"));
+        pages.push(pdf_pages(&pdf));
+    }
+    eprintln!(
+        "printed pages: {} (without the print rule: {})",
+        pages[0], pages[1]
+    );
+    assert!(
+        pages[0] >= pages[1] + 3,
+        "the printed report shows the details: {} pages, {} without the rule",
+        pages[0],
+        pages[1]
+    );
 }

@@ -100,7 +100,9 @@ fn verdict(h: &mut Html, r: &Report) {
     let (failed, passed) = (count(CheckStatus::Fail), count(CheckStatus::Pass));
     let not_tested = s.checks.len() - failed - passed;
 
-    h.m("<section class=\"card\" id=\"verdict\"><h2>Verdict</h2>\n");
+    h.m("<section class=\"card\" id=\"verdict\"><h2>Verdict <span class=\"tally\" id=\"verdict-tally\">");
+    tally(h, s.checks.len(), failed, passed, not_tested);
+    h.m("</span></h2>\n");
     let class = if failed > 0 {
         "bad"
     } else if passed > 0 {
@@ -116,33 +118,7 @@ fn verdict(h: &mut Html, r: &Report) {
     } else {
         h.t(&d.verdict);
     }
-    h.m("</div>\n<p class=\"tally\" id=\"verdict-tally\">");
-    if failed > 0 {
-        h.m(CheckStatus::Fail.symbol())
-            .m(" ")
-            .int(failed)
-            .m(" of ")
-            .int(s.checks.len())
-            .m(" checks failed");
-    } else if passed > 0 {
-        h.m(CheckStatus::Pass.symbol())
-            .m(" ")
-            .int(passed)
-            .m(if passed == 1 {
-                " check that ran passed"
-            } else {
-                " checks that ran passed"
-            });
-        if not_tested > 0 {
-            h.m(" <span class=\"muted\">(")
-                .int(not_tested)
-                .m(" not tested)</span>");
-        }
-    } else {
-        h.m(CheckStatus::NotTested.symbol())
-            .m(" Nothing was tested conclusively");
-    }
-    h.m("</p>\n");
+    h.m("</div>\n");
 
     if !d.findings.is_empty() {
         h.m("<h3>Why, and what to do</h3>\n<ol class=\"findings\" id=\"findings\">\n");
@@ -161,9 +137,9 @@ fn verdict(h: &mut Html, r: &Report) {
                 .m(f.severity.as_str())
                 .m("</span> <strong>")
                 .t(&f.title)
-                .m("</strong><p class=\"remedy\">What to do: ")
+                .m("</strong><div class=\"remedy\"><span>What to do: ")
                 .t(&f.remedy)
-                .m("</p>");
+                .m("</span>");
             if !f.explains.is_empty() || !f.evidence.is_empty() {
                 h.m("<details><summary>Evidence");
                 if !f.explains.is_empty() {
@@ -185,9 +161,32 @@ fn verdict(h: &mut Html, r: &Report) {
                 }
                 h.m("</ul></details>");
             }
-            h.m("</li>\n");
+            h.m("</div></li>\n");
         }
         h.m("</ol>\n");
+    }
+    h.m("<h3>Checks</h3>\n");
+    if s.checks.is_empty() {
+        h.m("<p class=\"muted\">No checks ran.</p>\n");
+    } else {
+        h.m("<div class=\"scroll\"><table class=\"checks\" id=\"checks\"><thead><tr><th>Check</th><th>Result</th><th>Why</th></tr></thead><tbody>\n");
+        for c in &s.checks {
+            // A long reason gets the whole width where the checks are in
+            // two columns.
+            h.m(if c.reason.chars().count() > 90 {
+                "<tr class=\"long\"><td><code>"
+            } else {
+                "<tr><td><code>"
+            })
+            .t(c.id.as_str())
+            .m("</code></td><td>");
+            check_badge(h, c.status);
+            h.m("</td><td>").t(&c.reason).m("</td></tr>\n");
+        }
+        h.m("</tbody></table></div>\n");
+        if not_tested > 0 {
+            h.m("<p class=\"muted\">Not tested is not the same as failed: those parts were skipped or not applicable.</p>\n");
+        }
     }
     if let Some(v) = r.nat.tested() {
         h.m("<p><strong>NAT:</strong> ");
@@ -211,22 +210,37 @@ fn verdict(h: &mut Html, r: &Report) {
     }
     h.m("</div>\n");
 
-    h.m("<h3>Checks</h3>\n");
-    if s.checks.is_empty() {
-        h.m("<p class=\"muted\">No checks ran.</p>\n");
-    } else {
-        h.m("<div class=\"scroll\"><table class=\"checks\" id=\"checks\"><thead><tr><th>Check</th><th>Result</th><th>Why</th></tr></thead><tbody>\n");
-        for c in &s.checks {
-            h.m("<tr><td><code>").t(c.id.as_str()).m("</code></td><td>");
-            check_badge(h, c.status);
-            h.m("</td><td>").t(&c.reason).m("</td></tr>\n");
-        }
-        h.m("</tbody></table></div>\n");
-        if not_tested > 0 {
-            h.m("<p class=\"muted\">Not tested is not the same as failed: those parts were skipped or not applicable.</p>\n");
-        }
-    }
     h.m("</section>\n");
+}
+
+/// The tally of checks: how many failed, or passed, or that nothing was
+/// tested conclusively.
+fn tally(h: &mut Html, total: usize, failed: usize, passed: usize, not_tested: usize) {
+    if failed > 0 {
+        h.m(CheckStatus::Fail.symbol())
+            .m(" ")
+            .int(failed)
+            .m(" of ")
+            .int(total)
+            .m(" checks failed");
+    } else if passed > 0 {
+        h.m(CheckStatus::Pass.symbol())
+            .m(" ")
+            .int(passed)
+            .m(if passed == 1 {
+                " check that ran passed"
+            } else {
+                " checks that ran passed"
+            });
+        if not_tested > 0 {
+            h.m(" <span class=\"muted\">(")
+                .int(not_tested)
+                .m(" not tested)</span>");
+        }
+    } else {
+        h.m(CheckStatus::NotTested.symbol())
+            .m(" Nothing was tested conclusively");
+    }
 }
 
 fn list(
@@ -258,42 +272,55 @@ pub(crate) fn check_badge(h: &mut Html, status: CheckStatus) {
     });
 }
 
-/// Opens `<section id=...>` with its heading and status badge. Returns the
-/// content when tested; otherwise writes "not tested: reason" (or "failed:
-/// reason"), closes the section and returns `None`.
+/// Opens `<section id=...>` with its heading and status badge. When the
+/// section was tested, its content goes into a `<details>` element, closed
+/// by default: the heading, the badge and a one-line `gist` form the
+/// `<summary>`; the caller writes the content and ends with
+/// [`close_section`]. Otherwise the section writes "not tested: reason" (or
+/// "failed: reason"), is closed here and `None` is returned.
 pub(crate) fn open_section<'a, T>(
     h: &mut Html,
     id: &'static str,
     title: &'static str,
     section: &'a Section<T>,
+    gist: impl FnOnce(&mut Html, &T),
 ) -> Option<&'a T> {
     h.m("<section class=\"card\" id=\"")
         .m(id)
         .m("\" data-status=\"")
         .m(section.status_str())
-        .m("\"><h2>")
-        .m(title)
-        .m(" ");
+        .m("\">");
     match section {
         Section::Tested(content) => {
-            h.m("<span class=\"badge pass\">tested</span></h2>\n");
+            h.m("<details class=\"fold\"><summary><h2>")
+                .m(title)
+                .m(" <span class=\"badge pass\">tested</span></h2><span class=\"gist\">");
+            gist(h, content);
+            h.m("</span></summary>\n<div class=\"fold-body\">\n");
             Some(content)
         }
         Section::NotTested { reason } => {
-            h.m(
-                "<span class=\"badge nt\">not tested</span></h2>\n<p class=\"reason\">not tested: ",
-            )
-            .t(reason)
-            .m("</p>\n</section>\n");
+            h.m("<h2>")
+                .m(title)
+                .m(" <span class=\"badge nt\">not tested</span></h2>\n<p class=\"reason\">not tested: ")
+                .t(reason)
+                .m("</p>\n</section>\n");
             None
         }
         Section::Failed { reason } => {
-            h.m("<span class=\"badge fail\">failed</span></h2>\n<p class=\"reason failed\">failed: ")
+            h.m("<h2>")
+                .m(title)
+                .m(" <span class=\"badge fail\">failed</span></h2>\n<p class=\"reason failed\">failed: ")
                 .t(reason)
                 .m("</p>\n</section>\n");
             None
         }
     }
+}
+
+/// Closes a section opened by [`open_section`] that was tested.
+pub(crate) fn close_section(h: &mut Html) {
+    h.m("</div></details></section>\n");
 }
 
 /// "yes" / "no" / "unknown".
@@ -318,7 +345,7 @@ pub(crate) fn opt<D: std::fmt::Display>(h: &mut Html, v: Option<D>) {
 }
 
 fn raw_json(h: &mut Html, r: &Report) {
-    h.m("<section class=\"card\" id=\"raw-json\"><h2>Raw data</h2>\n<p>The complete report (schema <code>")
+    h.m("<section class=\"card\" id=\"raw-json\"><details class=\"fold\"><summary><h2>Raw data</h2><span class=\"gist\">the options of the run; the report as JSON for tools</span></summary>\n<div class=\"fold-body\">\n<p>The complete report (schema <code>")
         .t(&r.schema)
         .m("</code>) is embedded in this file as JSON, in the element <code>&lt;script type=\"application/json\" id=\"natscope-report\"&gt;</code>. ")
         .m("Tools can read it from there; the format is described in natscope's <code>docs/json.md</code>.</p>\n");
@@ -358,5 +385,67 @@ fn raw_json(h: &mut Html, r: &Report) {
         (false, true) => h.m("IPv6 only"),
         (false, false) => h.m("none"),
     };
-    h.m("</td></tr></tbody></table></div>\n</section>\n");
+    h.m("</td></tr></tbody></table></div>\n");
+    close_section(h);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn fixture(name: &str) -> Report {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/reports")
+            .join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        crate::from_json(&text).expect("fixture is a valid report")
+    }
+
+    #[test]
+    fn detail_sections_are_closed_details_and_the_verdict_is_not() {
+        for name in ["full.json", "synthetic.json", "not-tested.json"] {
+            let html = render(&fixture(name));
+            assert!(
+                !html.contains("<details open"),
+                "{name}: a <details> is open"
+            );
+            let verdict = &html[html.find("id=\"verdict\"").expect("verdict")..];
+            let verdict = &verdict[..verdict.find("</section>").expect("verdict closed")];
+            assert!(
+                !verdict.contains("<details class=\"fold\""),
+                "{name}: the verdict is not folded"
+            );
+            for id in [
+                "nat",
+                "stun",
+                "turn",
+                "ice",
+                "portmap",
+                "interfaces",
+                "raw-json",
+            ] {
+                let at = html
+                    .find(&format!("id=\"{id}\""))
+                    .unwrap_or_else(|| panic!("{name}: section {id}"));
+                let open = &html[at..at + 200];
+                let tested = open.contains("data-status=\"tested\"") || id == "raw-json";
+                assert_eq!(
+                    open.contains("<details class=\"fold\"><summary><h2>"),
+                    tested,
+                    "{name}: {id} folded exactly when it has details: {open}"
+                );
+            }
+            assert_eq!(
+                html.matches("<details").count(),
+                html.matches("</details>").count(),
+                "{name}: every <details> closed"
+            );
+            assert_eq!(
+                html.matches("<section").count(),
+                html.matches("</section>").count(),
+                "{name}: every <section> closed"
+            );
+        }
+    }
 }

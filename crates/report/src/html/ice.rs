@@ -2,10 +2,10 @@
 //! srflx↔srflx, relay↔relay, relay↔host, all) and, below it, the candidates
 //! each agent gathered.
 
-use super::open_section;
 use super::writer::Html;
+use super::{close_section, open_section};
 use crate::format;
-use model::ice::{IceAgent, IceDataChannel, IceRun, IceSection};
+use model::ice::{CandidateType, IceAgent, IceDataChannel, IceFilter, IceRun, IceSection, Side};
 use model::section::Section;
 
 /// Runs, agents and candidates drawn (a hand-made report could hold any
@@ -15,7 +15,13 @@ const MAX_AGENTS: usize = 8;
 const MAX_CANDIDATES: usize = 200;
 
 pub(super) fn section(h: &mut Html, ice: &Section<IceSection>) {
-    let Some(s) = open_section(h, "ice", "ICE", ice) else {
+    let Some(s) = open_section(h, "ice", "ICE", ice, |h, s| {
+        let ok = s.runs.iter().filter(|r| r.connected).count();
+        h.int(ok)
+            .m(" of ")
+            .int(s.runs.len())
+            .m(" candidate-type runs connected");
+    }) else {
         return;
     };
     let runs = &s.runs[..s.runs.len().min(MAX_RUNS)];
@@ -23,6 +29,7 @@ pub(super) fn section(h: &mut Html, ice: &Section<IceSection>) {
         h.m("<p class=\"muted\">No ICE run.</p>\n");
     } else {
         h.m("<p class=\"muted\">Two ICE agents on this machine, one session per candidate-type restriction.</p>\n");
+        type_matrix(h, runs);
         matrix(h, runs);
     }
     if !s.not_tested.is_empty() {
@@ -36,17 +43,18 @@ pub(super) fn section(h: &mut Html, ice: &Section<IceSection>) {
         h.m(".</p>\n");
     }
     if !runs.is_empty() {
-        h.m("<h3>Gathered candidates</h3>\n");
+        h.m("<details class=\"sub\"><summary>Gathered candidates of each run</summary>\n");
         for (i, r) in runs.iter().enumerate() {
             candidates(h, i, r);
         }
+        h.m("</details>\n");
     }
-    h.m("</section>\n");
+    close_section(h);
 }
 
 /// The candidate-type matrix: one row per run.
 fn matrix(h: &mut Html, runs: &[IceRun]) {
-    h.m("<div class=\"scroll\"><table id=\"ice-matrix\"><thead><tr><th>Run</th><th>Connected</th><th>Selected pair</th><th>Time to connected</th><th>RTT</th><th>Payload</th><th>Data channel</th><th>Notes</th></tr></thead><tbody>\n");
+    h.m("<div class=\"scroll\"><table id=\"ice-matrix\" class=\"reflow\"><thead><tr><th>Run</th><th>Connected</th><th>Selected pair</th><th>Measured</th><th>Data channel</th><th>Notes</th></tr></thead><tbody>\n");
     for (i, r) in runs.iter().enumerate() {
         h.m("<tr id=\"ice-run-")
             .int(i)
@@ -73,27 +81,9 @@ fn matrix(h: &mut Html, runs: &[IceRun]) {
                 h.m("<span class=\"muted\">none</span>");
             }
         }
-        h.m("</td><td class=\"num\">");
-        opt_ms(h, r.time_to_connected_ms);
-        h.m("</td><td class=\"num\">");
-        opt_ms(h, r.rtt_ms);
-        h.m("</td><td class=\"num\">");
-        match &r.payload {
-            Some(p) => {
-                h.m("a→b ")
-                    .int(p.a_to_b)
-                    .m("/")
-                    .int(p.sent)
-                    .m("<br>b→a ")
-                    .int(p.b_to_a)
-                    .m("/")
-                    .int(p.sent);
-            }
-            None => {
-                h.m("<span class=\"muted\">—</span>");
-            }
-        }
-        h.m("</td><td class=\"nowrap\">");
+        h.m("</td><td>");
+        measured(h, r);
+        h.m("</td><td>");
         data_channel(h, r.data_channel.as_ref());
         h.m("</td><td>");
         if let Some(f) = &r.failure {
@@ -113,6 +103,134 @@ fn matrix(h: &mut Html, runs: &[IceRun]) {
     h.m("</tbody></table></div>\n");
 }
 
+/// Time to connected, RTT and the payload both ways, one per line.
+fn measured(h: &mut Html, r: &IceRun) {
+    let mut any = false;
+    if let Some(t) = r.time_to_connected_ms {
+        h.m("<span class=\"line\">connected after ")
+            .t(&format::ms(t))
+            .m("</span>");
+        any = true;
+    }
+    if let Some(t) = r.rtt_ms {
+        h.m("<span class=\"line\">RTT ")
+            .t(&format::ms(t))
+            .m("</span>");
+        any = true;
+    }
+    if let Some(p) = &r.payload {
+        h.m("<span class=\"line\">payload <span class=\"nowrap\">a→b ")
+            .int(p.a_to_b)
+            .m("/")
+            .int(p.sent)
+            .m("</span> <span class=\"nowrap\">b→a ")
+            .int(p.b_to_a)
+            .m("/")
+            .int(p.sent)
+            .m("</span></span>");
+        any = true;
+    }
+    if !any {
+        h.m("<span class=\"muted\">—</span>");
+    }
+}
+
+/// The candidate types a matrix cell stands for.
+const TYPES: [CandidateType; 3] = [
+    CandidateType::Host,
+    CandidateType::Srflx,
+    CandidateType::Relay,
+];
+
+/// What the runs say about one local type × remote type cell.
+#[derive(Default)]
+struct Cell {
+    /// Runs restricted to exactly this pair of types, and how many connected.
+    runs: usize,
+    connected: usize,
+    /// Whether an unrestricted run selected a pair of these types.
+    selected_when_free: bool,
+}
+
+/// The candidate-type matrix as a graphic (`#ice-type-matrix`, a CSS grid):
+/// agent a's (local) candidate type down, agent b's (remote) across; each
+/// cell passed, failed, partly passed or not tested.
+fn type_matrix(h: &mut Html, runs: &[IceRun]) {
+    let index = |t: CandidateType| TYPES.iter().position(|x| *x == t);
+    let mut cells: [[Cell; 3]; 3] = Default::default();
+    for r in runs {
+        match (r.filter.allowed(Side::A), r.filter.allowed(Side::B)) {
+            (Some(a), Some(b)) => {
+                if let (Some(i), Some(j)) = (index(a), index(b)) {
+                    cells[i][j].runs += 1;
+                    cells[i][j].connected += usize::from(r.connected);
+                }
+            }
+            _ => {
+                if r.filter == IceFilter::All
+                    && r.connected
+                    && let Some(p) = &r.selected
+                    && let (Some(i), Some(j)) = (index(p.local_type), index(p.remote_type))
+                {
+                    cells[i][j].selected_when_free = true;
+                }
+            }
+        }
+    }
+    h.m("<figure class=\"ice-types\"><div class=\"ice-grid\" id=\"ice-type-matrix\" role=\"table\" aria-labelledby=\"ice-type-matrix-caption\">")
+        .m("<div class=\"corner\" role=\"columnheader\">local ↓ · remote →</div>");
+    for t in TYPES {
+        h.m("<div class=\"colhead\" role=\"columnheader\">")
+            .m(t.as_str())
+            .m("</div>");
+    }
+    for (i, row) in cells.iter().enumerate() {
+        h.m("<div class=\"rowhead\" role=\"rowheader\">")
+            .m(TYPES[i].as_str())
+            .m("</div>");
+        for (j, c) in row.iter().enumerate() {
+            let (class, word) = if c.runs > 0 {
+                if c.connected == c.runs {
+                    ("pass", "✔ pass")
+                } else if c.connected == 0 {
+                    ("fail", "✘ fail")
+                } else {
+                    ("partial", "◐ partly")
+                }
+            } else if c.selected_when_free {
+                ("pass", "✔ pass")
+            } else {
+                ("nt", "– not tested")
+            };
+            h.m("<div class=\"cell ")
+                .m(class)
+                .m("\" role=\"cell\" data-id=\"")
+                .m(TYPES[i].as_str())
+                .m("-")
+                .m(TYPES[j].as_str())
+                .m("\"><strong>")
+                .m(word)
+                .m("</strong>");
+            if c.runs > 0 {
+                h.m("<span class=\"runs\">")
+                    .int(c.connected)
+                    .m(" of ")
+                    .int(c.runs)
+                    .m(if c.runs == 1 {
+                        " run connected"
+                    } else {
+                        " runs connected"
+                    })
+                    .m("</span>");
+            } else if c.selected_when_free {
+                h.m("<span class=\"runs\">selected with all types allowed</span>");
+            }
+            h.m("</div>");
+        }
+    }
+    h.m("</div><figcaption id=\"ice-type-matrix-caption\">Candidate types: agent a's (local) down, agent b's (remote) across; each cell is the outcome of the runs restricted to that pair of types, or the pair ICE selected when every type was allowed.</figcaption></figure>\n");
+}
+
 /// The WebRTC data channel over the selected pair: open or not, and when.
 fn data_channel(h: &mut Html, dc: Option<&IceDataChannel>) {
     let Some(dc) = dc else {
@@ -125,10 +243,14 @@ fn data_channel(h: &mut Html, dc: Option<&IceDataChannel>) {
         h.m("<span class=\"badge fail\">✘ failed</span>");
     }
     if let Some(t) = dc.time_to_open_ms {
-        h.m("<br>open after ").t(&format::ms(t));
+        h.m("<br><span class=\"nowrap\">open after ")
+            .t(&format::ms(t))
+            .m("</span>");
     }
     if let Some(t) = dc.message_rtt_ms {
-        h.m("<br>message RTT ").t(&format::ms(t));
+        h.m("<br><span class=\"nowrap\">message RTT ")
+            .t(&format::ms(t))
+            .m("</span>");
     }
     if !dc.works {
         h.m("<br>a→b ")
@@ -138,17 +260,6 @@ fn data_channel(h: &mut Html, dc: Option<&IceDataChannel>) {
     }
     if let Some(f) = &dc.failure {
         h.m("<br><span class=\"err\">").t(f).m("</span>");
-    }
-}
-
-fn opt_ms(h: &mut Html, v: Option<f64>) {
-    match v {
-        Some(ms) => {
-            h.t(&format::ms(ms));
-        }
-        None => {
-            h.m("<span class=\"muted\">—</span>");
-        }
     }
 }
 
@@ -243,5 +354,59 @@ fn agent_rows(h: &mut Html, a: &IceAgent) {
         h.m("<tr><td class=\"muted\">… and ")
             .int(a.candidates.len() - MAX_CANDIDATES)
             .m(" more</td></tr>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::fixture;
+
+    /// The class of the type-matrix cell `local`-`remote`.
+    fn cell<'a>(html: &'a str, local: &str, remote: &str) -> &'a str {
+        let key = format!("\" role=\"cell\" data-id=\"{local}-{remote}\">");
+        let at = html
+            .find(&key)
+            .unwrap_or_else(|| panic!("cell {local}-{remote}"));
+        let open = html[..at].rfind("<div class=\"cell ").expect("cell div") + 17;
+        &html[open..at]
+    }
+
+    #[test]
+    fn type_matrix_shows_each_pair_kind() {
+        let mut r = fixture("full.json");
+        let html = super::super::render(&r);
+        assert!(html.contains("id=\"ice-type-matrix\""));
+        assert_eq!(html.matches("role=\"cell\"").count(), 9, "3 × 3 cells");
+        // The lab run: host-host, srflx-srflx, relay-relay (4 runs) and
+        // relay-host connected; the rest was not tested.
+        assert_eq!(cell(&html, "host", "host"), "pass");
+        assert_eq!(cell(&html, "srflx", "srflx"), "pass");
+        assert_eq!(cell(&html, "relay", "relay"), "pass");
+        assert_eq!(cell(&html, "relay", "host"), "pass");
+        assert_eq!(cell(&html, "host", "relay"), "nt");
+        assert_eq!(cell(&html, "srflx", "relay"), "nt");
+        assert!(html.contains("4 of 4 runs connected"));
+
+        // One relay run failing: partly; all failing: fail.
+        let ice = match &mut r.ice {
+            model::section::Section::Tested(i) => i,
+            _ => panic!("ICE tested in the lab fixture"),
+        };
+        let relay: Vec<usize> = (0..ice.runs.len())
+            .filter(|&i| ice.runs[i].filter == model::ice::IceFilter::RelayRelay)
+            .collect();
+        ice.runs[relay[0]].connected = false;
+        let html = super::super::render(&r);
+        assert_eq!(cell(&html, "relay", "relay"), "partial");
+        assert!(html.contains("3 of 4 runs connected"));
+        let ice = match &mut r.ice {
+            model::section::Section::Tested(i) => i,
+            _ => unreachable!(),
+        };
+        for &i in &relay {
+            ice.runs[i].connected = false;
+        }
+        let html = super::super::render(&r);
+        assert_eq!(cell(&html, "relay", "relay"), "fail");
     }
 }

@@ -1,12 +1,21 @@
 //! The interfaces section.
 
-use super::open_section;
 use super::writer::Html;
+use super::{close_section, open_section};
 use model::interfaces::{AddressScope, InterfaceKind, Interfaces};
 use model::section::Section;
 
 pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
-    let Some(ifs) = open_section(h, "interfaces", "Network interfaces", interfaces) else {
+    let Some(ifs) = open_section(h, "interfaces", "Network interfaces", interfaces, |h, i| {
+        let up = i.interfaces.iter().filter(|i| i.up).count();
+        h.int(i.interfaces.len())
+            .m(" interfaces, ")
+            .int(up)
+            .m(" up");
+        if let Some(g) = &i.default_gateway {
+            h.m(" · default route via ").t(&g.interface);
+        }
+    }) else {
         return;
     };
     match &ifs.default_gateway {
@@ -31,7 +40,8 @@ pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
         }
     }
     if ifs.interfaces.is_empty() {
-        h.m("<p class=\"muted\">No interfaces found.</p>\n</section>\n");
+        h.m("<p class=\"muted\">No interfaces found.</p>\n");
+        close_section(h);
         return;
     }
     h.m("<div class=\"scroll\"><table id=\"interfaces-table\"><thead><tr><th>Name</th><th>Kind</th><th>State</th><th>Addresses</th><th>MTU</th><th>MAC</th><th>Gateway</th><th>VPN / tunnel</th></tr></thead><tbody>\n");
@@ -56,7 +66,11 @@ pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
             if n > 0 {
                 h.m("<br>");
             }
-            h.m("<code>").d(a.ip).m("/").int(a.prefix).m("</code>");
+            h.m("<code class=\"addr\">")
+                .d(a.ip)
+                .m("/")
+                .int(a.prefix)
+                .m("</code>");
             scope_tags(h, a.scope);
         }
         h.m("</td><td class=\"num\">");
@@ -77,7 +91,7 @@ pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
                 h.m("<span class=\"muted\">—</span>");
             }
         }
-        h.m("</code></td><td><code>");
+        h.m("</code></td><td><code class=\"addr\">");
         match i.gateway {
             Some(g) => {
                 h.d(g);
@@ -97,7 +111,8 @@ pub(super) fn section(h: &mut Html, interfaces: &Section<Interfaces>) {
         }
         h.m("</td></tr>\n");
     }
-    h.m("</tbody></table></div>\n</section>\n");
+    h.m("</tbody></table></div>\n");
+    close_section(h);
 }
 
 fn scope_tags(h: &mut Html, s: AddressScope) {

@@ -2,7 +2,7 @@
 //! diagram, details, per-server findings and evidence.
 
 use super::writer::Html;
-use super::{open_section, opt, yes_no};
+use super::{close_section, open_section, opt, yes_no};
 use model::document::Report;
 use natclass::{Behaviour, Confidence, NatVerdict, P2pOutlook, PortPattern};
 use std::net::SocketAddr;
@@ -17,7 +17,14 @@ pub(super) fn plain_sentence(h: &mut Html, v: &NatVerdict) {
 }
 
 pub(super) fn section(h: &mut Html, r: &Report) {
-    let Some(v) = open_section(h, "nat", "NAT type", &r.nat) else {
+    let Some(v) = open_section(h, "nat", "NAT type", &r.nat, |h, v| {
+        h.t(v.rfc3489.name())
+            .m(" · ")
+            .m(behaviour_str(v.mapping))
+            .m(" mapping, ")
+            .m(behaviour_str(v.filtering))
+            .m(" filtering");
+    }) else {
         return;
     };
     h.m("<p class=\"lead\" id=\"nat-summary\">");
@@ -55,7 +62,7 @@ pub(super) fn section(h: &mut Html, r: &Report) {
         natclass::UdpStatus::Blocked => "<span class=\"badge fail\">blocked</span>",
         natclass::UdpStatus::Unknown => "<span class=\"badge nt\">unknown</span>",
     });
-    h.m("</td></tr>\n<tr><th>Public address</th><td><code>");
+    h.m("</td></tr>\n<tr><th>Public address</th><td><code class=\"addr\">");
     opt(h, v.public);
     h.m("</code></td></tr>\n<tr><th>Hairpinning</th><td>");
     yes_no(h, v.hairpinning, "not tested");
@@ -113,9 +120,11 @@ pub(super) fn section(h: &mut Html, r: &Report) {
     h.m("</td></tr>\n</tbody></table></div>\n");
 
     if !v.servers.is_empty() {
-        h.m("<h3>Per server</h3>\n<div class=\"scroll\"><table id=\"nat-servers\"><thead><tr><th>Server</th><th>Status</th><th>Mapping</th><th>Filtering</th><th>Hairpinning</th><th>Public</th><th>Confidence</th></tr></thead><tbody>\n");
+        h.m("<details class=\"sub\"><summary>Per server</summary>\n<div class=\"scroll\"><table id=\"nat-servers\"><thead><tr><th>Server</th><th>Status</th><th>Mapping</th><th>Filtering</th><th>Hairpinning</th><th>Public</th><th>Confidence</th></tr></thead><tbody>\n");
         for s in &v.servers {
-            h.m("<tr><td><code>").d(s.server).m("</code></td><td>");
+            h.m("<tr><td><code class=\"addr\">")
+                .d(s.server)
+                .m("</code></td><td>");
             h.m(match s.status {
                 natclass::ServerStatus::Rfc5780 => "<span class=\"badge pass\">RFC 5780</span>",
                 natclass::ServerStatus::Rfc3489 => {
@@ -145,13 +154,13 @@ pub(super) fn section(h: &mut Html, r: &Report) {
             behaviour(h, s.filtering);
             h.m("</td><td>");
             yes_no(h, s.hairpinning, "not tested");
-            h.m("</td><td><code>");
+            h.m("</td><td><code class=\"addr\">");
             opt(h, s.public);
             h.m("</code></td><td>");
             confidence(h, s.confidence);
             h.m("</td></tr>\n");
         }
-        h.m("</tbody></table></div>\n");
+        h.m("</tbody></table></div>\n</details>\n");
     }
 
     if !v.disagreements.is_empty() {
@@ -166,19 +175,23 @@ pub(super) fn section(h: &mut Html, r: &Report) {
         h.m("</ul>\n");
     }
 
-    h.m("<h3>Evidence</h3>\n");
     if v.evidence.is_empty() {
         h.m("<p class=\"muted\">No evidence recorded.</p>\n");
     } else {
+        h.m("<details class=\"sub\"><summary>Evidence (")
+            .int(v.evidence.len())
+            .m(" tests)</summary>\n");
         h.m("<div class=\"scroll\"><table id=\"nat-evidence\"><thead><tr><th>Test</th><th>Server</th><th>What happened</th></tr></thead><tbody>\n");
         for e in &v.evidence {
-            h.m("<tr><td><code>").t(&e.test).m("</code></td><td><code>");
+            h.m("<tr><td><code class=\"addr\">")
+                .t(&e.test)
+                .m("</code></td><td><code class=\"addr\">");
             opt(h, e.server);
             h.m("</code></td><td>").t(&e.detail).m("</td></tr>\n");
         }
-        h.m("</tbody></table></div>\n");
+        h.m("</tbody></table></div>\n</details>\n");
     }
-    h.m("</section>\n");
+    close_section(h);
 }
 
 fn mapping_words(b: Behaviour) -> &'static str {
@@ -254,44 +267,125 @@ fn diagram_servers(r: &Report, v: &NatVerdict) -> (Vec<SocketAddr>, usize) {
     (all, total)
 }
 
-/// The client → NAT → servers diagram (inline SVG, id `nat-diagram`).
-fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
-    let local = r
-        .stun
-        .tested()
-        .and_then(|s| s.servers.iter().find_map(|s| s.local));
-    let (servers, total) = diagram_servers(r, v);
-    let no_nat = v.behind_nat == Some(false);
+/// Which local socket the shown mapping belongs to.
+enum LocalSocket {
+    /// The local socket of the STUN binding whose mapped address is the
+    /// verdict's public address (the same socket, so the same mapping).
+    Stun { local: SocketAddr, server: String },
+    /// No NAT: the NAT test's mapped address is one of this host's own
+    /// sockets, so the public address is the local socket.
+    NoNat(SocketAddr),
+    /// The report does not say which local socket was mapped.
+    Unknown,
+}
 
-    h.m("<figure class=\"chart\"><svg id=\"nat-diagram\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"nat-diagram-title\">")
-        .m("<title id=\"nat-diagram-title\">Your device, the NAT (")
+/// The local socket whose mapping the diagram shows: never a socket of
+/// another probe.
+fn mapped_local(r: &Report, v: &NatVerdict) -> LocalSocket {
+    let Some(public) = v.public else {
+        return LocalSocket::Unknown;
+    };
+    if let Some(stun) = r.stun.tested()
+        && let Some(s) = stun
+            .servers
+            .iter()
+            .find(|s| s.mapped == Some(public) && s.local.is_some())
+        && let Some(local) = s.local
+    {
+        return LocalSocket::Stun {
+            local,
+            server: s.label.clone(),
+        };
+    }
+    if v.behind_nat == Some(false) {
+        return LocalSocket::NoNat(public);
+    }
+    LocalSocket::Unknown
+}
+
+/// The NAT box's colours for the peer-to-peer outlook.
+fn outlook_colours(p: P2pOutlook) -> (&'static str, &'static str) {
+    match p {
+        P2pOutlook::Direct | P2pOutlook::HolePunching => ("#dafbe1", "#1a7f37"),
+        P2pOutlook::TurnForSymmetricPeers => ("#fff8c5", "#9a6700"),
+        P2pOutlook::TurnNeeded => ("#ffebe9", "#c62828"),
+        P2pOutlook::Unknown => ("#eaeef2", "#57606a"),
+    }
+}
+
+/// The device's socket line in the diagram.
+fn local_label(h: &mut Html, local: &LocalSocket, max: usize) {
+    match local {
+        LocalSocket::Stun { local, .. } | LocalSocket::NoNat(local) => {
+            h.m("local ").t_short(&local.to_string(), max);
+        }
+        LocalSocket::Unknown => {
+            h.m("local socket not known");
+        }
+    }
+}
+
+/// The client → NAT → servers diagram (inline SVG, id `nat-diagram`), drawn
+/// twice: wide (`#nat-diagram`, side by side) and narrow
+/// (`#nat-diagram-narrow`, stacked, for phones); the stylesheet shows one.
+fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
+    let local = mapped_local(r, v);
+    let (servers, total) = diagram_servers(r, v);
+    h.m("<figure class=\"chart\">");
+    diagram_wide(h, v, &local, &servers, total);
+    diagram_narrow(h, v, &local, &servers, total);
+    h.m("<figcaption>Your device sends through the NAT to the STUN servers; the NAT's mapping and filtering decide whether peers can reach you directly. ");
+    match &local {
+        LocalSocket::Stun { server, .. } => {
+            h.m("The local socket shown is the one of the STUN binding to ")
+                .t(server)
+                .m(", whose public mapping is shown.");
+        }
+        LocalSocket::NoNat(_) => {
+            h.m("No NAT: the address the servers saw is this host's own socket.");
+        }
+        LocalSocket::Unknown => {
+            h.m("The report does not record which local socket was mapped.");
+        }
+    }
+    h.m("</figcaption></figure>\n");
+}
+
+fn diagram_title(h: &mut Html, v: &NatVerdict, id: &'static str) {
+    h.m("<title id=\"")
+        .m(id)
+        .m("\">Your device, the NAT (")
         .m(behaviour_str(v.mapping))
         .m(" mapping, ")
         .m(behaviour_str(v.filtering))
         .m(" filtering, RFC 3489: ")
         .t(v.rfc3489.name())
         .m(") and the STUN servers</title>\n");
+}
+
+fn diagram_wide(
+    h: &mut Html,
+    v: &NatVerdict,
+    local: &LocalSocket,
+    servers: &[SocketAddr],
+    total: usize,
+) {
+    let no_nat = v.behind_nat == Some(false);
+    h.m("<svg id=\"nat-diagram\" class=\"wide\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"nat-diagram-title\">");
+    diagram_title(h, v, "nat-diagram-title");
 
     // Client.
     h.m("<rect x=\"8\" y=\"60\" width=\"170\" height=\"90\" rx=\"10\" fill=\"#e8f0fb\" stroke=\"#0b5cad\"/>")
         .m("<text x=\"93\" y=\"92\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"600\" fill=\"#0b3d73\">Your device</text>")
         .m("<text x=\"93\" y=\"116\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">");
-    match local {
-        Some(a) => h.t_short(&a.to_string(), 26),
-        None => h.m("local address"),
-    };
+    local_label(h, local, 21);
     h.m("</text>\n");
 
     // Client → NAT arrow.
     arrow(h, 178, 105, 262);
 
     // NAT box.
-    let (fill, stroke) = match v.p2p {
-        P2pOutlook::Direct | P2pOutlook::HolePunching => ("#dafbe1", "#1a7f37"),
-        P2pOutlook::TurnForSymmetricPeers => ("#fff8c5", "#9a6700"),
-        P2pOutlook::TurnNeeded => ("#ffebe9", "#c62828"),
-        P2pOutlook::Unknown => ("#eaeef2", "#57606a"),
-    };
+    let (fill, stroke) = outlook_colours(v.p2p);
     h.m("<rect x=\"266\" y=\"20\" width=\"250\" height=\"170\" rx=\"10\" fill=\"")
         .m(fill)
         .m("\" stroke=\"")
@@ -301,7 +395,7 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
         .m(if no_nat { "No NAT" } else { "NAT" })
         .m("</text>")
         .m("<text x=\"391\" y=\"70\" text-anchor=\"middle\" font-size=\"13\" fill=\"#1b1f24\">")
-        .t(v.rfc3489.name())
+        .t_short(v.rfc3489.name(), 34)
         .m("</text>")
         .m("<text x=\"280\" y=\"100\" font-size=\"12\" fill=\"#333\">mapping:</text>")
         .m("<text x=\"280\" y=\"116\" font-size=\"12\" font-weight=\"600\" fill=\"#1b1f24\">")
@@ -313,7 +407,7 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
         .m("</text>")
         .m("<text x=\"280\" y=\"178\" font-size=\"12\" fill=\"#333\">public: ");
     match v.public {
-        Some(p) => h.t_short(&p.to_string(), 30),
+        Some(p) => h.t_short(&p.to_string(), 28),
         None => h.m("unknown"),
     };
     h.m("</text>\n");
@@ -322,7 +416,7 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
     let boxes: Vec<Option<SocketAddr>> = if servers.is_empty() {
         vec![None]
     } else {
-        servers.into_iter().map(Some).collect()
+        servers.iter().copied().map(Some).collect()
     };
     let n = boxes.len() as i64;
     for (i, server) in boxes.iter().enumerate() {
@@ -357,15 +451,15 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
             .m("\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"#1b1f24\">STUN server</text>")
             .m("<text x=\"676\" y=\"")
             .int(y + 35)
-            .m("\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">");
+            .m("\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">");
         match server {
-            Some(a) => h.t_short(&a.to_string(), 24),
+            Some(a) => h.t_short(&a.to_string(), 22),
             None => h.m("servers"),
         };
         h.m("</text>\n");
     }
     if total > 3 {
-        h.m("<text x=\"676\" y=\"204\" text-anchor=\"middle\" font-size=\"11\" fill=\"#57606a\">and ")
+        h.m("<text x=\"676\" y=\"206\" text-anchor=\"middle\" font-size=\"12\" fill=\"#57606a\">and ")
             .int(total - 3)
             .m(" more</text>");
     }
@@ -377,7 +471,126 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
         .m(stroke)
         .m("\"/><text x=\"380\" y=\"233\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\" fill=\"#1b1f24\">Peer-to-peer: ")
         .t(v.p2p.sentence())
-        .m("</text>\n</svg><figcaption>Your device sends through the NAT to the STUN servers; the NAT's mapping and filtering decide whether peers can reach you directly.</figcaption></figure>\n");
+        .m("</text>\n</svg>");
+}
+
+/// The same diagram stacked top to bottom, 360 units wide: at a phone's
+/// width one unit is about one pixel, so its 12-unit text stays readable.
+fn diagram_narrow(
+    h: &mut Html,
+    v: &NatVerdict,
+    local: &LocalSocket,
+    servers: &[SocketAddr],
+    total: usize,
+) {
+    let no_nat = v.behind_nat == Some(false);
+    let boxes: Vec<Option<SocketAddr>> = if servers.is_empty() {
+        vec![None]
+    } else {
+        servers.iter().copied().map(Some).collect()
+    };
+    let servers_top = 234i64;
+    let row = 34i64;
+    let more = if total > 3 { 20 } else { 0 };
+    let banner = servers_top + row * boxes.len() as i64 + more + 8;
+    let height = banner + 52;
+    h.m("<svg id=\"nat-diagram-narrow\" class=\"narrow\" viewBox=\"0 0 360 ")
+        .int(height)
+        .m("\" role=\"img\" aria-labelledby=\"nat-diagram-narrow-title\">");
+    diagram_title(h, v, "nat-diagram-narrow-title");
+    // Client.
+    h.m("<rect x=\"4\" y=\"4\" width=\"352\" height=\"56\" rx=\"10\" fill=\"#e8f0fb\" stroke=\"#0b5cad\"/>")
+        .m("<text x=\"180\" y=\"27\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"600\" fill=\"#0b3d73\">Your device</text>")
+        .m("<text x=\"180\" y=\"48\" text-anchor=\"middle\" font-size=\"13\" fill=\"#333\">");
+    local_label(h, local, 44);
+    h.m("</text>\n");
+    down_arrow(h, 180, 60, 82);
+    // NAT box.
+    let (fill, stroke) = outlook_colours(v.p2p);
+    h.m("<rect x=\"4\" y=\"82\" width=\"352\" height=\"130\" rx=\"10\" fill=\"")
+        .m(fill)
+        .m("\" stroke=\"")
+        .m(stroke)
+        .m("\" stroke-width=\"2\"/>")
+        .m("<text x=\"180\" y=\"105\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"600\" fill=\"#1b1f24\">")
+        .m(if no_nat { "No NAT" } else { "NAT" })
+        .m("</text>")
+        .m("<text x=\"180\" y=\"125\" text-anchor=\"middle\" font-size=\"13\" fill=\"#1b1f24\">")
+        .t_short(v.rfc3489.name(), 44)
+        .m("</text>")
+        .m("<text x=\"16\" y=\"150\" font-size=\"13\" fill=\"#1b1f24\">mapping: ")
+        .m(behaviour_str(v.mapping))
+        .m("</text>")
+        .m("<text x=\"16\" y=\"172\" font-size=\"13\" fill=\"#1b1f24\">filtering: ")
+        .m(behaviour_str(v.filtering))
+        .m("</text>")
+        .m("<text x=\"16\" y=\"196\" font-size=\"13\" fill=\"#333\">public: ");
+    match v.public {
+        Some(p) => h.t_short(&p.to_string(), 40),
+        None => h.m("unknown"),
+    };
+    h.m("</text>\n");
+    down_arrow(h, 180, 212, servers_top);
+    for (i, server) in boxes.iter().enumerate() {
+        let y = servers_top + row * i as i64;
+        h.m("<rect x=\"4\" y=\"")
+            .int(y)
+            .m("\" width=\"352\" height=\"28\" rx=\"8\" fill=\"#f6f8fa\" stroke=\"#57606a\"/><text x=\"16\" y=\"")
+            .int(y + 19)
+            .m("\" font-size=\"13\" font-weight=\"600\" fill=\"#1b1f24\">STUN server</text><text x=\"112\" y=\"")
+            .int(y + 19)
+            .m("\" font-size=\"13\" fill=\"#1b1f24\">");
+        match server {
+            Some(a) => h.t_short(&a.to_string(), 30),
+            None => h.m("servers"),
+        };
+        h.m("</text>\n");
+    }
+    if total > 3 {
+        h.m("<text x=\"180\" y=\"")
+            .int(servers_top + row * boxes.len() as i64 + 12)
+            .m("\" text-anchor=\"middle\" font-size=\"12\" fill=\"#57606a\">and ")
+            .int(total - 3)
+            .m(" more</text>");
+    }
+    h.m("<rect x=\"4\" y=\"")
+        .int(banner)
+        .m("\" width=\"352\" height=\"46\" rx=\"6\" fill=\"")
+        .m(fill)
+        .m("\" stroke=\"")
+        .m(stroke)
+        .m("\"/><text x=\"180\" y=\"")
+        .int(banner + 19)
+        .m("\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"600\" fill=\"#1b1f24\">Peer-to-peer:</text><text x=\"180\" y=\"")
+        .int(banner + 37)
+        .m("\" text-anchor=\"middle\" font-size=\"12\" fill=\"#1b1f24\">")
+        .t(v.p2p.sentence())
+        .m("</text>\n</svg>");
+}
+
+/// A vertical arrow at `x` from `y1` down to `y2` (head at `y2`).
+fn down_arrow(h: &mut Html, x: i64, y1: i64, y2: i64) {
+    h.m("<line x1=\"")
+        .int(x)
+        .m("\" y1=\"")
+        .int(y1)
+        .m("\" x2=\"")
+        .int(x)
+        .m("\" y2=\"")
+        .int(y2 - 8)
+        .m("\" stroke=\"#57606a\" stroke-width=\"2\"/><polygon points=\"")
+        .int(x - 6)
+        .m(",")
+        .int(y2 - 10)
+        .m(" ")
+        .int(x)
+        .m(",")
+        .int(y2)
+        .m(" ")
+        .int(x + 6)
+        .m(",")
+        .int(y2 - 10)
+        .m("\" fill=\"#57606a\"/>\n");
 }
 
 /// A horizontal arrow at height `y` from `x1` to `x2` (head at `x2`).
@@ -403,4 +616,53 @@ fn arrow(h: &mut Html, x1: i64, y: i64, x2: i64) {
         .m(",")
         .int(y + 6)
         .m("\" fill=\"#57606a\"/>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::fixture;
+
+    /// The text of the wide and narrow NAT diagrams.
+    fn diagrams(html: &str) -> &str {
+        let start = html.find("<svg id=\"nat-diagram\"").expect("diagram");
+        let end = start + html[start..].find("</figure>").expect("figure closed");
+        &html[start..end]
+    }
+
+    #[test]
+    fn device_shows_the_socket_whose_mapping_is_shown() {
+        // The STUN binding to stun1 mapped 192.0.2.10:40000 to the verdict's
+        // public 203.0.113.7:40000: that is the device's socket.
+        let html = super::super::render(&fixture("synthetic.json"));
+        let d = diagrams(&html);
+        assert!(d.contains("public: 203.0.113.7:40000"), "{d}");
+        assert_eq!(d.matches("local 192.0.2.10:40000").count(), 2, "{d}");
+        assert!(!d.contains("192.0.2.10:40001"), "{d}");
+        assert!(d.contains("STUN binding to stun:stun1.example.net"), "{d}");
+    }
+
+    #[test]
+    fn device_never_shows_another_probes_socket() {
+        // The lab run: the NAT test's socket (public 127.0.0.1:38705) is no
+        // STUN binding's; the STUN bindings' sockets (0.0.0.0:54990, ...)
+        // must not be drawn beside it. No NAT: the public address is the
+        // local socket.
+        let html = super::super::render(&fixture("full.json"));
+        let d = diagrams(&html);
+        assert!(d.contains("public: 127.0.0.1:38705"), "{d}");
+        assert_eq!(d.matches("local 127.0.0.1:38705").count(), 2, "{d}");
+        assert!(!d.contains("0.0.0.0"), "{d}");
+        assert!(!d.contains("54990"), "{d}");
+
+        // Behind a NAT with no matching binding: not known, said so.
+        let mut r = fixture("full.json");
+        if let model::section::Section::Tested(v) = &mut r.nat {
+            v.behind_nat = Some(true);
+        }
+        let html = super::super::render(&r);
+        let d = diagrams(&html);
+        assert_eq!(d.matches("local socket not known").count(), 2, "{d}");
+        assert!(d.contains("does not record which local socket"), "{d}");
+        assert!(!d.contains("54990"), "{d}");
+    }
 }

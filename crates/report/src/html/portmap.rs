@@ -2,8 +2,8 @@
 //! with the test mapping, the traffic check and its removal, then the
 //! double-NAT evidence and any mapping that could not be removed.
 
-use super::open_section;
 use super::writer::Html;
+use super::{close_section, open_section};
 use model::portmap::{CheckStatus, PortmapSection, PortmapStatus};
 use model::section::Section;
 
@@ -13,7 +13,20 @@ const MAX_ROWS: usize = 16;
 const MAX_LINES: usize = 64;
 
 pub(super) fn section(h: &mut Html, portmap: &Section<PortmapSection>) {
-    let Some(p) = open_section(h, "portmap", "Port mapping", portmap) else {
+    let Some(p) = open_section(h, "portmap", "Port mapping", portmap, |h, p| {
+        let available = p
+            .protocols
+            .iter()
+            .filter(|r| r.status == PortmapStatus::Available)
+            .count();
+        h.int(available)
+            .m(" of ")
+            .int(p.protocols.len())
+            .m(" protocols available");
+        if p.double_nat.detected == Some(true) {
+            h.m(" · double NAT");
+        }
+    }) else {
         return;
     };
     h.m("<p class=\"muted\">Whether the gateway lets applications open ports (UPnP IGD, NAT-PMP, PCP): a test mapping is made, checked and removed.");
@@ -99,7 +112,7 @@ pub(super) fn section(h: &mut Html, portmap: &Section<PortmapSection>) {
         }
         h.m("</ul>\n");
     }
-    h.m("</section>\n");
+    close_section(h);
 }
 
 fn check(h: &mut Html, c: &CheckStatus) {

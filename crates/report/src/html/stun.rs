@@ -1,12 +1,22 @@
 //! The STUN section: per-server table and an RTT bar chart.
 
 use super::writer::Html;
-use super::{open_section, opt, yes_no};
+use super::{close_section, open_section, opt, yes_no};
 use model::section::Section;
 use model::stun::{FamilyAgreement, Outcome, StunSection, StunServer, Transport};
 
 pub(super) fn section(h: &mut Html, stun: &Section<StunSection>) {
-    let Some(s) = open_section(h, "stun", "STUN servers", stun) else {
+    let Some(s) = open_section(h, "stun", "STUN servers", stun, |h, s| {
+        let answered = s
+            .servers
+            .iter()
+            .filter(|x| x.outcome == Outcome::Ok)
+            .count();
+        h.int(answered)
+            .m(" of ")
+            .int(s.servers.len())
+            .m(" server probes answered");
+    }) else {
         return;
     };
     if s.servers.is_empty() {
@@ -23,7 +33,8 @@ pub(super) fn section(h: &mut Html, stun: &Section<StunSection>) {
         .int(s.counters.malformed)
         .m(" malformed, ")
         .int(s.counters.unmatched)
-        .m(" unmatched.</p>\n</section>\n");
+        .m(" unmatched.</p>\n");
+    close_section(h);
 }
 
 fn agreement_row(h: &mut Html, family: &'static str, a: &FamilyAgreement) {
@@ -35,14 +46,14 @@ fn agreement_row(h: &mut Html, family: &'static str, a: &FamilyAgreement) {
     yes_no(h, a.same_ip, "—");
     h.m("</td><td>");
     yes_no(h, a.same_port, "—");
-    h.m("</td><td><code>");
+    h.m("</td><td>");
     for (i, ip) in a.public_ips.iter().enumerate() {
         if i > 0 {
             h.m(", ");
         }
-        h.d(ip);
+        h.m("<code class=\"addr\">").d(ip).m("</code>");
     }
-    h.m("</code></td></tr>\n");
+    h.m("</td></tr>\n");
 }
 
 fn transport(t: Transport) -> &'static str {
@@ -134,25 +145,51 @@ fn table(h: &mut Html, servers: &[StunServer]) {
     h.m("</tbody></table></div>\n");
 }
 
+/// What a server without a measured RTT shows instead of a bar.
+fn no_bar(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ok => "answered, RTT not measured",
+        Outcome::Timeout => "no answer (timeout)",
+        Outcome::Refused => "port closed (refused)",
+        Outcome::Error => "error",
+        Outcome::Unresolved => "name did not resolve",
+    }
+}
+
+/// The measured RTT of an answered server, if it can be drawn.
+fn bar_ms(s: &StunServer) -> Option<f64> {
+    s.rtt_ms
+        .filter(|ms| s.outcome == Outcome::Ok && ms.is_finite() && *ms >= 0.0)
+}
+
 /// A horizontal bar per server × transport: RTT in ms, or the failure.
+/// Drawn wide (`#stun-rtt-chart`, labels left of the bars) and narrow
+/// (`#stun-rtt-chart-narrow`, labels above the bars, for phones).
 fn rtt_chart(h: &mut Html, servers: &[StunServer]) {
-    const ROW: i64 = 28;
-    const TOP: i64 = 26;
-    const LABEL_W: f64 = 250.0;
-    const BAR_W: f64 = 400.0;
     let max = servers
         .iter()
         .filter_map(|s| s.rtt_ms)
         .filter(|x| x.is_finite() && *x > 0.0)
         .fold(0.0f64, f64::max);
     let scale_max = nice_ceiling(max);
+    h.m("<figure class=\"chart\">");
+    rtt_wide(h, servers, scale_max);
+    rtt_narrow(h, servers, scale_max);
+    h.m("<figcaption>Round-trip time of the answered Binding request per server and transport.</figcaption></figure>\n");
+}
+
+fn rtt_wide(h: &mut Html, servers: &[StunServer], scale_max: f64) {
+    const ROW: i64 = 28;
+    const TOP: i64 = 26;
+    const LABEL_W: f64 = 250.0;
+    const BAR_W: f64 = 400.0;
     let height = TOP + ROW * servers.len() as i64 + 8;
 
-    h.m("<figure class=\"chart\"><svg id=\"stun-rtt-chart\" viewBox=\"0 0 760 ")
+    h.m("<svg id=\"stun-rtt-chart\" class=\"wide\" viewBox=\"0 0 760 ")
         .int(height)
         .m("\" role=\"img\" aria-labelledby=\"stun-rtt-title\"><title id=\"stun-rtt-title\">Round-trip time per STUN server</title>\n");
     // Axis: 0 and the scale maximum.
-    h.m("<text x=\"250\" y=\"14\" font-size=\"11\" fill=\"#57606a\">0 ms</text><text x=\"650\" y=\"14\" text-anchor=\"end\" font-size=\"11\" fill=\"#57606a\">")
+    h.m("<text x=\"250\" y=\"14\" font-size=\"12\" fill=\"#57606a\">0 ms</text><text x=\"650\" y=\"14\" text-anchor=\"end\" font-size=\"12\" fill=\"#57606a\">")
         .num(scale_max, 0)
         .m(" ms</text><line x1=\"250\" y1=\"20\" x2=\"250\" y2=\"")
         .int(height - 6)
@@ -166,8 +203,8 @@ fn rtt_chart(h: &mut Html, servers: &[StunServer]) {
             .m(" (")
             .m(transport(s.transport))
             .m(")</text>");
-        match s.rtt_ms {
-            Some(ms) if s.outcome == Outcome::Ok => {
+        match bar_ms(s) {
+            Some(ms) => {
                 let w = if scale_max > 0.0 {
                     (ms / scale_max * BAR_W).clamp(2.0, BAR_W)
                 } else {
@@ -185,22 +222,68 @@ fn rtt_chart(h: &mut Html, servers: &[StunServer]) {
                     .num(ms, 1)
                     .m(" ms</text>\n");
             }
-            _ => {
+            None => {
                 h.m("<text x=\"256\" y=\"")
                     .int(y + 17)
                     .m("\" font-size=\"12\" fill=\"#c62828\">")
-                    .m(match s.outcome {
-                        Outcome::Ok => "answered, RTT not measured",
-                        Outcome::Timeout => "no answer (timeout)",
-                        Outcome::Refused => "port closed (refused)",
-                        Outcome::Error => "error",
-                        Outcome::Unresolved => "name did not resolve",
-                    })
+                    .m(no_bar(s.outcome))
                     .m("</text>\n");
             }
         }
     }
-    h.m("</svg><figcaption>Round-trip time of the answered Binding request per server and transport.</figcaption></figure>\n");
+    h.m("</svg>");
+}
+
+fn rtt_narrow(h: &mut Html, servers: &[StunServer], scale_max: f64) {
+    const ROW: i64 = 42;
+    const TOP: i64 = 22;
+    const X0: f64 = 4.0;
+    const BAR_W: f64 = 280.0;
+    let height = TOP + ROW * servers.len() as i64 + 4;
+    h.m("<svg id=\"stun-rtt-chart-narrow\" class=\"narrow\" viewBox=\"0 0 360 ")
+        .int(height)
+        .m("\" role=\"img\" aria-labelledby=\"stun-rtt-narrow-title\"><title id=\"stun-rtt-narrow-title\">Round-trip time per STUN server</title>\n");
+    h.m("<text x=\"4\" y=\"14\" font-size=\"12\" fill=\"#57606a\">0 ms</text><text x=\"284\" y=\"14\" text-anchor=\"end\" font-size=\"12\" fill=\"#57606a\">")
+        .num(scale_max, 0)
+        .m(" ms</text>\n");
+    for (i, s) in servers.iter().enumerate() {
+        let y = TOP + ROW * i as i64;
+        h.m("<text x=\"4\" y=\"")
+            .int(y + 13)
+            .m("\" font-size=\"13\" fill=\"#1b1f24\">")
+            .t_short(&s.label, 36)
+            .m(" (")
+            .m(transport(s.transport))
+            .m(")</text>");
+        match bar_ms(s) {
+            Some(ms) => {
+                let w = if scale_max > 0.0 {
+                    (ms / scale_max * BAR_W).clamp(2.0, BAR_W)
+                } else {
+                    2.0
+                };
+                h.m("<rect x=\"4\" y=\"")
+                    .int(y + 19)
+                    .m("\" width=\"")
+                    .num(w, 1)
+                    .m("\" height=\"16\" rx=\"3\" fill=\"#1a7f37\"/><text x=\"")
+                    .num(X0 + w + 5.0, 1)
+                    .m("\" y=\"")
+                    .int(y + 32)
+                    .m("\" font-size=\"12\" fill=\"#1b1f24\">")
+                    .num(ms, 1)
+                    .m(" ms</text>\n");
+            }
+            None => {
+                h.m("<text x=\"4\" y=\"")
+                    .int(y + 32)
+                    .m("\" font-size=\"12\" fill=\"#c62828\">")
+                    .m(no_bar(s.outcome))
+                    .m("</text>\n");
+            }
+        }
+    }
+    h.m("</svg>");
 }
 
 /// The smallest of 1, 2, 5 × 10^k that is ≥ `x` (at least 10 ms).

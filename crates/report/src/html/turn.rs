@@ -2,8 +2,8 @@
 //! stages in red with the named reason), the stage table and the
 //! allocation's details.
 
-use super::open_section;
 use super::writer::Html;
+use super::{close_section, open_section};
 use crate::format;
 use model::section::Section;
 use model::turn::{StageResult, StageStatus, TurnSection, TurnTransportResult};
@@ -14,7 +14,13 @@ const MAX_STAGES: usize = 64;
 const MAX_RESULTS: usize = 200;
 
 pub(super) fn section(h: &mut Html, turn: &Section<TurnSection>) {
-    let Some(t) = open_section(h, "turn", "TURN", turn) else {
+    let Some(t) = open_section(h, "turn", "TURN", turn, |h, t| {
+        let ok = t.results.iter().filter(|r| r.ok).count();
+        h.int(ok)
+            .m(" of ")
+            .int(t.results.len())
+            .m(" server × transport results work");
+    }) else {
         return;
     };
     if t.results.is_empty() {
@@ -30,12 +36,12 @@ pub(super) fn section(h: &mut Html, turn: &Section<TurnSection>) {
             .int(t.results.len() - MAX_RESULTS)
             .m(" more results (see the raw data).</p>\n");
     }
-    h.m("</section>\n");
+    close_section(h);
 }
 
 /// One row per URI and transport: works or not, and why not.
 fn overview(h: &mut Html, results: &[TurnTransportResult]) {
-    h.m("<div class=\"scroll\"><table id=\"turn-table\"><thead><tr><th>Server</th><th>Transport</th><th>Result</th><th>Failed at</th><th>Relayed address</th><th>Total</th></tr></thead><tbody>\n");
+    h.m("<div class=\"scroll\"><table id=\"turn-table\" class=\"reflow\"><thead><tr><th>Server</th><th>Transport</th><th>Result</th><th>Failed at</th><th>Relayed address</th><th>Total</th></tr></thead><tbody>\n");
     for r in results.iter().take(MAX_RESULTS) {
         h.m("<tr><td><code>")
             .t(&r.uri)
@@ -150,47 +156,125 @@ fn stage_table(h: &mut Html, stages: &[StageResult]) {
     h.m("</tbody></table></div>\n");
 }
 
+/// The red "✘ reason" line of a failed stage.
+fn failure_text(h: &mut Html, s: &StageResult, max: usize) {
+    h.m("✘ ");
+    match &s.error {
+        Some(e) => h.t_short(&e.describe(), max),
+        None => h.m("failed"),
+    };
+}
+
+/// The geometry of one waterfall drawing.
+struct Layout {
+    id_suffix: &'static str,
+    class: &'static str,
+    width: usize,
+    /// Where the bars start and how long the whole run is drawn.
+    x0: f64,
+    bar_w: f64,
+    /// Stage labels left of the bars (wide) or above them (narrow).
+    label_above: bool,
+    /// Characters of a failure reason drawn.
+    reason_chars: usize,
+}
+
+const WIDE: Layout = Layout {
+    id_suffix: "",
+    class: "wide",
+    width: 760,
+    x0: 200.0,
+    bar_w: 330.0,
+    label_above: false,
+    reason_chars: 80,
+};
+
+const NARROW: Layout = Layout {
+    id_suffix: "-narrow",
+    class: "narrow",
+    width: 360,
+    x0: 4.0,
+    bar_w: 270.0,
+    label_above: true,
+    reason_chars: 48,
+};
+
 /// Stages as a waterfall: each bar starts where the previous one ended and
-/// is as long as its stage took. Failed stages are red and name the reason.
+/// is as long as its stage took. Failed stages are red and name the reason
+/// on a line of their own under the bar, so it is never cut at the edge.
+/// Drawn wide (`#turn-waterfall-N`) and narrow (`#turn-waterfall-N-narrow`,
+/// labels above the bars, for phones).
 fn waterfall(h: &mut Html, index: usize, stages: &[StageResult]) {
-    const ROW: usize = 26;
-    const TOP: usize = 22;
-    const X0: f64 = 200.0;
-    const W: f64 = 330.0;
+    h.m("<figure class=\"chart\">");
+    waterfall_svg(h, index, stages, &WIDE);
+    waterfall_svg(h, index, stages, &NARROW);
+    h.m("</figure>\n");
+}
+
+fn waterfall_svg(h: &mut Html, index: usize, stages: &[StageResult], l: &Layout) {
+    const TOP: f64 = 22.0;
+    let row = if l.label_above { 40.0 } else { 26.0 };
+    const REASON: f64 = 18.0;
     let total = total_ms(stages);
-    let height = TOP + ROW * stages.len() + 6;
-    h.m("<figure class=\"chart\"><svg class=\"turn-waterfall\" id=\"turn-waterfall-")
+    let failed_with_line = |s: &StageResult| s.status == StageStatus::Failed && dur(s).is_some();
+    let height = TOP
+        + row * stages.len() as f64
+        + REASON * stages.iter().filter(|s| failed_with_line(s)).count() as f64
+        + 6.0;
+    h.m("<svg class=\"turn-waterfall ")
+        .m(l.class)
+        .m("\" id=\"turn-waterfall-")
         .int(index)
-        .m("\" viewBox=\"0 0 760 ")
-        .int(height)
+        .m(l.id_suffix)
+        .m("\" viewBox=\"0 0 ")
+        .int(l.width)
+        .m(" ")
+        .num(height, 0)
         .m("\" role=\"img\"><title>TURN stages, in order, as a timeline</title>\n")
-        .m("<text x=\"200\" y=\"14\" font-size=\"11\" fill=\"#57606a\">0 ms</text><text x=\"530\" y=\"14\" text-anchor=\"end\" font-size=\"11\" fill=\"#57606a\">")
+        .m("<text x=\"")
+        .num(l.x0, 0)
+        .m("\" y=\"14\" font-size=\"12\" fill=\"#57606a\">0 ms</text><text x=\"")
+        .num(l.x0 + l.bar_w, 0)
+        .m("\" y=\"14\" text-anchor=\"end\" font-size=\"12\" fill=\"#57606a\">")
         .t(&format::ms(total))
         .m("</text>\n");
     let mut cursor = 0.0f64;
-    for (i, s) in stages.iter().enumerate() {
-        let y = TOP + ROW * i;
-        h.m("<text x=\"192\" y=\"")
-            .int(y + 16)
-            .m("\" text-anchor=\"end\" font-size=\"12\" fill=\"#1b1f24\">")
+    let mut y = TOP;
+    for s in stages {
+        // The baseline of the bar's text.
+        let (label_x, label_y, anchor, base) = if l.label_above {
+            (l.x0, y + 13.0, "start", y + 32.0)
+        } else {
+            (l.x0 - 8.0, y + 16.0, "end", y + 16.0)
+        };
+        h.m("<text x=\"")
+            .num(label_x, 0)
+            .m("\" y=\"")
+            .num(label_y, 0)
+            .m("\" text-anchor=\"")
+            .m(anchor)
+            .m("\" font-size=\"")
+            .m(if l.label_above { "13" } else { "12" })
+            .m("\" fill=\"#1b1f24\">")
             .m(s.stage.label())
             .m("</text>");
         let x = if total > 0.0 {
-            X0 + cursor / total * W
+            l.x0 + cursor / total * l.bar_w
         } else {
-            X0
+            l.x0
         };
+        y += row;
         let Some(d) = dur(s) else {
             h.m("<text x=\"")
                 .num(x + 4.0, 1)
                 .m("\" y=\"")
-                .int(y + 16)
-                .m("\" font-size=\"11\" fill=\"#57606a\">not run</text>\n");
+                .num(base, 0)
+                .m("\" font-size=\"12\" fill=\"#57606a\">not run</text>\n");
             continue;
         };
         cursor += d;
         let w = if total > 0.0 {
-            (d / total * W).max(2.0)
+            (d / total * l.bar_w).max(2.0)
         } else {
             2.0
         };
@@ -198,7 +282,7 @@ fn waterfall(h: &mut Html, index: usize, stages: &[StageResult]) {
         h.m("<rect x=\"")
             .num(x, 1)
             .m("\" y=\"")
-            .int(y + 4)
+            .num(base - 12.0, 0)
             .m("\" width=\"")
             .num(w, 1)
             .m("\" height=\"16\" rx=\"3\" fill=\"")
@@ -210,21 +294,24 @@ fn waterfall(h: &mut Html, index: usize, stages: &[StageResult]) {
             .m("\"/><text x=\"")
             .num(x + w + 5.0, 1)
             .m("\" y=\"")
-            .int(y + 16)
-            .m("\" font-size=\"11\" fill=\"")
+            .num(base, 0)
+            .m("\" font-size=\"12\" fill=\"")
             .m(if failed { "#c62828" } else { "#1b1f24" })
             .m("\">")
-            .t(&format::ms(d));
+            .t(&format::ms(d))
+            .m("</text>\n");
         if failed {
-            h.m(" ✘ ");
-            match &s.error {
-                Some(e) => h.t_short(&e.describe(), 44),
-                None => h.m("failed"),
-            };
+            h.m("<text x=\"")
+                .num(l.x0, 0)
+                .m("\" y=\"")
+                .num(base + REASON, 0)
+                .m("\" font-size=\"12\" fill=\"#c62828\">");
+            failure_text(h, s, l.reason_chars);
+            h.m("</text>\n");
+            y += REASON;
         }
-        h.m("</text>\n");
     }
-    h.m("</svg></figure>\n");
+    h.m("</svg>");
 }
 
 /// Server, addresses, realm, lifetime, quality.
