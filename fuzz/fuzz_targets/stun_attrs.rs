@@ -7,15 +7,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use stun_proto::types::attribute::{
+    AttributeFromRaw, ErrorCode, RawAttribute, Software, UnknownAttributes, XorMappedAddress,
+};
+use stun_proto::types::message::Message;
 use wire::attrs::{
     CHANGE_REQUEST, CHANGED_ADDRESS, ChangeRequest, ChangedAddress, MAPPED_ADDRESS, MappedAddress,
     OTHER_ADDRESS, OtherAddress, PADDING, Padding, RESPONSE_ORIGIN, RESPONSE_PORT, ResponseOrigin,
     ResponsePort, SOURCE_ADDRESS, SourceAddress,
 };
-use stun_proto::types::attribute::{
-    AttributeFromRaw, ErrorCode, RawAttribute, Software, UnknownAttributes, XorMappedAddress,
-};
-use stun_proto::types::message::Message;
 
 fuzz_target!(|data: &[u8]| {
     // 1. The whole datagram as a STUN message.

@@ -642,6 +642,34 @@ fn turn_hostile_error_reason_is_named_and_neutralised() {
     assert_exit(&o.json, &[1], "json");
 }
 
+/// A 401 whose NONCE carries the RFC 8489 nonce cookie followed by a
+/// multi-byte character across byte 4: stun-proto 2.0.4 panics slicing it
+/// (found by the turn_client fuzz target). natscope drops the answer: the
+/// run ends with a named failure (exit 1), not a panic (exit 101).
+#[test]
+fn turn_nonce_that_panics_stun_proto_is_dropped() {
+    let nonce = "obMatJos2AAAĞdl7W7PeDU4hKE72jda";
+    let server = Server::udp(Box::new(move |s, req, from| {
+        let Ok(msg) = Message::from_bytes(req) else {
+            return;
+        };
+        let mut b = Message::builder_error(&msg, MessageWriteVec::new());
+        let ec = ErrorCode::builder(401)
+            .reason("Unauthorized")
+            .build()
+            .expect("a short reason");
+        b.add_attribute(&ec).expect("error code fits");
+        b.add_attribute(&RawAttribute::new(0x0014.into(), b"hostile.test"))
+            .expect("realm fits");
+        b.add_attribute(&RawAttribute::new(0x0015.into(), nonce.as_bytes()))
+            .expect("nonce fits");
+        let _ = s.send_to(&b.finish(), from);
+    }));
+    let uri = format!("turn:{}?transport=udp", server.addr);
+    let o = turn_fails_with(&uri, &[], "timeout");
+    assert_exit(&o.json, &[1], "json");
+}
+
 #[test]
 fn turn_udp_garbage_times_out_with_a_named_failure() {
     let server = Server::udp(Box::new(|s, req, from| {

@@ -178,4 +178,42 @@ mod tests {
         assert!(!garbage.starts_with("HTTP/1.1 200"), "{garbage}");
         task.abort();
     }
+
+    /// Clients that connect and never send hold at most MAX_CONNECTIONS
+    /// slots (one more is closed at once, unanswered) and each is dropped
+    /// after IO_TIMEOUT; then the endpoint answers again.
+    #[tokio::test]
+    async fn idle_clients_hold_at_most_the_slots_and_time_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let handler: Handler = Arc::new(|_: &Asked| Reply::ok("text/plain", "up\n".into()));
+        let task = tokio::spawn(serve(listener, handler));
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+        }
+        let start = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // One too many: closed without an answer.
+        let mut extra = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _ = extra
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut out)).await;
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        // Every idle one is closed within the timeout (+1 s).
+        for s in &mut idle {
+            let mut b = [0u8; 1];
+            let left = (IO_TIMEOUT + Duration::from_secs(1)).saturating_sub(start.elapsed());
+            let r = tokio::time::timeout(left, s.read(&mut b))
+                .await
+                .expect("an idle client is closed within IO_TIMEOUT");
+            assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let ok = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        task.abort();
+    }
 }

@@ -34,6 +34,8 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod pki;
 pub mod responder;

@@ -10,6 +10,8 @@
 //!   classic clients.
 //! - [`framing`]: the one STUN/ChannelData stream framer (clients, ICE
 //!   driver, servers).
+//! - [`guard`]: input a dependency would panic on (a stun-proto 2.0.4
+//!   NONCE bug), refused before it reaches it.
 //! - [`clock`]: the one bridge between tokio's clock and the sans-IO crates'
 //!   `Instant`.
 //! - Protocol constants shared by clients and servers ([`MAGIC_COOKIE`],
@@ -42,6 +44,7 @@ pub mod attrs;
 pub mod classic;
 pub mod clock;
 pub mod framing;
+pub mod guard;
 
 pub use clock::Clock;
 pub use framing::{FrameError, FrameKind, Framer};

@@ -638,6 +638,10 @@ impl Pair {
         from: SocketAddr,
         data: Vec<u8>,
     ) {
+        if !wire::guard::stun_proto_can_take(&data) {
+            tracing::debug!(%from, len = data.len(), "dropped a message stun-proto cannot take (NONCE)");
+            return;
+        }
         let now = self.now(side);
         let s = &mut self.sides[side];
         // Name TURN failures: note every STUN error answer a TURN server

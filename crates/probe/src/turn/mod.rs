@@ -26,6 +26,8 @@ pub mod creds;
 mod dtls;
 mod echo;
 mod failure;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "test-support")]
 pub mod hold;
 mod ipv6;

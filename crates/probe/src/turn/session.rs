@@ -95,46 +95,99 @@ pub(super) fn permission_outcome(e: &TurnEvent) -> Option<bool> {
     }
 }
 
+/// Most relayed datagrams a session keeps unread ([`Session::peer_data`]);
+/// more are dropped.
+pub(super) const MAX_PEER_DATA: usize = 1024;
+
+/// Hands `frame`, which arrived from `remote` on the connection whose
+/// local address is `to`, to the client and keeps the peer data it yields
+/// (at most [`MAX_PEER_DATA`] held). The sans-IO half of
+/// [`Session::handle_frame`].
+pub(super) fn deliver(
+    client: &mut TurnClient,
+    peer_data: &mut VecDeque<Vec<u8>>,
+    frame: &[u8],
+    transport: TransportType,
+    remote: SocketAddr,
+    to: SocketAddr,
+    now: turn_client_proto::stun::Instant,
+) {
+    if !wire::guard::stun_proto_can_take(frame) {
+        tracing::debug!(%remote, len = frame.len(), "dropped an answer stun-proto cannot take (NONCE)");
+        return;
+    }
+    let t = Transmit::new(frame, transport, remote, to);
+    if let TurnRecvRet::PeerData(d) = client.recv(t, now)
+        && peer_data.len() < MAX_PEER_DATA
+    {
+        peer_data.push_back(d.data().to_vec());
+    }
+    while let Some(d) = client.poll_recv(now) {
+        if peer_data.len() < MAX_PEER_DATA {
+            peer_data.push_back(d.data().to_vec());
+        }
+    }
+}
+
+/// The TURN client of `transport` (UDP: also for DTLS, with natscope's
+/// retransmission schedule; TCP: for TCP and TLS streams) from `local` to
+/// `remote`, allocating with `config`.
+pub(super) fn new_client(
+    transport: TransportType,
+    local: SocketAddr,
+    remote: SocketAddr,
+    mut config: TurnConfig,
+) -> TurnClient {
+    match transport {
+        TransportType::Udp => {
+            config.set_request_retransmits(
+                Duration::from_millis(250),
+                Duration::from_secs(2),
+                6,
+                Duration::from_secs(2),
+            );
+            TurnClient::Udp(TurnClientUdp::allocate(local, remote, config))
+        }
+        TransportType::Tcp => TurnClient::Tcp(TurnClientTcp::allocate(local, remote, config)),
+    }
+}
+
+/// The configuration [`Session::new`] allocates with: `creds` (none: empty
+/// ones), a UDP relay of `family`.
+pub(super) fn session_config(
+    creds: Option<&ResolvedCredentials>,
+    family: AddressFamily,
+) -> TurnConfig {
+    let credentials = match creds {
+        Some(c) => TurnCredentials::new(&c.username, c.password.expose()),
+        None => TurnCredentials::new("", ""),
+    };
+    let mut config = TurnConfig::new(credentials);
+    config.set_allocation_transport(TransportType::Udp);
+    config.set_address_family(family);
+    config
+}
+
 impl Session {
     pub(super) fn new(
         conn: Conn,
         creds: Option<&ResolvedCredentials>,
         family: AddressFamily,
     ) -> io::Result<Self> {
-        let credentials = match creds {
-            Some(c) => TurnCredentials::new(&c.username, c.password.expose()),
-            None => TurnCredentials::new("", ""),
-        };
-        let mut config = TurnConfig::new(credentials);
-        config.set_allocation_transport(TransportType::Udp);
-        config.set_address_family(family);
-        Self::with_config(conn, config)
+        Self::with_config(conn, session_config(creds, family))
     }
 
     /// A session allocating with `config` over `conn` (the TURN client of
     /// the connection's kind: UDP for UDP and DTLS, TCP for streams).
-    pub(super) fn with_config(conn: Conn, mut config: TurnConfig) -> io::Result<Self> {
+    pub(super) fn with_config(conn: Conn, config: TurnConfig) -> io::Result<Self> {
         let (local, remote) = conn.addrs()?;
-        let (client, transport) = match conn {
-            // Over DTLS the TURN client is the UDP one: datagram semantics,
-            // retransmissions included (RFC 8656 §3.1).
-            Conn::Udp(_) | Conn::Dtls(_) => {
-                config.set_request_retransmits(
-                    Duration::from_millis(250),
-                    Duration::from_secs(2),
-                    6,
-                    Duration::from_secs(2),
-                );
-                (
-                    TurnClient::Udp(TurnClientUdp::allocate(local, remote, config)),
-                    TransportType::Udp,
-                )
-            }
-            Conn::Stream { .. } => (
-                TurnClient::Tcp(TurnClientTcp::allocate(local, remote, config)),
-                TransportType::Tcp,
-            ),
+        // Over DTLS the TURN client is the UDP one: datagram semantics,
+        // retransmissions included (RFC 8656 §3.1).
+        let transport = match conn {
+            Conn::Udp(_) | Conn::Dtls(_) => TransportType::Udp,
+            Conn::Stream { .. } => TransportType::Tcp,
         };
+        let client = new_client(transport, local, remote, config);
         Ok(Self {
             conn,
             data: None,
@@ -179,17 +232,15 @@ impl Session {
             self.skipped += PACING;
         }
         let now = self.now();
-        let t = Transmit::new(frame, self.transport, self.remote, to);
-        if let TurnRecvRet::PeerData(d) = self.client.recv(t, now)
-            && self.peer_data.len() < 1024
-        {
-            self.peer_data.push_back(d.data().to_vec());
-        }
-        while let Some(d) = self.client.poll_recv(now) {
-            if self.peer_data.len() < 1024 {
-                self.peer_data.push_back(d.data().to_vec());
-            }
-        }
+        deliver(
+            &mut self.client,
+            &mut self.peer_data,
+            frame,
+            self.transport,
+            self.remote,
+            to,
+            now,
+        );
     }
 
     pub(super) async fn flush(&mut self) -> Result<(), PumpError> {

@@ -201,6 +201,13 @@ impl Answerer {
         guard.allow(ip, now)
     }
 
+    /// Counts and answers one received UDP datagram (what the UDP loops
+    /// call for every datagram; see [`Answerer::answer`]).
+    pub(crate) fn answer_datagram(&self, data: &[u8], arrival: Arrival, out: &mut [u8]) -> Outcome {
+        inc(&self.metrics.udp_received);
+        self.answer(data, arrival, out)
+    }
+
     /// Answers `req` (one whole datagram or TCP message) that arrived as
     /// `arrival` says. Writes the response into `out` (at least
     /// `RESPONSE_BASE_LEN + max_padding + 4` bytes). Time is an input

@@ -41,7 +41,8 @@
 //! - PADDING is capped at `max_padding`; errors are answered only to the
 //!   request's source.
 //! - TCP: at most [`MAX_TCP_CONNECTIONS`] connections, idle ones closed
-//!   after [`TCP_IDLE_TIMEOUT`].
+//!   after [`TCP_IDLE_TIMEOUT`], a message not whole within
+//!   [`TCP_IO_TIMEOUT`] of its first bytes closes its connection.
 
 pub(crate) mod answer;
 mod bind;
@@ -50,7 +51,7 @@ mod metrics;
 #[cfg(target_os = "linux")]
 mod mmsg;
 mod ratelimit;
-mod tcp;
+pub(crate) mod tcp;
 mod udp;
 
 use std::net::{IpAddr, SocketAddr};
@@ -64,7 +65,7 @@ use tokio::task::JoinHandle;
 pub use config::{DEFAULT_ALT_PORT, DEFAULT_PORT, ResponderConfig};
 pub use metrics::{Metrics, MetricsSnapshot, process_metrics};
 pub use ratelimit::RateLimit;
-pub use tcp::{MAX_TCP_CONNECTIONS, TCP_IDLE_TIMEOUT};
+pub use tcp::{MAX_TCP_CONNECTIONS, TCP_IDLE_TIMEOUT, TCP_IO_TIMEOUT};
 
 use answer::Answerer;
 use ratelimit::RateLimiter;
@@ -251,62 +252,14 @@ impl Responder {
         for l in &tcp {
             bound_tcp.push(l.local_addr().map_err(to_bind_err(cfg.primary, "tcp"))?);
         }
-        let advertised = [cfg.advertise_primary, cfg.advertise_alternate];
-        let origins: Vec<Option<SocketAddr>> = bound_udp
-            .iter()
-            .enumerate()
-            .map(|(i, a)| match advertised[i / 2] {
-                Some(ip) => Some(SocketAddr::new(ip, a.port())),
-                None if a.ip().is_unspecified() => None,
-                None => Some(*a),
-            })
-            .collect();
+        let answerer = Arc::new(answerer_for(&cfg, &bound_udp)?);
+        let metrics = answerer.metrics.clone();
         let other = if two_addr {
             // Index 3 is alternate IP × alternate port.
-            origins.get(3).copied().flatten()
+            answerer.origins.get(3).copied().flatten()
         } else {
             None
         };
-        let software = match &cfg.software {
-            Some(s) => {
-                Some(Software::new(s).map_err(|_| ResponderError::SoftwareTooLong(s.len()))?)
-            }
-            None => None,
-        };
-        let metrics = Arc::new(Metrics::default());
-        let origins_len = origins.len();
-        let others_src = origins.clone();
-        let answerer = Arc::new(Answerer {
-            two_addr,
-            origins,
-            advertised,
-            // OTHER-ADDRESS: (alternate IP, alternate port) for requests to
-            // any socket but that one, which names the primary. RFC 5780
-            // clients read it from test I (at the primary) and see the
-            // alternate, as §4.3 expects; coturn's turnutils_natdiscovery,
-            // which takes test III's target from test II's answer (sent to
-            // alternate IP, primary port), also gets the alternate; and a
-            // client that queries the alternate directly is told a
-            // different IP and port, so the server stays consistent.
-            others: (0..origins_len)
-                .map(|i| {
-                    if !two_addr {
-                        None
-                    } else if i == 3 {
-                        others_src.first().copied().flatten()
-                    } else {
-                        others_src.get(3).copied().flatten()
-                    }
-                })
-                .collect(),
-            software,
-            max_padding: cfg.max_padding,
-            limiter: cfg
-                .rate_limit
-                .is_enabled()
-                .then(|| Mutex::new(RateLimiter::new(cfg.rate_limit))),
-            metrics: metrics.clone(),
-        });
 
         let addrs = ResponderAddrs {
             primary: bound_udp[0],
@@ -383,6 +336,65 @@ impl Drop for Responder {
             t.abort();
         }
     }
+}
+
+/// The answerer of a responder configured as `cfg` whose UDP sockets are
+/// bound to `bound_udp` (primary, primary IP × alternate port, alternate IP
+/// × primary port, alternate; one entry in single-address mode). Pure: what
+/// `Responder::start` serves with, and what the fuzz targets drive
+/// (`crate::fuzzing`).
+pub(crate) fn answerer_for(
+    cfg: &ResponderConfig,
+    bound_udp: &[SocketAddr],
+) -> Result<Answerer, ResponderError> {
+    let two_addr = cfg.alternate.is_some();
+    let advertised = [cfg.advertise_primary, cfg.advertise_alternate];
+    let origins: Vec<Option<SocketAddr>> = bound_udp
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match advertised.get(i / 2).copied().flatten() {
+            Some(ip) => Some(SocketAddr::new(ip, a.port())),
+            None if a.ip().is_unspecified() => None,
+            None => Some(*a),
+        })
+        .collect();
+    let software = match &cfg.software {
+        Some(s) => Some(Software::new(s).map_err(|_| ResponderError::SoftwareTooLong(s.len()))?),
+        None => None,
+    };
+    let origins_len = origins.len();
+    let others_src = origins.clone();
+    Ok(Answerer {
+        two_addr,
+        origins,
+        advertised,
+        // OTHER-ADDRESS: (alternate IP, alternate port) for requests to
+        // any socket but that one, which names the primary. RFC 5780
+        // clients read it from test I (at the primary) and see the
+        // alternate, as §4.3 expects; coturn's turnutils_natdiscovery,
+        // which takes test III's target from test II's answer (sent to
+        // alternate IP, primary port), also gets the alternate; and a
+        // client that queries the alternate directly is told a
+        // different IP and port, so the server stays consistent.
+        others: (0..origins_len)
+            .map(|i| {
+                if !two_addr {
+                    None
+                } else if i == 3 {
+                    others_src.first().copied().flatten()
+                } else {
+                    others_src.get(3).copied().flatten()
+                }
+            })
+            .collect(),
+        software,
+        max_padding: cfg.max_padding,
+        limiter: cfg
+            .rate_limit
+            .is_enabled()
+            .then(|| Mutex::new(RateLimiter::new(cfg.rate_limit))),
+        metrics: Arc::new(Metrics::default()),
+    })
 }
 
 /// Addresses as `a,b,c` for a key=value log field ("none" when empty).

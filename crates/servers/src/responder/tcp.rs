@@ -19,8 +19,10 @@ use super::metrics::inc;
 pub const MAX_TCP_CONNECTIONS: usize = 1024;
 /// A connection with no complete request for this long is closed.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for the rest of a started message, or to write a response.
-const TCP_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest time a started message may take to arrive whole, however
+/// slowly its bytes trickle in (a slow client is closed after it), and the
+/// longest wait to write a response.
+pub const TCP_IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after an accept error (e.g. out of file descriptors).
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -67,35 +69,27 @@ async fn connection(idx: usize, mut stream: TcpStream, peer: SocketAddr, answere
     let mut chunk = vec![0u8; MAX_REQUEST_LEN];
     let mut out = vec![0u8; RESPONSE_BASE_LEN + usize::from(answerer.max_padding) + 8];
     let m = &answerer.metrics;
+    // When the message now buffered in part began to arrive.
+    let mut started: Option<tokio::time::Instant> = None;
     loop {
-        // Idle between messages; the rest of a started one must come sooner.
-        let wait = if framer.buffered() == 0 {
-            TCP_IDLE_TIMEOUT
+        // Idle between messages; a started one must be whole within
+        // TCP_IO_TIMEOUT of its first bytes (a client trickling a byte at a
+        // time cannot hold the connection longer).
+        let deadline = if framer.buffered() == 0 {
+            started = None;
+            tokio::time::Instant::now() + TCP_IDLE_TIMEOUT
         } else {
-            TCP_IO_TIMEOUT
+            *started.get_or_insert_with(tokio::time::Instant::now) + TCP_IO_TIMEOUT
         };
-        match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
-            // At most MAX_REQUEST_LEN per read, drained below: never overfull.
-            Ok(Ok(n)) if n > 0 && framer.push(&chunk[..n]).is_ok() => {}
-            _ if framer.buffered() > 0 => {
-                inc(&m.malformed_dropped);
-                return;
-            }
-            _ => return,
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
+        let data = match &read {
+            Ok(Ok(n)) => chunk.get(..*n),
+            _ => None,
+        };
+        if !take_read(&mut framer, data, answerer) {
+            return;
         }
         loop {
-            let request = match framer.next_frame() {
-                Ok(Some((_, frame))) if wire::has_magic_cookie(&frame) => frame,
-                Ok(None) => break,
-                // Framing is lost: nothing after this can be trusted.
-                Ok(Some(_)) | Err(_) => {
-                    inc(&m.tcp_received);
-                    inc(&m.malformed_dropped);
-                    tracing::debug!(%peer, "closing tcp connection: not STUN");
-                    return;
-                }
-            };
-            inc(&m.tcp_received);
             let arrival = Arrival {
                 src: peer,
                 local: idx,
@@ -103,15 +97,80 @@ async fn connection(idx: usize, mut stream: TcpStream, peer: SocketAddr, answere
                 transport: Transport::Tcp,
                 at: std::time::Instant::now(),
             };
-            if let Outcome::Reply { len, .. } = answerer.answer(&request, arrival, &mut out) {
-                match tokio::time::timeout(TCP_IO_TIMEOUT, stream.write_all(&out[..len])).await {
-                    Ok(Ok(())) => {}
-                    _ => {
-                        inc(&m.send_errors);
-                        return;
+            match next_answer(&mut framer, answerer, arrival, &mut out) {
+                Step::More => break,
+                Step::Close => {
+                    tracing::debug!(%peer, "closing tcp connection: not STUN");
+                    return;
+                }
+                Step::Reply(len) => {
+                    match tokio::time::timeout(TCP_IO_TIMEOUT, stream.write_all(&out[..len])).await
+                    {
+                        Ok(Ok(())) => {}
+                        _ => {
+                            inc(&m.send_errors);
+                            return;
+                        }
                     }
                 }
             }
+        }
+    }
+}
+
+/// What to do next on a connection (the sans-IO part of [`connection`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// No complete message buffered: read more.
+    More,
+    /// Write `out[..len]` back on the connection, then ask again.
+    Reply(usize),
+    /// Framing is lost: close the connection (already counted).
+    Close,
+}
+
+/// Feeds one read to the connection's framer: `data` is what the read
+/// returned, `None` for an error or a timeout. False when the connection
+/// must close (end of stream, error, timeout, or a framer that refuses
+/// more); a message left unfinished is counted as malformed.
+pub(crate) fn take_read(framer: &mut Framer, data: Option<&[u8]>, answerer: &Answerer) -> bool {
+    match data {
+        // At most MAX_REQUEST_LEN per read, drained by `next_answer` after
+        // every read: never overfull.
+        Some(d) if !d.is_empty() && framer.push(d).is_ok() => true,
+        _ => {
+            if framer.buffered() > 0 {
+                inc(&answerer.metrics.malformed_dropped);
+            }
+            false
+        }
+    }
+}
+
+/// Answers the buffered messages until one gets an answer (written into
+/// `out`), more bytes are needed, or framing is lost. Messages that get no
+/// answer (dropped and counted by the answerer) are skipped.
+pub(crate) fn next_answer(
+    framer: &mut Framer,
+    answerer: &Answerer,
+    arrival: Arrival,
+    out: &mut [u8],
+) -> Step {
+    let m = &answerer.metrics;
+    loop {
+        let request = match framer.next_frame() {
+            Ok(Some((_, frame))) if wire::has_magic_cookie(&frame) => frame,
+            Ok(None) => return Step::More,
+            // Framing is lost: nothing after this can be trusted.
+            Ok(Some(_)) | Err(_) => {
+                inc(&m.tcp_received);
+                inc(&m.malformed_dropped);
+                return Step::Close;
+            }
+        };
+        inc(&m.tcp_received);
+        if let Outcome::Reply { len, .. } = answerer.answer(&request, arrival, out) {
+            return Step::Reply(len);
         }
     }
 }

@@ -54,7 +54,6 @@ async fn serve_batched(idx: usize, sockets: Arc<[UdpSocket]>, answerer: Arc<Answ
             let Some((data, src)) = input.get(i) else {
                 continue;
             };
-            inc(&answerer.metrics.udp_received);
             let arrival = Arrival {
                 src,
                 local: idx,
@@ -67,7 +66,7 @@ async fn serve_batched(idx: usize, sockets: Arc<[UdpSocket]>, answerer: Arc<Answ
             let Some(slot) = batch.slot() else {
                 continue;
             };
-            match answerer.answer(data, arrival, slot) {
+            match answerer.answer_datagram(data, arrival, slot) {
                 Outcome::Reply { len, via, to } if via == idx => batch.push(len, to),
                 Outcome::Reply { len, via, to } => {
                     // Rare (CHANGE-REQUEST): from the socket it names, now.
@@ -120,7 +119,6 @@ async fn serve_one_by_one(idx: usize, sockets: Arc<[UdpSocket]>, answerer: Arc<A
                 continue;
             }
         };
-        inc(&answerer.metrics.udp_received);
         let arrival = Arrival {
             src,
             local: idx,
@@ -128,7 +126,8 @@ async fn serve_one_by_one(idx: usize, sockets: Arc<[UdpSocket]>, answerer: Arc<A
             transport: Transport::Udp,
             at: std::time::Instant::now(),
         };
-        let Outcome::Reply { len, via, to } = answerer.answer(&input[..n], arrival, &mut out)
+        let Outcome::Reply { len, via, to } =
+            answerer.answer_datagram(&input[..n], arrival, &mut out)
         else {
             continue;
         };

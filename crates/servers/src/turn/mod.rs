@@ -281,7 +281,11 @@ impl Drop for TurnServer {
     }
 }
 
-fn new_core(cfg: &TurnServerConfig, t: TransportType, listen: SocketAddr) -> ProtoServer {
+pub(crate) fn new_core(
+    cfg: &TurnServerConfig,
+    t: TransportType,
+    listen: SocketAddr,
+) -> ProtoServer {
     let mut s = ProtoServer::new(t, listen, cfg.realm.clone());
     for (u, p) in &cfg.users {
         s.add_user(u.clone(), p.expose().to_string());
@@ -313,10 +317,10 @@ enum Inbound {
 
 /// Room for a Binding answer ([`Answerer::single_address`] caps PADDING at
 /// 0 bytes).
-const BINDING_OUT_LEN: usize = RESPONSE_BASE_LEN + 8;
+pub(crate) const BINDING_OUT_LEN: usize = RESPONSE_BASE_LEN + 8;
 
 /// True when `frame` is a STUN Binding request (type 0x0001, magic cookie).
-fn is_binding_request(frame: &[u8]) -> bool {
+pub(crate) fn is_binding_request(frame: &[u8]) -> bool {
     wire::has_magic_cookie(frame) && frame[..2] == [0x00, 0x01]
 }
 
@@ -324,7 +328,7 @@ fn is_binding_request(frame: &[u8]) -> bool {
 /// at `listen`, into `out`: the answer's length and where it goes (the
 /// sender; over UDP another port of it when RESPONSE-PORT asks), or `None`
 /// when it gets no answer (malformed).
-fn answer_binding(
+pub(crate) fn answer_binding(
     answerer: &Answerer,
     req: &[u8],
     from: SocketAddr,
@@ -434,7 +438,7 @@ struct Core {
     skew: Duration,
 }
 
-const MAX_RELAYS: usize = 256;
+pub(crate) const MAX_RELAYS: usize = 256;
 const MAX_STREAMS: usize = 256;
 
 impl Core {
@@ -583,6 +587,10 @@ async fn run_core(
         }
         let now = core.now();
         let out = match msg {
+            Inbound::Client { from, data } if !wire::guard::stun_proto_can_take(&data) => {
+                tracing::debug!(%from, "dropped a request stun-proto cannot take (NONCE)");
+                None
+            }
             Inbound::Client { from, data } => {
                 let t = Transmit::new(data.as_slice(), core.transport, from, core.listen);
                 core.server.recv(t, now).map(|b| b.build())

@@ -406,6 +406,61 @@ async fn tcp_binding_works_and_keeps_the_connection() {
     assert_eq!(r.metrics().snapshot().tcp_accepted, 2);
 }
 
+/// A slow client trickling one byte every 2 s never finishes its message:
+/// the connection is closed TCP_IO_TIMEOUT after the first bytes (not
+/// kept open by each byte), counted as malformed; a client that meanwhile
+/// sends whole requests keeps being answered.
+#[tokio::test]
+async fn tcp_slow_client_is_closed_after_the_message_deadline() {
+    let r = lab();
+    let a = r.addrs();
+    let mut slow = timeout(WAIT, TcpStream::connect(a.tcp[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    // A header announcing 400 bytes: the message can never be whole in time.
+    let (mut req, _) = request(|w| w.add_attribute(&Padding(380)).unwrap());
+    req.truncate(20);
+    let started = Instant::now();
+    slow.write_all(&req[..10]).await.unwrap();
+    let mut good = timeout(WAIT, TcpStream::connect(a.tcp[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    let bound = servers::responder::TCP_IO_TIMEOUT + Duration::from_secs(3);
+    let mut next = 10;
+    let closed_after = loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            started.elapsed() < bound,
+            "slow client still open after {bound:?}"
+        );
+        let (q, txid) = request(|_| {});
+        assert_eq!(
+            decode(&tcp_transact(&mut good, &q).await, a.tcp[0]).txid,
+            txid
+        );
+        // A write to a connection the server closed fails (at the latest on
+        // the second write, after the RST); so does a read returning EOF.
+        let byte = [req.get(next).copied().unwrap_or(0)];
+        next += 1;
+        let mut buf = [0u8; 1];
+        let write_failed = slow.write_all(&byte).await.is_err();
+        let eof = matches!(
+            timeout(Duration::from_millis(50), slow.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        );
+        if write_failed || eof {
+            break started.elapsed();
+        }
+    };
+    assert!(
+        closed_after >= servers::responder::TCP_IO_TIMEOUT - Duration::from_secs(1),
+        "closed after {closed_after:?}, before the deadline"
+    );
+    until(&r, |m| m.malformed_dropped == 1).await;
+}
+
 #[tokio::test]
 async fn garbage_truncated_and_non_requests_are_counted_never_answered() {
     let r = lab();
