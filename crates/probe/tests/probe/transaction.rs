@@ -297,6 +297,41 @@ async fn silent_server_times_out_after_all_transmissions() {
     assert_eq!(client.counters().timeouts, 1);
 }
 
+/// One client holds at most MAX_IN_FLIGHT transactions: one more is
+/// refused at once (`TooManyInFlight`), the others run to their deadline.
+#[tokio::test(start_paused = true)]
+async fn transactions_in_flight_are_capped() {
+    use probe::stun::transaction::MAX_IN_FLIGHT;
+    let server = udp_answerer(v4(), Mode::Silent).await;
+    let client = Arc::new(UdpStunClient::bind(v4()).await.expect("bind client"));
+    // Long timers (the clock is paused: no real wait) so that none of the
+    // first transactions can end while the last ones are still submitted.
+    let cfg = RetransmitConfig {
+        initial_rto: Duration::from_secs(20),
+        max_rto: Duration::from_secs(20),
+        rc: 2,
+        rm: 2,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..=MAX_IN_FLIGHT {
+        let (client, to) = (client.clone(), server.addr);
+        let (_, req) = binding_request(None, None, None, true);
+        set.spawn(async move { client.request(req, to, cfg, deadline).await });
+    }
+    let (mut refused, mut timed_out) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        match r.expect("request task") {
+            Err(TransactionError::TooManyInFlight) => refused += 1,
+            Err(TransactionError::Timeout { .. } | TransactionError::Deadline { .. }) => {
+                timed_out += 1
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((refused, timed_out), (1, MAX_IN_FLIGHT));
+}
+
 #[tokio::test(start_paused = true)]
 async fn deadline_ends_a_long_transaction() {
     let server = udp_answerer(v4(), Mode::Silent).await;
