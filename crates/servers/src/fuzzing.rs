@@ -31,7 +31,8 @@ use crate::responder::answer::{
 use crate::responder::tcp::{Step, next_answer, take_read};
 use crate::responder::{MetricsSnapshot, ResponderConfig, ResponderError, answerer_for};
 use crate::turn::{
-    BINDING_OUT_LEN, MAX_RELAYS, TurnServerConfig, answer_binding, is_binding_request, new_core,
+    BINDING_OUT_LEN, MAX_RELAYS, MAX_STREAMS, TurnServerConfig, answer_binding, is_binding_request,
+    new_core,
 };
 
 pub use turn_server_proto::stun::Instant as SansInstant;
@@ -285,7 +286,7 @@ impl TurnCore {
         now: SansInstant,
     ) -> Result<Vec<Sent>, &'static str> {
         let mut sent = Vec::new();
-        if self.transport == TransportType::Tcp {
+        if self.transport == TransportType::Tcp && self.streams.len() < MAX_STREAMS {
             self.streams.insert(from);
         }
         if is_binding_request(data) {

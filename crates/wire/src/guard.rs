@@ -21,8 +21,8 @@ const NONCE_COOKIE: &[u8] = b"obMatJos2";
 const NONCE: u16 = 0x0015;
 
 /// False when `msg` is a STUN message (magic cookie) carrying a NONCE that
-/// starts with the nonce cookie and whose 4th byte after it is inside a
-/// UTF-8 character: what stun-proto 2.0.4 panics on. True for everything
+/// starts with the nonce cookie and whose byte at index 4 after it (the
+/// 5th) is inside a UTF-8 character: what stun-proto 2.0.4 panics on. True for everything
 /// else (including what is not STUN at all: ChannelData, garbage).
 pub fn stun_proto_can_take(msg: &[u8]) -> bool {
     if !crate::has_magic_cookie(msg) {

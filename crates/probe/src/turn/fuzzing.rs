@@ -143,6 +143,10 @@ impl TurnClientHarness {
     /// One datagram or frame from the server, arrived at `at` (tap) and
     /// `now` (client). True when the tap read it as an answer.
     pub fn receive(&mut self, frame: &[u8], now: SansInstant, at: Instant) -> bool {
+        // As `Session::handle_frame`.
+        if !wire::guard::stun_proto_can_take(frame) {
+            return false;
+        }
         let answer = self.tap.inspect(frame, at);
         deliver(
             &mut self.client,

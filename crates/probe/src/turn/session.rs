@@ -112,10 +112,6 @@ pub(super) fn deliver(
     to: SocketAddr,
     now: turn_client_proto::stun::Instant,
 ) {
-    if !wire::guard::stun_proto_can_take(frame) {
-        tracing::debug!(%remote, len = frame.len(), "dropped an answer stun-proto cannot take (NONCE)");
-        return;
-    }
     let t = Transmit::new(frame, transport, remote, to);
     if let TurnRecvRet::PeerData(d) = client.recv(t, now)
         && peer_data.len() < MAX_PEER_DATA
@@ -220,6 +216,12 @@ impl Session {
     /// Hands what arrived on the connection whose local address is `to` to
     /// the client (through the tap) and keeps the peer data it yields.
     pub(super) fn handle_frame(&mut self, frame: &[u8], to: SocketAddr) {
+        // What stun-proto would panic on is dropped before anything (the
+        // tap included) reads it.
+        if !wire::guard::stun_proto_can_take(frame) {
+            tracing::debug!(remote = %self.remote, len = frame.len(), "dropped an answer stun-proto cannot take (NONCE)");
+            return;
+        }
         if self.tap.inspect(frame, Instant::now()) {
             // An answer: the request it ends is no longer in flight, and
             // the next one (the stage script's, or the client's own retry

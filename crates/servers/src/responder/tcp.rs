@@ -89,6 +89,7 @@ async fn connection(idx: usize, mut stream: TcpStream, peer: SocketAddr, answere
         if !take_read(&mut framer, data, answerer) {
             return;
         }
+        let filled = framer.buffered();
         loop {
             let arrival = Arrival {
                 src: peer,
@@ -114,6 +115,12 @@ async fn connection(idx: usize, mut stream: TcpStream, peer: SocketAddr, answere
                     }
                 }
             }
+        }
+        // A message was taken whole: what is left began with this read, so
+        // its deadline starts now (a pipelining client whose reads end
+        // mid-message is never closed while its messages keep completing).
+        if framer.buffered() < filled {
+            started = None;
         }
     }
 }

@@ -439,7 +439,7 @@ struct Core {
 }
 
 pub(crate) const MAX_RELAYS: usize = 256;
-const MAX_STREAMS: usize = 256;
+pub(crate) const MAX_STREAMS: usize = 256;
 
 impl Core {
     /// The listener's clock: real time plus the injected skew.
