@@ -329,3 +329,140 @@ NAT with Address and Port Dependent Filtering!
     assert_eq!(d.origins, ["203.0.113.100:3478", "203.0.113.101:3478"]);
     assert_eq!(dep("NAT with Address Dependent Filtering!"), Some(Dep::Ad));
 }
+
+/// A Binding request (RFC 8489) with transaction id `tid`.
+fn binding(tid: [u8; 12]) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    m.extend_from_slice(&tid);
+    m
+}
+
+/// Reads one STUN message from `s`; its transaction id and the IPv4
+/// address of its XOR-MAPPED-ADDRESS.
+fn read_answer(s: &mut std::net::TcpStream) -> ([u8; 12], Option<Ipv4Addr>) {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    s.read_exact(&mut head).expect("an answer header");
+    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("an answer body");
+    let tid: [u8; 12] = head[8..20].try_into().expect("12 bytes");
+    let mut at = 0;
+    let mut mapped = None;
+    while at + 4 <= body.len() {
+        let t = u16::from_be_bytes([body[at], body[at + 1]]);
+        let l = usize::from(u16::from_be_bytes([body[at + 2], body[at + 3]]));
+        if t == 0x0020 && l == 8 && at + 12 <= body.len() {
+            let ip = u32::from_be_bytes(body[at + 8..at + 12].try_into().expect("4 bytes"));
+            mapped = Some(Ipv4Addr::from(ip ^ 0x2112_a442));
+        }
+        at += 4 + l.div_ceil(4) * 4;
+    }
+    (tid, mapped)
+}
+
+/// `natscope serve`'s TCP limits through a real NAT (EIM/APDF, conntrack
+/// tracking the connections): from behind it, a slow client trickling a
+/// byte every 2 s of a message it never finishes is closed 10 s after its
+/// first bytes, while a client pipelining requests split across writes
+/// (its buffer never empty) keeps being answered, each answer naming the
+/// NAT's public address.
+#[test]
+fn tcp_slow_client_closed_pipelining_client_served_behind_the_nat() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let lab = match Lab::up(LabSpec::new(NatBehaviour::EimApdf)) {
+        Ok(lab) => lab,
+        Err(e) => panic!("the NAT lab could not start: {e}"),
+    };
+    let a = lab.addrs().clone();
+    let handle = rt.handle().clone();
+    let responder = lab
+        .run_in(Ns::Server, move || {
+            let _guard = handle.enter();
+            Responder::start(ResponderConfig {
+                primary: IpAddr::V4(a.server_primary),
+                port: 3478,
+                ..ResponderConfig::default()
+            })
+        })
+        .expect("server namespace")
+        .expect("responder starts in the server namespace");
+    let server = std::net::SocketAddr::from((lab.addrs().server_primary, 3478));
+    let public = lab.addrs().expected_public;
+    let (closed_after, answered) = lab
+        .run_in(Ns::Client, move || {
+            use std::io::{Read, Write};
+            use std::time::{Duration, Instant};
+            let wait = Some(Duration::from_secs(3));
+            let mut slow = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(3))
+                .expect("slow client connects through the NAT");
+            let mut good = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(3))
+                .expect("pipelining client connects through the NAT");
+            good.set_read_timeout(wait).expect("timeout");
+            slow.set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
+            // A header announcing 400 bytes, sent 10 bytes then a byte at a time.
+            let mut hdr = binding([1; 12]);
+            hdr[2..4].copy_from_slice(&400u16.to_be_bytes());
+            let started = Instant::now();
+            slow.write_all(&hdr[..10]).expect("first bytes");
+            let mut n = 0u8;
+            let mut next_tid = || {
+                n += 1;
+                [n; 12]
+            };
+            let first = next_tid();
+            good.write_all(&binding(first)[..10]).expect("write");
+            let mut pending = (binding(first)[10..].to_vec(), first);
+            let mut answered = 0;
+            let mut at = 10;
+            loop {
+                std::thread::sleep(Duration::from_secs(2));
+                assert!(
+                    started.elapsed() < Duration::from_secs(14),
+                    "slow client still open after 14 s"
+                );
+                let tid = next_tid();
+                let q = binding(tid);
+                let mut w = std::mem::take(&mut pending.0);
+                w.extend_from_slice(&q[..10]);
+                good.write_all(&w).expect("pipelining write");
+                let (got, mapped) = read_answer(&mut good);
+                assert_eq!(got, pending.1, "answer to the pending request");
+                assert_eq!(mapped, Some(public), "mapped address is the NAT's");
+                answered += 1;
+                pending = (q[10..].to_vec(), tid);
+                let mut b = [0u8; 1];
+                let write_failed = slow.write_all(&[hdr.get(at).copied().unwrap_or(0)]).is_err();
+                at += 1;
+                let eof = matches!(slow.read(&mut b), Ok(0))
+                    || matches!(slow.read(&mut b), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut);
+                if write_failed || eof {
+                    return (started.elapsed(), answered);
+                }
+            }
+        })
+        .expect("client namespace");
+    assert!(
+        closed_after >= std::time::Duration::from_secs(9),
+        "closed after {closed_after:?}, before the 10 s deadline"
+    );
+    assert!(answered >= 4, "{answered} pipelined answers");
+    // Both messages left unfinished are counted malformed: the slow
+    // client's, and the pipelining client's last one (it hung up with it
+    // started, when the closure returned).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut m = responder.metrics().snapshot();
+    while m.malformed_dropped < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        m = responder.metrics().snapshot();
+    }
+    assert_eq!(m.tcp_accepted, 2, "{m:?}");
+    assert_eq!(m.malformed_dropped, 2, "{m:?}");
+    assert_eq!(m.success_responses, answered, "{m:?}");
+    eprintln!("slow client closed after {closed_after:?}; {answered} pipelined answers");
+}
