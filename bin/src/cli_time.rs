@@ -25,6 +25,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A duration written the way [`parse_duration`] reads it: `500ms`, `3s`,
+/// `1m` (whole minutes), `90s`.
+pub fn show(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
 /// Parses a duration that may be negative (`-60`, `-1h` — e.g. an
 /// already expired REST credential, to test the server's check); the
 /// result is in whole seconds. Units as [`parse_duration`], plus `h`.

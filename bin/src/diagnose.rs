@@ -161,7 +161,7 @@ pub fn plan(servers: &[NamedServer], skips: Skips) -> Plan {
 }
 
 /// The servers `--lab` starts; stopped at the end of the run.
-struct EmbeddedLab {
+pub(crate) struct EmbeddedLab {
     stun: Responder,
     turn: TurnServer,
     password: Secret,
@@ -171,7 +171,7 @@ const LAB_USER: &str = "natscope";
 const LAB_REALM: &str = "natscope.lab";
 
 impl EmbeddedLab {
-    async fn start() -> anyhow::Result<Self> {
+    pub(crate) async fn start() -> anyhow::Result<Self> {
         let stun = Responder::start(ResponderConfig::loopback_lab())
             .map_err(|e| anyhow::anyhow!("cannot start the embedded STUN responder: {e}"))?;
         // A fresh password per run: nothing to leak, nothing to guess.
@@ -194,7 +194,7 @@ impl EmbeddedLab {
     }
 
     /// The lab's servers, as a user would name them.
-    fn servers(&self) -> anyhow::Result<Vec<NamedServer>> {
+    pub(crate) fn servers(&self) -> anyhow::Result<Vec<NamedServer>> {
         let addrs = self.stun.addrs();
         let mut labels: Vec<String> = [Some(addrs.primary), addrs.alternate]
             .into_iter()
@@ -214,7 +214,12 @@ impl EmbeddedLab {
             .collect()
     }
 
-    async fn stop(self) {
+    /// The CA certificate (PEM) the TLS listener's certificate chains to.
+    pub(crate) fn turn_ca_pem(&self) -> &str {
+        self.turn.ca_pem()
+    }
+
+    pub(crate) async fn stop(self) {
         self.stun.shutdown().await;
         self.turn.shutdown();
     }

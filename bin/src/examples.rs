@@ -35,6 +35,12 @@ pub const ICE: &str = "Examples:
   natscope ice --stun stun:stun.example.org --turn turn:turn.example.org --username alice --password s3cret
   natscope ice --ice-servers ice.json --filter relay-relay --connect-timeout 5s";
 
+/// `natscope browser`.
+pub const BROWSER: &str = "Examples:
+  natscope browser --lab --headless chromium
+  natscope browser --ice-servers ice.json
+  natscope browser turn:turn.example.org --username alice --password s3cret --headless firefox -o browser.html";
+
 /// `natscope report`.
 pub const REPORT: &str = "Examples:
   natscope report render natscope.json -o natscope.html

@@ -13,6 +13,7 @@
 //!   probe is sent;
 //! - `130`: interrupted (Ctrl-C), after removing any port mapping made.
 
+mod browser_cmd;
 mod cli_time;
 mod diagnose;
 mod examples;
@@ -99,6 +100,9 @@ enum Command {
     /// Test port mapping (UPnP IGD, NAT-PMP, PCP) on the gateway: map, check, remove (docs/portmap.md).
     #[command(after_help = examples::PORTMAP)]
     Portmap(portmap_cmd::PortmapCmd),
+    /// A real browser as the other peer: what it gathers, and whether it connects to natscope (docs/browser.md).
+    #[command(after_help = examples::BROWSER)]
+    Browser(browser_cmd::BrowserCmd),
     /// Run the whole diagnosis (with --lab: against embedded loopback servers).
     #[command(after_help = examples::DIAGNOSE)]
     Diagnose(diagnose::DiagnoseArgs),
@@ -205,6 +209,7 @@ fn main() -> ExitCode {
             Command::Nat(args) => nat_cmd::run(args).await,
             Command::Report(args) => report_cmd::run(args).await,
             Command::Ice(args) => ice_cmd::run(args).await,
+            Command::Browser(args) => browser_cmd::run(args).await,
             Command::Portmap(args) => portmap_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),
             #[cfg(target_os = "linux")]

@@ -2,6 +2,7 @@
 //! optional Prometheus `/metrics` endpoint. See docs/serve.md.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -51,6 +52,16 @@ pub struct ServeArgs {
     /// 127.0.0.1:9478.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Start natscope's own servers on loopback instead — what `diagnose
+    /// --lab` uses (RFC 5780 STUN; TURN over UDP, TCP and TLS with a fresh
+    /// CA and password) — and print their iceServers JSON (with the
+    /// password) for `natscope browser`, `ice` and `turn`.
+    #[arg(long, conflicts_with_all = ["primary", "alternate", "port", "alt_port", "metrics"])]
+    pub embedded: bool,
+    /// With --embedded: write the CA certificate the TLS listener chains to
+    /// (pass it as --ca).
+    #[arg(long, value_name = "FILE", requires = "embedded")]
+    pub ca_out: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -74,8 +85,40 @@ impl ServeArgs {
     }
 }
 
+/// With `--embedded`: the embedded servers until SIGINT or SIGTERM. The
+/// iceServers JSON (it holds the run's password) goes to stdout only.
+async fn run_embedded(args: &ServeArgs) -> anyhow::Result<()> {
+    let lab = crate::diagnose::EmbeddedLab::start().await?;
+    let uris: Vec<_> = lab.servers()?.into_iter().map(|s| s.uri).collect();
+    if let Some(path) = &args.ca_out {
+        std::fs::write(path, lab.turn_ca_pem())
+            .with_context(|| format!("cannot write --ca-out {}", path.display()))?;
+        eprintln!(
+            "natscope serve: CA certificate written to {}",
+            path.display()
+        );
+    }
+    let json = serde_json::json!({ "iceServers": model::servers::ice_servers_json(&uris) });
+    println!("{json}");
+    eprintln!(
+        "natscope serve: natscope's servers run on loopback until Ctrl-C; save the line above \
+         as ice.json and try: natscope browser --ice-servers ice.json{} --headless chromium",
+        args.ca_out
+            .as_ref()
+            .map(|p| format!(" --ca {}", p.display()))
+            .unwrap_or_default()
+    );
+    crate::signals::stop_requested().await?;
+    lab.stop().await;
+    eprintln!("natscope serve: stopped");
+    Ok(())
+}
+
 /// Runs the responder until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.embedded {
+        return run_embedded(&args).await;
+    }
     let responder = Responder::start(args.config()).context("cannot start the STUN responder")?;
     // Every socket is bound before anything is said to be listening.
     let metrics_listener = match args.metrics {

@@ -670,7 +670,9 @@ impl Lab {
         }
     }
 
-    pub(crate) fn workdir(&self) -> &std::path::Path {
+    /// The lab's working directory (configuration and logs of the
+    /// programs it started, e.g. `turnserver.log`); deleted with the lab.
+    pub fn workdir(&self) -> &std::path::Path {
         &self.workdir
     }
     pub(crate) fn ensure_workdir(&self) -> Result<(), LabError> {

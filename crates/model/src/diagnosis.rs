@@ -309,6 +309,28 @@ finding_ids! {
     PortmapNoTraffic => "portmap-no-traffic",
     /// No port mapping protocol answered on the gateway.
     PortmapUnavailable => "portmap-unavailable",
+    /// A real browser gathered no ICE candidate at all, not even a host
+    /// one (WebRTC disabled or restricted in the browser).
+    BrowserNoCandidates => "browser-no-candidates",
+    /// A real browser got no relay candidate from a TURN server (natscope's
+    /// own TURN test may have relayed through the same server).
+    BrowserNoRelayCandidate => "browser-no-relay-candidate",
+    /// A real browser reported candidate errors (`icecandidateerror`) for
+    /// a STUN/TURN URL: server not reached (701), credentials refused
+    /// (401)…
+    BrowserCandidateError => "browser-candidate-error",
+    /// A real browser gathered relay candidates but did not connect to
+    /// natscope's peer under policy `relay`.
+    BrowserRelayFailed => "browser-relay-failed",
+    /// A real browser did not connect to natscope's peer under policy
+    /// `all`.
+    BrowserConnectFailed => "browser-connect-failed",
+    /// A real browser connected to natscope's peer only through a TURN
+    /// relay: no direct path worked.
+    BrowserRelayOnly => "browser-relay-only",
+    /// A `turns:` URL names an IP address: Firefox makes no relay
+    /// candidate from it (Chromium does).
+    BrowserTurnsIpLiteral => "browser-turns-ip-literal",
     /// A section did not finish within the overall deadline.
     SectionTimeout => "section-timeout",
     /// A section could not produce a result (a local error).

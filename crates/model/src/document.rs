@@ -56,6 +56,12 @@ pub struct Report {
     /// not run".
     #[serde(default = "not_run")]
     pub portmap: Section<PortmapSection>,
+    /// A real browser's view: what it gathered with the same servers and
+    /// whether it connected to natscope's WebRTC peer (`natscope browser`).
+    /// Reports written before this section existed read as "not tested:
+    /// not run".
+    #[serde(default = "not_run")]
+    pub browser: Section<crate::browser::BrowserSection>,
     /// Plain-language summary and the checks.
     pub summary: Summary,
 }
@@ -130,6 +136,7 @@ impl Report {
             turn: not_run(),
             ice: not_run(),
             portmap: not_run(),
+            browser: not_run(),
             summary: Summary::default(),
         }
     }

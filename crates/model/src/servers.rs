@@ -597,6 +597,53 @@ pub enum IceServersError {
     },
 }
 
+/// The `iceServers` array a browser's `RTCPeerConnection` takes: one entry
+/// per server, `username`/`credential` on `turn:`/`turns:` entries that
+/// carry them. It HOLDS CREDENTIALS: give it only to the browser (over a
+/// protected channel) or to the user who owns them, never to a log or a
+/// report. [`parse_ice_servers`] reads it back.
+pub fn ice_servers_json(servers: &[ServerUri]) -> Value {
+    Value::Array(
+        servers
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::json!({ "urls": s.to_string() });
+                if s.scheme.is_turn()
+                    && let (Some(u), Some(c)) = (&s.username, &s.credential)
+                {
+                    v["username"] = serde_json::json!(u);
+                    v["credential"] = serde_json::json!(c.expose());
+                }
+                v
+            })
+            .collect(),
+    )
+}
+
+/// Whether two spellings name the same STUN/TURN server URL, as a browser
+/// and a configuration may write it: `turn:x` and `turn:x:3478?transport=udp`
+/// do; `turns:x` and the `turns:x:5349?transport=tcp` Chromium reports do.
+pub fn same_server_url(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let key = |s: &str| {
+        ServerUri::parse(s).ok().map(|u| {
+            (
+                u.scheme.is_turn(),
+                u.scheme.is_secure(),
+                u.host.clone(),
+                u.port_or_default(),
+                u.ice_transport().ok(),
+            )
+        })
+    };
+    match (key(a), key(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// Reads a WebRTC `iceServers` file (see [`parse_ice_servers`]).
 pub fn load_ice_servers(path: &Path) -> Result<Vec<ServerUri>, IceServersError> {
     let source_name = path.display().to_string();

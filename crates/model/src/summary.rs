@@ -174,6 +174,16 @@ check_ids! {
     IceRelayTls => "ice-relay-tls",
     /// A port mapping protocol made a test mapping and removed it.
     Portmap => "portmap",
+    /// A real browser gathered a candidate under ICE transport policy
+    /// `all` and, when TURN servers were configured, a relay candidate
+    /// under policy `relay`.
+    BrowserGather => "browser-gather",
+    /// A real browser connected to natscope's WebRTC peer under policy
+    /// `all`.
+    BrowserConnect => "browser-connect",
+    /// A real browser connected to natscope's WebRTC peer under policy
+    /// `relay` (through a TURN server).
+    BrowserRelay => "browser-relay",
     /// The interfaces could be read (made only when they could not).
     Interfaces => "interfaces",
     /// The NAT classification finished (made only when it did not).

@@ -19,6 +19,9 @@
 //!   turn-client-proto family: every stage timed and named.
 //! - [`ice`]: two ICE agents (rice-proto) on this machine, connected to each
 //!   other per candidate type, with a WebRTC data channel (str0m).
+//! - [`browser`]: the other end of `natscope browser`: answers the page's
+//!   steps, runs natscope's WebRTC peer (str0m) for the browser to connect
+//!   to, and starts a headless Chromium or Firefox.
 //! - [`portmap`]: UPnP IGD, NAT-PMP and PCP: can the gateway open a port,
 //!   and does its external address match what STUN sees (double NAT)?
 //! - [`push`]: one HTTP PUT of metrics to a Prometheus Pushgateway
@@ -62,6 +65,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod browser;
 pub mod ice;
 pub mod icmp;
 pub mod interfaces;

@@ -23,6 +23,11 @@ use model::servers::{Host, ServerUri, Transport, default_port};
 /// At most this many SRV records are followed per name (bounds the work a
 /// hostile zone can cause).
 pub const MAX_SRV_RECORDS: usize = 16;
+/// How long AAAA may take once A has answered (after RFC 8305 §3's
+/// "Resolution Delay", which is 50 ms for starting connections; longer
+/// here so that a report lists IPv6 addresses a recursive resolver gives a
+/// little later).
+pub const RESOLUTION_DELAY: Duration = Duration::from_millis(300);
 
 /// One address to contact a server at, over one transport.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -290,13 +295,39 @@ impl Resolver {
     }
 
     /// A and AAAA of `host`, queried together; IPv4 first. An error only
-    /// when neither family has an address.
+    /// when neither family has an address. Once A has answered with
+    /// addresses, AAAA gets [`RESOLUTION_DELAY`] more (after RFC 8305 §3):
+    /// a name in the hosts file with IPv4 only, or a DNS server that drops
+    /// AAAA queries, must not cost the whole DNS budget.
     async fn lookup_ips(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
         let name = fqdn(host);
-        let (v4, v6) = tokio::join!(
-            self.inner.ipv4_lookup(name.clone()),
-            self.inner.ipv6_lookup(name)
-        );
+        let v4 = self.inner.ipv4_lookup(name.clone());
+        let v6 = self.inner.ipv6_lookup(name);
+        tokio::pin!(v4, v6);
+        let has = |r: &Result<hickory_resolver::lookup::Lookup, NetError>| {
+            r.as_ref().is_ok_and(|l| !l.answers().is_empty())
+        };
+        let late = || {
+            NetError::from(format!(
+                "no AAAA answer within {} ms of the A answer",
+                RESOLUTION_DELAY.as_millis()
+            ))
+        };
+        // IPv4 is what natscope uses first: after an A answer, AAAA gets
+        // RESOLUTION_DELAY more; an early AAAA answer waits for A in full.
+        let (v4, v6) = tokio::select! {
+            a = &mut v4 => {
+                let b = if has(&a) {
+                    tokio::time::timeout(RESOLUTION_DELAY, &mut v6)
+                        .await
+                        .unwrap_or_else(|_| Err(late()))
+                } else {
+                    v6.await
+                };
+                (a, b)
+            }
+            b = &mut v6 => (v4.await, b),
+        };
         let mut ips = Vec::new();
         let mut errors = Vec::new();
         match v4 {

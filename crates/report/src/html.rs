@@ -11,6 +11,7 @@
 //! writer type, whose only way to write a runtime string is to escape it:
 //! markup can only be a string literal of this crate.
 
+mod browser;
 mod ice;
 mod interfaces;
 mod nat;
@@ -38,8 +39,8 @@ const STYLE: &str = include_str!("html/style.css");
 /// Render a report as one self-contained HTML page.
 ///
 /// The verdict in plain words comes first, then the NAT type with a diagram,
-/// the STUN servers with an RTT chart, TURN, ICE, port mapping, the
-/// interfaces, and the raw JSON (embedded so that [`Report::from_json`]
+/// the STUN servers with an RTT chart, TURN, ICE, port mapping, a real
+/// browser's view, the interfaces, and the raw JSON (embedded so that [`Report::from_json`]
 /// reads it back unchanged from the element with id [`JSON_ELEMENT_ID`]).
 pub fn render(report: &Report) -> String {
     let mut h = Html::new();
@@ -65,6 +66,7 @@ pub fn render(report: &Report) -> String {
     turn::section(&mut h, &report.turn);
     ice::section(&mut h, &report.ice);
     portmap::section(&mut h, &report.portmap);
+    browser::section(&mut h, &report.browser);
     interfaces::section(&mut h, &report.interfaces);
     raw_json(&mut h, report);
     h.m("</main>\n<footer>Made by ")
@@ -422,6 +424,7 @@ mod tests {
                 "turn",
                 "ice",
                 "portmap",
+                "browser",
                 "interfaces",
                 "raw-json",
             ] {

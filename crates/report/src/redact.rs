@@ -159,4 +159,63 @@ mod tests {
         assert!(red.options.redacted);
         assert!(crate::from_json(&json).is_ok());
     }
+
+    #[test]
+    fn the_browser_section_is_redacted() {
+        use model::browser::*;
+        use model::ice::CandidateType;
+        let p = public_v4();
+        let mut r = Report::new("browser", "2026-11-23T00:00:00Z");
+        let candidate = |address: String| BrowserCandidate {
+            kind: CandidateType::Srflx,
+            protocol: "udp".into(),
+            address,
+            mdns: false,
+            port: 54321,
+            url: Some("stun:stun.example.net:3478".into()),
+            relay_protocol: None,
+            tcp_type: None,
+            at_ms: 1.0,
+        };
+        r.browser = model::Section::Tested(BrowserSection {
+            gathering: vec![BrowserGathering {
+                policy: BrowserPolicy::All,
+                complete: true,
+                total_ms: 10.0,
+                candidates: vec![
+                    candidate(p.to_string()),
+                    candidate("0c6d3f2a-5b1e-4e7a-9d3c-1f2e3d4c5b6a.local".into()),
+                ],
+                errors: Vec::new(),
+                servers: Vec::new(),
+            }],
+            connections: vec![BrowserConnection {
+                policy: BrowserPolicy::All,
+                outcome: BrowserOutcome::Connected,
+                failure: None,
+                ice_connected_ms: None,
+                channel_open_ms: None,
+                round_trip_ms: None,
+                echoed: 0,
+                sent: 0,
+                selected: Some(BrowserSelectedPair {
+                    local: CandidateType::Srflx,
+                    local_protocol: "udp".into(),
+                    relay_protocol: None,
+                    remote: CandidateType::Host,
+                    local_address: format!("{p}:54321"),
+                    remote_address: "192.168.1.2:40000".into(),
+                }),
+                stats: None,
+                peer_saw: Some(format!("packets from {p}:54321")),
+            }],
+            ..BrowserSection::default()
+        });
+        let json = redact(&r).to_json_pretty();
+        assert!(!json.contains(&p.to_string()), "{json}");
+        assert!(json.contains("\"203.0.113.1\"") && json.contains("203.0.113.1:54321"));
+        assert!(json.contains("0c6d3f2a-5b1e-4e7a-9d3c-1f2e3d4c5b6a.local"));
+        assert!(json.contains("192.168.1.2:40000"));
+        assert!(crate::from_json(&json).is_ok());
+    }
 }

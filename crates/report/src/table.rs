@@ -10,6 +10,7 @@
 
 use crate::{Report, format, sanitize};
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets};
+use model::browser::{BrowserOutcome, BrowserSection};
 use model::diagnosis::Severity;
 use model::ice::IceSection;
 use model::interfaces::Interfaces;
@@ -64,6 +65,7 @@ pub fn render(report: &Report, opts: TableOptions) -> String {
     r.section(&mut out, "Port mapping", &report.portmap, |o, c| {
         r.portmap(c, o)
     });
+    r.section(&mut out, "Browser", &report.browser, |o, c| r.browser(c, o));
     out
 }
 
@@ -725,5 +727,149 @@ impl Renderer {
             self.para(out, &first, "  ", &clean(l));
         }
         out.push('\n');
+    }
+
+    /// The browser, then one gathering row and one connection row per
+    /// ICE transport policy, and the candidate errors between them.
+    fn browser(&self, b: &BrowserSection, out: &mut String) {
+        use crate::format::browser as fb;
+        let who = format!("{}, {}", fb::name(b), fb::launched(&b.launched));
+        self.para(out, "", "  ", &clean(&who));
+        if !b.browser.user_agent.trim().is_empty() {
+            self.para(out, "user agent: ", "  ", &clean(&b.browser.user_agent));
+        }
+        out.push('\n');
+        if b.gathering.is_empty() {
+            let _ = writeln!(out, "  (no gathering)\n");
+        } else {
+            self.heading(out, "Gathering");
+            let mut t = self.table();
+            t.set_header(vec![
+                "policy",
+                "candidates",
+                "mDNS",
+                "errors",
+                "total",
+                "complete",
+            ]);
+            for g in &b.gathering {
+                let (complete, color) = if g.complete {
+                    ("yes", None)
+                } else {
+                    ("no", Some(Color::Yellow))
+                };
+                let none = g.candidates.is_empty();
+                t.add_row(vec![
+                    self.cell(g.policy.as_str(), None),
+                    self.cell(&fb::candidates(g), none.then_some(Color::Red)),
+                    self.cell(&fb::mdns(g).to_string(), None),
+                    self.cell(
+                        &g.errors.len().to_string(),
+                        (!g.errors.is_empty()).then_some(Color::Yellow),
+                    ),
+                    self.cell(&format::ms(g.total_ms), None),
+                    self.cell(complete, color),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[5, 2, 4]);
+        }
+        // The same error repeats once per local address: one row each.
+        let mut errors: Vec<(&str, u16, &str, &str, usize)> = Vec::new();
+        for g in &b.gathering {
+            for e in &g.errors {
+                let key = (g.policy.as_str(), e.code, e.url.as_str(), e.text.as_str());
+                match errors.iter_mut().find(|x| (x.0, x.1, x.2, x.3) == key) {
+                    Some(x) => x.4 += 1,
+                    None => errors.push((key.0, key.1, key.2, key.3, 1)),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            self.heading(out, "Candidate errors");
+            let mut t = self.table();
+            t.set_header(vec!["policy", "code", "URL", "error"]);
+            for (policy, code, url, text, n) in errors {
+                let code = if n > 1 {
+                    format!("{code} ×{n}")
+                } else {
+                    code.to_string()
+                };
+                t.add_row(vec![
+                    self.cell(policy, None),
+                    self.cell(&code, Some(Color::Yellow)),
+                    self.cell(url, None),
+                    self.cell(text, None),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[0]);
+        }
+        if !b.connections.is_empty() {
+            self.heading(out, "Connection to natscope's peer");
+            let mut t = self.table();
+            t.set_header(vec![
+                "policy",
+                "outcome",
+                "selected pair",
+                "connected in",
+                "round trip",
+                "getStats",
+            ]);
+            let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), format::ms);
+            for c in &b.connections {
+                let color = match c.outcome {
+                    BrowserOutcome::Connected => Color::Green,
+                    BrowserOutcome::Failed | BrowserOutcome::TimedOut => Color::Red,
+                };
+                let outcome = match (c.outcome, &c.failure) {
+                    (BrowserOutcome::Failed | BrowserOutcome::TimedOut, Some(f)) => {
+                        format!("{}: {f}", fb::outcome(c.outcome))
+                    }
+                    (BrowserOutcome::Failed | BrowserOutcome::TimedOut, None)
+                    | (BrowserOutcome::Connected, _) => fb::outcome(c.outcome).to_owned(),
+                };
+                let pair = c.selected.as_ref().map_or_else(|| "-".to_owned(), fb::pair);
+                // The data channel's median round trip, and how many of
+                // the messages sent came back.
+                let channel = match c.round_trip_ms {
+                    Some(rt) => format!("{} ({}/{})", format::ms(rt), c.echoed, c.sent),
+                    None if c.sent > 0 => format!("- ({}/{})", c.echoed, c.sent),
+                    None => "-".to_owned(),
+                };
+                let stats: Vec<String> = c
+                    .stats
+                    .iter()
+                    .flat_map(|s| {
+                        [
+                            s.current_rtt_ms.map(|v| format!("RTT {}", format::ms(v))),
+                            s.available_outgoing_bitrate
+                                .map(|v| format!("{} out", format::bitrate(v))),
+                        ]
+                    })
+                    .flatten()
+                    .collect();
+                t.add_row(vec![
+                    self.cell(c.policy.as_str(), None),
+                    self.cell(&outcome, Some(color)),
+                    self.cell(&pair, None),
+                    self.cell(&ms(c.ice_connected_ms), None),
+                    self.cell(&channel, None),
+                    self.cell(
+                        &if stats.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            stats.join(", ")
+                        },
+                        None,
+                    ),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[5, 3, 4]);
+        }
+        for n in &b.not_tested {
+            self.para(out, "not tested: ", "  ", &clean(n));
+        }
+        if !b.not_tested.is_empty() {
+            out.push('\n');
+        }
     }
 }

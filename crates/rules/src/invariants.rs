@@ -185,6 +185,13 @@ fn mutate(r: &mut Report, rng: &mut Rng) {
     maybe_fail!(r.turn);
     maybe_fail!(r.ice);
     maybe_fail!(r.portmap);
+    if !matches!(r.browser, Section::Tested(_)) && rng.chance(25) {
+        r.browser = Section::Tested(crate::browser::tests::working());
+    }
+    maybe_fail!(r.browser);
+    if let Section::Tested(b) = &mut r.browser {
+        mutate_browser(b, rng);
+    }
     if let Section::Tested(s) = &mut r.stun {
         for srv in &mut s.servers {
             if rng.chance(30) {
@@ -270,6 +277,65 @@ fn mutate(r: &mut Report, rng: &mut Rng) {
                 });
             }
         }
+    }
+}
+
+/// A browser section with candidates, errors and outcomes changed.
+fn mutate_browser(b: &mut model::browser::BrowserSection, rng: &mut Rng) {
+    use model::browser::{BrowserCandidateError, BrowserOutcome};
+    let urls: Vec<String> = b
+        .gathering
+        .iter()
+        .flat_map(|g| g.servers.iter().map(|s| s.url.clone()))
+        .chain(["turn:turn.example.net:3479?transport=tcp".to_owned()])
+        .collect();
+    for g in &mut b.gathering {
+        if rng.chance(20) {
+            g.candidates.clear();
+        } else if rng.chance(30) {
+            g.candidates.retain(|c| c.kind != CandidateType::Relay);
+        }
+        if rng.chance(30) {
+            for s in &mut g.servers {
+                s.candidates = 0;
+            }
+        }
+        if rng.chance(40) {
+            let codes = [701, 401, 403, 438, 486, 508, 300, 600];
+            for _ in 0..rng.below(4) + 1 {
+                g.errors.push(BrowserCandidateError {
+                    code: codes[rng.below(codes.len())],
+                    url: urls[rng.below(urls.len())].clone(),
+                    text: "TURN allocate request timed out.".into(),
+                    at_ms: 3.0,
+                });
+            }
+        }
+        g.complete = !rng.chance(10);
+    }
+    if rng.chance(10) {
+        b.gathering.pop();
+    }
+    for c in &mut b.connections {
+        let outcomes = [
+            BrowserOutcome::Connected,
+            BrowserOutcome::Failed,
+            BrowserOutcome::TimedOut,
+        ];
+        if rng.chance(35) {
+            c.outcome = outcomes[rng.below(outcomes.len())];
+            if c.outcome != BrowserOutcome::Connected {
+                c.failure = rng.chance(50).then(|| "ICE failed".to_owned());
+            }
+        }
+        if let Some(p) = &mut c.selected
+            && rng.chance(20)
+        {
+            p.local = CandidateType::Relay;
+        }
+    }
+    if !b.connections.is_empty() && rng.chance(10) {
+        b.connections.remove(0);
     }
 }
 

@@ -9,7 +9,7 @@
 //!
 //! - [`conclude`]: the summary, then the diagnosis, into the report.
 //! - [`summarize`]: the whole summary, section by section (STUN, NAT,
-//!   TURN, ICE, port mapping), each check id once (the first section that
+//!   TURN, ICE, port mapping, a real browser), each check id once (the first section that
 //!   makes it wins: STUN's `udp` over the NAT probe's).
 //! - [`diagnose`]: the root causes (one finding per cause, with the checks
 //!   it explains and a remedy) and the verdict sentence.
@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod browser;
 mod diagnosis;
 mod ice;
 #[cfg(test)]
@@ -110,6 +111,11 @@ pub fn summarize(report: &Report) -> Summary {
         add(&|p| section(&report.portmap, "portmap", p, |_, _| {}));
         add(&|p| portmap::summarize(&report.portmap, p));
     }
+    add(&|p| {
+        section(&report.browser, "browser", p, |b, p| {
+            browser::summarize(b, &report.options.servers, p)
+        })
+    });
     summary
 }
 
@@ -186,6 +192,7 @@ fn section_name(key: &str) -> &str {
         "turn" => "TURN",
         "ice" => "ICE",
         "portmap" => "port mapping",
+        "browser" => "browser",
         other => other,
     }
 }
@@ -199,6 +206,9 @@ pub(crate) fn failed_section_check(key: &str) -> Option<CheckId> {
         "turn" => CheckId::Turn,
         "ice" => CheckId::Ice,
         "portmap" => CheckId::Portmap,
+        // The browser's main check: a browser that could not run did not
+        // connect.
+        "browser" => CheckId::BrowserConnect,
         _ => return None,
     })
 }
@@ -238,6 +248,21 @@ mod tests {
         // summaries too.)
         let r = fixture("full.json");
         assert_eq!(summarize(&r), r.summary);
+    }
+
+    /// The hand-written `natscope browser` report (fixtures/reports/
+    /// browser.json) holds what the rules derive from its sections.
+    #[test]
+    fn the_browser_fixture_concludes_to_its_own_summary_and_diagnosis() {
+        let r = fixture("browser.json");
+        let mut again = r.clone();
+        conclude(&mut again);
+        assert_eq!(again.summary, r.summary);
+        assert_eq!(again.diagnosis, r.diagnosis);
+        let ids: Vec<&str> = r.summary.checks.iter().map(|c| c.id.as_str()).collect();
+        for id in ["browser-gather", "browser-connect", "browser-relay"] {
+            assert!(ids.contains(&id), "{id} missing: {ids:?}");
+        }
     }
 
     #[test]

@@ -1,15 +1,22 @@
 //! The one small HTTP/1.1 server natscope runs (hyper): `/metrics` for
-//! `natscope serve` and `natscope watch`. Read-only GET endpoints; bounded
-//! connections, header size and time per connection.
+//! `natscope serve` and `natscope watch`, and the page and signalling
+//! channel of `natscope browser`. Bounded connections, header size, body
+//! size and time per connection.
 //!
-//! The handler is a plain function of the request line (method, path and
-//! the `Accept` header) to a [`Reply`]: no body is read, nothing is stored.
+//! A [`Handler`] is a plain function of what was asked ([`Asked`]: method,
+//! path, query, the `Accept` and `Cookie` headers) to a [`Reply`], for
+//! read-only endpoints: no body is read. An [`AsyncHandler`] also gets the
+//! body of a POST (at most [`MAX_BODY`] bytes; 413 beyond) and answers
+//! later.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,6 +31,8 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head accepted (hyper answers 431 beyond it).
 pub const MAX_HEAD: usize = 8 * 1024;
+/// Largest request body an [`AsyncHandler`] is given (413 beyond it).
+pub const MAX_BODY: usize = 256 * 1024;
 
 /// What a request asked: the parts a read-only endpoint looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +43,14 @@ pub struct Asked {
     pub path: String,
     /// The `Accept` header, or empty.
     pub accept: String,
+    /// The query string (after `?`), or empty.
+    pub query: String,
+    /// The `Cookie` header, or empty.
+    pub cookie: String,
+    /// The body (POST to an [`AsyncHandler`] only; otherwise empty).
+    pub body: Vec<u8>,
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
 }
 
 /// An answer.
@@ -45,16 +62,35 @@ pub struct Reply {
     pub content_type: String,
     /// The body.
     pub body: String,
+    /// More response headers (name, value).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     /// `200` with a body.
     pub fn ok(content_type: &str, body: String) -> Self {
+        Self::status(200, content_type, body)
+    }
+
+    /// Any status with a body.
+    pub fn status(status: u16, content_type: &str, body: String) -> Self {
         Self {
-            status: 200,
+            status,
             content_type: content_type.to_owned(),
             body,
+            headers: Vec::new(),
         }
+    }
+
+    /// A plain-text answer with this status.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self::status(status, "text/plain; charset=utf-8", body.into())
+    }
+
+    /// The same answer with one more header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// The usual answers of a read-only endpoint at `path`: 404 for
@@ -65,20 +101,54 @@ impl Reply {
         } else {
             (405, "method not allowed\n".to_owned())
         };
-        Self {
-            status,
-            content_type: "text/plain; charset=utf-8".to_owned(),
-            body,
-        }
+        Self::text(status, body)
     }
 }
 
-/// The handler: a function of what was asked.
+/// The handler of read-only endpoints: a function of what was asked.
 pub type Handler = Arc<dyn Fn(&Asked) -> Reply + Send + Sync>;
 
-/// Serves `listener` until the task is dropped. A client that is slow,
-/// malformed or one too many is dropped; it never stops the server.
+/// The answer of an [`AsyncHandler`], to come.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// A handler that reads POST bodies and answers later (still bounded by
+/// [`IO_TIMEOUT`] per connection unless it answers sooner).
+pub type AsyncHandler = Arc<dyn Fn(Asked) -> ReplyFuture + Send + Sync>;
+
+/// Looks at a request's head before its body is read: `Some(reply)`
+/// answers at once (a stranger's body is never read).
+pub type Gate = Arc<dyn Fn(&Asked) -> Option<Reply> + Send + Sync>;
+
+/// Serves `listener` with read-only endpoints until the task is dropped.
+/// A client that is slow, malformed or one too many is dropped; it never
+/// stops the server.
 pub async fn serve(listener: TcpListener, handler: Handler) {
+    let handler: AsyncHandler = Arc::new(move |asked: Asked| {
+        let reply = handler(&asked);
+        Box::pin(async move { reply })
+    });
+    serve_inner(listener, None, handler, false, IO_TIMEOUT).await
+}
+
+/// Serves `listener` with `handler`, which is given POST bodies, until the
+/// task is dropped. `gate` sees each request's head first. `limit` bounds
+/// each connection (request and answer).
+pub async fn serve_async(
+    listener: TcpListener,
+    gate: Gate,
+    handler: AsyncHandler,
+    limit: Duration,
+) {
+    serve_inner(listener, Some(gate), handler, true, limit).await
+}
+
+async fn serve_inner(
+    listener: TcpListener,
+    gate: Option<Gate>,
+    handler: AsyncHandler,
+    bodies: bool,
+    limit: Duration,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -90,21 +160,45 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
             continue;
         };
         let handler = handler.clone();
+        let gate = gate.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let asked = Asked {
-                    method: req.method().as_str().to_owned(),
-                    path: req.uri().path().to_owned(),
-                    accept: req
-                        .headers()
-                        .get(hyper::header::ACCEPT)
+                let header = |name: &str| {
+                    req.headers()
+                        .get(name)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default()
-                        .to_owned(),
+                        .to_owned()
                 };
-                let reply = handler(&asked);
-                async move { Ok::<_, Infallible>(response(reply)) }
+                let mut asked = Asked {
+                    method: req.method().as_str().to_owned(),
+                    path: req.uri().path().to_owned(),
+                    accept: header(hyper::header::ACCEPT.as_str()),
+                    query: req.uri().query().unwrap_or_default().to_owned(),
+                    cookie: header(hyper::header::COOKIE.as_str()),
+                    body: Vec::new(),
+                    peer: Some(peer),
+                };
+                let handler = handler.clone();
+                let refused = gate.as_ref().and_then(|g| g(&asked));
+                async move {
+                    if let Some(reply) = refused {
+                        return Ok::<_, Infallible>(response(reply));
+                    }
+                    if bodies && asked.method == "POST" {
+                        match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                            Ok(b) => asked.body = b.to_bytes().to_vec(),
+                            Err(_) => {
+                                return Ok::<_, Infallible>(response(Reply::text(
+                                    413,
+                                    "request body too large or cut short\n",
+                                )));
+                            }
+                        }
+                    }
+                    Ok::<_, Infallible>(response(handler(asked).await))
+                }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -112,7 +206,7 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
                 .max_buf_size(MAX_HEAD)
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
-            if tokio::time::timeout(IO_TIMEOUT, conn).await.is_err() {
+            if tokio::time::timeout(limit, conn).await.is_err() {
                 tracing::debug!(%peer, "http client timed out");
             }
         });
@@ -124,6 +218,11 @@ fn response(reply: Reply) -> Response<Full<Bytes>> {
     *r.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     if let Ok(v) = hyper::header::HeaderValue::from_str(&reply.content_type) {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
+            r.headers_mut().insert(name, v);
+        }
     }
     r
 }

@@ -9,7 +9,11 @@
 //!   and TLS, which `diagnose --lab` relays through; with the
 //!   `test-support` feature it injects faults on purpose.
 //! - [`pki`]: the run's private CA and server certificate.
-//! - [`http`]: the one small HTTP server (hyper) for `/metrics`.
+//! - [`http`]: the one small HTTP server (hyper) for `/metrics` and the
+//!   browser page.
+//! - [`browser`]: the page and one-time link and session-cookie-protected signalling channel of
+//!   `natscope browser` (the WebRTC peer that answers it is
+//!   `probe::browser`'s).
 //!
 //! ## What it deliberately does not do
 //!
@@ -34,6 +38,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod browser;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

@@ -15,6 +15,9 @@
 
 mod crypto;
 
+/// str0m's crypto provider (also for the browser peer, `crate::browser`).
+pub(crate) use crypto::provider as crypto_provider;
+
 use super::agent::Pair;
 use super::result::{DataChannelFailure, DataChannelPhase, DataChannelResult};
 use super::side::PerSide;

@@ -316,3 +316,55 @@ async fn silent_nameserver_times_out_within_the_bound() {
     assert!(err.to_string().contains("plain.natscope.test"), "{err}");
     silent.abort();
 }
+
+/// A name server that answers A but never AAAA (a middlebox dropping
+/// AAAA queries, or a name only in the hosts file): the name resolves from
+/// its A record well within the bound, without waiting for the AAAA
+/// query's timeout (RFC 8305 resolution delay). Before: the DNS stage
+/// failed with a timeout after its whole budget.
+#[tokio::test]
+async fn a_name_whose_aaaa_query_is_never_answered_resolves_from_its_a_record() {
+    let (zone_addr, _server) = dns_server().await;
+    let front = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let front_addr = front.local_addr().expect("addr");
+    let proxy = tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, client)) = front.recv_from(&mut buf).await else {
+                continue;
+            };
+            let q = buf[..n].to_vec();
+            // QTYPE follows the first question's name (after the header).
+            let mut i = 12;
+            while i < q.len() && q[i] != 0 {
+                i += usize::from(q[i]) + 1;
+            }
+            let qtype = q
+                .get(i + 1..i + 3)
+                .map(|t| u16::from_be_bytes([t[0], t[1]]));
+            if qtype == Some(28) {
+                continue; // AAAA: dropped
+            }
+            let up = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            up.send_to(&q, zone_addr).await.expect("forward");
+            let mut ans = [0u8; 1500];
+            if let Ok(Ok((m, _))) =
+                tokio::time::timeout(Duration::from_secs(2), up.recv_from(&mut ans)).await
+            {
+                let _ = front.send_to(&ans[..m], client).await;
+            }
+        }
+    });
+    let r = Resolver::with_nameservers(vec![front_addr]).expect("resolver");
+    let uri = ServerUri::parse("stun:plain.natscope.test:3478").expect("uri");
+    let targets = tokio::time::timeout(CEILING, r.resolve(&uri, Duration::from_secs(2)))
+        .await
+        .expect("within the ceiling")
+        .expect("the A record is enough");
+    assert!(
+        targets.iter().any(|t| t.addr.is_ipv4()),
+        "{:?}",
+        summary(&targets)
+    );
+    proxy.abort();
+}

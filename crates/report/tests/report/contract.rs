@@ -96,6 +96,10 @@ fn round_trips() {
     let back = report::from_json(&full.to_json_pretty()).expect("own output reads back");
     assert_eq!(back, full);
 
+    let browser = common::with_browser();
+    let back = report::from_json(&browser.to_json_pretty()).expect("own output reads back");
+    assert_eq!(back, browser);
+
     let empty = Report::new("stun", "2025-01-15T10:30:00Z");
     let back = report::from_json(&empty.to_json_pretty()).expect("own output reads back");
     assert_eq!(back, empty);
@@ -236,6 +240,110 @@ fn reports_without_portmap_read_as_not_run() {
         text.find("\n  \"summary\":").expect("summary"),
     );
     assert!(ice < pm && pm < summary);
+}
+
+#[test]
+fn browser_paths_hold() {
+    let v = to_value(&common::with_browser());
+    assert_eq!(at(&v, "/browser/status"), "tested");
+    assert_eq!(at(&v, "/browser/browser/name"), "Firefox");
+    assert_eq!(at(&v, "/browser/launched"), "firefox");
+    assert_eq!(at(&v, "/browser/gathering/0/policy"), "all");
+    assert_eq!(at(&v, "/browser/gathering/1/policy"), "relay");
+    assert_eq!(at(&v, "/browser/gathering/0/candidates/0/type"), "host");
+    assert_eq!(at(&v, "/browser/gathering/0/candidates/0/mdns"), true);
+    assert_eq!(
+        at(&v, "/browser/gathering/0/candidates/0/url"),
+        &Value::Null
+    );
+    assert_eq!(
+        at(&v, "/browser/gathering/0/candidates/0/relay_protocol"),
+        &Value::Null
+    );
+    assert_eq!(
+        at(&v, "/browser/gathering/0/candidates/1/tcp_type"),
+        "active"
+    );
+    assert_eq!(
+        at(&v, "/browser/gathering/0/candidates/3/relay_protocol"),
+        "udp"
+    );
+    assert!(
+        v.pointer("/browser/gathering/0/candidates/0/kind")
+            .is_none()
+    );
+    assert_eq!(at(&v, "/browser/gathering/0/errors/0/code"), 701);
+    assert_eq!(
+        at(&v, "/browser/gathering/0/servers/1/first_ms"),
+        &Value::Null
+    );
+    assert_eq!(at(&v, "/browser/connections/0/outcome"), "connected");
+    assert_eq!(at(&v, "/browser/connections/1/outcome"), "timed-out");
+    assert_eq!(at(&v, "/browser/connections/1/selected"), &Value::Null);
+    assert_eq!(at(&v, "/browser/connections/0/selected/local"), "srflx");
+    assert_eq!(
+        at(&v, "/browser/connections/0/selected/relay_protocol"),
+        &Value::Null
+    );
+    assert_eq!(
+        at(&v, "/browser/connections/0/stats/bytes_received"),
+        &Value::Null
+    );
+    assert_eq!(at(&v, "/browser/not_tested/0"), "ICE-TCP connectivity");
+}
+
+#[test]
+fn reports_without_browser_read_as_not_run() {
+    let mut v = to_value(&common::full());
+    assert_eq!(
+        at(&v, "/browser"),
+        &json!({"status": "not-tested", "reason": "not run"})
+    );
+    v.as_object_mut().expect("object").remove("browser");
+    let r = report::from_json(&v.to_string()).expect("a report older than browser reads");
+    assert_eq!(r.browser.status_str(), "not-tested");
+    assert_eq!(r.browser.reason(), Some("not run"));
+    // Right after `portmap` in the JSON.
+    let text = common::full().to_json_pretty();
+    let (pm, browser, summary) = (
+        text.find("\n  \"portmap\":").expect("portmap"),
+        text.find("\n  \"browser\":").expect("browser"),
+        text.find("\n  \"summary\":").expect("summary"),
+    );
+    assert!(pm < browser && browser < summary);
+}
+
+#[test]
+fn browser_fixture_has_a_browser_section() {
+    let text = std::fs::read_to_string(common::fixtures_dir().join("browser.json"))
+        .expect("browser.json exists");
+    let r = report::from_json(&text).expect("browser fixture parses");
+    assert_eq!(r.command, "browser");
+    let b = r.browser.tested().expect("browser tested in browser.json");
+    assert_eq!(b.browser.name, "Chromium");
+    use browser::{BrowserOutcome as O, BrowserPolicy as P};
+    let policies: Vec<_> = b.gathering.iter().map(|g| g.policy).collect();
+    assert_eq!(policies, [P::All, P::Relay]);
+    let all = b.gathering(P::All).expect("policy all");
+    assert!(all.candidates.iter().any(|c| c.mdns));
+    assert!(!all.errors.is_empty());
+    let relay = b.gathering(P::Relay).expect("policy relay");
+    assert!(
+        relay
+            .candidates
+            .iter()
+            .all(|c| c.kind == ice::CandidateType::Relay)
+    );
+    assert!(b.connections.iter().all(|c| c.outcome == O::Connected));
+    let ids: Vec<&str> = r.summary.checks.iter().map(|c| c.id.as_str()).collect();
+    for id in ["browser-gather", "browser-connect", "browser-relay"] {
+        assert!(ids.contains(&id), "check {id} missing: {ids:?}");
+    }
+    assert!(r.turn.tested().is_some(), "natscope's own TURN test");
+    // Written by this natscope: reading and writing it changes nothing.
+    let again: Value = serde_json::from_str(&r.to_json_pretty()).expect("JSON");
+    let original: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(again, original);
 }
 
 #[test]
@@ -414,7 +522,11 @@ mod schema {
     #[test]
     fn generated_reports_validate() {
         let v = validator();
-        for r in [common::full(), Report::new("stun", "2025-01-15T10:30:00Z")] {
+        for r in [
+            common::full(),
+            common::with_browser(),
+            Report::new("stun", "2025-01-15T10:30:00Z"),
+        ] {
             let doc = to_value(&r);
             assert_eq!(errors(&v, &doc), Vec::<String>::new());
         }
@@ -431,7 +543,12 @@ mod schema {
     #[test]
     fn fixtures_validate() {
         let v = validator();
-        for name in ["full.json", "synthetic.json", "not-tested.json"] {
+        for name in [
+            "full.json",
+            "synthetic.json",
+            "not-tested.json",
+            "browser.json",
+        ] {
             let text =
                 std::fs::read_to_string(common::fixtures_dir().join(name)).expect("fixture exists");
             let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");
@@ -521,6 +638,50 @@ mod schema {
             *doc.pointer_mut(path)
                 .unwrap_or_else(|| panic!("{path} exists in synthetic.json")) = bad.clone();
             assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
+
+        // The typed browser section (the serde shapes: `type` for the
+        // candidate type, kebab-case outcomes, nullable options).
+        let browser = to_value(&common::with_browser());
+        assert!(v.is_valid(&browser));
+        for (path, bad) in [
+            ("/browser/gathering/0/policy", json!("any")),
+            ("/browser/gathering/0/complete", json!(null)),
+            ("/browser/gathering/0/candidates/0/type", json!("stun")),
+            ("/browser/gathering/0/candidates/0/port", json!(70000)),
+            ("/browser/gathering/0/candidates/0/mdns", json!("yes")),
+            (
+                "/browser/gathering/0/candidates/3/relay_protocol",
+                json!("dtls"),
+            ),
+            ("/browser/gathering/0/errors/0/code", json!("701")),
+            ("/browser/gathering/0/servers/1/first_ms", json!("never")),
+            ("/browser/connections/0/outcome", json!("timed_out")),
+            ("/browser/connections/1/outcome", json!("timeout")),
+            ("/browser/connections/0/selected/local", json!("host-udp")),
+            ("/browser/connections/0/stats/bytes_sent", json!(-1)),
+            ("/browser/connections/0/round_trip_ms", json!("1 ms")),
+            ("/browser/browser", json!({"name": "Firefox"})),
+            ("/browser", json!({"status": "tested"})),
+        ] {
+            let mut doc = browser.clone();
+            *doc.pointer_mut(path)
+                .unwrap_or_else(|| panic!("{path} exists in the browser report")) = bad.clone();
+            assert!(!v.is_valid(&doc), "schema accepted {path} = {bad}");
+        }
+        // `kind` is written `type`; an Option is always present (null).
+        for (at, key) in [
+            ("/browser/gathering/0/candidates/0", "type"),
+            ("/browser/gathering/0/candidates/0", "url"),
+            ("/browser/connections/1", "selected"),
+            ("/browser/connections/0/stats", "bytes_received"),
+        ] {
+            let mut doc = browser.clone();
+            doc.pointer_mut(at)
+                .and_then(Value::as_object_mut)
+                .unwrap_or_else(|| panic!("{at} is an object"))
+                .remove(key);
+            assert!(!v.is_valid(&doc), "schema accepted {at} without {key}");
         }
 
         let mut doc = good.clone();

@@ -193,7 +193,51 @@ fn hostile_tested() -> Report {
             "removed": "failed", "removal_reason": h
         });
     }
+    let mut browser = serde_json::to_value(hostile_browser(&h)).expect("browser serializes");
+    browser["status"] = json!("tested");
+    v["browser"] = browser;
     serde_json::from_value(v).expect("hostile report matches the model")
+}
+
+/// A browser section with every free-text field set to `h`.
+fn hostile_browser(h: &str) -> model::browser::BrowserSection {
+    let mut b = crate::common::browser();
+    b.browser.name = h.into();
+    b.browser.version = h.into();
+    b.browser.user_agent = h.into();
+    b.launched = h.into();
+    b.not_tested = vec![h.into()];
+    for g in &mut b.gathering {
+        for c in &mut g.candidates {
+            c.protocol = h.into();
+            c.address = h.into();
+            c.url = Some(h.into());
+            c.tcp_type = Some(h.into());
+        }
+        for e in &mut g.errors {
+            e.url = h.into();
+            e.text = h.into();
+        }
+        g.servers.push(model::browser::BrowserServerGathering {
+            url: h.into(),
+            candidates: 0,
+            first_ms: None,
+            errors: 1,
+        });
+    }
+    for c in &mut b.connections {
+        c.failure = Some(h.into());
+        c.peer_saw = Some(h.into());
+        c.selected = Some(model::browser::BrowserSelectedPair {
+            local: model::ice::CandidateType::Relay,
+            local_protocol: h.into(),
+            relay_protocol: Some(model::ice::RelayProtocol::Tls),
+            remote: model::ice::CandidateType::Host,
+            local_address: h.into(),
+            remote_address: h.into(),
+        });
+    }
+    b
 }
 
 /// Every section not tested or failed, with hostile reasons.
@@ -206,6 +250,7 @@ fn hostile_reasons() -> Report {
     r.turn = Section::failed(h.clone());
     r.ice = Section::not_tested(h.clone());
     r.portmap = Section::failed(h.clone());
+    r.browser = Section::not_tested(h.clone());
     r
 }
 
@@ -530,6 +575,13 @@ fn hostile_strings_stay_text() {
     assert!(html.contains("<tr><th>&lt;script&gt;alert(1)"));
     assert!(html.contains("<li>&lt;script&gt;alert(1)"));
     assert!(html.contains("<li class=\"err\">&lt;script&gt;alert(1)"));
+    // The browser's strings: candidate URL and address, error URL and text,
+    // the failure, the selected pair.
+    assert!(html.contains("id=\"browser-errors\""));
+    assert!(html.contains("id=\"browser-candidates-0\""));
+    assert!(html.contains("<td><code>&lt;script&gt;alert(1)"));
+    assert!(html.contains("<br><span class=\"err\">&lt;script&gt;alert(1)"));
+    assert!(html.contains("<code class=\"addr\">&lt;script&gt;alert(1)"));
 }
 
 #[test]
@@ -559,6 +611,7 @@ fn hostile_reasons_stay_text() {
     assert!(html.contains("not tested: &lt;script&gt;alert(1)"));
     assert!(html.contains("failed: &lt;script&gt;alert(1)"));
     assert!(html.contains("id=\"portmap\" data-status=\"failed\""));
+    assert!(html.contains("id=\"browser\" data-status=\"not-tested\""));
 }
 
 /// A TURN result of the typed shape.
@@ -668,4 +721,77 @@ fn lab_fixture_renders_turn_and_ice() {
         .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2..].iter().all(u8::is_ascii_digit));
     assert!(!long_float, "unrounded number in the page");
     assert!(!visible.contains("0.28949899999999995"));
+}
+
+#[test]
+fn browser_fixture_renders_the_browser_section() {
+    let r = fixture("browser.json");
+    let html = assert_safe(&r);
+    let pos = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from the HTML"))
+    };
+    assert!(
+        pos("id=\"portmap\"") < pos("id=\"browser\"")
+            && pos("id=\"browser\"") < pos("id=\"interfaces\"")
+    );
+    for needle in [
+        "<section class=\"card\" id=\"browser\" data-status=\"tested\"><details class=\"fold\"><summary><h2>Browser",
+        "<span class=\"gist\">Chromium 126.0.6478.126 · connected under all and relay · 3 candidate errors</span>",
+        "started headless by natscope (chromium)",
+        "HeadlessChrome/126.0.6478.126",
+        "id=\"browser-gathering\"",
+        "<tr><th>all</th><td>2 host, 1 srflx, 1 relay (UDP)</td><td class=\"num\">2</td><td class=\"num\">2</td><td class=\"num\">412.6 ms</td><td>yes</td></tr>",
+        "id=\"browser-errors\"",
+        "<td class=\"num err\">701</td><td><code>turns:turn.example.net:443</code></td><td>Failed to establish connection</td>",
+        "id=\"browser-connections\"",
+        "<span class=\"badge pass\">✔ connected</span>",
+        "<strong>srflx → host</strong>",
+        "<strong>relay/UDP → host</strong>",
+        "<code class=\"addr\">198.51.100.20:50004</code> → <code class=\"addr\">192.0.2.10:40000</code>",
+        "round trip 0.900 ms",
+        "10/10 echoed",
+        "2.5 Mbit/s available out",
+        "bytes 18342 sent, 17950 received",
+        "natscope's peer: ICE connected",
+        "id=\"browser-candidates-0\"",
+        "id=\"browser-candidates-1\"",
+        "id=\"browser-servers-0\"",
+        "6b1f0c3e-2a41-4d0e-9c1e-7f3a5d2b8e10.local</code> <span class=\"tag\">mDNS</span>",
+        "udp via TURN-UDP",
+        "tcp (active)",
+        "Not tested: ICE-TCP connectivity",
+        "data-id=\"browser-no-relay-candidate\"",
+    ] {
+        assert!(html.contains(needle), "{needle:?} missing");
+    }
+    // Other reports carry the section as not run.
+    let html = assert_safe(&fixture("full.json"));
+    assert!(html.contains("id=\"browser\" data-status=\"not-tested\""));
+    assert!(!html.contains("id=\"browser-gathering\""));
+}
+
+/// A candidate URL and error text with markup and a terminal escape:
+/// escaped, the escape removed, the page still one script element.
+#[test]
+fn hostile_browser_url_and_error_text_stay_text() {
+    let evil = "<script>alert(1)</script>\u{1b}[31mred";
+    let mut r = fixture("browser.json");
+    if let Section::Tested(b) = &mut r.browser {
+        b.gathering[0].errors[0].url = evil.into();
+        b.gathering[0].errors[0].text = evil.into();
+        b.gathering[0].candidates[2].url = Some(evil.into());
+        b.connections[0].outcome = model::browser::BrowserOutcome::Failed;
+        b.connections[0].failure = Some(evil.into());
+    }
+    let html = assert_safe(&r);
+    assert!(!html.contains('\u{1b}'));
+    // (The embedded JSON keeps the string, as a JSON escape.)
+    let visible = &html[..html
+        .find("<script type=\"application/json\"")
+        .expect("JSON element")];
+    assert!(!visible.contains("[31m"));
+    assert!(html.contains("<td><code>&lt;script&gt;alert(1)&lt;/script&gt;red</code></td><td>&lt;script&gt;alert(1)&lt;/script&gt;red</td>"));
+    assert!(html.contains("<span class=\"badge fail\">✘ failed</span><br><span class=\"err\">&lt;script&gt;alert(1)&lt;/script&gt;red</span>"));
+    assert!(html.contains("did not connect under all"));
 }

@@ -372,3 +372,169 @@ fn sections_a_command_never_runs_are_not_printed() {
         "{out}"
     );
 }
+
+#[test]
+fn browser_section_shows_gathering_errors_and_connections() {
+    let out = render(&common::with_browser(), PLAIN);
+    let at = out.find("\nBrowser\n").expect("browser heading");
+    let b = &out[at..];
+    for needle in [
+        "Firefox 128.0, started headless by natscope (firefox)",
+        "user agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0)",
+        "Gathering",
+        "│ all    ┆ 2 host, 1 srflx, 1 relay (UDP)",
+        "1 relay (TLS)",
+        "350.8 ms",
+        "Candidate errors",
+        "turn:turn.example.net:3479",
+        "TURN allocate request timed out.",
+        "401",
+        "Unauthorized",
+        "Connection to natscope's peer",
+        "srflx → host",
+        "64.5 ms",
+        "1.5 ms (10/10)",
+        "RTT 1.2 ms, 2.5 Mbit/s out",
+        "timed out: ICE checking did not finish within 10 s",
+        "not tested: ICE-TCP connectivity",
+    ] {
+        assert!(b.contains(needle), "{needle:?} missing:\n{b}");
+    }
+    // Gathering incomplete under relay; mDNS hosts counted.
+    assert!(b.contains("│ relay  ┆ 1 relay (TLS)"), "{b}");
+    let all_row = b
+        .lines()
+        .find(|l| l.starts_with("│ all    ┆ 2 host"))
+        .expect("gathering row of policy all");
+    assert!(
+        all_row.contains("┆ 2    ┆ 2      ┆"),
+        "2 mDNS, 2 errors: {all_row}"
+    );
+}
+
+#[test]
+fn repeated_candidate_errors_are_one_row() {
+    let mut r = common::with_browser();
+    if let Section::Tested(b) = &mut r.browser {
+        let e = b.gathering[0].errors[0].clone();
+        b.gathering[0].errors.extend([e.clone(), e]);
+    }
+    let out = render(&r, PLAIN);
+    assert!(out.contains("701 ×3"), "{out}");
+    assert_eq!(
+        out.matches("TURN allocate request timed out.").count(),
+        1,
+        "{out}"
+    );
+}
+
+#[test]
+fn browser_not_tested_failed_and_not_run() {
+    let mut r = Report::new("browser", "2025-01-15T10:30:00Z");
+    let out = render(&r, PLAIN);
+    assert!(!out.contains("Browser"), "not run: not printed\n{out}");
+    r.browser = Section::not_tested("skipped (--no-browser)");
+    let out = render(&r, PLAIN);
+    assert!(
+        out.contains("Browser: not tested (skipped (--no-browser))"),
+        "{out}"
+    );
+    assert!(!out.contains("Gathering"), "{out}");
+    r.browser = Section::failed("could not start chromium: not found");
+    let out = render(&r, PLAIN);
+    assert!(
+        out.contains("Browser: failed (could not start chromium: not found)"),
+        "{out}"
+    );
+}
+
+/// A hostile candidate URL and error text: `<script>` stays text, the
+/// terminal escape is removed, nothing else breaks the line.
+#[test]
+fn hostile_browser_strings_are_sanitised() {
+    let evil = "<script>alert(1)</script>\u{1b}[31mred\u{1b}[0m\r\n\u{9b}2J";
+    let mut r = common::with_browser();
+    if let Section::Tested(b) = &mut r.browser {
+        b.browser.name = evil.into();
+        b.browser.version = evil.into();
+        b.browser.user_agent = evil.into();
+        b.launched = evil.into();
+        b.not_tested = vec![evil.into()];
+        for g in &mut b.gathering {
+            for e in &mut g.errors {
+                e.url = format!("turn:{evil}");
+                e.text = evil.into();
+            }
+            for c in &mut g.candidates {
+                c.address = evil.into();
+                c.url = Some(evil.into());
+            }
+        }
+        for c in &mut b.connections {
+            c.failure = Some(evil.into());
+            c.outcome = model::browser::BrowserOutcome::Failed;
+            if let Some(p) = &mut c.selected {
+                p.local_protocol = evil.into();
+                p.local_address = evil.into();
+            }
+        }
+    }
+    for width in [None, Some(80), Some(120)] {
+        let out = render(
+            &r,
+            TableOptions {
+                color: false,
+                width,
+            },
+        );
+        assert_no_controls(&out);
+        assert!(!out.contains("\u{1b}[31m"), "{out}");
+        assert!(out.contains("<script>alert(1)</script>red"), "{out}");
+        if let Some(w) = width {
+            for line in out.lines() {
+                assert!(
+                    textwrap::core::display_width(line) <= usize::from(w),
+                    "a line wider than {w}:\n{line}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn browser_tables_fit_80_columns() {
+    let mut long = common::with_browser();
+    if let Section::Tested(b) = &mut long.browser {
+        for g in &mut b.gathering {
+            for e in &mut g.errors {
+                e.url = format!("turns:{}.example.net:443?transport=tcp", "a".repeat(90));
+                e.text = "word ".repeat(40);
+            }
+        }
+        b.connections[1].failure = Some("x".repeat(300));
+    }
+    let text =
+        std::fs::read_to_string(common::fixtures_dir().join("browser.json")).expect("fixture");
+    let fixture = report::from_json(&text).expect("parses");
+    for r in [common::with_browser(), long, fixture] {
+        for width in [80u16, 60, 40] {
+            for color in [false, true] {
+                let out = render(
+                    &r,
+                    TableOptions {
+                        color,
+                        width: Some(width),
+                    },
+                );
+                assert!(out.contains("Connection to natscope's peer"), "{out}");
+                for line in out.lines() {
+                    let w = textwrap::core::display_width(line);
+                    assert!(
+                        w <= usize::from(width),
+                        "{width} columns: a line of {w}:\n{line}\n\n{out}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! Every failed check is explained by at least one finding: the specific
 //! rules below first, a `check-failed` finding for anything they miss.
 
+mod browser;
 mod network;
 mod relay;
 mod verdict;
@@ -23,6 +24,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
     relay::turn(report, &mut f);
     relay::ice(report, &mut f);
     network::portmap(report, &mut f);
+    browser::browser(report, &mut f);
     unexplained(report, &mut f);
     let mut findings = f.0;
     // Most severe first; among equals, in the order found.
@@ -113,7 +115,7 @@ pub(super) fn failed_checks(report: &Report, ids: &[CheckId]) -> Vec<CheckId> {
 /// cut short by the deadline are one cause (one finding), each other
 /// failure its own.
 fn sections(report: &Report, f: &mut Findings) {
-    let parts: [(&str, &str, Option<&str>); 6] = [
+    let parts: [(&str, &str, Option<&str>); 7] = [
         (
             "interfaces",
             "interfaces",
@@ -124,6 +126,7 @@ fn sections(report: &Report, f: &mut Findings) {
         ("turn", "TURN", report.turn.failed_reason()),
         ("ice", "ICE", report.ice.failed_reason()),
         ("portmap", "port mapping", report.portmap.failed_reason()),
+        ("browser", "browser", report.browser.failed_reason()),
     ];
     let mut late: Vec<(&str, &str)> = Vec::new();
     for (key, name, reason) in parts {
@@ -190,7 +193,7 @@ fn unexplained(report: &Report, f: &mut Findings) {
     }
 }
 
-pub(super) fn join_words(words: &[String]) -> String {
+pub(crate) fn join_words(words: &[String]) -> String {
     match words {
         [] => String::new(),
         [one] => one.clone(),

@@ -102,6 +102,9 @@ pub(super) fn sentence(
     if turn_ran || (nat_ran && report.command.starts_with("diagnose")) {
         parts.push(relay_part);
     }
+    if let Some(b) = browser_sentence(report) {
+        parts.push(b);
+    }
     if parts.is_empty() {
         parts.push(ice_sentence(report).unwrap_or_else(|| stun_sentence(report, findings)));
     }
@@ -223,6 +226,64 @@ fn direct_sentence(report: &Report, direct: &[PeerOutlook]) -> String {
         s.push_str(&format!("; with {} it is unknown", join_words(&unknown)));
     }
     s
+}
+
+/// How a real browser connected to natscope's peer, when one was tested.
+fn browser_sentence(report: &Report) -> Option<String> {
+    use crate::browser::{label, pair_types, relayed};
+    use model::browser::{BrowserConnection, BrowserOutcome, BrowserPolicy};
+    let Section::Tested(b) = &report.browser else {
+        return None;
+    };
+    let who = label(b);
+    fn connected(c: Option<&BrowserConnection>) -> Option<&BrowserConnection> {
+        c.filter(|c| match c.outcome {
+            BrowserOutcome::Connected => true,
+            BrowserOutcome::Failed | BrowserOutcome::TimedOut => false,
+        })
+    }
+    let all = b.connection(BrowserPolicy::All);
+    let relay = b.connection(BrowserPolicy::Relay);
+    let pair = |c: &BrowserConnection| {
+        c.selected
+            .as_ref()
+            .map(|p| format!(" ({})", pair_types(p)))
+            .unwrap_or_default()
+    };
+    Some(match (all, connected(all), relay, connected(relay)) {
+        (_, Some(a), _, _) if a.selected.as_ref().is_some_and(relayed) => format!(
+            "{who} connects to natscope's peer only through the TURN relay{}",
+            pair(a)
+        ),
+        (_, Some(a), Some(_), Some(r)) => format!(
+            "{who} connects to natscope's peer directly{} and through the TURN relay{}",
+            pair(a),
+            pair(r)
+        ),
+        (_, Some(a), Some(_), None) => format!(
+            "{who} connects to natscope's peer directly{}, but not through the TURN relay",
+            pair(a)
+        ),
+        (_, Some(a), None, _) => format!("{who} connects to natscope's peer directly{}", pair(a)),
+        (Some(_), None, _, Some(r)) => format!(
+            "{who} connects to natscope's peer only through the TURN relay{} (not with every \
+             candidate type allowed)",
+            pair(r)
+        ),
+        (None, None, _, Some(r)) => format!(
+            "{who} connects to natscope's peer through the TURN relay{}",
+            pair(r)
+        ),
+        (Some(_), None, _, None) | (None, None, Some(_), None) => {
+            format!("{who} does not connect to natscope's peer")
+        }
+        (None, None, None, None) if b.gathering.is_empty() => {
+            format!("{who} was not tested against natscope's peer")
+        }
+        (None, None, None, None) => {
+            format!("{who} gathered candidates but did not try to connect to natscope's peer")
+        }
+    })
 }
 
 /// For a run that only asked STUN servers.

@@ -134,3 +134,154 @@ pub fn full() -> Report {
     };
     r
 }
+
+/// A browser section of every shape: policy all with host (mDNS), srflx,
+/// relay (UDP) and an ICE-TCP candidate, candidate errors; policy relay
+/// with a TLS relay candidate. Connected under all, timed out under relay.
+pub fn browser() -> browser::BrowserSection {
+    use browser::*;
+    use ice::{CandidateType, RelayProtocol};
+    let candidate = |kind: CandidateType, address: &str, url: Option<&str>| BrowserCandidate {
+        kind,
+        protocol: "udp".into(),
+        address: address.into(),
+        mdns: address.ends_with(".local"),
+        port: 54321,
+        url: url.map(str::to_owned),
+        relay_protocol: (kind == CandidateType::Relay).then_some(RelayProtocol::Udp),
+        tcp_type: None,
+        at_ms: 12.25,
+    };
+    let mut tcp = candidate(
+        CandidateType::Host,
+        "0c6d3f2a-5b1e-4e7a-9d3c-1f2e3d4c5b6a.local",
+        None,
+    );
+    tcp.protocol = "tcp".into();
+    tcp.port = 9;
+    tcp.tcp_type = Some("active".into());
+    let mut tls_relay = candidate(
+        CandidateType::Relay,
+        "198.51.100.20",
+        Some("turns:turn.example.net:443"),
+    );
+    tls_relay.relay_protocol = Some(RelayProtocol::Tls);
+    let error = |code: u16, url: &str, text: &str| BrowserCandidateError {
+        code,
+        url: url.into(),
+        text: text.into(),
+        at_ms: 300.5,
+    };
+    BrowserSection {
+        browser: BrowserInfo {
+            name: "Firefox".into(),
+            version: "128.0".into(),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+                .into(),
+        },
+        launched: "firefox".into(),
+        gathering: vec![
+            BrowserGathering {
+                policy: BrowserPolicy::All,
+                complete: true,
+                total_ms: 350.75,
+                candidates: vec![
+                    candidate(
+                        CandidateType::Host,
+                        "0c6d3f2a-5b1e-4e7a-9d3c-1f2e3d4c5b6a.local",
+                        None,
+                    ),
+                    tcp,
+                    candidate(
+                        CandidateType::Srflx,
+                        "203.0.113.7",
+                        Some("stun:stun.example.net:3478"),
+                    ),
+                    candidate(
+                        CandidateType::Relay,
+                        "198.51.100.20",
+                        Some("turn:turn.example.net:3478"),
+                    ),
+                ],
+                errors: vec![
+                    error(
+                        701,
+                        "turn:turn.example.net:3479",
+                        "TURN allocate request timed out.",
+                    ),
+                    error(401, "turn:turn.example.net:3478", "Unauthorized"),
+                ],
+                servers: vec![
+                    BrowserServerGathering {
+                        url: "stun:stun.example.net:3478".into(),
+                        candidates: 1,
+                        first_ms: Some(30.5),
+                        errors: 0,
+                    },
+                    BrowserServerGathering {
+                        url: "turn:turn.example.net:3479".into(),
+                        candidates: 0,
+                        first_ms: None,
+                        errors: 1,
+                    },
+                ],
+            },
+            BrowserGathering {
+                policy: BrowserPolicy::Relay,
+                complete: false,
+                total_ms: 5000.0,
+                candidates: vec![tls_relay],
+                errors: Vec::new(),
+                servers: Vec::new(),
+            },
+        ],
+        connections: vec![
+            BrowserConnection {
+                policy: BrowserPolicy::All,
+                outcome: BrowserOutcome::Connected,
+                failure: None,
+                ice_connected_ms: Some(64.5),
+                channel_open_ms: Some(120.25),
+                round_trip_ms: Some(1.5),
+                echoed: 10,
+                sent: 10,
+                selected: Some(BrowserSelectedPair {
+                    local: CandidateType::Srflx,
+                    local_protocol: "udp".into(),
+                    relay_protocol: None,
+                    remote: CandidateType::Host,
+                    local_address: "203.0.113.7:54321".into(),
+                    remote_address: "192.0.2.10:40000".into(),
+                }),
+                stats: Some(BrowserStats {
+                    current_rtt_ms: Some(1.25),
+                    available_outgoing_bitrate: Some(2_500_000.0),
+                    bytes_sent: Some(4096),
+                    bytes_received: None,
+                }),
+                peer_saw: Some("ICE connected; packets from 203.0.113.7:54321".into()),
+            },
+            BrowserConnection {
+                policy: BrowserPolicy::Relay,
+                outcome: BrowserOutcome::TimedOut,
+                failure: Some("ICE checking did not finish within 10 s".into()),
+                ice_connected_ms: None,
+                channel_open_ms: None,
+                round_trip_ms: None,
+                echoed: 0,
+                sent: 0,
+                selected: None,
+                stats: None,
+                peer_saw: None,
+            },
+        ],
+        not_tested: vec!["ICE-TCP connectivity".into()],
+    }
+}
+
+/// [`full`] with [`browser`] tested.
+pub fn with_browser() -> Report {
+    let mut r = full();
+    r.browser = Section::Tested(browser());
+    r
+}
