@@ -109,7 +109,8 @@ pub async fn run(cmd: BrowserCmd) -> anyhow::Result<crate::Verdict> {
             s.label
         );
     }
-    let uris: Vec<ServerUri> = named
+    // (label, URI with credentials) of every server a browser uses.
+    let given: Vec<(&String, ServerUri)> = named
         .iter()
         .filter(|s| s.uri.scheme != Scheme::Stuns)
         .map(|s| {
@@ -126,18 +127,18 @@ pub async fn run(cmd: BrowserCmd) -> anyhow::Result<crate::Verdict> {
                 };
                 u = u.with_credentials(user, pass.clone());
             }
-            u
+            (&s.label, u)
         })
         .collect();
     if lab.is_none() {
         crate::turn_cmd::require_credentials(
-            named
+            given
                 .iter()
-                .zip(&uris)
-                .filter(|(_, u)| u.credential.is_none() && auth.is_none())
-                .map(|(s, u)| (&s.label, u)),
+                .filter(|(_, u)| u.credential.is_none())
+                .map(|(l, u)| (*l, u)),
         )?;
     }
+    let uris: Vec<ServerUri> = given.into_iter().map(|(_, u)| u).collect();
 
     if a.listen.ip().is_unspecified() {
         anyhow::bail!(

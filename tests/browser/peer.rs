@@ -889,3 +889,36 @@ fn a_long_term_password_reaches_the_browser_and_nothing_else() {
         );
     }
 }
+
+#[test]
+fn usage_errors_name_their_input() {
+    let no_creds = support::run_natscope(
+        [
+            "browser",
+            "turn:127.0.0.1:9",
+            "stuns:127.0.0.1:9",
+            "--no-open",
+        ],
+        LIMIT,
+    );
+    assert_eq!(no_creds.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&no_creds.stderr);
+    assert!(
+        err.contains("turn:127.0.0.1:9: no TURN credentials"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stuns:127.0.0.1:9: browsers do not use stuns: URLs"),
+        "{err}"
+    );
+    let any = support::run_natscope(["browser", "--lab", "--listen", "0.0.0.0:0"], LIMIT);
+    assert_eq!(any.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&any.stderr);
+    assert!(
+        err.contains("--listen 0.0.0.0:0: give the address the browser will reach"),
+        "{err}"
+    );
+    let none = support::run_natscope(["browser", "--no-open"], LIMIT);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("or use --lab"));
+}
