@@ -79,6 +79,20 @@ pub struct BrowserCmd {
 pub async fn run(cmd: BrowserCmd) -> anyhow::Result<crate::Verdict> {
     cmd.output.check()?;
     let a = &cmd.args;
+    if a.listen.ip().is_unspecified() {
+        anyhow::bail!(
+            "--listen {}: give the address the browser will reach (natscope's WebRTC peer \
+             offers it as its host candidate), e.g. 127.0.0.1:0 or this machine's LAN address",
+            a.listen
+        );
+    }
+    if !a.listen.ip().is_loopback() {
+        eprintln!(
+            "natscope: --listen {}: the page, and the TURN credentials it is given, travel \
+             over plain HTTP to whoever opens the link; use it on a network you trust",
+            a.listen
+        );
+    }
     // Before anything is started: a missing browser is a usage error.
     let program = match a.headless {
         Some(kind) => Some(launch::find(kind, a.browser_path.as_deref())?),
@@ -140,20 +154,6 @@ pub async fn run(cmd: BrowserCmd) -> anyhow::Result<crate::Verdict> {
     }
     let uris: Vec<ServerUri> = given.into_iter().map(|(_, u)| u).collect();
 
-    if a.listen.ip().is_unspecified() {
-        anyhow::bail!(
-            "--listen {}: give the address the browser will reach (natscope's WebRTC peer \
-             offers it as its host candidate), e.g. 127.0.0.1:0 or this machine's LAN address",
-            a.listen
-        );
-    }
-    if !a.listen.ip().is_loopback() {
-        eprintln!(
-            "natscope: --listen {}: the page, and the TURN credentials it is given, travel \
-             over plain HTTP to whoever opens the link; use it on a network you trust",
-            a.listen
-        );
-    }
     let (server, mut steps) = PageServer::start(a.listen)
         .await
         .with_context(|| format!("--listen {}", a.listen))?;

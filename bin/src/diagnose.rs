@@ -174,14 +174,12 @@ impl EmbeddedLab {
     pub(crate) async fn start() -> anyhow::Result<Self> {
         let stun = Responder::start(ResponderConfig::loopback_lab())
             .map_err(|e| anyhow::anyhow!("cannot start the embedded STUN responder: {e}"))?;
-        // A fresh password per run: nothing to leak, nothing to guess.
+        // A fresh random password per run: nothing to leak, nothing to
+        // guess (`serve --embedded` keeps these servers up for a while).
         let password = Secret::new(format!(
-            "lab-{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-                ^ u128::from(std::process::id())
+            "lab-{}",
+            servers::browser::random_secret()
+                .ok_or_else(|| anyhow::anyhow!("the system's random number source failed"))?
         ));
         let turn = TurnServer::start(TurnServerConfig::new(LAB_REALM, LAB_USER, password.clone()))
             .await

@@ -284,12 +284,17 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn random_token() -> Result<String, PageError> {
+    random_secret().ok_or(PageError::Random)
+}
+
+/// 128 bits from the system's random source, as 32 hex digits (a session
+/// token, the embedded servers' run password); `None` when the source
+/// fails.
+pub fn random_secret() -> Option<String> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| PageError::Random)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
