@@ -25,6 +25,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// [`parse_duration`], also accepting zero (`0s`: e.g. no ramp).
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    match s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) {
+        "0" | "0.0" => Ok(Duration::ZERO),
+        _ => parse_duration(s),
+    }
+}
+
 /// A duration written the way [`parse_duration`] reads it: `500ms`, `3s`,
 /// `1m` (whole minutes), `90s`.
 pub fn show(d: Duration) -> String {

@@ -17,7 +17,10 @@ pub const STUN: &str = "Examples:
 pub const TURN: &str = "Examples:
   natscope turn turn:turn.example.org turns:turn.example.org --username alice --password s3cret
   natscope turn turn:turn.example.org --turn-secret \"$SECRET\" --rest-ttl 10m   # coturn use-auth-secret
-  natscope turn --ice-servers ice.json --stage-timeout 3s -o turn.html";
+  natscope turn --ice-servers ice.json --stage-timeout 3s -o turn.html
+  natscope turn --audit turn:turn.example.org turns:turn.example.org:443 --username alice --password s3cret
+  natscope turn --load turn:turn.example.org --username alice --password s3cret \\
+      --allocations 200 --rate 50 --duration 1m --ramp 20s --i-own-this-server -o load.html";
 
 /// `natscope lab`.
 pub const LAB: &str = "Examples:

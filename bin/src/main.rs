@@ -21,6 +21,7 @@ mod ice_cmd;
 mod interfaces_cmd;
 #[cfg(target_os = "linux")]
 mod lab;
+mod load_cmd;
 mod nat_cmd;
 mod output;
 mod portmap_cmd;

@@ -124,7 +124,28 @@ pub struct TurnCmd {
     #[command(flatten)]
     turn: TurnArgs,
     #[command(flatten)]
+    audit: AuditArgs,
+    #[command(flatten)]
+    load: crate::load_cmd::LoadArgs,
+    #[command(flatten)]
     output: crate::output::OutputArgs,
+}
+
+/// For operators: the security audit of their own TURN server.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Audit the server instead of testing it: with these credentials, try
+    /// to reach peers a public server must refuse (loopback, 0.0.0.0,
+    /// private and link-local ranges, cloud metadata, multicast, its own
+    /// addresses) by CreatePermission, ChannelBind, Send and RFC 6062
+    /// Connect; check TLS on 443 and TCP, the allocation quota, REST
+    /// credential lifetimes and the SOFTWARE version. Exits 1 on any
+    /// high-level finding (docs/operators.md).
+    #[arg(long, conflicts_with_all = ["load", "peer", "no_quality"])]
+    pub audit: bool,
+    /// The most allocations the audit's quota test makes at once.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500), requires = "audit")]
+    pub quota_bound: u32,
 }
 
 /// Runs `natscope turn`.
@@ -136,6 +157,12 @@ pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
              or an --ice-servers file"
         );
     }
+    if cmd.audit.audit {
+        return run_audit(&cmd).await;
+    }
+    if cmd.load.load {
+        return crate::load_cmd::run(&cmd.turn, &cmd.load, &cmd.output).await;
+    }
     let (servers, results) = run_probe(&cmd.turn).await?;
     if servers.is_empty() {
         anyhow::bail!("the --ice-servers file has no turn: or turns: entry");
@@ -143,6 +170,36 @@ pub async fn run(cmd: TurnCmd) -> anyhow::Result<crate::Verdict> {
     let mut rep = model::Report::new("turn", crate::cli_time::now_rfc3339());
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
     rep.turn = model::Section::Tested(TurnSection { results });
+    rules::conclude(&mut rep);
+    cmd.output.emit(&rep)?;
+    Ok(rules::verdict(&rep.summary))
+}
+
+/// `natscope turn --audit`: one audit per server host, one after another
+/// (each makes many allocations; in parallel they would meet each other's
+/// quota).
+async fn run_audit(cmd: &TurnCmd) -> anyhow::Result<crate::Verdict> {
+    let (servers, cfg) = probe_config(&cmd.turn)?;
+    if servers.is_empty() {
+        anyhow::bail!("the --ice-servers file has no turn: or turns: entry");
+    }
+    let acfg = probe::turn::audit::AuditConfig {
+        quota_bound: cmd.audit.quota_bound,
+        ..Default::default()
+    };
+    let named: Vec<(String, ServerUri)> = servers
+        .iter()
+        .map(|s| (s.label.clone(), s.uri.clone()))
+        .collect();
+    let mut section = model::audit::AuditSection::default();
+    for (label, uris) in probe::turn::audit::group_by_host(&named) {
+        section
+            .servers
+            .push(probe::turn::audit::audit_server(&label, &uris, &cfg, &acfg).await);
+    }
+    let mut rep = model::Report::new("turn", crate::cli_time::now_rfc3339());
+    rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
+    rep.audit = model::Section::Tested(section);
     rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))

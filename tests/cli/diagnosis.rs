@@ -64,6 +64,7 @@ fn coturn(rest: bool, extra: &[&str], pki: Option<Pki>) -> Coturn {
         extra_config: extra.iter().map(|l| l.to_string()).collect(),
         ready_timeout: Duration::from_secs(10),
         tls_pki: Some(pki),
+        ..CoturnOptions::default()
     };
     let server = LoopbackCoturn::start(&opts, false).expect("coturn starts on loopback");
     Coturn { server, ca_pem }

@@ -9,60 +9,14 @@
 //! Needs root. Without it the test FAILS with the reason (never skips).
 #![cfg(target_os = "linux")]
 
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::Ordering;
 
-use lab::{CoturnOptions, Lab, LabSpec, NatBehaviour, Ns};
+use lab::{CoturnOptions, LabSpec, NatBehaviour, Ns};
 
 const ECHO_PORT: u16 = 7000;
 
-/// A UDP echo bound inside `ns` (the socket keeps its namespace), served
-/// by a thread of this process until `stop` is set. Counts datagrams.
-struct Echo {
-    stop: Arc<AtomicBool>,
-    seen: Arc<AtomicU32>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Echo {
-    fn start(lab: &Lab, ns: Ns, bind: SocketAddrV4) -> Echo {
-        let sock = lab
-            .run_in(ns, move || UdpSocket::bind(bind))
-            .expect("the namespace exists")
-            .expect("the echo port is free in a fresh namespace");
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("a non-zero read timeout is valid");
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(AtomicU32::new(0));
-        let (s2, n2) = (stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !s2.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    n2.fetch_add(1, Ordering::Relaxed);
-                    let _ = sock.send_to(&buf[..n], from);
-                }
-            }
-        });
-        Echo {
-            stop,
-            seen,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
+use crate::support::LabEcho as Echo;
 use crate::support::lab_up as up;
 
 #[test]

@@ -5,8 +5,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod audit;
 mod embedded_turn;
 mod ice;
+mod load;
 mod nat;
 mod turn;
 mod turn_timing;

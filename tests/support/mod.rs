@@ -4,6 +4,8 @@
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod gobuild;
@@ -287,5 +289,52 @@ impl Drop for PionTurn {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A UDP echo bound inside `ns` (the socket keeps its namespace), served
+/// by a thread of this process until `stop` is set. Counts datagrams.
+pub struct LabEcho {
+    /// Datagrams received so far.
+    pub seen: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LabEcho {
+    /// Starts the echo on `bind` in `ns`.
+    pub fn start(lab: &lab::Lab, ns: lab::Ns, bind: std::net::SocketAddrV4) -> LabEcho {
+        let sock = lab
+            .run_in(ns, move || std::net::UdpSocket::bind(bind))
+            .expect("the namespace exists")
+            .expect("the echo port is free in a fresh namespace");
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .expect("a non-zero read timeout is valid");
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicU32::new(0));
+        let (s2, n2) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !s2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    n2.fetch_add(1, Ordering::Relaxed);
+                    let _ = sock.send_to(&buf[..n], from);
+                }
+            }
+        });
+        LabEcho {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LabEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

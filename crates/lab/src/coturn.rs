@@ -29,6 +29,9 @@ pub struct CoturnOptions {
     /// self-signed ECDSA certificate made with openssl. Lets a test serve a
     /// leaf signed by a private CA, an expired one, or one for another name.
     pub tls_pki: Option<Pki>,
+    /// The TLS (and DTLS) port in the lab (default 5349; 443 for the
+    /// audit's hardened server).
+    pub tls_port: u16,
 }
 
 impl Default for CoturnOptions {
@@ -41,6 +44,7 @@ impl Default for CoturnOptions {
             rest_secret: None,
             ready_timeout: Duration::from_secs(5),
             tls_pki: None,
+            tls_port: 5349,
         }
     }
 }
@@ -90,7 +94,7 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
         listening: &[a.server_primary, a.server_alternate],
         relay: a.server_primary,
         port: 3478,
-        tls_port: 5349,
+        tls_port: opts.tls_port,
         opts: &opts,
         cert: &cert,
         key: &key,
@@ -110,7 +114,7 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
     lab.adopt_child(child);
 
     let primary = SocketAddrV4::new(a.server_primary, 3478);
-    let tls = SocketAddrV4::new(a.server_primary, 5349);
+    let tls = SocketAddrV4::new(a.server_primary, opts.tls_port);
     let wait = opts.ready_timeout;
     let ready = lab.run_in(Ns::Server, move || wait_ready(primary, tls, wait))?;
     if let Err(detail) = ready {
@@ -312,6 +316,12 @@ pub struct LoopbackCoturn {
 }
 
 impl LoopbackCoturn {
+    /// coturn's process id (to stop it with SIGSTOP, as a server that
+    /// stops answering).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts coturn on free ports and waits (bounded by
     /// `opts.ready_timeout`) until it answers a Binding request and accepts
     /// TLS connections.

@@ -124,6 +124,45 @@ pub struct Finding {
     /// What to do, with the run's own values (server, port, transport,
     /// realm, certificate name).
     pub remedy: String,
+    /// The security level of an audit finding (`natscope turn --audit`);
+    /// absent for every other finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityLevel>,
+}
+
+/// How serious an audit finding is for the server's operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityLevel {
+    /// Someone with a credential can reach what must stay unreachable
+    /// (the server host, its private network, cloud metadata): fix now.
+    /// The audit exits 1.
+    High,
+    /// A weakness an attacker can use or that fails users (no quota,
+    /// long-lived credentials, no TLS on 443).
+    Medium,
+    /// Worth tightening (a disclosed version, multicast accepted).
+    Low,
+}
+
+impl SecurityLevel {
+    /// `high`, `medium` or `low`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityLevel::High => "high",
+            SecurityLevel::Medium => "medium",
+            SecurityLevel::Low => "low",
+        }
+    }
+
+    /// The diagnosis severity of a finding at this level.
+    pub fn severity(self) -> Severity {
+        match self {
+            SecurityLevel::High => Severity::Critical,
+            SecurityLevel::Medium => Severity::Warning,
+            SecurityLevel::Low => Severity::Info,
+        }
+    }
 }
 
 impl Finding {
@@ -141,6 +180,7 @@ impl Finding {
             evidence: Vec::new(),
             explains: Vec::new(),
             remedy: remedy.into(),
+            security: None,
         }
     }
 
@@ -331,6 +371,50 @@ finding_ids! {
     /// A `turns:` URL names an IP address: Firefox makes no relay
     /// candidate from it (Chromium does).
     BrowserTurnsIpLiteral => "browser-turns-ip-literal",
+    /// Audit: the server relays to its own host (loopback, or 0.0.0.0 / ::
+    /// as in CVE-2020-26262).
+    AuditRelaysLoopback => "audit-relays-loopback",
+    /// Audit: the server relays into private networks (RFC 1918, RFC 6598,
+    /// fc00::/7).
+    AuditRelaysPrivate => "audit-relays-private",
+    /// Audit: the server relays to link-local addresses, cloud metadata
+    /// (169.254.169.254) included.
+    AuditRelaysLinkLocal => "audit-relays-link-local",
+    /// Audit: the server relays to multicast or broadcast addresses.
+    AuditRelaysMulticast => "audit-relays-multicast",
+    /// Audit: the server relays to its own addresses.
+    AuditRelaysOwnAddress => "audit-relays-own-address",
+    /// Audit: the relayed address is private, or not the address the
+    /// server is reached at.
+    AuditRelayedAddress => "audit-relayed-address",
+    /// Audit: no TURN over TLS on port 443 works (browsers behind strict
+    /// firewalls reach nothing else).
+    AuditNoTls443 => "audit-no-tls-443",
+    /// Audit: no TURN over TCP or TLS works at all.
+    AuditNoTcp => "audit-no-tcp",
+    /// Audit: one credential got as many allocations as the audit's bound:
+    /// no per-user quota.
+    AuditNoQuota => "audit-no-quota",
+    /// Audit: the server accepts an expired REST credential.
+    AuditRestExpiredAccepted => "audit-rest-expired-accepted",
+    /// Audit: the server accepts REST credentials valid for a very long
+    /// time.
+    AuditRestLongLived => "audit-rest-long-lived",
+    /// Audit: the SOFTWARE attribute names a version with published
+    /// advisories.
+    AuditSoftwareAdvisory => "audit-software-advisory",
+    /// Audit: the SOFTWARE attribute discloses the server's version.
+    AuditSoftwareVersion => "audit-software-version",
+    /// Audit: no allocation could be made, so nothing could be audited.
+    AuditNotPossible => "audit-not-possible",
+    /// Load: the server showed strain (loss over 1 % or the round trip
+    /// doubled) before full load.
+    LoadKnee => "load-knee",
+    /// Load: the run ended early (server silent, allocations dropped,
+    /// redirected, none made).
+    LoadEndedEarly => "load-ended-early",
+    /// Load: the server answered errors (quota, capacity…) during the run.
+    LoadErrors => "load-errors",
     /// A section did not finish within the overall deadline.
     SectionTimeout => "section-timeout",
     /// A section could not produce a result (a local error).

@@ -62,6 +62,14 @@ pub struct Report {
     /// not run".
     #[serde(default = "not_run")]
     pub browser: Section<crate::browser::BrowserSection>,
+    /// A TURN server's security audit (`natscope turn --audit`). Reports
+    /// written before this section existed read as "not tested: not run".
+    #[serde(default = "not_run")]
+    pub audit: Section<crate::audit::AuditSection>,
+    /// A TURN server's load test (`natscope turn --load`). Reports written
+    /// before this section existed read as "not tested: not run".
+    #[serde(default = "not_run")]
+    pub load: Section<crate::load::LoadSection>,
     /// Plain-language summary and the checks.
     pub summary: Summary,
 }
@@ -137,6 +145,8 @@ impl Report {
             ice: not_run(),
             portmap: not_run(),
             browser: not_run(),
+            audit: not_run(),
+            load: not_run(),
             summary: Summary::default(),
         }
     }

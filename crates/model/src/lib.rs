@@ -10,8 +10,8 @@
 //! - [`Report`]: the whole document, whose JSON form (`"schema":
 //!   "natscope/3"`, docs/json.md) is the stable contract; every part is a
 //!   [`Section`] (tested, not tested or failed, with a reason).
-//! - [`interfaces`], [`stun`], [`turn`], [`ice`], [`portmap`], [`browser`]:
-//!   the sections;
+//! - [`interfaces`], [`stun`], [`turn`], [`ice`], [`portmap`], [`browser`],
+//!   [`audit`], [`load`]: the sections;
 //!   the NAT verdict is `natclass::NatVerdict`.
 //! - [`summary`]: the checks ([`CheckId`] is an enum) and summary lines.
 //! - [`diagnosis`]: the verdict sentence and the root causes
@@ -35,11 +35,13 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod audit;
 pub mod browser;
 pub mod diagnosis;
 pub mod document;
 pub mod ice;
 pub mod interfaces;
+pub mod load;
 pub mod portmap;
 pub mod section;
 pub mod servers;

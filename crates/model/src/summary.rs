@@ -184,6 +184,12 @@ check_ids! {
     /// A real browser connected to natscope's WebRTC peer under policy
     /// `relay` (through a TURN server).
     BrowserRelay => "browser-relay",
+    /// The TURN audit found no high-level weakness (`natscope turn
+    /// --audit`).
+    TurnAudit => "turn-audit",
+    /// The TURN load test ran its course with relayed traffic (`natscope
+    /// turn --load`).
+    TurnLoad => "turn-load",
     /// The interfaces could be read (made only when they could not).
     Interfaces => "interfaces",
     /// The NAT classification finished (made only when it did not).

@@ -140,6 +140,184 @@ pub(crate) mod browser {
     }
 }
 
+/// A number for people with `decimals` digits after the point; non-finite
+/// values (a hand-edited report) print as `—`.
+pub(crate) fn number(x: f64, decimals: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.decimals$}")
+    } else {
+        "—".to_owned()
+    }
+}
+
+/// An optional duration in milliseconds ([`ms`]), `—` when absent.
+pub(crate) fn opt_ms(x: Option<f64>) -> String {
+    x.map_or_else(|| "—".to_owned(), ms)
+}
+
+/// An optional percentage, `1.2 %`, `—` when absent or not finite.
+pub(crate) fn percent(x: Option<f64>) -> String {
+    match x {
+        Some(p) if p.is_finite() => format!("{p:.1} %"),
+        Some(_) | None => "—".to_owned(),
+    }
+}
+
+/// Whole seconds for people: `90 s`, `2 h`, `7 days`.
+pub(crate) fn seconds(secs: u64) -> String {
+    const DAY: u64 = 86_400;
+    if secs >= DAY && secs.is_multiple_of(DAY) {
+        let d = secs / DAY;
+        format!("{d} {}", if d == 1 { "day" } else { "days" })
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// Milliseconds as seconds with one decimal: `12.5 s`.
+pub(crate) fn ms_as_secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+/// What the renderers say about a TURN audit (the `audit` section). Every
+/// string these return may hold text from the server (reason phrases,
+/// SOFTWARE): the caller sanitises or escapes it.
+pub(crate) mod audit {
+    use model::audit::{
+        AttemptOutcome, PeerAttempt, PeerCategory, Product, QuotaProbe, RestLifetime,
+    };
+
+    /// `refused`, `accepted`, `attempted (447)`, `error 403 Forbidden`,
+    /// `timeout after 3000 ms`, `not tested: why`.
+    pub(crate) fn outcome(o: &AttemptOutcome) -> String {
+        match o {
+            AttemptOutcome::Refused => "refused".to_owned(),
+            AttemptOutcome::Accepted => "accepted".to_owned(),
+            AttemptOutcome::Attempted => "attempted (447)".to_owned(),
+            AttemptOutcome::Error { code, reason } => {
+                format!("error {}", model::turn::error_code_text(*code, reason))
+            }
+            AttemptOutcome::Timeout { after_ms } => format!("timeout after {after_ms} ms"),
+            AttemptOutcome::NotTested { why } => format!("not tested: {why}"),
+        }
+    }
+
+    /// Whether data reached the peer: `proved`, `sent, no answer`, `—`.
+    pub(crate) fn delivered(d: Option<bool>) -> &'static str {
+        match d {
+            Some(true) => "proved",
+            Some(false) => "sent, no answer",
+            None => "—",
+        }
+    }
+
+    /// `coturn 4.6.1`, or `coturn (no version disclosed)`.
+    pub(crate) fn product(p: &Product) -> String {
+        match p.version.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => format!("{} {v}", p.name),
+            Some(_) | None => format!("{} (no version disclosed)", p.name),
+        }
+    }
+
+    /// `granted 5 allocations before 486 Allocation Quota Reached; 4
+    /// released`, or `no quota within bound 50 (50 granted); 49 released`.
+    pub(crate) fn quota(q: &QuotaProbe) -> String {
+        let head = match q.stopped_by {
+            Some(code) => format!(
+                "granted {} {} before {}",
+                q.granted,
+                allocations(q.granted),
+                model::turn::error_code_text(code, "")
+            ),
+            None => format!("no quota within bound {} ({} granted)", q.bound, q.granted),
+        };
+        format!("{head}; {} released", q.released)
+    }
+
+    /// `expired credential refused; credential valid for 30 days accepted`.
+    pub(crate) fn rest(r: &RestLifetime) -> String {
+        let word = |v: Option<bool>| match v {
+            Some(true) => "accepted",
+            Some(false) => "refused",
+            None => "no answer",
+        };
+        format!(
+            "expired credential {}; credential valid for {} {}",
+            word(r.expired_accepted),
+            super::seconds(r.long_lived_secs),
+            word(r.long_lived_accepted)
+        )
+    }
+
+    fn allocations(n: u32) -> &'static str {
+        if n == 1 { "allocation" } else { "allocations" }
+    }
+
+    /// The attempts grouped by category, in the order the audit tries the
+    /// categories (attempts keep their order within a category).
+    pub(crate) fn grouped(peers: &[PeerAttempt]) -> Vec<(PeerCategory, Vec<&PeerAttempt>)> {
+        PeerCategory::ALL
+            .into_iter()
+            .filter_map(|c| {
+                let of: Vec<&PeerAttempt> = peers.iter().filter(|p| p.category == c).collect();
+                (!of.is_empty()).then_some((c, of))
+            })
+            .collect()
+    }
+}
+
+/// What the renderers say about a TURN load test (the `load` section).
+/// The strings may hold text from the server or the run (error meanings,
+/// end details): the caller sanitises or escapes them.
+pub(crate) mod load {
+    use model::load::{Knee, KneeReason, LoadConfig, Percentiles};
+
+    /// `40 allocations × 50 packets/s × 160 bytes, 4 steps over 20.0 s,
+    /// 60.0 s in all`.
+    pub(crate) fn config(c: &LoadConfig) -> String {
+        format!(
+            "{} allocations × {} packets/s × {} bytes, {} {} over {}, {} in all",
+            c.allocations,
+            c.rate_pps,
+            c.size,
+            c.steps,
+            if c.steps == 1 { "step" } else { "steps" },
+            super::ms_as_secs(c.ramp_ms),
+            super::ms_as_secs(c.duration_ms)
+        )
+    }
+
+    /// `p50 1.2 ms / p95 3.4 ms / p99 5.6 ms`.
+    pub(crate) fn percentiles(p: &Percentiles) -> String {
+        format!(
+            "p50 {} / p95 {} / p99 {}",
+            super::opt_ms(p.p50_ms),
+            super::opt_ms(p.p95_ms),
+            super::opt_ms(p.p99_ms)
+        )
+    }
+
+    /// `at 30 allocations (1500 packets/s offered): loss over 1 %`.
+    pub(crate) fn knee(k: &Knee) -> String {
+        format!(
+            "at {} allocations ({} packets/s offered): {}",
+            k.allocations,
+            super::number(k.offered_pps, 0),
+            reason(k.reason)
+        )
+    }
+
+    /// What crossed its bound, in words.
+    pub(crate) fn reason(r: KneeReason) -> &'static str {
+        match r {
+            KneeReason::Loss => "loss over 1 %",
+            KneeReason::Rtt => "the median round trip doubled against the first step",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{bitrate, ms};

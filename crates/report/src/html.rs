@@ -11,16 +11,18 @@
 //! writer type, whose only way to write a runtime string is to escape it:
 //! markup can only be a string literal of this crate.
 
+mod audit;
 mod browser;
 mod ice;
 mod interfaces;
+mod load;
 mod nat;
 mod portmap;
 mod stun;
 mod turn;
 mod writer;
 
-use model::diagnosis::Severity;
+use model::diagnosis::{SecurityLevel, Severity};
 use model::document::Report;
 use model::section::Section;
 use model::summary::CheckStatus;
@@ -39,7 +41,8 @@ const STYLE: &str = include_str!("html/style.css");
 /// Render a report as one self-contained HTML page.
 ///
 /// The verdict in plain words comes first, then the NAT type with a diagram,
-/// the STUN servers with an RTT chart, TURN, ICE, port mapping, a real
+/// the STUN servers with an RTT chart, TURN (with the audit and the load
+/// test, when run), ICE, port mapping, a real
 /// browser's view, the interfaces, and the raw JSON (embedded so that [`Report::from_json`]
 /// reads it back unchanged from the element with id [`JSON_ELEMENT_ID`]).
 pub fn render(report: &Report) -> String {
@@ -64,6 +67,8 @@ pub fn render(report: &Report) -> String {
     nat::section(&mut h, report);
     stun::section(&mut h, &report.stun);
     turn::section(&mut h, &report.turn);
+    audit::section(&mut h, &report.audit);
+    load::section(&mut h, &report.load);
     ice::section(&mut h, &report.ice);
     portmap::section(&mut h, &report.portmap);
     browser::section(&mut h, &report.browser);
@@ -137,7 +142,19 @@ fn verdict(h: &mut Html, r: &Report) {
                 })
                 .m("\">")
                 .m(f.severity.as_str())
-                .m("</span> <strong>")
+                .m("</span> ");
+            if let Some(level) = f.security {
+                h.m("<span class=\"badge ")
+                    .m(match level {
+                        SecurityLevel::High => "fail",
+                        SecurityLevel::Medium => "warn",
+                        SecurityLevel::Low => "nt",
+                    })
+                    .m(" security\">security: ")
+                    .m(level.as_str())
+                    .m("</span> ");
+            }
+            h.m("<strong>")
                 .t(&f.title)
                 .m("</strong><div class=\"remedy\"><span>What to do: ")
                 .t(&f.remedy)
@@ -318,6 +335,13 @@ pub(crate) fn open_section<'a, T>(
             None
         }
     }
+}
+
+/// Whether the command never ran this section (reason
+/// [`model::document::NOT_RUN`]): sections that only some commands write
+/// (the TURN audit and load test) then print nothing at all.
+pub(crate) fn not_run<T>(section: &Section<T>) -> bool {
+    matches!(section, Section::NotTested { reason } if reason == model::document::NOT_RUN)
 }
 
 /// Closes a section opened by [`open_section`] that was tested.

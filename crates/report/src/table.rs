@@ -10,10 +10,12 @@
 
 use crate::{Report, format, sanitize};
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets};
+use model::audit::{AttemptOutcome, AuditSection, AuditServer};
 use model::browser::{BrowserOutcome, BrowserSection};
 use model::diagnosis::Severity;
 use model::ice::IceSection;
 use model::interfaces::Interfaces;
+use model::load::{LoadEnd, LoadSection};
 use model::portmap::{CheckStatus as PmCheck, PortmapSection, PortmapStatus};
 use model::section::Section;
 use model::stun::{FamilyAgreement, Outcome, StunSection, Transport};
@@ -61,6 +63,8 @@ pub fn render(report: &Report, opts: TableOptions) -> String {
     r.section(&mut out, "STUN servers", &report.stun, |o, c| r.stun(c, o));
     r.section(&mut out, "NAT", &report.nat, |o, c| r.nat(c, o));
     r.section(&mut out, "TURN", &report.turn, |o, c| r.turn(c, o));
+    r.section(&mut out, "TURN audit", &report.audit, |o, c| r.audit(c, o));
+    r.section(&mut out, "TURN load", &report.load, |o, c| r.load(c, o));
     r.section(&mut out, "ICE", &report.ice, |o, c| r.ice(c, o));
     r.section(&mut out, "Port mapping", &report.portmap, |o, c| {
         r.portmap(c, o)
@@ -268,7 +272,11 @@ impl Renderer {
                     Severity::Info => ("i", "36"),
                 };
                 let first = format!("  {} ", self.paint(mark, sgr));
-                self.para(out, &first, "    ", &clean(&f.title));
+                let title = match f.security {
+                    Some(level) => format!("[{}] {}", level.as_str(), clean(&f.title)),
+                    None => clean(&f.title),
+                };
+                self.para(out, &first, "    ", &title);
                 let first = format!("    {} ", self.paint("→", "36"));
                 self.para(out, &first, "      ", &clean(&f.remedy));
                 if !f.explains.is_empty() {
@@ -871,5 +879,234 @@ impl Renderer {
         if !b.not_tested.is_empty() {
             out.push('\n');
         }
+    }
+    /// Per audited server: who it is, one allocation per transport, every
+    /// forbidden-peer attempt by category, the quota and REST lines.
+    fn audit(&self, a: &AuditSection, out: &mut String) {
+        if a.servers.is_empty() {
+            let _ = writeln!(out, "  (no servers)\n");
+        }
+        for s in &a.servers {
+            self.audit_server(s, out);
+        }
+    }
+
+    fn audit_server(&self, s: &AuditServer, out: &mut String) {
+        use crate::format::audit as fa;
+        let first = format!("{} ", self.bold(&clean(&s.label)));
+        self.para(out, &first, "  ", &clean(&s.uri));
+        self.para(out, "address: ", "  ", &or_dash(s.address));
+        if let Some(sw) = &s.software {
+            self.para(
+                out,
+                "software: ",
+                "  ",
+                &sanitize::terminal_short(sw, SOFTWARE_MAX),
+            );
+        }
+        if let Some(p) = &s.product {
+            self.para(out, "product: ", "  ", &clean(&fa::product(p)));
+        }
+        out.push('\n');
+
+        if s.transports.is_empty() {
+            let _ = writeln!(out, "  (no allocation made)\n");
+        } else {
+            let mut t = self.table();
+            t.set_header(vec![
+                "URI",
+                "transport",
+                "source",
+                "relayed address / failure",
+            ]);
+            for tr in &s.transports {
+                let (text, color) = match (&tr.relayed, &tr.relayed_ipv6, &tr.failure) {
+                    (_, _, Some(f)) => (f.describe(), Some(Color::Red)),
+                    (None, None, None) => ("—".to_owned(), None),
+                    (v4, v6, None) => {
+                        let addrs: Vec<String> =
+                            v4.iter().chain(v6.iter()).map(|a| a.to_string()).collect();
+                        (addrs.join(", "), Some(Color::Green))
+                    }
+                };
+                t.add_row(vec![
+                    self.cell(&tr.uri, None),
+                    self.cell(tr.transport.label(), None),
+                    self.cell(if tr.given { "given" } else { "implied" }, None),
+                    self.cell(&text, color),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[2, 1]);
+        }
+
+        if s.peers.is_empty() {
+            let _ = writeln!(out, "  (no forbidden peer tried)\n");
+        } else {
+            let mut t = self.table();
+            t.set_header(vec![
+                "category",
+                "peer",
+                "transport",
+                "via",
+                "outcome",
+                "delivered",
+            ]);
+            for (category, attempts) in fa::grouped(&s.peers) {
+                for (i, p) in attempts.into_iter().enumerate() {
+                    let color = match p.outcome {
+                        AttemptOutcome::Refused => Color::Green,
+                        AttemptOutcome::Accepted | AttemptOutcome::Attempted => Color::Red,
+                        AttemptOutcome::Error { .. }
+                        | AttemptOutcome::Timeout { .. }
+                        | AttemptOutcome::NotTested { .. } => Color::Yellow,
+                    };
+                    let delivered_color = (p.delivered == Some(true)).then_some(Color::Red);
+                    t.add_row(vec![
+                        self.cell(if i == 0 { category.as_str() } else { "" }, None),
+                        self.cell(&p.peer.to_string(), None),
+                        self.cell(p.transport.label(), None),
+                        self.cell(p.via.label(), None),
+                        self.cell(&fa::outcome(&p.outcome), Some(color)),
+                        self.cell(fa::delivered(p.delivered), delivered_color),
+                    ]);
+                }
+            }
+            self.push_fitted(out, &mut t, &[2, 3, 5]);
+        }
+
+        match &s.quota {
+            Some(q) => {
+                let text = clean(&fa::quota(q));
+                let text = if q.stopped_by.is_none() {
+                    self.paint(&text, "31")
+                } else {
+                    text
+                };
+                self.para(out, "quota: ", "  ", &text);
+            }
+            None => self.para(out, "quota: ", "  ", "not tested"),
+        }
+        if let Some(r) = &s.rest {
+            self.para(out, "REST credentials: ", "  ", &clean(&fa::rest(r)));
+        }
+        out.push('\n');
+    }
+
+    /// The load run: the server, what was asked, the allocations and the
+    /// traffic, one row per step, the knee, the errors and how it ended.
+    fn load(&self, l: &LoadSection, out: &mut String) {
+        use crate::format::load as fl;
+        let first = format!("{} ", self.bold(&clean(&l.label)));
+        let head = format!("{} over {}", clean(&l.uri), l.transport.label());
+        self.para(out, &first, "  ", &head);
+        self.para(out, "address: ", "  ", &or_dash(l.address));
+        self.para(out, "asked for: ", "  ", &fl::config(&l.config));
+        let a = &l.allocations;
+        let allocations = format!(
+            "{} attempted, {} created, {} failed; {} per second; time {}; {} of {} released",
+            a.attempted,
+            a.created,
+            a.failed,
+            a.per_second
+                .map_or_else(|| "—".to_owned(), |v| format::number(v, 1)),
+            fl::percentiles(&a.time),
+            a.released,
+            a.release_attempted
+        );
+        self.para(out, "allocations: ", "  ", &allocations);
+        let tr = &l.traffic;
+        let traffic = format!(
+            "sent {} packets/s ({}), received {} packets/s ({}); {} of {} round trips lost ({}); RTT {}; jitter {}",
+            format::number(tr.sent_pps, 0),
+            format::bitrate(tr.sent_mbit_s * 1e6),
+            format::number(tr.received_pps, 0),
+            format::bitrate(tr.received_mbit_s * 1e6),
+            tr.lost,
+            tr.rtt.count + tr.lost,
+            format::percent(tr.loss_percent),
+            fl::percentiles(&tr.rtt),
+            format::opt_ms(tr.jitter_ms)
+        );
+        self.para(out, "traffic: ", "  ", &traffic);
+        out.push('\n');
+
+        if l.steps.is_empty() {
+            let _ = writeln!(out, "  (no step measured)\n");
+        } else {
+            let mut t = self.table();
+            t.set_header(vec![
+                "at",
+                "allocations",
+                "offered pps",
+                "delivered pps",
+                "loss",
+                "RTT p50",
+                "RTT p95",
+                "jitter",
+            ]);
+            for s in &l.steps {
+                let lossy = s.loss_percent.is_some_and(|p| p > 1.0);
+                t.add_row(vec![
+                    self.cell(&format::ms_as_secs(s.at_ms), None),
+                    self.cell(&s.allocations.to_string(), None),
+                    self.cell(&format::number(s.offered_pps, 0), None),
+                    self.cell(&format::number(s.delivered_pps, 0), None),
+                    self.cell(
+                        &format::percent(s.loss_percent),
+                        lossy.then_some(Color::Red),
+                    ),
+                    self.cell(&format::opt_ms(s.rtt_p50_ms), None),
+                    self.cell(&format::opt_ms(s.rtt_p95_ms), None),
+                    self.cell(&format::opt_ms(s.jitter_ms), None),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[7, 6, 3, 0]);
+        }
+        match &l.knee {
+            Some(k) => {
+                let text = self.paint(&fl::knee(k), "33");
+                self.para(out, "knee: ", "  ", &text);
+            }
+            None => self.para(
+                out,
+                "knee: ",
+                "  ",
+                "none: the server kept up at every step",
+            ),
+        }
+        if !l.errors.is_empty() {
+            out.push('\n');
+            let mut t = self.table();
+            t.set_header(vec!["code", "request", "count", "meaning"]);
+            for e in &l.errors {
+                t.add_row(vec![
+                    self.cell(&e.code.to_string(), Some(Color::Yellow)),
+                    self.cell(&e.request, None),
+                    self.cell(&e.count.to_string(), None),
+                    self.cell(&e.meaning, None),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[1]);
+            out.pop();
+        }
+        let end = clean(&l.ended.describe());
+        let end = match l.ended {
+            LoadEnd::Completed => end,
+            LoadEnd::Interrupted => self.paint(&end, "33"),
+            LoadEnd::ServerSilent { .. }
+            | LoadEnd::NoAllocation { .. }
+            | LoadEnd::Redirected { .. }
+            | LoadEnd::Failed { .. } => self.paint(&end, "31"),
+        };
+        self.para(out, "end: ", "  ", &end);
+        if l.malformed > 0 {
+            self.para(
+                out,
+                "ignored packets: ",
+                "  ",
+                &format!("{} malformed", l.malformed),
+            );
+        }
+        out.push('\n');
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! - [`conclude`]: the summary, then the diagnosis, into the report.
 //! - [`summarize`]: the whole summary, section by section (STUN, NAT,
-//!   TURN, ICE, port mapping, a real browser), each check id once (the first section that
+//!   TURN, ICE, port mapping, a real browser, the TURN audit and load
+//!   test), each check id once (the first section that
 //!   makes it wins: STUN's `udp` over the NAT probe's).
 //! - [`diagnose`]: the root causes (one finding per cause, with the checks
 //!   it explains and a remedy) and the verdict sentence.
@@ -34,11 +35,13 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod audit;
 mod browser;
 mod diagnosis;
 mod ice;
 #[cfg(test)]
 mod invariants;
+mod load;
 mod nat;
 pub mod portmap;
 mod stun;
@@ -116,6 +119,8 @@ pub fn summarize(report: &Report) -> Summary {
             browser::summarize(b, &report.options.servers, p)
         })
     });
+    add(&|p| section(&report.audit, "audit", p, audit::summarize));
+    add(&|p| section(&report.load, "load", p, load::summarize));
     summary
 }
 
@@ -193,6 +198,8 @@ fn section_name(key: &str) -> &str {
         "ice" => "ICE",
         "portmap" => "port mapping",
         "browser" => "browser",
+        "audit" => "TURN audit",
+        "load" => "TURN load test",
         other => other,
     }
 }
@@ -209,6 +216,8 @@ pub(crate) fn failed_section_check(key: &str) -> Option<CheckId> {
         // The browser's main check: a browser that could not run did not
         // connect.
         "browser" => CheckId::BrowserConnect,
+        "audit" => CheckId::TurnAudit,
+        "load" => CheckId::TurnLoad,
         _ => return None,
     })
 }

@@ -120,67 +120,57 @@ async fn resolve_stage(
         return Some(SocketAddr::new(*ip, uri.port_or_default()));
     }
     let t0 = tokio::time::Instant::now();
+    match resolve(uri, transport, cfg).await {
+        Ok((addr, via_srv)) => {
+            let via = if via_srv { " via SRV" } else { "" };
+            r.pass(
+                TurnStage::Dns,
+                ms_since(t0),
+                Some(format!("{} -> {addr}{via}", host_name(uri))),
+            );
+            Some(addr)
+        }
+        Err(f) => {
+            r.fail(TurnStage::Dns, Some(ms_since(t0)), f);
+            None
+        }
+    }
+}
+
+/// The server address of `uri` for `transport` (an IP literal as it is;
+/// a name by `cfg.resolver` or the system's, SRV first when the URI has no
+/// port) and whether SRV gave it, within the stage timeout; the failure
+/// named like the `dns` stage's.
+pub async fn resolve(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    cfg: &TurnProbeConfig,
+) -> Result<(SocketAddr, bool), TurnFailure> {
+    if let Host::Ip(ip) = &uri.host {
+        return Ok((SocketAddr::new(*ip, uri.port_or_default()), false));
+    }
     let resolver = match &cfg.resolver {
         Some(res) => res.clone(),
-        None => match Resolver::system() {
-            Ok(res) => res,
-            Err(e) => {
-                r.fail(
-                    TurnStage::Dns,
-                    None,
-                    TurnFailure::Dns {
-                        detail: e.to_string(),
-                    },
-                );
-                return None;
-            }
-        },
+        None => Resolver::system().map_err(|e| TurnFailure::Dns {
+            detail: e.to_string(),
+        })?,
     };
     let found = resolver
         .resolve_for(uri, &[wire_transport(transport)], cfg.stage_timeout)
         .await;
     match found {
         Ok(targets) => match targets.first() {
-            Some(t) => {
-                let via = if t.via_srv { " via SRV" } else { "" };
-                r.pass(
-                    TurnStage::Dns,
-                    ms_since(t0),
-                    Some(format!("{} -> {}{via}", host_name(uri), t.addr)),
-                );
-                Some(t.addr)
-            }
-            None => {
-                r.fail(
-                    TurnStage::Dns,
-                    Some(ms_since(t0)),
-                    TurnFailure::Dns {
-                        detail: format!("{}: no address", host_name(uri)),
-                    },
-                );
-                None
-            }
+            Some(t) => Ok((t.addr, t.via_srv)),
+            None => Err(TurnFailure::Dns {
+                detail: format!("{}: no address", host_name(uri)),
+            }),
         },
-        Err(ResolveError::Timeout { .. }) => {
-            r.fail(
-                TurnStage::Dns,
-                Some(ms_since(t0)),
-                TurnFailure::Timeout {
-                    after_ms: cfg.stage_timeout.as_millis() as u64,
-                },
-            );
-            None
-        }
-        Err(e) => {
-            r.fail(
-                TurnStage::Dns,
-                Some(ms_since(t0)),
-                TurnFailure::Dns {
-                    detail: e.to_string(),
-                },
-            );
-            None
-        }
+        Err(ResolveError::Timeout { .. }) => Err(TurnFailure::Timeout {
+            after_ms: u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX),
+        }),
+        Err(e) => Err(TurnFailure::Dns {
+            detail: e.to_string(),
+        }),
     }
 }
 

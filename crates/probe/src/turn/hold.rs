@@ -1,9 +1,12 @@
-//! Test and lab support: a TURN allocation held open on purpose, to fill a
-//! server's quota (coturn `user-quota` / `total-quota`) or its relay port
-//! range before probing it, so that the probe meets 486 or 508 the way it
-//! would on a busy server.
+//! A TURN allocation held open on purpose: the audit's quota test
+//! (allocate until 486), and in tests to fill a server's quota (coturn
+//! `user-quota` / `total-quota`) or its relay port range before probing
+//! it, so that the probe meets 486 or 508 the way it would on a busy
+//! server. Also the one place an allocation's failure is named from what
+//! the server answered ([`allocate`]).
 
 use super::conn::{Conn, connected_udp};
+use super::failure::PumpError;
 use super::failure::{name_failure, name_io_error};
 use super::session::Session;
 use crate::turn::creds::{ResolvedCredentials, TurnAuth, unix_now};
@@ -44,37 +47,13 @@ impl HeldAllocation {
     ) -> Result<Self, TurnFailure> {
         let creds = auth.resolve(unix_now());
         let sock = connected_udp(server).await.map_err(|e| name_io_error(&e))?;
-        let mut session = Session::new(Conn::Udp(sock), Some(&creds), AddressFamily::IPV4)
-            .map_err(|e| name_io_error(&e))?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let (res, created) = session.await_allocation(deadline).await;
-        let relayed = session
-            .client
-            .relayed_addresses()
-            .map(|(_, a)| a)
-            .next()
-            .or(session.tap.relayed);
-        match (created, relayed) {
-            (true, Some(relayed)) => Ok(Self {
-                session,
-                creds,
-                relayed,
-            }),
-            _ => {
-                let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-                let last = session.tap.allocate_errors_after_challenge().last();
-                Err(match (last, res) {
-                    (Some(401), _) => TurnFailure::WrongCredentials,
-                    (last, res) => {
-                        let answer = last.map(|code| {
-                            let reason = session.tap.last_error_for(ALLOCATE);
-                            (code, reason.map(|(_, r)| r).unwrap_or_default())
-                        });
-                        name_failure(ALLOCATE, answer, res, timeout_ms)
-                    }
-                })
-            }
-        }
+        let (session, relayed) =
+            allocate(Conn::Udp(sock), Some(&creds), AddressFamily::IPV4, timeout).await?;
+        Ok(Self {
+            session,
+            creds,
+            relayed,
+        })
     }
 
     /// The relayed address the server granted.
@@ -87,5 +66,51 @@ impl HeldAllocation {
     /// confirmed it within `wait`.
     pub async fn release(mut self, wait: Duration) -> bool {
         self.session.delete_within(&self.creds, wait).await
+    }
+}
+
+/// Allocates (a UDP relay of `family`) over `conn` with `creds` within
+/// `timeout`: the session and its relayed address, or the failure named
+/// like the `allocate` stage's (e.g. `allocation_quota` for 486).
+pub(super) async fn allocate(
+    conn: Conn,
+    creds: Option<&ResolvedCredentials>,
+    family: AddressFamily,
+    timeout: Duration,
+) -> Result<(Session, SocketAddr), TurnFailure> {
+    let mut session = Session::new(conn, creds, family).map_err(|e| name_io_error(&e))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (res, created) = session.await_allocation(deadline).await;
+    let relayed = session
+        .client
+        .relayed_addresses()
+        .map(|(_, a)| a)
+        .next()
+        .or(session.tap.relayed);
+    match (created, relayed) {
+        (true, Some(relayed)) => Ok((session, relayed)),
+        _ => Err(allocation_failure(&session, res, timeout)),
+    }
+}
+
+/// Why `session`'s Allocate did not succeed: a 401 after the challenge is
+/// wrong credentials; else the server's last answer, or how the wait
+/// ended (`res`).
+pub(super) fn allocation_failure(
+    session: &Session,
+    res: Result<(), PumpError>,
+    timeout: Duration,
+) -> TurnFailure {
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let last = session.tap.allocate_errors_after_challenge().last();
+    match (last, res) {
+        (Some(401), _) => TurnFailure::WrongCredentials,
+        (last, res) => {
+            let answer = last.map(|code| {
+                let reason = session.tap.last_error_for(ALLOCATE);
+                (code, reason.map(|(_, r)| r).unwrap_or_default())
+            });
+            name_failure(ALLOCATE, answer, res, timeout_ms)
+        }
     }
 }

@@ -11,14 +11,18 @@
 //!   server said; pure), `refresh` (natscope's own Refresh), `session`
 //!   (turn-client-proto pumped from tokio), `echo` (the data test's peer: a
 //!   second allocation, relay to relay) and `stages` (the script), then
-//!   `ipv6` and `tcp_alloc` (the additive stages) and, with the
-//!   `test-support` feature, `hold` (an allocation held open on purpose).
+//!   `ipv6` and `tcp_alloc` (the additive stages) and `hold` (an
+//!   allocation held open on purpose).
+//! - [`audit`]: `natscope turn --audit`, what a server lets a client reach
+//!   that it should refuse.
+//! - [`load`]: `natscope turn --load`, how much a server carries.
 //! - [`tls`]: the one TLS client handshake, certificate verification
 //!   options and naming of TLS failures.
 //! - `dtls`: DTLS 1.2 (webrtc-dtls; RSA and ECDSA certificates) under the TURN-over-UDP client,
 //!   with natscope's own certificate verification.
 //! - [`quality`]: the bounded burst through the relay.
 
+pub mod audit;
 pub mod client;
 mod config;
 mod conn;
@@ -28,9 +32,9 @@ mod echo;
 mod failure;
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(feature = "test-support")]
 pub mod hold;
 mod ipv6;
+pub mod load;
 pub mod quality;
 mod refresh;
 mod session;
@@ -42,7 +46,6 @@ pub mod tls;
 
 pub use client::{TurnProbeConfig, probe_all, probe_transport};
 pub use creds::TurnAuth;
-#[cfg(feature = "test-support")]
 pub use hold::HeldAllocation;
 pub use quality::QualityConfig;
 pub use target::turn_transports;

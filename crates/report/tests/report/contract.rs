@@ -340,9 +340,21 @@ fn browser_fixture_has_a_browser_section() {
         assert!(ids.contains(&id), "check {id} missing: {ids:?}");
     }
     assert!(r.turn.tested().is_some(), "natscope's own TURN test");
-    // Written by this natscope: reading and writing it changes nothing.
-    let again: Value = serde_json::from_str(&r.to_json_pretty()).expect("JSON");
+    // Written by this natscope: reading and writing it changes nothing but
+    // the sections added since, which it lacks and which come back as not
+    // run.
+    let mut again: Value = serde_json::from_str(&r.to_json_pretty()).expect("JSON");
     let original: Value = serde_json::from_str(&text).expect("JSON");
+    for key in ["audit", "load"] {
+        if original.get(key).is_none() {
+            let added = again
+                .as_object_mut()
+                .expect("object")
+                .remove(key)
+                .unwrap_or_else(|| panic!("{key} written"));
+            assert_eq!(added, json!({"status": "not-tested", "reason": "not run"}));
+        }
+    }
     assert_eq!(again, original);
 }
 
@@ -499,8 +511,198 @@ fn error_messages_are_sanitised() {
     assert!(msg.contains("boom"), "{msg}");
 }
 
+#[test]
+fn audit_and_load_round_trip() {
+    let r = common::with_audit_load();
+    let text = r.to_json_pretty();
+    let back = report::from_json(&text).expect("own output reads back");
+    assert_eq!(back, r);
+    assert_eq!(back.audit, Section::Tested(common::audit()));
+    assert_eq!(back.load, Section::Tested(common::load()));
+    // Each section alone, through serde_json.
+    let audit = common::audit();
+    let again: audit::AuditSection =
+        serde_json::from_str(&serde_json::to_string(&audit).expect("serializes")).expect("parses");
+    assert_eq!(again, audit);
+    let load = common::load();
+    let again: load::LoadSection =
+        serde_json::from_str(&serde_json::to_string(&load).expect("serializes")).expect("parses");
+    assert_eq!(again, load);
+    // Every outcome and end shape survives too.
+    let mut r = common::with_audit_load();
+    if let Section::Tested(a) = &mut r.audit {
+        a.servers[0].peers[0].outcome = audit::AttemptOutcome::Attempted;
+        a.servers[0].peers[1].outcome = audit::AttemptOutcome::Timeout { after_ms: 3000 };
+        a.servers[0].quota = None;
+        a.servers[0].rest = None;
+        a.servers[0].product = None;
+    }
+    for ended in [
+        load::LoadEnd::Interrupted,
+        load::LoadEnd::ServerSilent { after_ms: 5000 },
+        load::LoadEnd::NoAllocation {
+            detail: "486".into(),
+        },
+        load::LoadEnd::Redirected {
+            to: Some(common::addr("198.51.100.9:3478")),
+        },
+        load::LoadEnd::Redirected { to: None },
+        load::LoadEnd::Failed {
+            detail: "socket closed".into(),
+        },
+    ] {
+        if let Section::Tested(l) = &mut r.load {
+            l.ended = ended;
+            l.knee = None;
+        }
+        let back = report::from_json(&r.to_json_pretty()).expect("reads back");
+        assert_eq!(back, r);
+    }
+}
+
+#[test]
+fn audit_and_load_paths_hold() {
+    let v = to_value(&common::with_audit_load());
+    assert_eq!(at(&v, "/audit/status"), "tested");
+    assert_eq!(at(&v, "/audit/servers/0/address"), "198.51.100.5:3478");
+    assert_eq!(at(&v, "/audit/servers/0/product/name"), "coturn");
+    assert_eq!(at(&v, "/audit/servers/0/transports/1/given"), false);
+    assert_eq!(
+        at(&v, "/audit/servers/0/transports/1/failure/kind"),
+        "timeout"
+    );
+    assert_eq!(at(&v, "/audit/servers/0/peers/0/category"), "loopback");
+    assert_eq!(at(&v, "/audit/servers/0/peers/0/via"), "send");
+    assert_eq!(
+        at(&v, "/audit/servers/0/peers/0/outcome"),
+        &json!({"result": "accepted"})
+    );
+    assert_eq!(at(&v, "/audit/servers/0/peers/0/delivered"), true);
+    assert_eq!(at(&v, "/audit/servers/0/peers/1/delivered"), &Value::Null);
+    assert_eq!(
+        at(&v, "/audit/servers/0/peers/3/outcome"),
+        &json!({"result": "not-tested", "why": "no TCP allocation"})
+    );
+    assert_eq!(at(&v, "/audit/servers/0/quota/stopped_by"), 486);
+    assert_eq!(at(&v, "/audit/servers/0/rest/long_lived_accepted"), true);
+    assert_eq!(at(&v, "/load/status"), "tested");
+    assert_eq!(at(&v, "/load/transport"), "udp");
+    assert_eq!(at(&v, "/load/config/allocations"), 30);
+    assert_eq!(at(&v, "/load/allocations/time/p50_ms"), 8.25);
+    assert_eq!(at(&v, "/load/steps/2/loss_percent"), 4.0);
+    assert_eq!(at(&v, "/load/knee/reason"), "loss");
+    assert_eq!(at(&v, "/load/ended"), &json!({"reason": "completed"}));
+    assert_eq!(at(&v, "/diagnosis/findings/0/security"), "high");
+    // Other findings have no `security` key at all.
+    let plain = to_value(&common::full());
+    assert!(
+        plain["diagnosis"]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|f| f.get("security").is_none())
+    );
+}
+
+#[test]
+fn reports_without_audit_or_load_read_as_not_run() {
+    let mut v = to_value(&common::full());
+    for key in ["audit", "load"] {
+        assert_eq!(
+            at(&v, &format!("/{key}")),
+            &json!({"status": "not-tested", "reason": "not run"})
+        );
+        v.as_object_mut().expect("object").remove(key);
+    }
+    let r = report::from_json(&v.to_string()).expect("a report older than audit/load reads");
+    assert_eq!(r.audit.reason(), Some("not run"));
+    assert_eq!(r.load.reason(), Some("not run"));
+}
+
 mod schema {
     use super::*;
+
+    #[test]
+    fn audit_and_load_validate_and_broken_ones_do_not() {
+        let v = validator();
+        let doc = to_value(&common::with_audit_load());
+        assert_eq!(errors(&v, &doc), Vec::<String>::new());
+        // Older reports without the sections, and sections not tested.
+        let mut old = doc.clone();
+        old.as_object_mut().expect("object").remove("audit");
+        old.as_object_mut().expect("object").remove("load");
+        assert_eq!(errors(&v, &old), Vec::<String>::new());
+        let mut r = common::with_audit_load();
+        r.audit = Section::not_tested("skipped");
+        r.load = Section::failed("no socket");
+        assert_eq!(errors(&v, &to_value(&r)), Vec::<String>::new());
+        // Every outcome and end shape.
+        let mut r = common::with_audit_load();
+        if let Section::Tested(a) = &mut r.audit {
+            a.servers[0].peers[0].outcome = audit::AttemptOutcome::Attempted;
+            a.servers[0].peers[1].outcome = audit::AttemptOutcome::Timeout { after_ms: 3000 };
+            a.servers[0].quota = None;
+            a.servers[0].rest = None;
+            a.servers[0].product = None;
+            a.servers[0].software = None;
+            a.servers[0].transports[0].relayed_ipv6 = Some(common::addr("[2001:db8::5]:50000"));
+        }
+        if let Section::Tested(l) = &mut r.load {
+            l.ended = load::LoadEnd::Redirected { to: None };
+            l.knee = None;
+            l.allocations.time = load::Percentiles::default();
+        }
+        assert_eq!(errors(&v, &to_value(&r)), Vec::<String>::new());
+        for (path, bad) in [
+            ("/audit/servers/0/peers/0/category", json!("intranet")),
+            ("/audit/servers/0/peers/0/via", json!("CreatePermission")),
+            (
+                "/audit/servers/0/peers/0/outcome",
+                json!({"result": "maybe"}),
+            ),
+            (
+                "/audit/servers/0/peers/3/outcome",
+                json!({"result": "not-tested"}),
+            ),
+            (
+                "/audit/servers/0/peers/4/outcome",
+                json!({"result": "error", "code": 420}),
+            ),
+            ("/audit/servers/0/peers/0/peer", json!("localhost")),
+            ("/audit/servers/0/peers/0/delivered", json!("yes")),
+            ("/audit/servers/0/transports/0/port", json!(70000)),
+            ("/audit/servers/0/transports/0/transport", json!("quic")),
+            ("/audit/servers/0/quota/granted", json!(-1)),
+            ("/audit/servers/0/product", json!({"name": "coturn"})),
+            ("/audit/servers", json!(null)),
+            ("/audit", json!({"status": "tested"})),
+            ("/load/transport", json!("quic")),
+            ("/load/steps/0/loss_percent", json!("none")),
+            ("/load/steps/0/allocations", json!(-3)),
+            ("/load/knee/reason", json!("jitter")),
+            ("/load/ended", json!({"reason": "exploded"})),
+            ("/load/ended", json!({"reason": "server-silent"})),
+            ("/load/traffic/rtt", json!({"count": 1})),
+            ("/load/errors/0/code", json!("486")),
+            ("/load", json!({"status": "tested"})),
+            ("/diagnosis/findings/0/security", json!("critical")),
+        ] {
+            let mut bad_doc = doc.clone();
+            *bad_doc
+                .pointer_mut(path)
+                .unwrap_or_else(|| panic!("{path} exists")) = bad.clone();
+            assert!(!v.is_valid(&bad_doc), "schema accepted {path} = {bad}");
+        }
+        let mut bad_doc = doc.clone();
+        bad_doc["load"]
+            .as_object_mut()
+            .expect("object")
+            .remove("steps");
+        assert!(
+            !v.is_valid(&bad_doc),
+            "schema accepted a load without steps"
+        );
+    }
 
     fn validator() -> jsonschema::Validator {
         let text = std::fs::read_to_string(
@@ -525,6 +727,7 @@ mod schema {
         for r in [
             common::full(),
             common::with_browser(),
+            common::with_audit_load(),
             Report::new("stun", "2025-01-15T10:30:00Z"),
         ] {
             let doc = to_value(&r);

@@ -251,6 +251,8 @@ fn hostile_reasons() -> Report {
     r.ice = Section::not_tested(h.clone());
     r.portmap = Section::failed(h.clone());
     r.browser = Section::not_tested(h.clone());
+    r.audit = Section::not_tested(h.clone());
+    r.load = Section::failed(h.clone());
     r
 }
 
@@ -298,6 +300,8 @@ const TAGS: &[&str] = &[
     "rect",
     "line",
     "polygon",
+    "polyline",
+    "circle",
     "text",
     "script",
     "ol",
@@ -330,6 +334,11 @@ const ATTRIBUTES: &[&str] = &[
     "fill",
     "stroke",
     "stroke-width",
+    "stroke-dasharray",
+    "cx",
+    "cy",
+    "r",
+    "rowspan",
     "text-anchor",
     "font-size",
     "font-weight",
@@ -612,6 +621,8 @@ fn hostile_reasons_stay_text() {
     assert!(html.contains("failed: &lt;script&gt;alert(1)"));
     assert!(html.contains("id=\"portmap\" data-status=\"failed\""));
     assert!(html.contains("id=\"browser\" data-status=\"not-tested\""));
+    assert!(html.contains("id=\"audit\" data-status=\"not-tested\""));
+    assert!(html.contains("id=\"load\" data-status=\"failed\""));
 }
 
 /// A TURN result of the typed shape.
@@ -794,4 +805,250 @@ fn hostile_browser_url_and_error_text_stay_text() {
     assert!(html.contains("<td><code>&lt;script&gt;alert(1)&lt;/script&gt;red</code></td><td>&lt;script&gt;alert(1)&lt;/script&gt;red</td>"));
     assert!(html.contains("<span class=\"badge fail\">✘ failed</span><br><span class=\"err\">&lt;script&gt;alert(1)&lt;/script&gt;red</span>"));
     assert!(html.contains("did not connect under all"));
+}
+
+/// The audit and load sections with every free-text field set to `h`.
+fn hostile_audit_load(h: &str) -> Report {
+    let mut r = crate::common::with_audit_load();
+    if let Section::Tested(a) = &mut r.audit {
+        let s = &mut a.servers[0];
+        s.label = h.into();
+        s.uri = h.into();
+        s.software = Some(h.into());
+        s.product = Some(model::audit::Product {
+            name: h.into(),
+            version: Some(h.into()),
+        });
+        s.transports[0].uri = h.into();
+        s.transports[1].failure = Some(model::turn::TurnFailure::ServerError {
+            code: 500,
+            reason: h.into(),
+        });
+        s.peers[3].outcome = model::audit::AttemptOutcome::NotTested { why: h.into() };
+        s.peers[4].outcome = model::audit::AttemptOutcome::Error {
+            code: 403,
+            reason: h.into(),
+        };
+    }
+    if let Section::Tested(l) = &mut r.load {
+        l.label = h.into();
+        l.uri = h.into();
+        l.errors[0].request = h.into();
+        l.errors[0].meaning = h.into();
+        l.ended = model::load::LoadEnd::Failed { detail: h.into() };
+    }
+    r.diagnosis.findings[0].title = h.into();
+    r
+}
+
+#[test]
+fn audit_section_renders_per_server() {
+    let r = crate::common::with_audit_load();
+    let html = assert_safe(&r);
+    let pos = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from the HTML"))
+    };
+    assert!(
+        pos("id=\"turn\"") < pos("id=\"audit\"")
+            && pos("id=\"audit\"") < pos("id=\"load\"")
+            && pos("id=\"load\"") < pos("id=\"ice\"")
+    );
+    for needle in [
+        "<section class=\"card\" id=\"audit\" data-status=\"tested\"><details class=\"fold\"><summary><h2>TURN audit",
+        "<span class=\"gist\">1 server audited · 1 forbidden peer let through</span>",
+        "id=\"audit-server-0\"",
+        "<tr><th>Address</th><td><code class=\"addr\">198.51.100.5:3478</code></td></tr>",
+        "<tr><th>Product</th><td>coturn 4.6.1</td></tr>",
+        "granted 5 allocations before 486 Allocation Quota Reached; 4 released",
+        "expired credential refused; credential valid for 30 days accepted",
+        // Transports.
+        "id=\"audit-transports-0\"",
+        "<code class=\"addr\">198.51.100.5:50000</code>",
+        "<span class=\"muted\">implied</span>",
+        "<span class=\"err\">timeout: no answer within 3000 ms</span>",
+        // Peers, grouped by category.
+        "id=\"audit-peers-0\"",
+        "<th rowspan=\"1\">loopback<br><span class=\"muted\">loopback (the server host itself)</span></th><td><code class=\"addr\">127.0.0.1:3478</code></td><td>UDP</td><td>Send</td><td><span class=\"badge fail\">✘ accepted</span></td><td><span class=\"badge fail\">proved</span></td>",
+        "<th rowspan=\"2\">private",
+        "<td><span class=\"badge pass\">✔ refused</span></td><td><span class=\"muted\">—</span></td>",
+        "<span class=\"badge nt\">not tested</span> <span class=\"muted\">no TCP allocation</span>",
+        "<span class=\"badge warn\">error 420 Unknown Attribute</span>",
+        "Connect (RFC 6062)",
+        // The finding's security level beside its severity.
+        "<span class=\"badge fail\">critical</span> <span class=\"badge fail security\">security: high</span> <strong>turn.example.net relays to its own host",
+    ] {
+        assert!(html.contains(needle), "{needle:?} missing");
+    }
+    // The private group's second row has no category cell.
+    assert!(html.contains("<tr><td><code class=\"addr\">192.168.0.1:9</code></td>"));
+    // Findings without a security level show none.
+    let mut plain = r.clone();
+    plain.diagnosis.findings[0].security = None;
+    assert!(!render(&plain).contains("security: "));
+}
+
+#[test]
+fn load_section_renders_with_a_chart() {
+    let r = crate::common::with_audit_load();
+    let html = assert_safe(&r);
+    for needle in [
+        "<section class=\"card\" id=\"load\" data-status=\"tested\"><details class=\"fold\"><summary><h2>TURN load",
+        "<span class=\"gist\">30 of 31 allocations · loss 1.5 % · strain at 30 allocations</span>",
+        "id=\"load-summary\"",
+        "30 allocations × 50 packets/s × 160 bytes, 3 steps over 20.0 s, 30.0 s in all",
+        "31 attempted, 30 created, <span class=\"err\">1 failed</span>; 12.5 per second",
+        "p50 8.2 ms / p95 16.5 ms / p99 24.8 ms, max 33.0 ms",
+        "2000 packets/s, 3.2 Mbit/s (60000 packets)",
+        "1.5 % (900 probes lost)",
+        "<tr><th>End</th><td>ran its full duration</td></tr>",
+        "<tr><th>Ignored packets</th><td>2 malformed</td></tr>",
+        "<p id=\"load-knee\"><strong>Knee:</strong> <span class=\"badge warn\">strain</span> at 30 allocations (1500 packets/s offered): loss over 1 %</p>",
+        // The chart, wide and narrow: two series and a legend.
+        "<svg class=\"wide load-chart\" id=\"load-chart\" viewBox=\"0 0 640 260\" role=\"img\">",
+        "<svg class=\"narrow load-chart\" id=\"load-chart-narrow\"",
+        "loss %</text>",
+        "RTT p50 (ms)</text>",
+        "allocations streaming</text>",
+        "stroke=\"#c62828\" stroke-width=\"2\"/>",
+        "stroke-dasharray=\"5 3\"/>",
+        // Steps, the knee's row marked; errors.
+        "id=\"load-steps\"",
+        "<tr class=\"knee\"><td class=\"num\">20.0 s</td><td class=\"num\">30 <span class=\"tag\">knee</span></td>",
+        "<td class=\"num err\">4.0 %</td>",
+        "id=\"load-errors\"",
+        "<tr><td class=\"num err\">486</td><td>Allocate</td><td class=\"num\">1</td><td>486 Allocation Quota Reached</td></tr>",
+    ] {
+        assert!(html.contains(needle), "{needle:?} missing");
+    }
+    let svg = chart(&html, "load-chart");
+    assert_eq!(svg.matches("<polyline ").count(), 2, "{svg}");
+    assert_eq!(svg.matches("<circle ").count(), 3, "{svg}");
+    assert_eq!(svg.matches("<rect ").count(), 3, "{svg}");
+    // Points: loss 4 % is the top of a 5 % scale, at 30 of 30 allocations.
+    assert!(svg.contains(" 576.0,74.8\""), "{svg}");
+}
+
+/// The `<svg id=...>` element, whole.
+fn chart<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("{id} missing"));
+    let start = html[..at].rfind("<svg").expect("svg opened");
+    let end = at + html[at..].find("</svg>").expect("svg closed") + "</svg>".len();
+    &html[start..end]
+}
+
+#[test]
+fn load_chart_handles_few_steps_and_missing_values() {
+    // One step: one marker per series, no line.
+    let mut r = crate::common::with_audit_load();
+    if let Section::Tested(l) = &mut r.load {
+        l.steps.truncate(1);
+        l.knee = None;
+    }
+    let html = assert_safe(&r);
+    let svg = chart(&html, "load-chart");
+    assert_eq!(svg.matches("<polyline ").count(), 0, "{svg}");
+    assert_eq!(svg.matches("<circle ").count(), 1, "{svg}");
+    assert_eq!(svg.matches("<rect ").count(), 1, "{svg}");
+    assert!(html.contains("none: the server kept up at every step"));
+    assert!(
+        html.contains("<span class=\"gist\">30 of 31 allocations · loss 1.5 % · no knee</span>")
+    );
+
+    // A gap: the middle step has no loss and no RTT, hostile values
+    // (NaN, negative) are left out.
+    let mut r = crate::common::with_audit_load();
+    if let Section::Tested(l) = &mut r.load {
+        l.steps[1].loss_percent = None;
+        l.steps[1].rtt_p50_ms = None;
+        l.steps[2].rtt_p50_ms = Some(-1.0);
+    }
+    let html = assert_safe(&r);
+    let svg = chart(&html, "load-chart");
+    assert_eq!(svg.matches("<polyline ").count(), 0, "{svg}");
+    assert_eq!(svg.matches("<circle ").count(), 2, "{svg}");
+    assert_eq!(svg.matches("<rect ").count(), 1, "{svg}");
+    assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+
+    // Nothing measured at all: the chart says so.
+    let mut r = crate::common::with_audit_load();
+    if let Section::Tested(l) = &mut r.load {
+        for s in &mut l.steps {
+            s.loss_percent = None;
+            s.rtt_p50_ms = None;
+            s.allocations = 0;
+        }
+    }
+    let html = assert_safe(&r);
+    assert!(chart(&html, "load-chart").contains("no loss or round trip measured"));
+
+    // No step: no chart.
+    let mut r = crate::common::with_audit_load();
+    if let Section::Tested(l) = &mut r.load {
+        l.steps.clear();
+        l.knee = None;
+        l.ended = model::load::LoadEnd::NoAllocation {
+            detail: "486 on every Allocate".into(),
+        };
+    }
+    let html = assert_safe(&r);
+    assert!(!html.contains("id=\"load-chart\""));
+    assert!(!html.contains("id=\"load-steps\""));
+    assert!(html.contains("No ramp step was measured."));
+    assert!(
+        html.contains(
+            "<span class=\"err\">no allocation could be made: 486 on every Allocate</span>"
+        )
+    );
+}
+
+#[test]
+fn audit_and_load_not_run_render_nothing() {
+    let r = fixture("full.json");
+    assert_eq!(r.audit.reason(), Some("not run"));
+    assert_eq!(r.load.reason(), Some("not run"));
+    let html = assert_safe(&r);
+    assert!(!html.contains("id=\"audit\""), "audit not run: nothing");
+    assert!(!html.contains("id=\"load\""), "load not run: nothing");
+    assert!(!html.contains("TURN audit") && !html.contains("TURN load"));
+    let mut r = Report::new("turn", "2025-01-15T10:30:00Z");
+    r.audit = Section::not_tested("skipped (--no-audit)");
+    let html = assert_safe(&r);
+    assert!(html.contains("id=\"audit\" data-status=\"not-tested\""));
+    assert!(html.contains("not tested: skipped (--no-audit)"));
+    assert!(!html.contains("id=\"load\""));
+}
+
+#[test]
+fn hostile_audit_and_load_strings_stay_text() {
+    let evil = "<script>alert(1)</script>\u{1b}[31mred";
+    let r = hostile_audit_load(evil);
+    let html = assert_safe(&r);
+    let visible = &html[..html
+        .find("<script type=\"application/json\"")
+        .expect("JSON element")];
+    assert!(!visible.contains("[31m"));
+    let shown = "&lt;script&gt;alert(1)&lt;/script&gt;red";
+    for needle in [
+        // The server's SOFTWARE, label, URI and product.
+        format!("<tr><th>Software</th><td><code>{shown}</code></td></tr>"),
+        format!("<h3>{shown}</h3>"),
+        format!("<tr><th>Product</th><td>{shown} {shown}</td></tr>"),
+        // Reason phrases of a failure and an attempt, why not tested.
+        format!("<span class=\"err\">error 500 {shown}</span>"),
+        format!("<span class=\"badge warn\">error 403 {shown}</span>"),
+        format!("<span class=\"muted\">{shown}</span>"),
+        // The load's error meaning, request and end.
+        format!("<td>{shown}</td><td class=\"num\">1</td><td>{shown}</td>"),
+        format!("<span class=\"err\">stopped early: {shown}</span>"),
+        format!("<strong>{shown}</strong>"),
+    ] {
+        assert!(html.contains(&needle), "{needle:?} missing");
+    }
+    // And the whole hostile set.
+    let r = hostile_audit_load(&hostile());
+    let html = assert_safe(&r);
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
 }

@@ -538,3 +538,240 @@ fn browser_tables_fit_80_columns() {
         }
     }
 }
+
+#[test]
+fn audit_section_shows_transports_peers_quota_and_rest() {
+    let out = render(&common::with_audit_load(), PLAIN);
+    let at = out.find("\nTURN audit\n").expect("audit heading");
+    let end = out.find("\nTURN load\n").expect("load heading");
+    assert!(
+        out.find("\nTURN: not tested").expect("TURN") < at,
+        "after TURN"
+    );
+    let a = &out[at..end];
+    for needle in [
+        "turn.example.net turn:turn.example.net:3478",
+        "address: 198.51.100.5:3478",
+        "product: coturn 4.6.1",
+        // Transports: given and implied, relayed or the failure.
+        "turn:turn.example.net:3478",
+        "given",
+        "198.51.100.5:50000",
+        "turns:turn.example.net:443",
+        "implied",
+        "timeout: no answer within 3000 ms",
+        // Peers, by category.
+        "loopback",
+        "127.0.0.1:3478",
+        "Send",
+        "accepted",
+        "proved",
+        "private",
+        "10.0.0.1:9",
+        "CreatePermission",
+        "refused",
+        "link-local",
+        "Connect (RFC 6062)",
+        "not tested: no TCP allocation",
+        "error 420 Unknown Attribute",
+        "quota: granted 5 allocations before 486 Allocation Quota Reached; 4 released",
+        "REST credentials: expired credential refused; credential valid for 30 days accepted",
+    ] {
+        assert!(a.contains(needle), "{needle:?} missing:\n{a}");
+    }
+    // Grouped: the category is named once per group.
+    assert_eq!(a.matches("│ private ").count(), 1, "{a}");
+    let row = |peer: &str| {
+        a.lines()
+            .find(|l| l.contains(peer))
+            .unwrap_or_else(|| panic!("row of {peer}"))
+            .to_owned()
+    };
+    assert!(row("127.0.0.1:3478").contains("proved"));
+    assert!(row("10.0.0.1:9").contains("—"));
+    let first_cell = |line: &str| {
+        line.split('┆')
+            .next()
+            .unwrap_or("")
+            .trim_matches(['│', ' '])
+            .to_owned()
+    };
+    assert_eq!(first_cell(&row("10.0.0.1:9")), "private");
+    assert_eq!(first_cell(&row("192.168.0.1:9")), "", "{a}");
+    // The finding's security level beside its severity mark.
+    assert!(
+        out.contains("✘ [high] turn.example.net relays to its own host (127.0.0.1)"),
+        "{out}"
+    );
+    assert!(out.contains("turn-audit"));
+}
+
+#[test]
+fn load_section_shows_steps_knee_and_errors() {
+    let out = render(&common::with_audit_load(), PLAIN);
+    let at = out.find("\nTURN load\n").expect("load heading");
+    let l = &out[at..];
+    for needle in [
+        "turn.example.net turn:turn.example.net:3478 over UDP",
+        "address: 198.51.100.5:3478",
+        "asked for: 30 allocations × 50 packets/s × 160 bytes, 3 steps over 20.0 s, 30.0 s in all",
+        "allocations: 31 attempted, 30 created, 1 failed; 12.5 per second; time p50 8.2 ms / p95 16.5 ms / p99 24.8 ms; 30 of 30 released",
+        "traffic: sent 2000 packets/s (3.2 Mbit/s), received 1970 packets/s (3.1 Mbit/s); 900 of 60000 round trips lost (1.5 %); RTT p50 12.5 ms / p95 25.0 ms / p99 37.5 ms; jitter 0.800 ms",
+        "offered pps",
+        "knee: at 30 allocations (1500 packets/s offered): loss over 1 %",
+        "486",
+        "Allocate",
+        "486 Allocation Quota Reached",
+        "end: ran its full duration",
+        "ignored packets: 2 malformed",
+    ] {
+        assert!(l.contains(needle), "{needle:?} missing:\n{l}");
+    }
+    let steps: Vec<&str> = l
+        .lines()
+        .filter(|line| line.starts_with("│ ") && line.contains(" s "))
+        .collect();
+    assert_eq!(steps.len(), 3, "one row per step:\n{l}");
+    assert!(
+        steps[2].contains("4.0 %") && steps[2].contains("31.5 ms"),
+        "{l}"
+    );
+}
+
+#[test]
+fn audit_and_load_not_run_print_nothing() {
+    let r = common::full();
+    assert_eq!(r.audit.reason(), Some("not run"));
+    let out = render(&r, PLAIN);
+    assert!(
+        !out.contains("TURN audit") && !out.contains("TURN load"),
+        "{out}"
+    );
+    let mut r = Report::new("turn", "2025-01-15T10:30:00Z");
+    r.audit = Section::not_tested("skipped (--no-audit)");
+    r.load = Section::failed("could not bind 40 sockets");
+    let out = render(&r, PLAIN);
+    assert!(
+        out.contains("TURN audit: not tested (skipped (--no-audit))"),
+        "{out}"
+    );
+    assert!(
+        out.contains("TURN load: failed (could not bind 40 sockets)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn hostile_audit_and_load_strings_are_sanitised() {
+    let evil = "<script>alert(1)</script>\u{1b}[31mred\u{1b}[0m\r\n\u{9b}2J\u{1b}]8;;http://attacker.example/\u{7}x";
+    let mut r = common::with_audit_load();
+    if let Section::Tested(a) = &mut r.audit {
+        let s = &mut a.servers[0];
+        s.label = evil.into();
+        s.uri = evil.into();
+        s.product = Some(model::audit::Product {
+            name: evil.into(),
+            version: Some(evil.into()),
+        });
+        s.transports[0].uri = evil.into();
+        s.transports[1].failure = Some(model::turn::TurnFailure::Dns {
+            detail: evil.into(),
+        });
+        s.peers[3].outcome = model::audit::AttemptOutcome::NotTested { why: evil.into() };
+        s.peers[4].outcome = model::audit::AttemptOutcome::Error {
+            code: 403,
+            reason: evil.into(),
+        };
+    }
+    if let Section::Tested(l) = &mut r.load {
+        l.label = evil.into();
+        l.uri = evil.into();
+        l.errors[0].request = evil.into();
+        l.errors[0].meaning = evil.into();
+        l.ended = model::load::LoadEnd::Failed {
+            detail: evil.into(),
+        };
+    }
+    for width in [None, Some(40), Some(60), Some(80), Some(120)] {
+        for color in [false, true] {
+            let out = render(&r, TableOptions { color, width });
+            if !color {
+                assert_no_controls(&out);
+            }
+            assert!(!out.contains("\u{1b}[31mred"), "{out}");
+            assert!(!out.contains("\u{1b}]"), "OSC leaked");
+            assert!(!out.contains("attacker.example"), "{out}");
+            assert!(!out.contains('\r') && !out.contains('\u{9b}') && !out.contains('\u{7}'));
+            if width.is_none() {
+                assert!(out.contains("<script>alert(1)</script>red"), "{out}");
+                // The SOFTWARE of the fixture, cleaned.
+                assert!(
+                    out.contains("software: Coturn-4.6.1 <script>alert(1)</script>red"),
+                    "{out}"
+                );
+            }
+            if let Some(w) = width {
+                for line in out.lines() {
+                    let lw = textwrap::core::display_width(line);
+                    assert!(
+                        lw <= usize::from(w),
+                        "{w} columns: a line of {lw}:\n{line}\n\n{out}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn audit_and_load_fit_the_width() {
+    let r = common::with_audit_load();
+    for width in [40u16, 60, 80, 100] {
+        for color in [false, true] {
+            let out = render(
+                &r,
+                TableOptions {
+                    color,
+                    width: Some(width),
+                },
+            );
+            assert!(out.contains("TURN audit") && out.contains("TURN load"));
+            for line in out.lines() {
+                let w = textwrap::core::display_width(line);
+                assert!(
+                    w <= usize::from(width),
+                    "{width} columns: a line of {w}:\n{line}\n\n{out}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn load_with_no_step_and_no_values_renders() {
+    let mut r = common::with_audit_load();
+    if let Section::Tested(l) = &mut r.load {
+        l.steps.clear();
+        l.knee = None;
+        l.errors.clear();
+        l.malformed = 0;
+        l.traffic.loss_percent = None;
+        l.traffic.jitter_ms = None;
+        l.traffic.rtt = model::load::Percentiles::default();
+        l.allocations.per_second = None;
+        l.ended = model::load::LoadEnd::NoAllocation {
+            detail: "486 on every Allocate".into(),
+        };
+    }
+    let out = render(&r, PLAIN);
+    let l = &out[out.find("\nTURN load\n").expect("load heading")..];
+    for needle in [
+        "(no step measured)",
+        "knee: none",
+        "RTT p50 — / p95 — / p99 —",
+        "end: no allocation could be made: 486 on every Allocate",
+    ] {
+        assert!(l.contains(needle), "{needle:?} missing:\n{l}");
+    }
+    assert!(!l.contains("ignored packets"), "{l}");
+}

@@ -25,6 +25,16 @@ pub fn diagnose(report: &Report) -> Diagnosis {
     relay::ice(report, &mut f);
     network::portmap(report, &mut f);
     browser::browser(report, &mut f);
+    if let model::Section::Tested(a) = &report.audit {
+        for x in crate::audit::findings(a) {
+            f.add(x);
+        }
+    }
+    if let model::Section::Tested(l) = &report.load {
+        for x in crate::load::findings(l) {
+            f.add(x);
+        }
+    }
     unexplained(report, &mut f);
     let mut findings = f.0;
     // Most severe first; among equals, in the order found.
@@ -115,7 +125,7 @@ pub(super) fn failed_checks(report: &Report, ids: &[CheckId]) -> Vec<CheckId> {
 /// cut short by the deadline are one cause (one finding), each other
 /// failure its own.
 fn sections(report: &Report, f: &mut Findings) {
-    let parts: [(&str, &str, Option<&str>); 7] = [
+    let parts: [(&str, &str, Option<&str>); 9] = [
         (
             "interfaces",
             "interfaces",
@@ -127,6 +137,8 @@ fn sections(report: &Report, f: &mut Findings) {
         ("ice", "ICE", report.ice.failed_reason()),
         ("portmap", "port mapping", report.portmap.failed_reason()),
         ("browser", "browser", report.browser.failed_reason()),
+        ("audit", "TURN audit", report.audit.failed_reason()),
+        ("load", "TURN load", report.load.failed_reason()),
     ];
     let mut late: Vec<(&str, &str)> = Vec::new();
     for (key, name, reason) in parts {

@@ -105,6 +105,12 @@ pub(super) fn sentence(
     if let Some(b) = browser_sentence(report) {
         parts.push(b);
     }
+    if let Some(a) = audit_sentence(report, findings) {
+        parts.push(a);
+    }
+    if let Some(l) = load_sentence(report) {
+        parts.push(l);
+    }
     if parts.is_empty() {
         parts.push(ice_sentence(report).unwrap_or_else(|| stun_sentence(report, findings)));
     }
@@ -126,6 +132,57 @@ pub(super) fn sentence(
         ));
     }
     sentence
+}
+
+/// The audit's part: how many high-level weaknesses, or none.
+fn audit_sentence(report: &Report, findings: &[Finding]) -> Option<String> {
+    let a = report.audit.tested()?;
+    let names: Vec<&str> = a.servers.iter().map(|s| s.label.as_str()).collect();
+    let who = names.join(", ");
+    if findings.iter().any(|x| x.id == FindingId::AuditNotPossible) {
+        return Some(format!("the TURN audit of {who} could not be made"));
+    }
+    let high = findings
+        .iter()
+        .filter(|x| x.security == Some(model::diagnosis::SecurityLevel::High))
+        .count();
+    let lower = findings
+        .iter()
+        .filter(|x| {
+            x.security.is_some() && x.security != Some(model::diagnosis::SecurityLevel::High)
+        })
+        .count();
+    Some(match (high, lower) {
+        (0, 0) => format!("the TURN audit of {who} found no weakness"),
+        (0, n) => {
+            format!("the TURN audit of {who} found no high-level weakness ({n} of lower level)")
+        }
+        (1, _) => format!("the TURN audit of {who} found 1 high-level weakness"),
+        (n, _) => format!("the TURN audit of {who} found {n} high-level weaknesses"),
+    })
+}
+
+/// The load test's part: what the server carried.
+fn load_sentence(report: &Report) -> Option<String> {
+    let l = report.load.tested()?;
+    let t = &l.traffic;
+    let mut s = format!(
+        "{} carried {} allocations at {:.0} packets/s ({}, median round trip {})",
+        l.label,
+        l.allocations.created,
+        t.received_pps,
+        t.loss_percent
+            .map(|x| format!("loss {x:.2} %"))
+            .unwrap_or_else(|| "loss unknown".into()),
+        t.rtt
+            .p50_ms
+            .map(|x| format!("{x:.2} ms"))
+            .unwrap_or_else(|| "unknown".into())
+    );
+    if let Some(k) = &l.knee {
+        s.push_str(&format!(", straining from {} allocations", k.allocations));
+    }
+    Some(s)
 }
 
 /// `s` with a lower-case first letter, to stand inside a sentence (not for

@@ -32,6 +32,7 @@
 //! ```
 
 mod faults;
+mod peers;
 
 #[cfg(feature = "test-support")]
 pub use faults::TurnFaults;
@@ -153,6 +154,10 @@ impl TurnServer {
         let knobs = cfg.fault_knobs();
         let faults = || Faults::new(&knobs, injected.clone());
         let binding = Arc::new(Answerer::single_address());
+        let policy = peers::PeerPolicy {
+            users: cfg.users.clone(),
+            realm: cfg.realm.clone(),
+        };
 
         // UDP
         let (tx, rx) = mpsc::channel::<Inbound>(1024);
@@ -164,6 +169,7 @@ impl TurnServer {
             Some(udp.clone()),
             cfg.ip,
             faults(),
+            policy.clone(),
         )));
         let answerer = binding.clone();
         tasks.push(tokio::spawn(async move {
@@ -207,6 +213,7 @@ impl TurnServer {
             None,
             cfg.ip,
             faults(),
+            policy.clone(),
         )));
         let answerer = binding.clone();
         tasks.push(tokio::spawn(async move {
@@ -226,6 +233,7 @@ impl TurnServer {
             None,
             cfg.ip,
             faults(),
+            policy.clone(),
         )));
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_cfg);
         tasks.push(tokio::spawn(async move {
@@ -559,6 +567,7 @@ async fn run_core(
     udp: Option<Arc<UdpSocket>>,
     ip: IpAddr,
     mut faults: Faults,
+    policy: peers::PeerPolicy,
 ) {
     let listen = server.listen_address();
     let transport = server.transport();
@@ -591,10 +600,13 @@ async fn run_core(
                 tracing::debug!(%from, "dropped a request stun-proto cannot take (NONCE)");
                 None
             }
-            Inbound::Client { from, data } => {
-                let t = Transmit::new(data.as_slice(), core.transport, from, core.listen);
-                core.server.recv(t, now).map(|b| b.build())
-            }
+            Inbound::Client { from, data } => match policy.refusal(&data) {
+                Some(reply) => Some(Transmit::new(reply, core.transport, core.listen, from)),
+                None => {
+                    let t = Transmit::new(data.as_slice(), core.transport, from, core.listen);
+                    core.server.recv(t, now).map(|b| b.build())
+                }
+            },
             Inbound::Relay {
                 relayed,
                 from,

@@ -285,3 +285,220 @@ pub fn with_browser() -> Report {
     r.browser = Section::Tested(browser());
     r
 }
+
+/// Network text with markup and terminal escapes, as a hostile TURN server
+/// would put into SOFTWARE or a reason phrase.
+pub const HOSTILE_SOFTWARE: &str = "Coturn-4.6.1 <script>alert(1)</script>\u{1b}[31mred\u{1b}[0m";
+
+/// An audit of one server: UDP given and relayed, TLS on 443 implied and
+/// timed out; loopback accepted and proved through the relay, a private
+/// peer refused, link-local not tested, a multicast peer answered with an
+/// error; a quota at 486; REST credentials probed. Its SOFTWARE is
+/// [`HOSTILE_SOFTWARE`].
+pub fn audit() -> audit::AuditSection {
+    use audit::*;
+    use turn::{TurnFailure, TurnTransport};
+    let attempt = |category, peer: &str, via, outcome, delivered| PeerAttempt {
+        category,
+        peer: addr(peer),
+        transport: TurnTransport::Udp,
+        via,
+        outcome,
+        delivered,
+        ms: Some(1.5),
+    };
+    AuditSection {
+        servers: vec![AuditServer {
+            label: "turn.example.net".into(),
+            uri: "turn:turn.example.net:3478".into(),
+            address: Some(addr("198.51.100.5:3478")),
+            software: Some(HOSTILE_SOFTWARE.into()),
+            product: Some(Product {
+                name: "coturn".into(),
+                version: Some("4.6.1".into()),
+            }),
+            transports: vec![
+                AuditTransport {
+                    uri: "turn:turn.example.net:3478".into(),
+                    transport: TurnTransport::Udp,
+                    port: 3478,
+                    given: true,
+                    relayed: Some(addr("198.51.100.5:50000")),
+                    relayed_ipv6: None,
+                    failure: None,
+                },
+                AuditTransport {
+                    uri: "turns:turn.example.net:443".into(),
+                    transport: TurnTransport::Tls,
+                    port: 443,
+                    given: false,
+                    relayed: None,
+                    relayed_ipv6: None,
+                    failure: Some(TurnFailure::Timeout { after_ms: 3000 }),
+                },
+            ],
+            peers: vec![
+                attempt(
+                    PeerCategory::Loopback,
+                    "127.0.0.1:3478",
+                    PeerVia::Send,
+                    AttemptOutcome::Accepted,
+                    Some(true),
+                ),
+                attempt(
+                    PeerCategory::Private,
+                    "10.0.0.1:9",
+                    PeerVia::CreatePermission,
+                    AttemptOutcome::Refused,
+                    None,
+                ),
+                attempt(
+                    PeerCategory::Private,
+                    "192.168.0.1:9",
+                    PeerVia::CreatePermission,
+                    AttemptOutcome::Refused,
+                    None,
+                ),
+                attempt(
+                    PeerCategory::LinkLocal,
+                    "169.254.169.254:80",
+                    PeerVia::Connect,
+                    AttemptOutcome::NotTested {
+                        why: "no TCP allocation".into(),
+                    },
+                    None,
+                ),
+                attempt(
+                    PeerCategory::Multicast,
+                    "224.0.0.1:9",
+                    PeerVia::ChannelBind,
+                    AttemptOutcome::Error {
+                        code: 420,
+                        reason: "Unknown Attribute".into(),
+                    },
+                    None,
+                ),
+            ],
+            quota: Some(QuotaProbe {
+                bound: 50,
+                granted: 5,
+                stopped_by: Some(486),
+                released: 4,
+            }),
+            rest: Some(RestLifetime {
+                expired_accepted: Some(false),
+                long_lived_secs: 30 * 86_400,
+                long_lived_accepted: Some(true),
+            }),
+        }],
+    }
+}
+
+/// A load run of 3 steps (10, 20, 30 allocations) whose last step lost
+/// 4 %: the knee; one error code.
+pub fn load() -> load::LoadSection {
+    use load::*;
+    let step = |at_ms, allocations: u32, loss: f64, p50: f64| LoadStep {
+        at_ms,
+        allocations,
+        offered_pps: f64::from(allocations) * 50.0,
+        delivered_pps: f64::from(allocations) * 50.0 * (1.0 - loss / 100.0),
+        loss_percent: Some(loss),
+        rtt_p50_ms: Some(p50),
+        rtt_p95_ms: Some(p50 * 2.0),
+        jitter_ms: Some(0.75),
+    };
+    let pct = |p50| Percentiles {
+        count: 100,
+        p50_ms: Some(p50),
+        p95_ms: Some(p50 * 2.0),
+        p99_ms: Some(p50 * 3.0),
+        max_ms: Some(p50 * 4.0),
+    };
+    LoadSection {
+        label: "turn.example.net".into(),
+        uri: "turn:turn.example.net:3478".into(),
+        transport: turn::TurnTransport::Udp,
+        address: Some(addr("198.51.100.5:3478")),
+        config: LoadConfig {
+            allocations: 30,
+            rate_pps: 50,
+            size: 160,
+            steps: 3,
+            ramp_ms: 20_000,
+            duration_ms: 30_000,
+        },
+        allocations: AllocationStats {
+            attempted: 31,
+            created: 30,
+            failed: 1,
+            per_second: Some(12.5),
+            time: pct(8.25),
+            released: 30,
+            release_attempted: 30,
+        },
+        traffic: TrafficStats {
+            sent: 60_000,
+            received: 59_100,
+            lost: 900,
+            loss_percent: Some(1.5),
+            sent_pps: 2000.0,
+            received_pps: 1970.0,
+            sent_mbit_s: 3.2,
+            received_mbit_s: 3.15,
+            rtt: Percentiles {
+                count: 59_100,
+                ..pct(12.5)
+            },
+            jitter_ms: Some(0.8),
+        },
+        steps: vec![
+            step(0, 10, 0.0, 10.0),
+            step(10_000, 20, 0.5, 12.0),
+            step(20_000, 30, 4.0, 31.5),
+        ],
+        knee: Some(Knee {
+            allocations: 30,
+            offered_pps: 1500.0,
+            reason: KneeReason::Loss,
+        }),
+        errors: vec![ErrorCount {
+            code: 486,
+            request: "Allocate".into(),
+            count: 1,
+            meaning: "486 Allocation Quota Reached".into(),
+        }],
+        ended: LoadEnd::Completed,
+        malformed: 2,
+    }
+}
+
+/// [`full`] with [`audit`] and [`load`] tested, and an audit finding of
+/// security level high.
+pub fn with_audit_load() -> Report {
+    let mut r = full();
+    r.command = "turn".into();
+    r.audit = Section::Tested(audit());
+    r.load = Section::Tested(load());
+    let mut f = Finding::new(
+        FindingId::AuditRelaysLoopback,
+        Severity::Critical,
+        "turn.example.net relays to its own host (127.0.0.1)",
+        "Set no-loopback-peers and denied-peer-ip=0.0.0.0-0.255.255.255 in turnserver.conf",
+    )
+    .with_evidence(".audit.servers[0].peers[0].outcome", "accepted")
+    .explaining([CheckId::TurnAudit]);
+    f.security = Some(diagnosis::SecurityLevel::High);
+    r.diagnosis.findings.push(f);
+    r.summary.checks.push(Check {
+        id: CheckId::TurnAudit,
+        status: CheckStatus::Fail,
+        reason: "the server relays to its own host".into(),
+    });
+    r.summary.checks.push(Check {
+        id: CheckId::TurnLoad,
+        status: CheckStatus::Pass,
+        reason: "30 allocations relayed".into(),
+    });
+    r
+}
