@@ -146,6 +146,26 @@ pub struct AuditArgs {
     /// The most allocations the audit's quota test makes at once.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500), requires = "audit")]
     pub quota_bound: u32,
+    /// The peer categories Send and Connect may carry data to (default:
+    /// all): loopback, unspecified, private, shared-cgnat, link-local,
+    /// unique-local, multicast, server-own. CreatePermission and
+    /// ChannelBind only talk to the server and are always tried.
+    #[arg(long, value_name = "CATEGORY,...", value_delimiter = ',', value_parser = parse_category, requires = "audit")]
+    pub send_to: Vec<model::audit::PeerCategory>,
+}
+
+/// A peer category by its JSON spelling.
+fn parse_category(s: &str) -> Result<model::audit::PeerCategory, String> {
+    model::audit::PeerCategory::ALL
+        .into_iter()
+        .find(|c| c.as_str() == s.trim())
+        .ok_or_else(|| {
+            let all: Vec<&str> = model::audit::PeerCategory::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
+            format!("unknown peer category {s:?} (one of {})", all.join(", "))
+        })
 }
 
 /// Runs `natscope turn`.
@@ -185,6 +205,7 @@ async fn run_audit(cmd: &TurnCmd) -> anyhow::Result<crate::Verdict> {
     }
     let acfg = probe::turn::audit::AuditConfig {
         quota_bound: cmd.audit.quota_bound,
+        send_to: (!cmd.audit.send_to.is_empty()).then(|| cmd.audit.send_to.clone()),
         ..Default::default()
     };
     let named: Vec<(String, ServerUri)> = servers

@@ -23,12 +23,24 @@ use std::sync::atomic::Ordering;
 
 const PASSWORD: &str = "natscope-secret";
 const SECRET: &str = "audit-rest-secret";
+/// The categories the tests let Send and Connect reach: the server host
+/// (loopback, 0.0.0.0) and its own lab addresses.
+pub(crate) const SEND_TO: &str = "loopback,unspecified,server-own";
 
 /// Runs the audit in the client namespace; (exit code, report, all output).
 fn audit(lab: &lab::Lab, args: &[String]) -> (i32, Value, String) {
     let mut argv: Vec<&str> = vec![env!("CARGO_BIN_EXE_natscope"), "turn", "--audit"];
     argv.extend(args.iter().map(String::as_str));
-    argv.extend(["--stage-timeout", "2s", "--format", "json"]);
+    // Data (Send, Connect) only to peers on the server host: a test sends
+    // nothing to addresses outside loopback and the lab's own ranges.
+    argv.extend([
+        "--send-to",
+        SEND_TO,
+        "--stage-timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
     let out = lab
         .exec(Ns::Client, &argv)
         .expect("natscope runs in the client namespace");
@@ -133,6 +145,12 @@ fn permissive_coturn_open_ranges_are_reported_and_loopback_delivery_is_proved() 
         listener.seen.load(Ordering::Relaxed) >= 1,
         "the listener on the server's loopback got nothing"
     );
+
+    // Nothing was sent to the ranges outside the lab.
+    for ip in ["10.0.0.1", "169.254.169.254", "224.0.0.1"] {
+        assert_eq!(outcome(&rep, "send", ip), "not-tested", "{ip}");
+        assert_eq!(outcome(&rep, "connect", ip), "not-tested", "{ip}");
+    }
 
     // Each open range is reported, at its level, with its coturn fix.
     for ip in [

@@ -17,7 +17,19 @@ use std::time::Duration;
 fn audit(args: &[String]) -> (i32, Value, String) {
     let mut argv: Vec<String> = vec!["turn".into(), "--audit".into()];
     argv.extend(args.iter().cloned());
-    argv.extend(["--stage-timeout", "2s", "--format", "json"].map(String::from));
+    // Data (Send, Connect) only to the server host: nothing leaves
+    // loopback.
+    argv.extend(
+        [
+            "--send-to",
+            "loopback,unspecified,server-own",
+            "--stage-timeout",
+            "2s",
+            "--format",
+            "json",
+        ]
+        .map(String::from),
+    );
     let out = crate::support::run_natscope(&argv, Duration::from_secs(60));
     let all = format!(
         "{}\n{}",

@@ -46,6 +46,10 @@ pub struct AuditConfig {
     pub rest_long_lived: Duration,
     /// How long to wait for the Binding answers that prove delivery.
     pub proof_wait: Duration,
+    /// The categories Send and Connect may carry data to (`None`: all).
+    /// CreatePermission and ChannelBind go to the server only and are
+    /// always tried; Send and Connect reach the peer itself.
+    pub send_to: Option<Vec<PeerCategory>>,
     /// How long one RFC 6062 Connect may take (one peer per category is
     /// tried: a peer the server does not refuse but cannot reach costs
     /// this much).
@@ -59,6 +63,7 @@ impl Default for AuditConfig {
             rest_long_lived: Duration::from_secs(30 * 24 * 3600),
             proof_wait: Duration::from_millis(1500),
             connect_wait: Duration::from_secs(1),
+            send_to: None,
         }
     }
 }
@@ -318,11 +323,23 @@ pub async fn audit_server(
         )
     };
     let mut sends = Vec::new();
+    let mut left_out: Vec<PeerAttempt> = Vec::new();
     let mut answered: Vec<TransactionId> = Vec::new();
     for first in [true, false] {
         let mut batch = Vec::new();
         for (idx, peer) in &granted {
-            if on_host(out.peers[*idx].category) != first {
+            let cat = out.peers[*idx].category;
+            if on_host(cat) != first {
+                continue;
+            }
+            if !may_send(acfg, cat) {
+                left_out.push(not_tested(
+                    cat,
+                    *peer,
+                    live.transport,
+                    PeerVia::Send,
+                    LEFT_OUT,
+                ));
                 continue;
             }
             let session = if peer.is_ipv4() {
@@ -397,8 +414,14 @@ pub async fn audit_server(
             // not refuse costs the whole Connect wait.
             let mut v4: Vec<(PeerCategory, SocketAddr)> = Vec::new();
             for (c, ip) in targets.iter().filter(|(_, ip)| ip.is_ipv4()) {
-                if !v4.iter().any(|(x, _)| x == c) {
-                    v4.push((*c, SocketAddr::new(*ip, port_for(*ip))));
+                if v4.iter().any(|(x, _)| x == c) {
+                    continue;
+                }
+                let peer = SocketAddr::new(*ip, port_for(*ip));
+                if may_send(acfg, *c) {
+                    v4.push((*c, peer));
+                } else {
+                    left_out.push(not_tested(*c, peer, *transport, PeerVia::Connect, LEFT_OUT));
                 }
             }
             out.peers
@@ -421,6 +444,8 @@ pub async fn audit_server(
             }
         }
     }
+
+    out.peers.extend(left_out);
 
     // The quota, over UDP (the main allocation counts as one).
     out.quota = if live.transport == TurnTransport::Udp {
@@ -470,6 +495,14 @@ pub async fn audit_server(
     }
     release(live.session, &creds, cfg.stage_timeout).await;
     out
+}
+
+/// Why a Send or Connect was not made: `--send-to` left its category out.
+const LEFT_OUT: &str = "not sent: --send-to leaves this category out";
+
+/// Whether Send and Connect may carry data to peers of `cat`.
+fn may_send(acfg: &AuditConfig, cat: PeerCategory) -> bool {
+    acfg.send_to.as_ref().is_none_or(|c| c.contains(&cat))
 }
 
 /// Resolves `uri` and allocates over `transport`: the session, the server
