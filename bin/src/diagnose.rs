@@ -65,9 +65,12 @@ pub struct DiagnoseArgs {
     /// How long to wait for each STUN server's answer (e.g. 3s, 500ms).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "3s")]
     stun_timeout: Duration,
-    /// Local address to send from (chooses the interface).
+    /// Local address to send from (chooses the interface); give it once per
+    /// family (--bind 192.0.2.10 --bind 2001:db8::10) to choose both.
     #[arg(long, value_name = "ADDR")]
-    bind: Option<std::net::IpAddr>,
+    bind: Vec<std::net::IpAddr>,
+    #[command(flatten)]
+    family: crate::servers_arg::FamilyArgs,
     /// CI gate: exit 1 unless every CHECK passed (comma-separated; one
     /// line on stderr per unmet requirement).
     #[arg(long, value_delimiter = ',', value_enum, value_name = "CHECK,...")]
@@ -225,6 +228,9 @@ impl EmbeddedLab {
 
 /// Runs a section under the overall deadline; a section that fails or is
 /// still running then is "failed" with the reason.
+/// The reason of a section the overall deadline cut short.
+const PAST_DEADLINE: &str = "did not finish within the overall deadline (--timeout)";
+
 async fn bounded<T>(
     deadline: tokio::time::Instant,
     fut: impl std::future::Future<Output = anyhow::Result<Section<T>>>,
@@ -232,7 +238,7 @@ async fn bounded<T>(
     match tokio::time::timeout_at(deadline, fut).await {
         Ok(Ok(section)) => section,
         Ok(Err(e)) => Section::failed(format!("{e:#}")),
-        Err(_) => Section::failed("did not finish within the overall deadline (--timeout)"),
+        Err(_) => Section::failed(PAST_DEADLINE),
     }
 }
 
@@ -307,6 +313,24 @@ pub async fn report(
             ice: args.no_ice,
         },
     );
+    // -4/-6: TURN and ICE servers given as IP literals of the other family
+    // are left out (names are filtered when resolved).
+    for part in [&mut plan.turn, &mut plan.ice] {
+        if let Ok(list) = part {
+            let given = list.len();
+            list.retain(|s| match &s.uri.host {
+                model::servers::Host::Ip(ip) => args.family.allows(*ip),
+                model::servers::Host::Name(_) => true,
+            });
+            if given > 0 && list.is_empty() {
+                let why = args
+                    .family
+                    .skipped(!args.family.ipv6_only)
+                    .unwrap_or("skipped");
+                *part = Err(format!("{why}: every server for it is of the other family"));
+            }
+        }
+    }
     let auth = args.creds.auth()?;
     if auth.is_none() {
         // A turn: server without credentials could only show its 401
@@ -335,12 +359,16 @@ pub async fn report(
     );
     let probe_args = ProbeArgs {
         timeout: args.stun_timeout,
-        bind: args.bind,
+        bind: args.bind.clone(),
+        family: args.family,
     };
+    probe_args.check()?;
+    rep.options.ipv4 = !args.family.ipv6_only;
+    rep.options.ipv6 = !args.family.ipv4_only;
     rep.options.timeout_ms =
         Some(u64::try_from(probe_args.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
-    rep.options.bind = probe_args.bind.map(|b| b.to_string());
+    rep.options.bind = probe_args.bind_label();
     let deadline = tokio::time::Instant::now() + args.deadline;
 
     let tls = args
@@ -355,6 +383,10 @@ pub async fn report(
         expected_realm: args.creds.realm.clone(),
         tls: tls.clone(),
         resolver: probe::resolve::Resolver::system().ok(),
+        ipv4: !args.family.ipv6_only,
+        // The embedded lab's servers listen on 127.0.0.1 only: `localhost`
+        // (their TLS name) also has ::1, which is not theirs.
+        ipv6: !args.family.ipv4_only && !args.lab,
         ..TurnProbeConfig::default()
     };
 
@@ -363,14 +395,18 @@ pub async fn report(
         Ok(Section::Tested(section))
     });
     let nat = async {
+        let both = |s: Section<natclass::NatVerdict>| nat_cmd::NatSections {
+            ipv4: s.clone(),
+            ipv6: s,
+        };
         match &plan.nat {
-            Err(why) => Section::not_tested(why.clone()),
+            Err(why) => both(Section::not_tested(why.clone())),
             Ok(s) => {
-                bounded(deadline, async {
-                    let verdict = nat_cmd::nat_section(s, &probe_args, &args.nat).await;
-                    Ok(Section::Tested(verdict))
-                })
-                .await
+                let run = nat_cmd::nat_sections(s, &probe_args, &args.nat);
+                match tokio::time::timeout_at(deadline, run).await {
+                    Ok(sections) => sections,
+                    Err(_) => both(Section::failed(PAST_DEADLINE)),
+                }
             }
         }
     };
@@ -398,13 +434,14 @@ pub async fn report(
                         long_term.as_ref().map(|(_, p)| p),
                         &tls,
                         probe_args.timeout,
+                        args.family,
                     )
                     .await?;
                     let mut opts = IceOptions::loopback();
-                    opts.host_ips = match probe_args.bind {
-                        Some(ip) => vec![ip],
+                    opts.host_ips = match probe_args.bind.first() {
+                        Some(_) => probe_args.bind.clone(),
                         None if args.lab => opts.host_ips,
-                        None => vec![ice_cmd::default_host_ip(&servers).await?],
+                        None => ice_cmd::default_host_ips(&servers).await?,
                     };
                     let results =
                         probe::ice::run_all(&IceFilter::ALL_FILTERS, &servers, &opts).await;
@@ -452,7 +489,10 @@ pub async fn report(
                 }
             ),
             progress.track("stun", stun, |s| status_of(&|r| r.stun = s.clone())),
-            progress.track("nat", nat, |s| status_of(&|r| r.nat = s.clone())),
+            progress.track("nat", nat, |s| status_of(&|r| {
+                r.nat = s.ipv4.clone();
+                r.nat_ipv6 = s.ipv6.clone();
+            })),
             progress.track("turn", turn, |s| status_of(&|r| r.turn = s.clone())),
             progress.track("ice", ice, |s| status_of(&|r| r.ice = s.clone())),
             progress.track("portmap", portmap, |p| match p {
@@ -497,7 +537,8 @@ pub async fn report(
     };
     rep.interfaces = interfaces;
     rep.stun = stun;
-    rep.nat = nat;
+    rep.nat = nat.ipv4;
+    rep.nat_ipv6 = nat.ipv6;
     rep.turn = turn;
     rep.ice = ice;
     // The public IP STUN (or the NAT probe) saw, to compare with the

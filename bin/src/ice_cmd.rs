@@ -57,6 +57,8 @@ pub struct IceArgs {
     /// Skip the WebRTC data channel (DTLS + SCTP) over each connected pair.
     #[arg(long)]
     pub no_data_channel: bool,
+    #[command(flatten)]
+    pub family: crate::servers_arg::FamilyArgs,
 }
 
 /// ICE servers from named servers: `stun:` ones give srflx candidates,
@@ -64,13 +66,16 @@ pub struct IceArgs {
 /// `ServerUri::ice_transport` names (credentials from the URI, e.g. an iceServers
 /// file, else `username`/`password`; certificates checked with `tls`).
 /// Names are resolved through `probe::resolve`; anything else is an error
-/// naming the input.
+/// naming the input. A STUN name with IPv4 and IPv6 addresses gives a
+/// server of each family (srflx candidates for both); a TURN name its
+/// IPv4 address first. Only the families `family` allows are used.
 pub async fn servers_from(
     named: &[NamedServer],
     username: Option<&str>,
     password: Option<&Secret>,
     tls: &TlsOptions,
     dns_budget: Duration,
+    family: crate::servers_arg::FamilyArgs,
 ) -> anyhow::Result<IceServers> {
     let mut servers = IceServers::default();
     let resolved = crate::stun_cmd::resolve_all(named, false, dns_budget).await;
@@ -80,20 +85,32 @@ pub async fn servers_from(
         let want = uri
             .ice_transport()
             .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?;
-        let addr = r
+        let mut addrs: Vec<SocketAddr> = r
             .map_err(|e| anyhow::anyhow!("{}: {e}", s.label))?
             .into_iter()
-            .filter(|t| t.transport == want)
-            // IPv4 first (the agents' host addresses and most relays are
-            // IPv4), then whatever the name has.
-            .min_by_key(|t| !t.addr.is_ipv4())
+            .filter(|t| t.transport == want && family.allows(t.addr.ip()))
             .map(|t| t.addr)
-            .with_context(|| format!("{}: no {} address", s.label, want.as_str()))?;
+            .collect();
+        // IPv4 first (most relays are IPv4), then whatever the name has.
+        addrs.sort_by_key(|a| !a.is_ipv4());
+        let addr = *addrs.first().with_context(|| {
+            format!(
+                "{}: no {} address of the families used",
+                s.label,
+                want.as_str()
+            )
+        })?;
         match uri.scheme {
-            Scheme::Stun => servers.stun.push(StunServerSpec {
-                url: uri.to_string(),
-                addr,
-            }),
+            Scheme::Stun => {
+                for v4 in [true, false] {
+                    if let Some(a) = addrs.iter().find(|a| a.is_ipv4() == v4) {
+                        servers.stun.push(StunServerSpec {
+                            url: uri.to_string(),
+                            addr: *a,
+                        });
+                    }
+                }
+            }
             Scheme::Turn | Scheme::Turns => {
                 let username = uri
                     .username
@@ -147,27 +164,49 @@ pub async fn servers_from(
     Ok(servers)
 }
 
-/// The local IP host candidates go on: the one the system would use toward
-/// the first server (a UDP `connect` sends nothing, it only asks the routing
-/// table), else 127.0.0.1.
-pub async fn default_host_ip(servers: &IceServers) -> anyhow::Result<IpAddr> {
-    let first = servers
+/// The local IPs host candidates go on: per address family of the servers,
+/// the one the system would use toward the first server of that family (a
+/// UDP `connect` sends nothing, it only asks the routing table); a family
+/// with no route is left out unless it is the only one (then the error
+/// names it). Without servers, 127.0.0.1.
+pub async fn default_host_ips(servers: &IceServers) -> anyhow::Result<Vec<IpAddr>> {
+    let all: Vec<SocketAddr> = servers
         .stun
-        .first()
+        .iter()
         .map(|s| s.addr)
-        .or(servers.turn.first().map(|t| t.addr));
-    let Some(to) = first else {
-        return Ok(IpAddr::from([127, 0, 0, 1]));
-    };
-    let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-        .parse()
-        .expect("literal socket address");
+        .chain(servers.turn.iter().map(|t| t.addr))
+        .collect();
+    if all.is_empty() {
+        return Ok(vec![IpAddr::from([127, 0, 0, 1])]);
+    }
+    let mut out = Vec::new();
+    let mut first_error = None;
+    for v4 in [true, false] {
+        let Some(to) = all.iter().find(|a| a.is_ipv4() == v4) else {
+            continue;
+        };
+        match route_source(*to).await {
+            Ok(ip) => out.push(ip),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match (out.is_empty(), first_error) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(out),
+    }
+}
+
+/// The source address the routing table picks towards `to`.
+async fn route_source(to: SocketAddr) -> anyhow::Result<IpAddr> {
+    let any = SocketAddr::new(probe::nat::unspecified_for(to), 0);
     let sock = tokio::net::UdpSocket::bind(any)
         .await
         .context("binding a probe socket")?;
     sock.connect(to)
         .await
-        .context("no route to the first server")?;
+        .with_context(|| format!("no route to {to}"))?;
     Ok(sock.local_addr()?.ip())
 }
 
@@ -224,11 +263,20 @@ pub async fn config(args: &IceArgs) -> anyhow::Result<(IceServers, IceOptions)> 
         long_term.as_ref().map(|(_, p)| p),
         &tls,
         Duration::from_secs(5),
+        args.family,
     )
     .await?;
+    if let Some(b) = args.bind.iter().find(|b| !args.family.allows(**b)) {
+        bail!(
+            "--bind {b}: {}",
+            args.family
+                .skipped(b.is_ipv6())
+                .unwrap_or("its family is excluded")
+        );
+    }
     let mut host_ips = args.bind.clone();
     if host_ips.is_empty() {
-        host_ips.push(default_host_ip(&servers).await?);
+        host_ips = default_host_ips(&servers).await?;
     }
     let opts = IceOptions {
         host_ips,

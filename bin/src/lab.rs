@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lab::{Lab, LabSpec, LabState, NatBehaviour, Ns, STATE_DIR};
+use lab::{Ipv6Behaviour, Lab, LabSpec, LabState, NatBehaviour, Ns, STATE_DIR};
 
 /// Arguments of `natscope lab`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +41,10 @@ struct UpArgs {
     /// Put a carrier NAT (CGNAT, 100.64.0.0/10) in front of the router.
     #[arg(long)]
     carrier: bool,
+    /// Add IPv6 (dual stack) with this behaviour on the router: routed,
+    /// firewall-apdf, firewall-adf, firewall-eif, nat66 or npt.
+    #[arg(long, value_name = "BEHAVIOUR", value_parser = parse_ipv6)]
+    ipv6: Option<Ipv6Behaviour>,
     /// Namespace name prefix (namespaces are PREFIX-client, PREFIX-router, ...).
     #[arg(long, value_name = "PREFIX", default_value = "natlab")]
     name: String,
@@ -81,6 +85,13 @@ fn parse_nat(s: &str) -> Result<NatBehaviour, String> {
     })
 }
 
+fn parse_ipv6(s: &str) -> Result<Ipv6Behaviour, String> {
+    Ipv6Behaviour::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Ipv6Behaviour::ALL.iter().map(|b| b.as_str()).collect();
+        format!("unknown IPv6 behaviour {s:?}; one of: {}", names.join(", "))
+    })
+}
+
 fn parse_role(s: &str) -> Result<Ns, String> {
     Ns::parse(s).ok_or_else(|| {
         let names: Vec<&str> = Ns::ALL.iter().map(|n| n.as_str()).collect();
@@ -117,6 +128,9 @@ fn up(a: UpArgs) -> anyhow::Result<()> {
     if let Some(s) = a.udp_timeout {
         spec = spec.udp_timeout(Duration::from_secs(s));
     }
+    if let Some(b) = a.ipv6 {
+        spec = spec.ipv6(b);
+    }
     let lab = Lab::up(spec).context("bringing the NAT lab up")?;
     let state = lab.detach();
     std::fs::create_dir_all(STATE_DIR).with_context(|| format!("creating {STATE_DIR}"))?;
@@ -135,9 +149,12 @@ fn describe(s: &LabState) -> String {
     let spec = &s.spec;
     let ns = |r: Ns| format!("{}-{}", s.prefix, r.as_str());
     let mut out = format!(
-        "NAT lab {:?} is up: nat {}, hairpin {}, loss {}%, udp timeout {}\n\n",
+        "NAT lab {:?} is up: nat {}{}, hairpin {}, loss {}%, udp timeout {}\n\n",
         s.prefix,
         spec.nat.as_str(),
+        spec.ipv6
+            .map(|b| format!(", ipv6 {}", b.as_str()))
+            .unwrap_or_default(),
         if spec.hairpin { "on" } else { "off" },
         spec.loss_percent,
         spec.udp_timeout
@@ -174,11 +191,29 @@ fn describe(s: &LabState) -> String {
         format!("{}, {}", a.server_primary, a.server_alternate),
     );
     row("peer", ns(Ns::Peer), format!("{}", a.peer));
+    if let (Some(c), Some(c2), Some(lan), Some(wan), Some(sp), Some(sa), Some(p)) = (
+        a.client6,
+        a.client6_second,
+        a.router6_lan,
+        a.router6_wan,
+        a.server6_primary,
+        a.server6_alternate,
+        a.peer6,
+    ) {
+        out += "\n  IPv6:\n";
+        out += &format!("  client   {c}, {c2} (gateway {lan})\n");
+        out += &format!("  router   LAN {lan}, WAN {wan}\n");
+        out += &format!("  server   {sp}, {sa}\n");
+        out += &format!("  peer     {p}\n");
+    }
     out += &format!(
-        "\nServers see the client as {}.\n\
+        "\nServers see the client as {}{}.\n\
          Run something:  natscope lab exec client --name {p} -- ping -c1 {}\n\
          Remove it:      natscope lab down --name {p}\n",
         a.expected_public,
+        a.expected_public6
+            .map(|v6| format!(" (IPv6: {v6})"))
+            .unwrap_or_default(),
         a.server_primary,
         p = s.prefix
     );

@@ -143,13 +143,25 @@ pub struct NatCmd {
     output: crate::output::OutputArgs,
 }
 
-/// Resolves `servers` to UDP addresses and runs the NAT probe: the `nat`
-/// section. Names that cannot be resolved are listed as evidence.
-pub async fn nat_section(
+/// The NAT verdicts, one per address family.
+#[derive(Debug, Clone)]
+pub struct NatSections {
+    /// From the IPv4 servers: the report's `nat`.
+    pub ipv4: model::Section<natclass::NatVerdict>,
+    /// From the IPv6 servers: the report's `nat_ipv6`.
+    pub ipv6: model::Section<natclass::NatVerdict>,
+}
+
+/// Resolves `servers` to UDP addresses and runs the NAT probe once per
+/// address family, both at once (`-4`/`-6` skip one): the `nat` and
+/// `nat_ipv6` sections. Names that cannot be resolved are listed as
+/// evidence. A family with no server, or (IPv6) no route, is not tested,
+/// with the reason.
+pub async fn nat_sections(
     servers: &[crate::servers_arg::NamedServer],
     probe: &crate::servers_arg::ProbeArgs,
     args: &NatArgs,
-) -> natclass::NatVerdict {
+) -> NatSections {
     let started = tokio::time::Instant::now();
     let resolved = crate::stun_cmd::resolve_all(servers, false, probe.timeout / 2).await;
     let mut targets = Vec::new();
@@ -169,25 +181,71 @@ pub async fn nat_section(
         }
     }
     targets.dedup();
+    let (v4, v6): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        targets.into_iter().partition(SocketAddr::is_ipv4);
     let remaining = probe.timeout.saturating_sub(started.elapsed());
-    let run = run_probe(targets, probe.bind, remaining, args).await;
-    tracing::info!(elapsed_ms = run.elapsed.as_millis(), "NAT probe finished");
-    tracing::debug!(observations = ?run.observations, "NAT observations");
-    let mut verdict = run.verdict;
-    verdict.evidence.extend(unresolved);
-    verdict
+    let family = |targets: Vec<SocketAddr>, other: usize, v6: bool| async move {
+        let name = if v6 { "IPv6" } else { "IPv4" };
+        if let Some(why) = probe.family.skipped(v6) {
+            return model::Section::not_tested(why);
+        }
+        // IPv4 with no server at all still runs (empty): its "nat" check
+        // then says that no server could be asked.
+        if targets.is_empty() && (v6 || other > 0) {
+            return model::Section::not_tested(format!(
+                "no {name} STUN server (none of the servers has an {name} address)"
+            ));
+        }
+        let bind = targets.first().and_then(|t| probe.bind_for(t.ip()));
+        if v6
+            && let Some(first) = targets.first()
+            && let Err(e) = route_to(*first, bind)
+        {
+            return model::Section::not_tested(format!(
+                "this host has no IPv6 route to {first} ({e})"
+            ));
+        }
+        let run = run_probe(targets, bind, remaining, args).await;
+        tracing::info!(
+            elapsed_ms = run.elapsed.as_millis(),
+            family = name,
+            "NAT probe finished"
+        );
+        tracing::debug!(observations = ?run.observations, "NAT observations");
+        model::Section::Tested(run.verdict)
+    };
+    let (n4, n6) = (v4.len(), v6.len());
+    let (mut ipv4, mut ipv6) = tokio::join!(family(v4, n6, false), family(v6, n4, true));
+    // The names that did not resolve belong to whichever verdict exists.
+    if let model::Section::Tested(v) = &mut ipv4 {
+        v.evidence.extend(unresolved);
+    } else if let model::Section::Tested(v) = &mut ipv6 {
+        v.evidence.extend(unresolved);
+    }
+    NatSections { ipv4, ipv6 }
+}
+
+/// Whether this host can route to `dest` (from `bind`): a connected UDP
+/// socket, nothing sent.
+fn route_to(dest: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<()> {
+    let local = SocketAddr::new(bind.unwrap_or(probe::nat::unspecified_for(dest)), 0);
+    std::net::UdpSocket::bind(local)?.connect(dest)
 }
 
 /// Runs `natscope nat`.
 pub async fn run(cmd: NatCmd) -> anyhow::Result<crate::Verdict> {
     cmd.output.check()?;
-    let servers = cmd.servers.collect()?;
+    cmd.probe.check()?;
+    let servers = crate::servers_arg::keep_families(cmd.servers.collect()?, cmd.probe.family)?;
     let mut rep = model::Report::new("nat", crate::cli_time::now_rfc3339());
+    rep.options.ipv4 = !cmd.probe.family.ipv6_only;
+    rep.options.ipv6 = !cmd.probe.family.ipv4_only;
     rep.options.timeout_ms = Some(u64::try_from(cmd.probe.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
-    rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
-    let verdict = nat_section(&servers, &cmd.probe, &cmd.nat).await;
-    rep.nat = model::Section::Tested(verdict);
+    rep.options.bind = cmd.probe.bind_label();
+    let sections = nat_sections(&servers, &cmd.probe, &cmd.nat).await;
+    rep.nat = sections.ipv4;
+    rep.nat_ipv6 = sections.ipv6;
     rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))

@@ -143,10 +143,11 @@ pub struct PortmapCmd {
 /// Runs `natscope portmap`.
 pub async fn run(cmd: PortmapCmd) -> anyhow::Result<crate::Verdict> {
     cmd.output.check()?;
+    cmd.probe.check()?;
     let mut rep = model::Report::new("portmap", crate::cli_time::now_rfc3339());
     rep.options.timeout_ms =
         Some(u64::try_from(cmd.args.config(None).step_timeout.as_millis()).unwrap_or(u64::MAX));
-    rep.options.bind = cmd.probe.bind.map(|b| b.to_string());
+    rep.options.bind = cmd.probe.bind_label();
     let mut stun_mapped = None;
     if let (Some(label), false) = (&cmd.stun, cmd.args.skip) {
         let uri = model::servers::ServerUri::parse(label)?;

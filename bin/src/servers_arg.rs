@@ -173,7 +173,38 @@ impl CredentialArgs {
     }
 }
 
-/// Timeout and local address.
+/// `-4` / `-6`: the address families a command sends on (default both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Args)]
+pub struct FamilyArgs {
+    /// IPv4 only: nothing is sent over IPv6 (IPv6 sections say "skipped (-4)").
+    #[arg(short = '4', long = "ipv4-only", conflicts_with = "ipv6_only")]
+    pub ipv4_only: bool,
+    /// IPv6 only: nothing is sent over IPv4.
+    #[arg(short = '6', long = "ipv6-only")]
+    pub ipv6_only: bool,
+}
+
+impl FamilyArgs {
+    /// Whether addresses of `ip`'s family may be used.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        if ip.is_ipv4() {
+            !self.ipv6_only
+        } else {
+            !self.ipv4_only
+        }
+    }
+
+    /// Why a family is skipped ("skipped (-4)"), or `None` when it runs.
+    pub fn skipped(&self, v6: bool) -> Option<&'static str> {
+        match (v6, self.ipv4_only, self.ipv6_only) {
+            (true, true, _) => Some("skipped (-4)"),
+            (false, _, true) => Some("skipped (-6)"),
+            _ => None,
+        }
+    }
+}
+
+/// Timeout, local address(es) and families.
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
     /// The command's overall time limit (e.g. 3s, 2.5s, 500ms).
@@ -184,9 +215,106 @@ pub struct ProbeArgs {
         default_value = "3s"
     )]
     pub timeout: Duration,
-    /// Local address to send from (chooses the interface).
+    /// Local address to send from (chooses the interface); give it once per
+    /// family (--bind 192.0.2.10 --bind 2001:db8::10) to choose both.
     #[arg(long, value_name = "ADDR")]
-    pub bind: Option<IpAddr>,
+    pub bind: Vec<IpAddr>,
+    #[command(flatten)]
+    pub family: FamilyArgs,
+}
+
+impl ProbeArgs {
+    /// Checks the flags together: at most one `--bind` per family, and no
+    /// `--bind` of a family `-4`/`-6` excludes (usage errors naming them).
+    pub fn check(&self) -> anyhow::Result<()> {
+        check_binds(&self.bind, self.family)
+    }
+
+    /// The `--bind` address of `dest`'s family, if one was given.
+    pub fn bind_for(&self, dest: IpAddr) -> Option<IpAddr> {
+        bind_for(&self.bind, dest)
+    }
+
+    /// The `--bind` addresses as the report's `options.bind`.
+    pub fn bind_label(&self) -> Option<String> {
+        bind_label(&self.bind)
+    }
+}
+
+/// `servers` without the IP literals of a family `-4`/`-6` excludes (each
+/// named on stderr); a usage error when that leaves none of several.
+/// Names stay: their addresses are filtered when they are resolved.
+pub fn keep_families(
+    servers: Vec<NamedServer>,
+    family: FamilyArgs,
+) -> anyhow::Result<Vec<NamedServer>> {
+    let given = servers.len();
+    let (kept, dropped): (Vec<NamedServer>, Vec<NamedServer>) =
+        servers.into_iter().partition(|s| match &s.uri.host {
+            model::servers::Host::Ip(ip) => family.allows(*ip),
+            model::servers::Host::Name(_) => true,
+        });
+    if given > 0 && kept.is_empty() {
+        let names: Vec<&str> = dropped.iter().map(|s| s.label.as_str()).collect();
+        bail!(
+            "{}: every server given is an {} address, and {} excludes that family",
+            names.join(", "),
+            if family.ipv4_only { "IPv6" } else { "IPv4" },
+            if family.ipv4_only { "-4" } else { "-6" }
+        );
+    }
+    for s in &dropped {
+        eprintln!(
+            "note: {} skipped: {}",
+            report::sanitize::terminal(&s.label),
+            if family.ipv4_only {
+                "an IPv6 address, and -4 was given"
+            } else {
+                "an IPv4 address, and -6 was given"
+            }
+        );
+    }
+    Ok(kept)
+}
+
+/// See [`ProbeArgs::check`].
+pub fn check_binds(binds: &[IpAddr], family: FamilyArgs) -> anyhow::Result<()> {
+    for v6 in [false, true] {
+        let of: Vec<&IpAddr> = binds.iter().filter(|b| b.is_ipv6() == v6).collect();
+        if of.len() > 1 {
+            bail!(
+                "--bind {} and --bind {}: give at most one local address per family",
+                of[0],
+                of[1]
+            );
+        }
+        if let (Some(b), Some(why)) = (of.first(), family.skipped(v6)) {
+            bail!(
+                "--bind {b} is an {} address, but {why}",
+                if v6 { "IPv6" } else { "IPv4" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The address of `dest`'s family among `binds`.
+pub fn bind_for(binds: &[IpAddr], dest: IpAddr) -> Option<IpAddr> {
+    binds
+        .iter()
+        .copied()
+        .find(|b| b.is_ipv4() == dest.is_ipv4())
+}
+
+/// `binds` comma-separated, `None` when empty.
+pub fn bind_label(binds: &[IpAddr]) -> Option<String> {
+    (!binds.is_empty()).then(|| {
+        binds
+            .iter()
+            .map(IpAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 #[cfg(test)]

@@ -89,6 +89,24 @@ pub async fn probe_section(
                 result: Err(why),
             }),
             Ok(list) => {
+                let (list, skipped): (Vec<_>, Vec<_>) = list
+                    .into_iter()
+                    .partition(|t| probe.family.allows(t.addr.ip()));
+                if list.is_empty()
+                    && let Some(t) = skipped.first()
+                {
+                    entries.push(StunEntry {
+                        label: server.label.clone(),
+                        uri,
+                        transport: Transport::Udp,
+                        result: Err(format!(
+                            "its only addresses are {}: {}",
+                            if t.addr.is_ipv4() { "IPv4" } else { "IPv6" },
+                            probe.family.skipped(t.addr.is_ipv6()).unwrap_or("skipped"),
+                        )),
+                    });
+                    continue;
+                }
                 for t in list {
                     let transport = match t.transport {
                         UriTransport::Udp => Transport::Udp,
@@ -122,7 +140,7 @@ pub async fn probe_section(
         }
     }
     let opts = BindingOptions {
-        bind: probe.bind,
+        binds: probe.bind.clone(),
         retransmit: RetransmitConfig::default(),
         timeout: probe.timeout.saturating_sub(started.elapsed()),
     };
@@ -142,12 +160,15 @@ pub async fn probe_section(
 /// Runs the command.
 pub async fn run(args: StunArgs) -> anyhow::Result<Verdict> {
     args.output.check()?;
-    let servers = args.servers.collect()?;
+    args.probe.check()?;
+    let servers = crate::servers_arg::keep_families(args.servers.collect()?, args.probe.family)?;
     let mut rep = model::Report::new("stun", crate::cli_time::now_rfc3339());
+    rep.options.ipv4 = !args.probe.family.ipv6_only;
+    rep.options.ipv6 = !args.probe.family.ipv4_only;
     rep.options.timeout_ms =
         Some(u64::try_from(args.probe.timeout.as_millis()).unwrap_or(u64::MAX));
     rep.options.servers = servers.iter().map(|s| s.label.clone()).collect();
-    rep.options.bind = args.probe.bind.map(|b| b.to_string());
+    rep.options.bind = args.probe.bind_label();
     rep.stun = model::Section::Tested(probe_section(&servers, args.tcp, &args.probe).await);
     rules::conclude(&mut rep);
     args.output.emit(&rep)?;

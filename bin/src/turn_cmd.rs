@@ -36,6 +36,8 @@ pub struct TurnArgs {
     /// Skip the relay quality burst.
     #[arg(long)]
     pub no_quality: bool,
+    #[command(flatten)]
+    pub family: crate::servers_arg::FamilyArgs,
 }
 
 impl TurnArgs {
@@ -71,12 +73,14 @@ impl TurnArgs {
 /// Without --username/--password/--turn-secret, credentials a URI carries
 /// are used.
 pub fn probe_config(args: &TurnArgs) -> anyhow::Result<(Vec<NamedServer>, TurnProbeConfig)> {
-    let servers = args.servers()?;
+    let servers = crate::servers_arg::keep_families(args.servers()?, args.family)?;
     let auth = args.creds.auth()?;
     if auth.is_none() {
         require_credentials(servers.iter().map(|s| (&s.label, &s.uri)))?;
     }
     let cfg = TurnProbeConfig {
+        ipv4: !args.family.ipv6_only,
+        ipv6: !args.family.ipv4_only,
         auth,
         expected_realm: args.creds.realm.clone(),
         tls: args.creds.tls(None)?,

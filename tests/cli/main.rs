@@ -7,6 +7,7 @@ mod support;
 
 mod commands;
 mod diagnosis;
+mod family;
 mod hostile;
 mod secrets;
 mod watch;

@@ -8,7 +8,9 @@ mod support;
 
 mod audit;
 mod classic;
+mod family;
 mod ice;
+mod ipv6;
 mod nat;
 mod netns;
 mod portmap;

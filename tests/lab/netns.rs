@@ -28,14 +28,14 @@ fn up_with_reflectors(spec: LabSpec) -> Lab {
     lab.start_reflector(
         Ns::Server,
         &[
-            SocketAddrV4::new(a.server_primary, REFL_PORT),
-            SocketAddrV4::new(a.server_primary, REFL_PORT2),
-            SocketAddrV4::new(a.server_alternate, REFL_PORT),
-            SocketAddrV4::new(a.server_alternate, REFL_PORT2),
+            SocketAddrV4::new(a.server_primary, REFL_PORT).into(),
+            SocketAddrV4::new(a.server_primary, REFL_PORT2).into(),
+            SocketAddrV4::new(a.server_alternate, REFL_PORT).into(),
+            SocketAddrV4::new(a.server_alternate, REFL_PORT2).into(),
         ],
     )
     .expect("server reflector");
-    lab.start_reflector(Ns::Peer, &[SocketAddrV4::new(a.peer, REFL_PORT)])
+    lab.start_reflector(Ns::Peer, &[SocketAddrV4::new(a.peer, REFL_PORT).into()])
         .expect("peer reflector");
     lab
 }

@@ -33,6 +33,11 @@ fn cfg(auth: Option<TurnAuth>) -> TurnProbeConfig {
             ..QualityConfig::default()
         }),
         resolver: Some(loopback_resolver()),
+        // These tests name `localhost` for its TLS certificate name; the
+        // servers listen on 127.0.0.1 only, so its ::1 is left out here
+        // (`localhost_is_probed_on_both_families` covers both).
+        ipv4: true,
+        ipv6: false,
     }
 }
 
@@ -223,7 +228,7 @@ async fn embedded_server_answers_binding_over_udp_and_tcp() {
         },
     ];
     let opts = BindingOptions {
-        bind: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        binds: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
         timeout: Duration::from_secs(10),
         ..BindingOptions::default()
     };
@@ -1443,4 +1448,63 @@ async fn pion_turn_relays_and_its_quirks_are_named_at_once() {
         .and_then(|s| s["duration_ms"].as_f64())
         .unwrap_or(f64::MAX);
     assert!(allocate_ms < 1000.0, "{r:#}");
+}
+
+/// A TURN name with an IPv4 and an IPv6 address is probed on both families
+/// (one result each, IPv4 first): `localhost` is 127.0.0.1 and ::1, and the
+/// embedded server listens on 127.0.0.1 only, so the IPv6 result names the
+/// closed port while the IPv4 one relays. `-6` (ipv4 off) leaves only ::1.
+#[tokio::test]
+async fn localhost_is_probed_on_both_families() {
+    let server = TurnServer::start(alice_server())
+        .await
+        .expect("embedded server starts");
+    let mut c = cfg(alice(PASSWORD));
+    c.ipv6 = true;
+    c.tls.ca_pem = Some(server.ca_pem().as_bytes().to_vec());
+    let tls = uri(&format!("turns:localhost:{}", server.tls_addr.port()));
+    let results = probe_bounded(std::slice::from_ref(&tls), &c).await;
+    assert_eq!(results.len(), 2, "{results:#?}");
+    let (v4, v6) = (&results[0], &results[1]);
+    assert_eq!(v4.server.map(|s| s.is_ipv4()), Some(true), "{v4:#?}");
+    assert_relays(v4);
+    assert_eq!(v6.server.map(|s| s.is_ipv6()), Some(true), "{v6:#?}");
+    assert!(!v6.ok, "{v6:#?}");
+    assert_eq!(v6.failed_stage, Some(TurnStage::TcpConnect), "{v6:#?}");
+    let dns = v6
+        .stage(TurnStage::Dns)
+        .and_then(|s| s.note.clone())
+        .unwrap_or_default();
+    assert!(dns.contains("[::1]"), "{dns}");
+
+    c.ipv4 = false;
+    let only6 = probe_bounded(&[tls], &c).await;
+    assert_eq!(only6.len(), 1, "{only6:#?}");
+    assert_eq!(
+        only6[0].server.map(|s| s.is_ipv6()),
+        Some(true),
+        "{only6:#?}"
+    );
+}
+
+/// An IPv6 --peer on an IPv4 relay: a relay reaches peers of its own family
+/// only, so the data stages are not tested, with the reason (never a
+/// "failed without a readable reason").
+#[tokio::test]
+async fn a_peer_of_the_other_family_is_named_not_failed() {
+    let server = TurnServer::start(alice_server())
+        .await
+        .expect("embedded server starts");
+    let mut c = cfg(alice(PASSWORD));
+    c.peer = Some("[::1]:9".parse().expect("literal"));
+    let [udp, _] = udp_tcp_uris(&server);
+    let r = probe_bounded(&[udp], &c).await;
+    assert_eq!(r.len(), 1);
+    assert!(!r[0].ok, "{r:#?}");
+    assert_eq!(r[0].failure, None, "{r:#?}");
+    let note = r[0]
+        .stage(TurnStage::CreatePermission)
+        .and_then(|s| s.note.clone())
+        .unwrap_or_default();
+    assert!(note.contains("peers of its own family only"), "{note}");
 }

@@ -172,6 +172,8 @@ async fn stage_times_are_the_wire_gap_against_coturn() {
         stage_timeout: Duration::from_secs(3),
         quality: None,
         resolver: None,
+        ipv4: true,
+        ipv6: true,
     };
     // (stage, natscope's time, the wire's) per run.
     let mut diffs: HashMap<TurnStage, Vec<(f64, f64)>> = HashMap::new();

@@ -1,6 +1,6 @@
 //! coturn in the server namespace, with a config file of our own.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,6 +32,11 @@ pub struct CoturnOptions {
     /// The TLS (and DTLS) port in the lab (default 5349; 443 for the
     /// audit's hardened server).
     pub tls_port: u16,
+    /// Also listen on the server's IPv6 addresses (`server6_primary`, then
+    /// `server6_alternate`, after the two IPv4 ones) and relay on IPv6
+    /// (`relay-ip` for both families). Needs a lab with IPv6
+    /// ([`crate::LabSpec::ipv6`]); ignored by [`LoopbackCoturn`].
+    pub ipv6: bool,
 }
 
 impl Default for CoturnOptions {
@@ -45,6 +50,7 @@ impl Default for CoturnOptions {
             ready_timeout: Duration::from_secs(5),
             tls_pki: None,
             tls_port: 5349,
+            ipv6: false,
         }
     }
 }
@@ -63,6 +69,15 @@ pub struct CoturnInfo {
     pub alt_port: u16,
     /// TURN over TLS (`turns:`) on the primary address.
     pub tls: SocketAddrV4,
+    /// With [`CoturnOptions::ipv6`]: STUN/TURN over UDP and TCP on
+    /// `server6_primary`, port 3478. Query RFC 5780 over IPv6 here: coturn
+    /// picks OTHER-ADDRESS in the request's family, and is right only on its
+    /// first address of each family (on `alternate6` it names
+    /// `alternate6` itself and CHANGE-REQUEST change-IP does not change
+    /// the address; observed with coturn 4.6.1, as for IPv4).
+    pub primary6: Option<SocketAddrV6>,
+    /// With [`CoturnOptions::ipv6`]: the same on `server6_alternate`.
+    pub alternate6: Option<SocketAddrV6>,
     /// The self-signed certificate (PEM) coturn presents.
     pub cert_pem: std::path::PathBuf,
     /// User name of the long-term credential.
@@ -80,19 +95,33 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
     let conf = dir.join("turnserver.conf");
     let log = dir.join("turnserver.log");
     let a = lab.addrs();
-    write_cert(
-        &opts,
-        &cert,
-        &key,
-        "turn.lab.example",
-        &format!(
-            "DNS:turn.lab.example,IP:{},IP:{}",
-            a.server_primary, a.server_alternate
-        ),
-    )?;
+    let v6 = if opts.ipv6 {
+        match (a.server6_primary, a.server6_alternate) {
+            (Some(p), Some(alt)) => Some((p, alt)),
+            _ => {
+                return Err(LabError::NoIpv6 {
+                    what: "coturn on IPv6 (CoturnOptions::ipv6)".into(),
+                });
+            }
+        }
+    } else {
+        None
+    };
+    let mut listening: Vec<IpAddr> = vec![a.server_primary.into(), a.server_alternate.into()];
+    let mut relay: Vec<IpAddr> = vec![a.server_primary.into()];
+    let mut san = format!(
+        "DNS:turn.lab.example,IP:{},IP:{}",
+        a.server_primary, a.server_alternate
+    );
+    if let Some((p, alt)) = v6 {
+        listening.extend([IpAddr::V6(p), IpAddr::V6(alt)]);
+        relay.push(IpAddr::V6(p));
+        san += &format!(",IP:{p},IP:{alt}");
+    }
+    write_cert(&opts, &cert, &key, "turn.lab.example", &san)?;
     let text = render_config(&ConfigFile {
-        listening: &[a.server_primary, a.server_alternate],
-        relay: a.server_primary,
+        listening: &listening,
+        relay: &relay,
         port: 3478,
         tls_port: opts.tls_port,
         opts: &opts,
@@ -115,8 +144,16 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
 
     let primary = SocketAddrV4::new(a.server_primary, 3478);
     let tls = SocketAddrV4::new(a.server_primary, opts.tls_port);
+    let primary6 = v6.map(|(p, _)| SocketAddrV6::new(p, 3478, 0, 0));
     let wait = opts.ready_timeout;
-    let ready = lab.run_in(Ns::Server, move || wait_ready(primary, tls, wait))?;
+    let ready = lab.run_in(Ns::Server, move || {
+        wait_ready(primary.into(), tls.into(), wait)?;
+        match primary6 {
+            // Bounded by the same wait (it is up once IPv4 answers).
+            Some(p6) => wait_ready(p6.into(), tls.into(), wait),
+            None => Ok(()),
+        }
+    })?;
     if let Err(detail) = ready {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: String = tail
@@ -141,6 +178,8 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
         alternate: SocketAddrV4::new(a.server_alternate, 3478),
         alt_port: 3479,
         tls,
+        primary6,
+        alternate6: v6.map(|(_, alt)| SocketAddrV6::new(alt, 3478, 0, 0)),
         cert_pem: cert,
         user: opts.user,
         realm: opts.realm,
@@ -149,9 +188,13 @@ pub(crate) fn start(lab: &Lab, opts: CoturnOptions) -> Result<CoturnInfo, LabErr
 
 /// Sends a bare STUN Binding request until one is answered, then checks
 /// that the TLS port accepts connections; all bounded by `wait`.
-fn wait_ready(stun: SocketAddrV4, tls: SocketAddrV4, wait: Duration) -> Result<(), String> {
+fn wait_ready(stun: SocketAddr, tls: SocketAddr, wait: Duration) -> Result<(), String> {
     let deadline = Instant::now() + wait;
-    let sock = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    let any: SocketAddr = match stun {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let sock = UdpSocket::bind(any).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .map_err(|e| e.to_string())?;
     // Binding request: type 0x0001, length 0, magic cookie, fixed txid.
@@ -175,7 +218,7 @@ fn wait_ready(stun: SocketAddrV4, tls: SocketAddrV4, wait: Duration) -> Result<(
         return Err(format!("no Binding response from {stun}"));
     }
     while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&SocketAddr::V4(tls), Duration::from_millis(200)).is_ok() {
+        if TcpStream::connect_timeout(&tls, Duration::from_millis(200)).is_ok() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -185,8 +228,8 @@ fn wait_ready(stun: SocketAddrV4, tls: SocketAddrV4, wait: Duration) -> Result<(
 
 /// Everything a coturn config file of ours says.
 struct ConfigFile<'a> {
-    listening: &'a [Ipv4Addr],
-    relay: Ipv4Addr,
+    listening: &'a [IpAddr],
+    relay: &'a [IpAddr],
     port: u16,
     tls_port: u16,
     opts: &'a CoturnOptions,
@@ -204,12 +247,14 @@ fn render_config(c: &ConfigFile<'_>) -> String {
     for ip in c.listening {
         text += &format!("listening-ip={ip}\n");
     }
+    for ip in c.relay {
+        text += &format!("relay-ip={ip}\n");
+    }
     text += &format!(
-        "relay-ip={relay}\nlistening-port={port}\ntls-listening-port={tls}\n\
+        "listening-port={port}\ntls-listening-port={tls}\n\
          min-port=49152\nmax-port=65535\nfingerprint\nrealm={realm}\n\
          cert={cert}\npkey={key}\nno-cli\nno-stdout-log\nsimple-log\n\
          log-file={log}\npidfile={pid}\n",
-        relay = c.relay,
         port = c.port,
         tls = c.tls_port,
         realm = c.opts.realm,
@@ -389,9 +434,10 @@ impl LoopbackCoturn {
         if !two_addresses {
             file_opts.extra_config.push("no-rfc5780".into());
         }
+        let listening_ip: Vec<IpAddr> = listening.iter().map(|ip| IpAddr::V4(*ip)).collect();
         let text = render_config(&ConfigFile {
-            listening,
-            relay: first,
+            listening: &listening_ip,
+            relay: &[IpAddr::V4(first)],
             port,
             tls_port,
             opts: &file_opts,
@@ -418,7 +464,7 @@ impl LoopbackCoturn {
             tls: SocketAddrV4::new(first, tls_port),
             cert_pem: cert,
         };
-        if let Err(detail) = wait_ready(me.primary, me.tls, opts.ready_timeout) {
+        if let Err(detail) = wait_ready(me.primary.into(), me.tls.into(), opts.ready_timeout) {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
             return Err(LabError::NotReady {
                 service: "coturn".into(),

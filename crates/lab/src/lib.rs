@@ -16,6 +16,12 @@
 //!  192.0.2.11/24               wan 203.0.113.1/24 ── r ┐
 //!                                                      ├ br0 ── s ── server ns eth0 203.0.113.100, .101
 //!                                                      └──────── p ── peer ns   eth0 203.0.113.200
+//!
+//!  with LabSpec::ipv6 (dual stack, every address `nodad`, all in 2001:db8::/32):
+//!  2001:db8:1::10/64 eth0 ── lan 2001:db8:1::1/64
+//!  2001:db8:1::11/64            wan 2001:db8:ff::1/64 ── br0 ── server 2001:db8:ff::100, ::101
+//!  default via ...:1::1         ip6 natlab6 / ip6tables         peer   2001:db8:ff::200
+//!                                                   (routes to the site via 2001:db8:ff::1)
 //! ```
 //!
 //! With a carrier NAT ([`LabSpec::carrier_nat`], or [`NatBehaviour::DoubleNat`])
@@ -24,13 +30,22 @@
 //! With [`NatBehaviour::None`] the LAN is `198.51.100.0/24` and is routed
 //! without translation.
 //!
+//! With [`LabSpec::ipv6`] every host also gets IPv6 and the router applies
+//! an [`Ipv6Behaviour`] (routed, RFC 6092 firewalls with APDF/ADF/EIF
+//! filtering, NAT66, NPTv6) in its own nft table `ip6 natlab6` (NPTv6:
+//! ip6tables `SNPT`/`DNPT`); the IPv4 NAT is unchanged. The server and
+//! peer route the site's visible /48 (`2001:db8:1::/48`, or the NPTv6
+//! outside `2001:db8:2::/48`; none for NAT66) via the router's WAN; there is
+//! no IPv6 default route anywhere but the client's. Hairpinning is IPv4
+//! only; loss applies to both families. Not with a carrier NAT.
+//!
 //! Typical use (see `docs/lab.md` and `tests/lab.rs`):
 //!
 //! ```no_run
 //! use lab::{Lab, LabSpec, NatBehaviour, Ns};
 //! let lab = Lab::up(LabSpec::new(NatBehaviour::EimApdf)).expect("root needed");
 //! let refl = lab.addrs().server_primary;
-//! lab.start_reflector(Ns::Server, &[std::net::SocketAddrV4::new(refl, 4000)]).unwrap();
+//! lab.start_reflector(Ns::Server, &[(refl, 4000).into()]).unwrap();
 //! let seen = lab
 //!     .run_in(Ns::Client, move || {
 //!         let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
@@ -59,7 +74,12 @@
 //!   filtering; hairpinning on/off; short UDP mapping timeouts.
 //! - [x] RFC 6598 carrier-grade NAT (double NAT) topology.
 //! - [x] RFC 6886 NAT-PMP, RFC 6887 PCP and UPnP IGD through miniupnpd.
-//! - [ ] IPv6 (RFC 6092 firewalls, NPTv6): not built yet.
+//! - [x] IPv6, dual stack ([`Ipv6Behaviour`]): routed; RFC 6092 stateful
+//!   firewall (APDF) and address-dependent / endpoint-independent
+//!   filtering variants; NAT66 masquerade; RFC 6296 NPTv6
+//!   ([`npt_translate`]); the second site too. Not behind a carrier NAT;
+//!   no IPv6 hairpinning, NAT64/DNS64 or DHCPv6/SLAAC (addresses are
+//!   static).
 #![cfg(target_os = "linux")]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -67,6 +87,7 @@
 mod conntrack;
 mod coturn;
 mod nat;
+mod nat6;
 mod netns;
 mod reflector;
 mod topology;
@@ -74,6 +95,7 @@ mod topology;
 pub use conntrack::{ConntrackUdp, parse_conntrack};
 pub use coturn::{CoturnInfo, CoturnOptions, LoopbackCoturn};
 pub use nat::ruleset;
+pub use nat6::{Ipv6Rules, npt_translate, ruleset6};
 pub use reflector::REFLECTOR_FROM_PREFIX;
 pub use topology::{LabAddrs, LabState};
 
@@ -153,6 +175,12 @@ pub enum LabError {
     /// A spec option is out of range.
     #[error("invalid lab spec: {0}")]
     InvalidSpec(String),
+    /// Something IPv6 was asked of a lab built without IPv6.
+    #[error("{what} needs a lab with IPv6 (LabSpec::ipv6); this one is IPv4 only")]
+    NoIpv6 {
+        /// What was asked for.
+        what: String,
+    },
 }
 
 impl LabError {
@@ -283,6 +311,71 @@ impl NatBehaviour {
     }
 }
 
+/// What the router does to IPv6 (dual stack: alongside the IPv4 NAT, which
+/// is unchanged). The LAN is `2001:db8:1::/64` (inside `2001:db8:1::/48`),
+/// the "internet" `2001:db8:ff::/64`. See `docs/lab.md`, "IPv6".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ipv6Behaviour {
+    /// Routed, no filtering at all: the client's own address is public and
+    /// anyone can reach it.
+    Routed,
+    /// RFC 6092 stateful firewall: inbound only `ct state
+    /// established,related` (address-and-port-dependent filtering), plus
+    /// ICMPv6.
+    FirewallApdf,
+    /// Address-dependent filtering: inbound UDP to a client (address, port)
+    /// from any port of a remote address that (address, port) has sent to
+    /// (a dynamic nft set learned on outbound), else established only.
+    FirewallAdf,
+    /// Endpoint-independent filtering: inbound UDP to any client (address,
+    /// port) that has sent outbound, else established only.
+    FirewallEif,
+    /// NAT66: `masquerade` to the router's WAN address (endpoint-independent
+    /// mapping, address-and-port-dependent filtering, like IPv4
+    /// masquerade); the LAN prefix is not routed from outside.
+    Nat66,
+    /// RFC 6296 NPTv6 (stateless, checksum-neutral prefix translation,
+    /// `2001:db8:1::/48` <-> `2001:db8:2::/48`, ip6tables `SNPT`/`DNPT`). No
+    /// filtering (so endpoint-independent filtering results).
+    Npt,
+}
+
+impl Ipv6Behaviour {
+    /// Every behaviour.
+    pub const ALL: [Ipv6Behaviour; 6] = [
+        Ipv6Behaviour::Routed,
+        Ipv6Behaviour::FirewallApdf,
+        Ipv6Behaviour::FirewallAdf,
+        Ipv6Behaviour::FirewallEif,
+        Ipv6Behaviour::Nat66,
+        Ipv6Behaviour::Npt,
+    ];
+
+    /// The CLI name (`routed`, `firewall-apdf`, ...; the serde name too).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ipv6Behaviour::Routed => "routed",
+            Ipv6Behaviour::FirewallApdf => "firewall-apdf",
+            Ipv6Behaviour::FirewallAdf => "firewall-adf",
+            Ipv6Behaviour::FirewallEif => "firewall-eif",
+            Ipv6Behaviour::Nat66 => "nat66",
+            Ipv6Behaviour::Npt => "npt",
+        }
+    }
+
+    /// Parses a CLI name.
+    pub fn parse(s: &str) -> Option<Ipv6Behaviour> {
+        Ipv6Behaviour::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+
+    /// Whether the client's own (inside) prefix is routed from the
+    /// internet: not with NAT66 or NPTv6, whose inside prefix is private.
+    pub fn inside_prefix_routed(self) -> bool {
+        !matches!(self, Ipv6Behaviour::Nat66 | Ipv6Behaviour::Npt)
+    }
+}
+
 /// What to build: the NAT behaviour plus options. Builder style.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabSpec {
@@ -306,6 +399,12 @@ pub struct LabSpec {
     /// behaviour, on the same "internet" ([`LabSpec::second_site`]).
     #[serde(default)]
     pub second_site: Option<NatBehaviour>,
+    /// IPv6 alongside IPv4 (dual stack) with this behaviour on the router
+    /// (and on the second site's router); IPv4 only when `None`.
+    /// Hairpinning is IPv4 only; loss applies to IPv6 forwarding too. Not
+    /// with a carrier NAT.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Behaviour>,
 }
 
 impl LabSpec {
@@ -319,9 +418,16 @@ impl LabSpec {
             udp_timeout: None,
             prefix: None,
             second_site: None,
+            ipv6: None,
         }
     }
-    /// Enables or disables hairpinning.
+    /// Adds IPv6 (dual stack) with this behaviour on the router; see
+    /// [`Ipv6Behaviour`] and [`LabAddrs`]'s `*6` fields.
+    pub fn ipv6(mut self, behaviour: Ipv6Behaviour) -> Self {
+        self.ipv6 = Some(behaviour);
+        self
+    }
+    /// Enables or disables hairpinning (IPv4 only).
     pub fn hairpin(mut self, on: bool) -> Self {
         self.hairpin = on;
         self
@@ -344,7 +450,10 @@ impl LabSpec {
     /// Adds a second site: namespaces `client2` (192.0.2.20/24) behind
     /// `router2` (WAN 203.0.113.2) with NAT behaviour `nat` (no hairpin,
     /// loss or carrier; the conntrack timeout applies). Not with
-    /// [`NatBehaviour::None`] or [`NatBehaviour::DoubleNat`].
+    /// [`NatBehaviour::None`] or [`NatBehaviour::DoubleNat`]. With
+    /// [`LabSpec::ipv6`], router 2 gets the same IPv6 behaviour: client 2 is
+    /// 2001:db8:3::20/64 (gateway 2001:db8:3::1), router 2's WAN
+    /// 2001:db8:ff::2 (NPTv6 maps 2001:db8:3::/48 to 2001:db8:4::/48).
     pub fn second_site(mut self, nat: NatBehaviour) -> Self {
         self.second_site = Some(nat);
         self
@@ -371,6 +480,15 @@ impl LabSpec {
             return Err(LabError::InvalidSpec(format!(
                 "second site: behaviour {} is not supported",
                 n.as_str()
+            )));
+        }
+        if let Some(v6) = self.ipv6
+            && self.carrier_nat
+        {
+            return Err(LabError::InvalidSpec(format!(
+                "IPv6 ({}) with a carrier NAT is not built: the carrier path is IPv4 only \
+                 (drop the carrier / double NAT, or the IPv6 option)",
+                v6.as_str()
             )));
         }
         if let Some(p) = &self.prefix {
@@ -427,6 +545,9 @@ impl Lab {
         netns::check_privileges()?;
         netns::require_tool("ip", "iproute2")?;
         netns::require_tool("nft", "nftables")?;
+        if spec.ipv6 == Some(Ipv6Behaviour::Npt) {
+            netns::require_tool("ip6tables", "iptables")?;
+        }
         let prefix = spec.prefix.clone().unwrap_or_else(|| {
             format!(
                 "ns-{}-{}",
@@ -600,14 +721,14 @@ impl Lab {
         Ok(parse_conntrack(&String::from_utf8_lossy(&out.stdout)))
     }
 
-    /// Starts a UDP reflector in `ns` on each of `binds` (see
+    /// Starts a UDP reflector in `ns` on each of `binds`, IPv4 or IPv6 (see
     /// [`REFLECTOR_FROM_PREFIX`] for its protocol). It runs until the lab is
     /// dropped. Returns the bound addresses.
     pub fn start_reflector(
         &self,
         ns: Ns,
-        binds: &[std::net::SocketAddrV4],
-    ) -> Result<Vec<std::net::SocketAddrV4>, LabError> {
+        binds: &[std::net::SocketAddr],
+    ) -> Result<Vec<std::net::SocketAddr>, LabError> {
         let name = self.existing(ns)?;
         let r = reflector::Reflector::start(&name, binds)?;
         let bound = r.addrs().to_vec();
@@ -621,7 +742,11 @@ impl Lab {
     /// Starts coturn in the server namespace with a config of our own (both
     /// server addresses, STUN 3478 (+3479 RFC 5780 alternate), TLS 5349 with
     /// a fresh self-signed certificate, long-term credentials) and waits
-    /// (bounded) until it answers a Binding request. Killed on drop.
+    /// (bounded) until it answers a Binding request. Killed on drop. With
+    /// [`CoturnOptions::ipv6`] it also listens on (and relays from) the
+    /// server's IPv6 addresses; [`LabError::NoIpv6`] without IPv6 in the
+    /// lab. RFC 5780 answers are right only when queried on coturn's first
+    /// address of each family (`CoturnInfo::primary`, `primary6`).
     pub fn start_coturn(&self, opts: CoturnOptions) -> Result<CoturnInfo, LabError> {
         coturn::start(self, opts)
     }
@@ -635,14 +760,40 @@ impl Lab {
         &self,
         runtime: &tokio::runtime::Handle,
     ) -> Result<servers::responder::Responder, LabError> {
+        let a = self.addrs();
+        self.responder_on(a.server_primary.into(), a.server_alternate.into(), runtime)
+    }
+
+    /// [`Lab::start_responder`] on IPv6: `server6_primary` and
+    /// `server6_alternate`, ports 3478/3479, UDP and TCP (one responder
+    /// serves one address family; run both for dual stack). Fails with
+    /// [`LabError::NoIpv6`] when the lab was built without IPv6.
+    pub fn start_responder6(
+        &self,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<servers::responder::Responder, LabError> {
+        let a = self.addrs();
+        match (a.server6_primary, a.server6_alternate) {
+            (Some(p), Some(alt)) => self.responder_on(p.into(), alt.into(), runtime),
+            _ => Err(LabError::NoIpv6 {
+                what: "the IPv6 responder (Lab::start_responder6)".into(),
+            }),
+        }
+    }
+
+    fn responder_on(
+        &self,
+        primary: std::net::IpAddr,
+        alternate: std::net::IpAddr,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<servers::responder::Responder, LabError> {
         use servers::responder::{RateLimit, Responder, ResponderConfig};
-        let a = self.addrs().clone();
         let handle = runtime.clone();
         self.run_in(Ns::Server, move || {
             let _guard = handle.enter();
             Responder::start(ResponderConfig {
-                primary: std::net::IpAddr::V4(a.server_primary),
-                alternate: Some(std::net::IpAddr::V4(a.server_alternate)),
+                primary,
+                alternate: Some(alternate),
                 port: 3478,
                 alt_port: 3479,
                 rate_limit: RateLimit::disabled(),

@@ -147,16 +147,8 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
             "  map adf {{ type ipv4_addr . inet_service : ipv4_addr . inet_service; flags dynamic, timeout; timeout {map_timeout}s; }}\n"
         );
     }
-    let mut chain = |name: &str, hook: &str, rules: &[String]| {
-        if rules.is_empty() {
-            return;
-        }
-        s += &format!("  chain {name} {{\n    {hook}\n");
-        for r in rules {
-            s += &format!("    {r}\n");
-        }
-        s += "  }\n";
-    };
+    let mut chain =
+        |name: &str, hook: &str, rules: &[String]| push_chain(&mut s, name, hook, rules);
     chain(
         "prerouting",
         "type nat hook prerouting priority dstnat; policy accept;",
@@ -184,6 +176,19 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
     );
     s += "}\n";
     Some(s)
+}
+
+/// Appends `chain NAME { HOOK; rules }` to a table's text (nothing when
+/// there are no rules). Shared by the IPv4 and IPv6 rule sets.
+pub(crate) fn push_chain(s: &mut String, name: &str, hook: &str, rules: &[String]) {
+    if rules.is_empty() {
+        return;
+    }
+    *s += &format!("  chain {name} {{\n    {hook}\n");
+    for r in rules {
+        *s += &format!("    {r}\n");
+    }
+    *s += "  }\n";
 }
 
 /// The carrier NAT's rule set: plain EIM/APDF masquerade on its `wan`.

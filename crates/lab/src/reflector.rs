@@ -1,7 +1,7 @@
 //! A tiny UDP reflector, independent of natscope's STUN code: the ground
 //! truth the lab tests compare the NAT against.
 
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -10,23 +10,25 @@ use std::time::Duration;
 use crate::{LabError, netns};
 
 /// The reflector protocol. Every datagram is answered with the text
-/// `IP:PORT` of the source address the reflector saw. If the payload is
-/// `from:IP:PORT` (this prefix followed by one of the reflector's own bound
-/// addresses in the same namespace), the answer is sent from that socket
-/// instead of the one that received the request; an unknown address gets
-/// the answer `error:no-socket` from the receiving socket.
+/// `IP:PORT` of the source address the reflector saw (IPv6 as
+/// `[IP]:PORT`: `SocketAddr`'s `Display`, parsed back by its `FromStr`).
+/// If the payload is `from:IP:PORT` (this prefix followed by one of the
+/// reflector's own bound addresses in the same namespace, either family),
+/// the answer is sent from that socket instead of the one that received the
+/// request; an unknown address gets the answer `error:no-socket` from the
+/// receiving socket.
 pub const REFLECTOR_FROM_PREFIX: &str = "from:";
 
 /// Running reflector sockets (one thread per socket).
 pub(crate) struct Reflector {
-    addrs: Vec<SocketAddrV4>,
+    addrs: Vec<SocketAddr>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Reflector {
     /// Binds `binds` inside namespace `ns_name` and starts answering.
-    pub(crate) fn start(ns_name: &str, binds: &[SocketAddrV4]) -> Result<Reflector, LabError> {
+    pub(crate) fn start(ns_name: &str, binds: &[SocketAddr]) -> Result<Reflector, LabError> {
         let binds = binds.to_vec();
         let sockets =
             netns::run_in_netns(ns_name, move || -> Result<Vec<UdpSocket>, LabError> {
@@ -41,13 +43,13 @@ impl Reflector {
                     })
                     .collect()
             })??;
-        let addrs: Vec<SocketAddrV4> = sockets
+        let addrs: Vec<SocketAddr> = sockets
             .iter()
-            .filter_map(|s| match s.local_addr() {
-                Ok(SocketAddr::V4(a)) => Some(a),
-                _ => None,
+            .map(|s| {
+                s.local_addr()
+                    .map_err(|e| LabError::io("reflector local address", e))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let sockets = Arc::new(sockets);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -69,7 +71,7 @@ impl Reflector {
     }
 
     /// The bound addresses.
-    pub(crate) fn addrs(&self) -> &[SocketAddrV4] {
+    pub(crate) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
 
@@ -82,7 +84,7 @@ impl Reflector {
     }
 }
 
-fn serve(i: usize, sockets: &[UdpSocket], addrs: &[SocketAddrV4], stop: &AtomicBool) {
+fn serve(i: usize, sockets: &[UdpSocket], addrs: &[SocketAddr], stop: &AtomicBool) {
     let sock = &sockets[i];
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
@@ -93,7 +95,7 @@ fn serve(i: usize, sockets: &[UdpSocket], addrs: &[SocketAddrV4], stop: &AtomicB
         let seen = src.to_string();
         let payload = String::from_utf8_lossy(&buf[..n]);
         let reply_from = payload.trim().strip_prefix(REFLECTOR_FROM_PREFIX).map(|a| {
-            a.parse::<SocketAddrV4>()
+            a.parse::<SocketAddr>()
                 .ok()
                 .and_then(|a| addrs.iter().position(|x| *x == a))
         });

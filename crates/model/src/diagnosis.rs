@@ -280,6 +280,16 @@ finding_ids! {
     /// The NAT does not hairpin: two devices behind it cannot reach each
     /// other through their public addresses.
     NoHairpinning => "no-hairpinning",
+    /// IPv6 without translation, but a stateful firewall filters what comes
+    /// in (RFC 6092): direct IPv6 needs both sides to send.
+    Ipv6Firewall => "ipv6-firewall",
+    /// IPv6 goes through a stateful NAT66.
+    Ipv6Nat66 => "ipv6-nat66",
+    /// IPv6 goes through RFC 6296 NPTv6 prefix translation.
+    Ipv6Nptv6 => "ipv6-nptv6",
+    /// An IPv6 path is broken: a server's AAAA address (or every IPv6
+    /// server) stays silent while IPv4 answers.
+    Ipv6PathBroken => "ipv6-path-broken",
     /// This host is behind two NATs (a CGNAT or a second router).
     DoubleNat => "double-nat",
     /// The TURN server rejected the username or password (401).
@@ -457,8 +467,8 @@ mod tests {
                 Some(id)
             );
         }
-        let future: FindingId = serde_json::from_str("\"ipv6-firewall\"").expect("parses");
-        assert_eq!(future, FindingId::Other("ipv6-firewall".into()));
+        let future: FindingId = serde_json::from_str("\"quantum-nat\"").expect("parses");
+        assert_eq!(future, FindingId::Other("quantum-nat".into()));
     }
 
     #[test]

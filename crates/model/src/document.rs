@@ -45,8 +45,15 @@ pub struct Report {
     pub interfaces: Section<Interfaces>,
     /// STUN Binding tests.
     pub stun: Section<StunSection>,
-    /// NAT behaviour verdict (RFC 4787 / RFC 5780), natclass's `NatVerdict`.
+    /// The IPv4 NAT behaviour verdict (RFC 4787 / RFC 5780), natclass's
+    /// `NatVerdict`. (Before per-family verdicts it mixed the families of
+    /// the servers given.)
     pub nat: Section<natclass::NatVerdict>,
+    /// The IPv6 verdict, from IPv6 servers only: translation (none, NAT66,
+    /// NPTv6), the firewall's filtering in RFC 4787 terms, UDP. Reports
+    /// written before it existed read as "not tested: not run".
+    #[serde(default = "not_run")]
+    pub nat_ipv6: Section<natclass::NatVerdict>,
     /// TURN tests: one result per server URI and transport.
     pub turn: Section<TurnSection>,
     /// ICE tests: one ICE session per candidate-type filter.
@@ -102,11 +109,12 @@ pub struct Options {
     pub timeout_ms: Option<u64>,
     /// Servers as given by the user (URIs or host:port, never credentials).
     pub servers: Vec<String>,
-    /// Local bind address requested, as given; `None` for any.
+    /// Local bind address(es) requested, as given (one per family, comma
+    /// separated); `None` for any.
     pub bind: Option<String>,
-    /// IPv4 tests enabled.
+    /// IPv4 tests enabled (false with `-6`).
     pub ipv4: bool,
-    /// IPv6 tests enabled.
+    /// IPv6 tests enabled (false with `-4`).
     pub ipv6: bool,
     /// Public addresses were replaced by placeholders (`--redact`).
     #[serde(default)]
@@ -141,6 +149,7 @@ impl Report {
             interfaces: not_run(),
             stun: not_run(),
             nat: not_run(),
+            nat_ipv6: not_run(),
             turn: not_run(),
             ice: not_run(),
             portmap: not_run(),

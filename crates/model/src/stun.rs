@@ -61,6 +61,11 @@ pub struct StunServer {
     pub software: Option<String>,
     /// What went wrong, when `outcome` is not `ok`. May quote network text.
     pub error: Option<String>,
+    /// How long the request took from its first transmission to the answer
+    /// or to giving up, in milliseconds (what a silent address costs);
+    /// `None` when nothing was sent, or in older reports.
+    #[serde(default)]
+    pub waited_ms: Option<f64>,
 }
 
 /// Transport of a STUN request.

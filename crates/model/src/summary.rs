@@ -152,6 +152,12 @@ check_ids! {
     Stun => "stun",
     /// The NAT maps endpoint-independently (RFC 4787).
     NatEim => "nat-eim",
+    /// Some UDP Binding request to an IPv6 server was answered (made when
+    /// IPv6 servers were tested).
+    UdpIpv6 => "udp-ipv6",
+    /// IPv6 mapping is endpoint-independent (no translation, NPTv6, or an
+    /// endpoint-independent NAT66).
+    NatEimIpv6 => "nat-eim-ipv6",
     /// A TURN allocation over UDP relayed data.
     TurnUdp => "turn-udp",
     /// A TURN allocation over TCP relayed data.

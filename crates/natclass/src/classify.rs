@@ -4,11 +4,11 @@ use crate::class::{Class, Finding};
 use crate::observe::{ClassifyOptions, LocalNetwork, Observations, PathTrace};
 use crate::server::{ServerResult, classify_server};
 use crate::verdict::{
-    Confidence, Disagreement, Evidence, NatVerdict, P2pOutlook, Rfc3489Type, ServerStatus,
-    UdpStatus,
+    Behaviour, Confidence, Disagreement, Evidence, Family, NatVerdict, P2pOutlook, Rfc3489Type,
+    ServerStatus, Translation, UdpStatus,
 };
 use crate::{lifetime, plain, ports};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// Classify with default options.
 pub fn classify(obs: &Observations) -> NatVerdict {
@@ -178,10 +178,89 @@ pub fn classify_with(obs: &Observations, opts: &ClassifyOptions) -> NatVerdict {
             (None, None) => Confidence::None,
         }
     };
+    v.family = family(obs);
+    v.translation = translation(obs, v.behind_nat, &mut ev);
     v.summary = summary(&v);
     v.servers = results.into_iter().map(|r| r.verdict).collect();
     v.evidence = ev;
     v
+}
+
+/// The one family of every server observed; `None` with no server or a mix
+/// (callers probe each family on its own).
+fn family(obs: &Observations) -> Option<Family> {
+    let mut all = obs
+        .servers
+        .iter()
+        .map(|o| o.server)
+        .chain(
+            obs.plain
+                .iter()
+                .flat_map(|p| p.answers.iter().map(|a| a.server)),
+        )
+        .map(|s| Family::of(s.ip()));
+    let first = all.next()?;
+    all.all(|f| f == first).then_some(first)
+}
+
+/// What rewrites the address: nothing (servers saw our own address), an
+/// RFC 6296 NPTv6 prefix translation (IPv6, the port kept and the rewrite
+/// checksum-neutral: the one's-complement sums of the local and the mapped
+/// address are equal, which a NAT66 picking its own address matches only by
+/// a 1-in-65535 chance), or a NAT.
+fn translation(
+    obs: &Observations,
+    behind_nat: Option<bool>,
+    ev: &mut Vec<Evidence>,
+) -> Option<Translation> {
+    match behind_nat {
+        Some(false) => return Some(Translation::None),
+        None => return None,
+        Some(true) => {}
+    }
+    let pairs: Vec<(SocketAddr, SocketAddr)> = obs
+        .servers
+        .iter()
+        .filter_map(|o| Some((o.local?, o.mapping.test1.mapped()?)))
+        .chain(obs.plain.iter().flat_map(|p| {
+            p.answers
+                .iter()
+                .filter_map(move |a| Some((p.local?, a.reply.mapped()?)))
+        }))
+        .filter(|(l, _)| !l.ip().is_unspecified())
+        .collect();
+    let npt = |(l, m): &(SocketAddr, SocketAddr)| match (l.ip(), m.ip()) {
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            a != b && l.port() == m.port() && ones_sum(a) == ones_sum(b)
+        }
+        _ => false,
+    };
+    match pairs.first() {
+        Some(first) if pairs.iter().all(npt) => {
+            ev.push(Evidence::new(
+                "nptv6",
+                format!(
+                    "{} was seen as {} with the port kept, and the rewrite is checksum-neutral \
+                     (RFC 6296): stateless NPTv6 prefix translation",
+                    first.0.ip(),
+                    first.1.ip()
+                ),
+            ));
+            Some(Translation::Nptv6)
+        }
+        _ => Some(Translation::Nat),
+    }
+}
+
+/// The 16-bit one's-complement sum of an IPv6 address (0xffff read as 0).
+fn ones_sum(a: Ipv6Addr) -> u16 {
+    let mut s: u32 = a.segments().iter().map(|w| u32::from(*w)).sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    // Invariant: the loop above leaves s <= 0xffff.
+    let s = u16::try_from(s).unwrap_or(0);
+    if s == 0xffff { 0 } else { s }
 }
 
 /// Merge findings from several sources; agreement raises confidence,
@@ -444,7 +523,45 @@ fn p2p(udp: UdpStatus, behind: Option<bool>, m: Option<Class>, f: Option<Class>)
     }
 }
 
+/// What a firewall without translation does to inbound UDP (IPv6 words).
+fn firewall_sentence(f: Behaviour) -> &'static str {
+    match f {
+        Behaviour::EndpointIndependent => {
+            "inbound UDP is not filtered (endpoint-independent): direct connections likely"
+        }
+        Behaviour::AddressDependent => {
+            "a stateful firewall admits UDP only from addresses this host has sent to \
+             (address-dependent filtering): direct connections need hole punching"
+        }
+        Behaviour::AddressAndPortDependent => {
+            "a stateful firewall admits only replies (address-and-port-dependent filtering, \
+             the RFC 6092 default): a direct connection works only when both sides send \
+             (hole punching)"
+        }
+        Behaviour::Unknown => "inbound filtering unknown",
+    }
+}
+
 fn summary(v: &NatVerdict) -> String {
+    if v.family == Some(Family::Ipv6) && v.udp != UdpStatus::Blocked {
+        let head = match v.translation {
+            Some(Translation::None) => {
+                Some(format!("IPv6: no NAT; {}", firewall_sentence(v.filtering)))
+            }
+            Some(Translation::Nptv6) => Some(format!(
+                "IPv6: NPTv6 prefix translation (RFC 6296), ports kept; {}",
+                firewall_sentence(v.filtering)
+            )),
+            _ => None,
+        };
+        if let Some(mut s) = head {
+            if !v.disagreements.is_empty() {
+                s.push_str("; servers disagree (see evidence)");
+            }
+            s.push_str(&format!(" (confidence {})", confidence_word(v.confidence)));
+            return s;
+        }
+    }
     let mut s = match (v.rfc3489, v.behind_nat) {
         (Rfc3489Type::Unknown, Some(false)) => "no NAT (filtering unknown)".to_owned(),
         (Rfc3489Type::Unknown, _) if v.udp == UdpStatus::Unknown => {
@@ -464,14 +581,23 @@ fn summary(v: &NatVerdict) -> String {
     if !v.disagreements.is_empty() {
         s.push_str("; servers disagree (see evidence)");
     }
-    s.push_str(&format!(
-        " (confidence {})",
-        match v.confidence {
-            Confidence::None => "none",
-            Confidence::Low => "low",
-            Confidence::Medium => "medium",
-            Confidence::High => "high",
-        }
-    ));
+    s.push_str(&format!(" (confidence {})", confidence_word(v.confidence)));
+    if v.family == Some(Family::Ipv6) {
+        let nat = if v.translation == Some(Translation::Nat) {
+            "NAT66, "
+        } else {
+            ""
+        };
+        s = format!("IPv6: {nat}{s}");
+    }
     s
+}
+
+fn confidence_word(c: Confidence) -> &'static str {
+    match c {
+        Confidence::None => "none",
+        Confidence::Low => "low",
+        Confidence::Medium => "medium",
+        Confidence::High => "high",
+    }
 }

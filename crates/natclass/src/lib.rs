@@ -41,6 +41,10 @@
 //! - [x] RFC 3489 names: open internet, symmetric UDP firewall, full cone,
 //!   restricted cone, port restricted cone, symmetric, UDP blocked.
 //! - [x] RFC 6598 shared address space (CGNAT) and double-NAT evidence.
+//! - [x] Per address family: a verdict is about the family of its servers
+//!   ([`Family`]); for IPv6, no translation (a firewall's filtering in
+//!   RFC 4787 terms, RFC 6092), NAT66, or RFC 6296 NPTv6 (told by its
+//!   checksum-neutral rewrite) — [`Translation`].
 //! - [ ] RFC 5780 §4.6 with two sockets over TCP, and ALG detection: not
 //!   modelled.
 #![deny(missing_docs)]
@@ -67,6 +71,6 @@ pub use observe::{
 };
 pub use ports::{MAX_SEQUENTIAL_STEP, MIN_PATTERN_SAMPLES, port_allocation};
 pub use verdict::{
-    Behaviour, Confidence, Disagreement, Evidence, MappingLifetime, NatVerdict, P2pOutlook,
-    PortAllocation, PortPattern, Rfc3489Type, ServerStatus, ServerVerdict, UdpStatus,
+    Behaviour, Confidence, Disagreement, Evidence, Family, MappingLifetime, NatVerdict, P2pOutlook,
+    PortAllocation, PortPattern, Rfc3489Type, ServerStatus, ServerVerdict, Translation, UdpStatus,
 };

@@ -22,6 +22,51 @@ pub enum Behaviour {
     Unknown,
 }
 
+/// The address family a verdict is about (`nat` is IPv4, `nat_ipv6` IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(ip: std::net::IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+
+    /// "IPv4" or "IPv6", for sentences.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+}
+
+/// What, if anything, rewrites this host's address on the way out
+/// (docs/verdicts.md, "Translation").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Translation {
+    /// Nothing: servers see the host's own address (a firewall may still
+    /// filter what comes in; `filtering` says how).
+    None,
+    /// A stateful NAT (NAT44, or NAT66 for IPv6): the address is replaced by
+    /// the NAT's, and ports may be.
+    Nat,
+    /// RFC 6296 NPTv6: the prefix is swapped statelessly (checksum-neutral),
+    /// ports are kept and nothing is filtered by the translation itself.
+    Nptv6,
+}
+
 /// Whether UDP gets through at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -355,6 +400,13 @@ pub struct NatVerdict {
     /// Sources that disagreed (never hidden).
     #[serde(default)]
     pub disagreements: Vec<Disagreement>,
+    /// The address family of the servers this verdict rests on; `None` in
+    /// documents older than per-family verdicts (or with no server).
+    #[serde(default)]
+    pub family: Option<Family>,
+    /// What rewrites the address (none, NAT, NPTv6); `None` when unknown.
+    #[serde(default)]
+    pub translation: Option<Translation>,
 }
 
 impl NatVerdict {
@@ -380,6 +432,8 @@ impl NatVerdict {
             mapping_lifetime: None,
             servers: Vec::new(),
             disagreements: Vec::new(),
+            family: None,
+            translation: None,
         }
     }
 }

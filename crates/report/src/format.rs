@@ -181,6 +181,23 @@ pub(crate) fn ms_as_secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
+/// A duration given in (fractional) milliseconds as seconds, one decimal:
+/// `3.0 s`.
+pub(crate) fn secs(ms: f64) -> String {
+    format!("{:.1} s", ms / 1000.0)
+}
+
+/// What translates the host's address, in words (`None`: the verdict does
+/// not know).
+pub(crate) fn translation(t: Option<natclass::Translation>) -> &'static str {
+    match t {
+        Some(natclass::Translation::None) => "none (the host's own address)",
+        Some(natclass::Translation::Nat) => "NAT",
+        Some(natclass::Translation::Nptv6) => "NPTv6 (RFC 6296 prefix translation)",
+        None => "unknown",
+    }
+}
+
 /// What the renderers say about a TURN audit (the `audit` section). Every
 /// string these return may hold text from the server (reason phrases,
 /// SOFTWARE): the caller sanitises or escapes it.

@@ -40,7 +40,8 @@ const STYLE: &str = include_str!("html/style.css");
 
 /// Render a report as one self-contained HTML page.
 ///
-/// The verdict in plain words comes first, then the NAT type with a diagram,
+/// The verdict in plain words comes first, then the NAT type with a diagram
+/// (IPv4, then IPv6 when the report has an IPv6 verdict),
 /// the STUN servers with an RTT chart, TURN (with the audit and the load
 /// test, when run), ICE, port mapping, a real
 /// browser's view, the interfaces, and the raw JSON (embedded so that [`Report::from_json`]
@@ -64,7 +65,7 @@ pub fn render(report: &Report) -> String {
     header(&mut h, report);
     h.m("<main>\n");
     verdict(&mut h, report);
-    nat::section(&mut h, report);
+    nat::sections(&mut h, report);
     stun::section(&mut h, &report.stun);
     turn::section(&mut h, &report.turn);
     audit::section(&mut h, &report.audit);
@@ -207,11 +208,7 @@ fn verdict(h: &mut Html, r: &Report) {
             h.m("<p class=\"muted\">Not tested is not the same as failed: those parts were skipped or not applicable.</p>\n");
         }
     }
-    if let Some(v) = r.nat.tested() {
-        h.m("<p><strong>NAT:</strong> ");
-        nat::plain_sentence(h, v);
-        h.m("</p>\n");
-    }
+    nat::verdict_lines(h, r);
 
     h.m("<div class=\"cols\">\n");
     list(

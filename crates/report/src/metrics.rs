@@ -1,7 +1,8 @@
 //! `natscope watch`'s metrics: what every run adds up to, rendered as
 //! OpenMetrics (or the Prometheus text format for older scrapers), by
 //! Prometheus' conventions — base units (seconds), `_total` counters,
-//! one series per check outcome (a state set), the NAT as an info metric,
+//! one series per check outcome (a state set), the NAT as an info metric
+//! (one series per address family, label `family`),
 //! histograms for STUN round trips, TURN stages and ICE connection times.
 //!
 //! A pure accumulator: reports and times in, text out. Memory is bounded
@@ -175,7 +176,9 @@ pub struct WatchMetrics {
     turn_stage: BTreeMap<(String, String, String), Histogram>,
     ice_connect: BTreeMap<String, Histogram>,
     checks: Vec<(String, CheckStatus)>,
-    nat: Option<(String, String, String)>,
+    /// The last run's NAT verdicts: IPv4 (`nat`), IPv6 (`nat_ipv6`).
+    nat: Option<NatLabels>,
+    nat_ipv6: Option<NatLabels>,
     /// The last run's TURN certificates: (server, transport) → notAfter.
     cert_not_after: Vec<((String, String), i64)>,
 }
@@ -198,6 +201,7 @@ impl WatchMetrics {
             ice_connect: BTreeMap::new(),
             checks: Vec::new(),
             nat: None,
+            nat_ipv6: None,
             cert_not_after: Vec::new(),
         }
     }
@@ -288,21 +292,8 @@ impl WatchMetrics {
                 }
             }
         }
-        self.nat = r.nat.tested().and_then(|v| {
-            let j = serde_json::to_value(v).ok()?;
-            let word = |k: &str| {
-                j.get(k)
-                    .and_then(|x| x.as_str())
-                    .unwrap_or("unknown")
-                    .to_owned()
-            };
-            let behind = match v.behind_nat {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "unknown",
-            };
-            Some((word("mapping"), word("filtering"), behind.to_owned()))
-        });
+        self.nat = r.nat.tested().map(NatLabels::of);
+        self.nat_ipv6 = r.nat_ipv6.tested().map(NatLabels::of);
     }
 
     /// A run that could not be made at all (the configuration, the
@@ -347,14 +338,21 @@ impl WatchMetrics {
         w.family(
             "natscope_nat_info",
             "gauge",
-            "The NAT's behaviour (RFC 4787) in the last run that tested it; always 1.",
+            "The NAT's behaviour (RFC 4787) per address family in the last run that tested it; always 1.",
         );
-        if let Some((m, f, b)) = &self.nat {
-            w.sample(
-                "natscope_nat_info",
-                &[("mapping", m), ("filtering", f), ("behind_nat", b)],
-                1.0,
-            );
+        for (family, nat) in [("ipv4", &self.nat), ("ipv6", &self.nat_ipv6)] {
+            if let Some(n) = nat {
+                w.sample(
+                    "natscope_nat_info",
+                    &[
+                        ("mapping", &n.mapping),
+                        ("filtering", &n.filtering),
+                        ("behind_nat", n.behind_nat),
+                        ("family", family),
+                    ],
+                    1.0,
+                );
+            }
         }
         w.counter("natscope_runs", "Diagnosis runs by outcome.");
         for outcome in ["passed", "failed", "error"] {
@@ -435,6 +433,38 @@ impl WatchMetrics {
             w.out.push_str("# EOF\n");
         }
         w.out
+    }
+}
+
+/// A NAT verdict's `natscope_nat_info` labels.
+#[derive(Debug, Clone)]
+struct NatLabels {
+    /// The mapping's JSON spelling (`endpoint-independent`, ...).
+    mapping: String,
+    /// The filtering's JSON spelling.
+    filtering: String,
+    /// `yes`, `no` or `unknown`.
+    behind_nat: &'static str,
+}
+
+impl NatLabels {
+    fn of(v: &natclass::NatVerdict) -> NatLabels {
+        let word = |b: natclass::Behaviour| {
+            serde_json::to_value(b)
+                .ok()
+                .and_then(|x| x.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        let behind_nat = match v.behind_nat {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        NatLabels {
+            mapping: word(v.mapping),
+            filtering: word(v.filtering),
+            behind_nat,
+        }
     }
 }
 

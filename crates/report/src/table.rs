@@ -61,7 +61,12 @@ pub fn render(report: &Report, opts: TableOptions) -> String {
         r.interfaces(c, o)
     });
     r.section(&mut out, "STUN servers", &report.stun, |o, c| r.stun(c, o));
-    r.section(&mut out, "NAT", &report.nat, |o, c| r.nat(c, o));
+    // With an IPv6 verdict beside it, the NAT section says it is the IPv4
+    // one; without, it keeps its old title.
+    let ipv6 = report.nat_ipv6.tested().is_some();
+    let nat_title = if ipv6 { "NAT (IPv4)" } else { "NAT" };
+    r.section(&mut out, nat_title, &report.nat, |o, c| r.nat(c, o));
+    r.section(&mut out, "NAT (IPv6)", &report.nat_ipv6, |o, c| r.nat(c, o));
     r.section(&mut out, "TURN", &report.turn, |o, c| r.turn(c, o));
     r.section(&mut out, "TURN audit", &report.audit, |o, c| r.audit(c, o));
     r.section(&mut out, "TURN load", &report.load, |o, c| r.load(c, o));
@@ -432,6 +437,13 @@ impl Renderer {
                     Outcome::Error => ("error", Color::Red),
                     Outcome::Unresolved => ("unresolved", Color::Red),
                 };
+                // What a silent server cost: how long it was waited for.
+                let outcome = match (s.outcome, s.waited_ms) {
+                    (Outcome::Timeout, Some(ms)) if ms.is_finite() && ms >= 0.0 => {
+                        format!("{outcome} after {}", format::secs(ms))
+                    }
+                    _ => outcome.to_owned(),
+                };
                 let transport = match s.transport {
                     Transport::Udp => "UDP",
                     Transport::Tcp => "TCP",
@@ -449,7 +461,7 @@ impl Renderer {
                 t.add_row(vec![
                     self.cell(&s.label, None),
                     self.cell(transport, None),
-                    self.cell(outcome, Some(color)),
+                    self.cell(&outcome, Some(color)),
                     self.cell(&or_dash(s.mapped), None),
                     self.cell(&rtt, None),
                     self.cell(rfc5780, None),
@@ -516,6 +528,11 @@ impl Renderer {
         }
         if let Some(v) = field("rfc3489") {
             row("NAT type (RFC 3489)", value_words(Some(v)));
+        }
+        // Verdicts of per-family reports always say what translates the
+        // address (or that it is unknown); older ones never did.
+        if v.translation.is_some() || v.family.is_some() {
+            row("translation", format::translation(v.translation).to_owned());
         }
         row("mapping", value_words(field("mapping")));
         row("filtering", value_words(field("filtering")));

@@ -181,7 +181,23 @@ fn mutate(r: &mut Report, rng: &mut Rng) {
     }
     maybe_fail!(r.interfaces);
     maybe_fail!(r.stun);
+    if let Section::Tested(v) = &r.nat
+        && rng.chance(30)
+    {
+        // The same verdict read as an IPv6 one (translation varied below).
+        let mut v6 = v.clone();
+        v6.family = Some(natclass::Family::Ipv6);
+        let t = [
+            None,
+            Some(natclass::Translation::None),
+            Some(natclass::Translation::Nat),
+            Some(natclass::Translation::Nptv6),
+        ];
+        v6.translation = t[rng.below(t.len())];
+        r.nat_ipv6 = Section::Tested(v6);
+    }
     maybe_fail!(r.nat);
+    maybe_fail!(r.nat_ipv6);
     maybe_fail!(r.turn);
     maybe_fail!(r.ice);
     maybe_fail!(r.portmap);
@@ -209,25 +225,38 @@ fn mutate(r: &mut Report, rng: &mut Rng) {
             }
         }
     }
-    if let Section::Tested(v) = &mut r.nat {
-        let b = [
-            Behaviour::EndpointIndependent,
-            Behaviour::AddressDependent,
-            Behaviour::AddressAndPortDependent,
-            Behaviour::Unknown,
-        ];
+    let behaviours = [
+        Behaviour::EndpointIndependent,
+        Behaviour::AddressDependent,
+        Behaviour::AddressAndPortDependent,
+        Behaviour::Unknown,
+    ];
+    let vary = |v: &mut natclass::NatVerdict, rng: &mut Rng| {
         if rng.chance(40) {
-            v.mapping = b[rng.below(b.len())];
-            v.filtering = b[rng.below(b.len())];
+            v.mapping = behaviours[rng.below(behaviours.len())];
+            v.filtering = behaviours[rng.below(behaviours.len())];
         }
         if rng.chance(15) {
             v.udp = UdpStatus::Blocked;
         }
+    };
+    if let Section::Tested(v) = &mut r.nat {
+        vary(v, rng);
         if rng.chance(20) {
             v.hairpinning = Some(false);
         }
         if rng.chance(15) {
             v.double_nat = Some(true);
+        }
+    }
+    if let Section::Tested(v) = &mut r.nat_ipv6 {
+        vary(v, rng);
+        if rng.chance(15) {
+            // A broken IPv6 path: nobody answered.
+            v.udp = UdpStatus::Unknown;
+            for s in &mut v.servers {
+                s.status = natclass::ServerStatus::NoUdpAnswer;
+            }
         }
     }
     if let Section::Tested(t) = &mut r.turn {

@@ -105,6 +105,7 @@ pub fn summarize(report: &Report) -> Summary {
     add(&|p| section(&report.interfaces, "interfaces", p, |_, _| {}));
     add(&|p| section(&report.stun, "stun", p, stun::summarize));
     add(&|p| section(&report.nat, "nat", p, nat::summarize));
+    add(&|p| section(&report.nat_ipv6, "nat_ipv6", p, nat::summarize_ipv6));
     add(&|p| section(&report.turn, "turn", p, turn::summarize));
     add(&|p| {
         let given = ice::IceServersGiven::from_labels(&report.options.servers);
@@ -194,6 +195,7 @@ fn section_name(key: &str) -> &str {
     match key {
         "stun" => "STUN",
         "nat" => "NAT classification",
+        "nat_ipv6" => "IPv6 NAT classification",
         "turn" => "TURN",
         "ice" => "ICE",
         "portmap" => "port mapping",
@@ -210,6 +212,7 @@ pub(crate) fn failed_section_check(key: &str) -> Option<CheckId> {
         "interfaces" => CheckId::Interfaces,
         "stun" => CheckId::Stun,
         "nat" => CheckId::Nat,
+        "nat_ipv6" => CheckId::UdpIpv6,
         "turn" => CheckId::Turn,
         "ice" => CheckId::Ice,
         "portmap" => CheckId::Portmap,

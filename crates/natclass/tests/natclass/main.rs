@@ -3,4 +3,5 @@
 
 mod common;
 mod inference;
+mod ipv6;
 mod rfc5780;

@@ -29,7 +29,9 @@ pub(super) struct PeerSaw {
     pub(super) ice_connected: bool,
     /// DTLS completed.
     pub(super) dtls_connected: bool,
-    /// The last address the browser's packets came from.
+    /// Where the browser's data (DTLS, on the selected pair) last came
+    /// from; before any, where its first packet came from. Connectivity
+    /// checks on other pairs (a browser keeps checking them) do not count.
     pub(super) from: Option<SocketAddr>,
     /// Distinct source addresses seen (at most a few are kept).
     pub(super) sources: Vec<SocketAddr>,
@@ -206,8 +208,13 @@ async fn drive(
             r = socket.recv_from(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
                 let Some(data) = buf.get(..n) else { continue };
+                // RFC 7983 demultiplexing: 20..=63 is DTLS, the selected
+                // pair's traffic; STUN (0..=3) checks every pair.
+                let dtls = data.first().is_some_and(|b| (20..=63).contains(b));
                 note(&saw, |s| {
-                    s.from = Some(from);
+                    if dtls || s.from.is_none() {
+                        s.from = Some(from);
+                    }
                     if !s.sources.contains(&from) && s.sources.len() < 8 {
                         s.sources.push(from);
                     }

@@ -297,6 +297,19 @@ impl Run<'_> {
                 .unwrap_or_default();
             let mapped = match &a.result {
                 Ok(mapped) => *mapped,
+                // A dual-stack run: this socket is of the other family; a
+                // host socket of the server's family asks it. Only a server
+                // no host address can reach is a problem.
+                Err(GatherError::FamilyMismatch)
+                    if self.servers.stun.get(a.server).is_some_and(|s| {
+                        self.opts
+                            .host_ips
+                            .iter()
+                            .any(|ip| ip.is_ipv4() == s.addr.is_ipv4())
+                    }) =>
+                {
+                    continue;
+                }
                 Err(e) => {
                     self.reports[side].server_problems.push(ServerProblem {
                         server: url,

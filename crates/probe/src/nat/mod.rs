@@ -20,6 +20,7 @@
 
 pub mod plan;
 
+mod fresh;
 mod hairpin;
 mod lifetime;
 mod path;
@@ -116,7 +117,7 @@ pub struct NatProbeOutput {
 }
 
 /// The unspecified address of `addr`'s family.
-pub(crate) fn unspecified_for(addr: SocketAddr) -> IpAddr {
+pub fn unspecified_for(addr: SocketAddr) -> IpAddr {
     if addr.is_ipv4() {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {

@@ -29,7 +29,10 @@ pub(crate) async fn port_samples(
             break;
         }
         let local = SocketAddr::new(bind.unwrap_or_else(|| unspecified_for(to)), 0);
-        let Ok(client) = UdpStunClient::bind(local).await else {
+        let Ok(client) = UdpStunClient::bind(local)
+            .await
+            .inspect(|c| super::fresh::mark(c.local_addr()))
+        else {
             continue;
         };
         let test = TestPlan {

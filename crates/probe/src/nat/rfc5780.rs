@@ -159,7 +159,7 @@ async fn filtering_round(
     deadline: Instant,
 ) -> FilteringTests {
     let mut f = FilteringTests::default();
-    let client = match UdpStunClient::bind(bind_addr(server, bind)).await {
+    let client = match super::fresh::bind_fresh(bind_addr(server, bind)).await {
         Ok(c) => c,
         Err(e) => {
             f.test1 = Reply::Error {
@@ -224,7 +224,10 @@ pub(crate) async fn run_server(
     drop(ti_rx);
 
     let mut plain = false;
-    match UdpStunClient::bind(bind_addr(server, ctx.bind)).await {
+    match UdpStunClient::bind(bind_addr(server, ctx.bind))
+        .await
+        .inspect(|s| super::fresh::mark(s.local_addr()))
+    {
         Err(e) => {
             obs.mapping.test1 = Reply::Error {
                 message: e.to_string(),

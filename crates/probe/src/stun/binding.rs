@@ -37,10 +37,10 @@ pub struct BindingTarget {
 /// How to run [`query_all`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindingOptions {
-    /// Local address to bind. Applies to targets of its family; targets of
-    /// the other family fail with [`BindingError::Bind`]. `None`: the
-    /// unspecified address of each target's family.
-    pub bind: Option<IpAddr>,
+    /// Local addresses to bind, at most one per family: each applies to the
+    /// targets of its family; a family without one uses the unspecified
+    /// address (the system's route).
+    pub binds: Vec<IpAddr>,
     /// UDP retransmission parameters.
     pub retransmit: RetransmitConfig,
     /// Bound on the whole call.
@@ -51,7 +51,7 @@ impl Default for BindingOptions {
     /// Unspecified local address, RFC 8489 retransmission, 5 s overall.
     fn default() -> Self {
         Self {
-            bind: None,
+            binds: Vec::new(),
             retransmit: RetransmitConfig::default(),
             timeout: Duration::from_secs(5),
         }
@@ -197,16 +197,21 @@ pub struct BindingResult {
     pub local: Option<SocketAddr>,
     /// What the server said, or what went wrong.
     pub outcome: Result<BindingInfo, BindingError>,
+    /// From the first transmission to the answer or to giving up; `None`
+    /// when nothing was sent.
+    pub elapsed: Option<Duration>,
 }
 
-fn local_for(family_v4: bool, bind: Option<IpAddr>) -> Result<SocketAddr, BindingError> {
-    match bind {
-        Some(ip) if ip.is_ipv4() == family_v4 => Ok(SocketAddr::new(ip, 0)),
-        Some(ip) => Err(BindingError::Bind(format!(
-            "bind address {ip} is not of the target's address family"
-        ))),
-        None if family_v4 => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
-        None => Ok(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)),
+/// The bind address of a family among `binds` (at most one per family).
+pub fn bind_of_family(binds: &[IpAddr], family_v4: bool) -> Option<IpAddr> {
+    binds.iter().copied().find(|b| b.is_ipv4() == family_v4)
+}
+
+fn local_for(family_v4: bool, binds: &[IpAddr]) -> SocketAddr {
+    match bind_of_family(binds, family_v4) {
+        Some(ip) => SocketAddr::new(ip, 0),
+        None if family_v4 => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        None => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
     }
 }
 
@@ -231,13 +236,12 @@ pub async fn query_all_counted(
             .iter()
             .any(|t| t.transport == Transport::Udp && t.addr.is_ipv4() == v4);
         if needed {
-            udp[i] = Some(match local_for(v4, opts.bind) {
-                Ok(local) => UdpStunClient::bind(local)
+            udp[i] = Some(
+                UdpStunClient::bind(local_for(v4, &opts.binds))
                     .await
                     .map(Arc::new)
                     .map_err(BindingError::from),
-                Err(e) => Err(e),
-            });
+            );
         }
     }
 
@@ -254,6 +258,7 @@ pub async fn query_all_counted(
                         let client = client.clone();
                         set.spawn(async move {
                             let (_, req) = binding_request(None, None, None, true);
+                            let sent = Instant::now();
                             let outcome =
                                 match client.request(req, target.addr, cfg, deadline).await {
                                     Ok(r) => BindingInfo::from_response(&r),
@@ -266,6 +271,7 @@ pub async fn query_all_counted(
                                     target,
                                     local,
                                     outcome,
+                                    elapsed: Some(sent.elapsed()),
                                 },
                             )
                         });
@@ -275,6 +281,7 @@ pub async fn query_all_counted(
                             target,
                             local: None,
                             outcome: Err(e.clone()),
+                            elapsed: None,
                         });
                     }
                     // Not reached: a slot is set up above for every family
@@ -284,13 +291,15 @@ pub async fn query_all_counted(
                             target,
                             local: None,
                             outcome: Err(BindingError::Bind("no UDP socket".to_owned())),
+                            elapsed: None,
                         });
                     }
                 }
             }
             Transport::Tcp => {
-                let bind = opts.bind;
+                let bind = bind_of_family(&opts.binds, target.addr.is_ipv4());
                 set.spawn(async move {
+                    let sent = Instant::now();
                     let (local, outcome) = probe_tcp(&target, bind, deadline).await;
                     (
                         index,
@@ -298,6 +307,7 @@ pub async fn query_all_counted(
                             target,
                             local,
                             outcome,
+                            elapsed: Some(sent.elapsed()),
                         },
                     )
                 });
@@ -327,6 +337,7 @@ pub async fn query_all_counted(
                 target: target.clone(),
                 local: None,
                 outcome: Err(BindingError::Deadline { transmissions: 0 }),
+                elapsed: None,
             })
         })
         .collect();
@@ -338,13 +349,8 @@ async fn probe_tcp(
     bind: Option<IpAddr>,
     deadline: Instant,
 ) -> (Option<SocketAddr>, Result<BindingInfo, BindingError>) {
-    let local = match bind {
-        None => None,
-        Some(_) => match local_for(target.addr.is_ipv4(), bind) {
-            Ok(l) => Some(l),
-            Err(e) => return (None, Err(e)),
-        },
-    };
+    // `bind` is already of the target's family (or none).
+    let local = bind.map(|ip| SocketAddr::new(ip, 0));
     let mut client = match TcpStunClient::connect(target.addr, local, deadline).await {
         Ok(c) => c,
         Err(e) => return (None, Err(e.into())),
@@ -458,6 +464,7 @@ mod tests {
                 }),
                 None => Err(BindingError::Timeout { transmissions: 7 }),
             },
+            elapsed: None,
         }
     }
 

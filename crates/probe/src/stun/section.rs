@@ -36,12 +36,14 @@ pub fn section(entries: &[StunEntry], counters: model::Counters) -> StunSection 
             rfc3489: None,
             software: None,
             error: None,
+            waited_ms: None,
         };
         match &e.result {
             Err(why) => s.error = Some(why.clone()),
             Ok(r) => {
                 s.address = Some(r.target.addr);
                 s.local = r.local;
+                s.waited_ms = r.elapsed.map(|d| d.as_secs_f64() * 1000.0);
                 match &r.outcome {
                     Ok(info) => {
                         s.outcome = Outcome::Ok;

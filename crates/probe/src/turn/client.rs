@@ -28,17 +28,44 @@ use turn_client_proto::types::AddressFamily;
 /// Probes every URI over every transport it implies
 /// ([`turn_transports`]; `stun:` URIs imply none), concurrently. One
 /// transport's failure never stops the others; results keep input order.
+/// A server name with both IPv4 and IPv6 addresses is probed once per
+/// family (one result each, IPv4 first), as far as `cfg` allows them.
 /// Credentials: `cfg.auth`, else those a URI carries (`iceServers`
 /// `username`/`credential`) as long-term credentials.
 pub async fn probe_all(uris: &[ServerUri], cfg: &TurnProbeConfig) -> Vec<TurnTransportResult> {
+    // Names first, all at once: the addresses of each family.
+    let pairs: Vec<(&ServerUri, TurnTransport)> = uris
+        .iter()
+        .flat_map(|u| turn_transports(u).into_iter().map(move |t| (u, t)))
+        .collect();
+    let mut lookups = tokio::task::JoinSet::new();
+    for (i, (u, t)) in pairs.iter().enumerate() {
+        if matches!(u.host, Host::Name(_)) {
+            let (u, t, cfg) = ((*u).clone(), *t, cfg.clone());
+            lookups.spawn(async move { (i, resolve_families(&u, t, &cfg).await) });
+        }
+    }
+    let mut resolved: Vec<Option<FamiliesResolved>> = vec![None; pairs.len()];
+    while let Some(joined) = lookups.join_next().await {
+        if let Ok((i, r)) = joined
+            && let Some(slot) = resolved.get_mut(i)
+        {
+            *slot = Some(r);
+        }
+    }
     let mut set = tokio::task::JoinSet::new();
     let mut n = 0usize;
-    for uri in uris {
-        for t in turn_transports(uri) {
+    for ((uri, t), pre) in pairs.into_iter().zip(resolved) {
+        let targets: Vec<Option<Resolved>> = match pre {
+            Some(Ok(list)) => list.into_iter().map(|r| Some(Ok(r))).collect(),
+            Some(Err(f)) => vec![Some(Err(f))],
+            None => vec![None],
+        };
+        for target in targets {
             let (uri, cfg) = (uri.clone(), cfg.clone());
             let idx = n;
             n += 1;
-            set.spawn(async move { (idx, probe_transport(&uri, t, &cfg).await) });
+            set.spawn(async move { (idx, probe_transport_at(&uri, t, target, &cfg).await) });
         }
     }
     let mut out: Vec<(usize, TurnTransportResult)> = Vec::with_capacity(n);
@@ -59,8 +86,45 @@ pub async fn probe_transport(
     transport: TurnTransport,
     cfg: &TurnProbeConfig,
 ) -> TurnTransportResult {
+    probe_transport_at(uri, transport, None, cfg).await
+}
+
+/// A name resolved for one family: the address, whether SRV gave it, and
+/// how long the resolution took (ms).
+type Found = (SocketAddr, bool, f64);
+
+/// One family's address, or the `dns` stage's failure.
+type Resolved = Result<Found, TurnFailure>;
+
+/// Every family's address, or the `dns` stage's failure.
+type FamiliesResolved = Result<Vec<Found>, TurnFailure>;
+
+/// [`probe_transport`] with the name already resolved (`pre`), or
+/// resolving it itself when `pre` is `None`.
+async fn probe_transport_at(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    pre: Option<Resolved>,
+    cfg: &TurnProbeConfig,
+) -> TurnTransportResult {
     let mut result = TurnTransportResult::new(&uri.to_string(), transport);
-    let Some(server) = resolve_stage(uri, transport, cfg, &mut result).await else {
+    let server = match pre {
+        None => resolve_stage(uri, transport, cfg, &mut result).await,
+        Some(Ok((addr, via_srv, ms))) => {
+            let via = if via_srv { " via SRV" } else { "" };
+            result.pass(
+                TurnStage::Dns,
+                ms,
+                Some(format!("{} -> {addr}{via}", host_name(uri))),
+            );
+            Some(addr)
+        }
+        Some(Err(f)) => {
+            result.fail(TurnStage::Dns, None, f);
+            None
+        }
+    };
+    let Some(server) = server else {
         return result;
     };
     if let Flow::Redirect { to: alt, .. } = run_once(uri, transport, server, cfg, &mut result).await
@@ -137,17 +201,35 @@ async fn resolve_stage(
     }
 }
 
-/// The server address of `uri` for `transport` (an IP literal as it is;
-/// a name by `cfg.resolver` or the system's, SRV first when the URI has no
-/// port) and whether SRV gave it, within the stage timeout; the failure
-/// named like the `dns` stage's.
-pub async fn resolve(
+/// The first address of each family `cfg` allows for a name (IPv4 first),
+/// each with the time the resolution took; the `dns` stage's failure when
+/// there is none.
+async fn resolve_families(
     uri: &ServerUri,
     transport: TurnTransport,
     cfg: &TurnProbeConfig,
-) -> Result<(SocketAddr, bool), TurnFailure> {
+) -> FamiliesResolved {
+    let t0 = tokio::time::Instant::now();
+    let targets = resolve_all(uri, transport, cfg).await?;
+    let ms = ms_since(t0);
+    let mut out: Vec<Found> = Vec::new();
+    for v4 in [true, false] {
+        if let Some(t) = targets.iter().find(|t| t.0.is_ipv4() == v4) {
+            out.push((t.0, t.1, ms));
+        }
+    }
+    Ok(out)
+}
+
+/// Every address of `uri` for `transport` of a family `cfg` allows, with
+/// whether SRV gave it.
+async fn resolve_all(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    cfg: &TurnProbeConfig,
+) -> Result<Vec<(SocketAddr, bool)>, TurnFailure> {
     if let Host::Ip(ip) = &uri.host {
-        return Ok((SocketAddr::new(*ip, uri.port_or_default()), false));
+        return Ok(vec![(SocketAddr::new(*ip, uri.port_or_default()), false)]);
     }
     let resolver = match &cfg.resolver {
         Some(res) => res.clone(),
@@ -159,12 +241,27 @@ pub async fn resolve(
         .resolve_for(uri, &[wire_transport(transport)], cfg.stage_timeout)
         .await;
     match found {
-        Ok(targets) => match targets.first() {
-            Some(t) => Ok((t.addr, t.via_srv)),
-            None => Err(TurnFailure::Dns {
-                detail: format!("{}: no address", host_name(uri)),
-            }),
-        },
+        Ok(targets) => {
+            let all = targets.len();
+            let kept: Vec<(SocketAddr, bool)> = targets
+                .into_iter()
+                .filter(|t| cfg.allows(t.addr))
+                .map(|t| (t.addr, t.via_srv))
+                .collect();
+            if kept.is_empty() {
+                let detail = if all == 0 {
+                    format!("{}: no address", host_name(uri))
+                } else {
+                    format!(
+                        "{}: no {} address (the other family is excluded by -4/-6)",
+                        host_name(uri),
+                        if cfg.ipv4 { "IPv4" } else { "IPv6" }
+                    )
+                };
+                return Err(TurnFailure::Dns { detail });
+            }
+            Ok(kept)
+        }
         Err(ResolveError::Timeout { .. }) => Err(TurnFailure::Timeout {
             after_ms: u64::try_from(cfg.stage_timeout.as_millis()).unwrap_or(u64::MAX),
         }),
@@ -172,6 +269,21 @@ pub async fn resolve(
             detail: e.to_string(),
         }),
     }
+}
+
+/// The server address of `uri` for `transport` (an IP literal as it is;
+/// a name by `cfg.resolver` or the system's, SRV first when the URI has no
+/// port) and whether SRV gave it, within the stage timeout; the failure
+/// named like the `dns` stage's.
+pub async fn resolve(
+    uri: &ServerUri,
+    transport: TurnTransport,
+    cfg: &TurnProbeConfig,
+) -> Result<(SocketAddr, bool), TurnFailure> {
+    let all = resolve_all(uri, transport, cfg).await?;
+    all.into_iter().next().ok_or_else(|| TurnFailure::Dns {
+        detail: format!("{}: no address", host_name(uri)),
+    })
 }
 
 fn first_stage(t: TurnTransport) -> TurnStage {

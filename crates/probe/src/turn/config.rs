@@ -26,6 +26,17 @@ pub struct TurnProbeConfig {
     /// Resolver for server names; `None` uses the system's
     /// ([`Resolver::system`]), set up when a name needs resolving.
     pub resolver: Option<Resolver>,
+    /// Use IPv4 server addresses (`false` with `-6`).
+    pub ipv4: bool,
+    /// Use IPv6 server addresses (`false` with `-4`).
+    pub ipv6: bool,
+}
+
+impl TurnProbeConfig {
+    /// Whether server addresses of `addr`'s family may be used.
+    pub fn allows(&self, addr: SocketAddr) -> bool {
+        if addr.is_ipv4() { self.ipv4 } else { self.ipv6 }
+    }
 }
 
 impl Default for TurnProbeConfig {
@@ -38,6 +49,8 @@ impl Default for TurnProbeConfig {
             stage_timeout: Duration::from_secs(5),
             quality: Some(QualityConfig::default()),
             resolver: None,
+            ipv4: true,
+            ipv6: true,
         }
     }
 }

@@ -409,6 +409,24 @@ impl Session {
             }
         };
         r.peer = Some(peer);
+        // A relay reaches peers of its own family only (RFC 6156 §4): an
+        // IPv6 --peer on an IPv4 relay (or the reverse) cannot be tested.
+        if let Some(relayed) = r.relayed_address
+            && relayed.is_ipv4() != peer.is_ipv4()
+        {
+            let why = format!(
+                "the peer {peer} is {} but the relayed address {relayed} is {}: a relay reaches \
+                 peers of its own family only (RFC 6156); pass a --peer of the relay's family",
+                family_word(peer),
+                family_word(relayed)
+            );
+            all_later_but_deallocate(r, TurnStage::Allocate, &why);
+            boxed(|| self.deallocate(cfg, creds, r)).await;
+            if let Some(e) = echo.take() {
+                boxed(|| e.stop()).await;
+            }
+            return Flow::Done;
+        }
 
         // --- CreatePermission ---
         let t2 = tokio::time::Instant::now();
@@ -656,4 +674,9 @@ impl Session {
             f,
         );
     }
+}
+
+/// "IPv4" or "IPv6", for sentences.
+fn family_word(a: SocketAddr) -> &'static str {
+    if a.is_ipv4() { "IPv4" } else { "IPv6" }
 }

@@ -1,10 +1,13 @@
-//! The NAT section: plain-language verdict, the client → NAT → servers
-//! diagram, details, per-server findings and evidence.
+//! The NAT sections, one per address family (`#nat` for IPv4, `#nat-ipv6`):
+//! plain-language verdict, the client → NAT → servers diagram, details,
+//! per-server findings and evidence. Both are drawn by the same code,
+//! parameterised by a [`View`].
 
 use super::writer::Html;
-use super::{close_section, open_section, opt, yes_no};
+use super::{close_section, not_run, open_section, opt, yes_no};
 use model::document::Report;
-use natclass::{Behaviour, Confidence, NatVerdict, P2pOutlook, PortPattern};
+use model::section::Section;
+use natclass::{Behaviour, Confidence, Family, NatVerdict, P2pOutlook, PortPattern, Translation};
 use std::net::SocketAddr;
 
 /// The NAT type in one sentence (the verdict's own summary when it has one).
@@ -16,8 +19,139 @@ pub(super) fn plain_sentence(h: &mut Html, v: &NatVerdict) {
     }
 }
 
-pub(super) fn section(h: &mut Html, r: &Report) {
-    let Some(v) = open_section(h, "nat", "NAT type", &r.nat, |h, v| {
+/// [`plain_sentence`] without a leading "IPv4: " / "IPv6: " (where a label
+/// already names the family).
+fn sentence_without_family(h: &mut Html, v: &NatVerdict) {
+    let summary = v.summary.trim();
+    let rest = ["IPv4:", "IPv6:"]
+        .iter()
+        .find_map(|p| summary.strip_prefix(p))
+        .map(str::trim_start);
+    match rest {
+        Some(rest) if !rest.is_empty() => {
+            h.t(rest);
+        }
+        _ => plain_sentence(h, v),
+    }
+}
+
+/// The NAT sentences of the verdict card: one per tested family, labelled
+/// by family when there is an IPv6 verdict (`NAT:` alone otherwise).
+pub(super) fn verdict_lines(h: &mut Html, r: &Report) {
+    let ipv6 = r.nat_ipv6.tested();
+    if let Some(v) = r.nat.tested() {
+        if ipv6.is_some() {
+            h.m("<p id=\"verdict-nat\"><strong>NAT (IPv4):</strong> ");
+            sentence_without_family(h, v);
+        } else {
+            h.m("<p><strong>NAT:</strong> ");
+            plain_sentence(h, v);
+        }
+        h.m("</p>\n");
+    }
+    if let Some(v) = ipv6 {
+        h.m("<p id=\"verdict-nat-ipv6\"><strong>NAT (IPv6):</strong> ");
+        sentence_without_family(h, v);
+        h.m("</p>\n");
+    }
+}
+
+/// Which verdict a NAT section shows, and under which ids.
+struct View<'a> {
+    /// The section's element id; every id inside starts with it
+    /// (`nat-details`, `nat-ipv6-details`).
+    id: &'static str,
+    /// The section's heading.
+    title: &'static str,
+    /// The verdict.
+    section: &'a Section<NatVerdict>,
+    /// The family the section is about (`nat` is IPv4 by contract, even
+    /// where an older verdict does not say so).
+    family: Family,
+}
+
+/// The NAT sections: IPv4 (`#nat`, titled "NAT type" unless an IPv6
+/// verdict is beside it), then IPv6 (`#nat-ipv6`) unless the command never
+/// ran it.
+pub(super) fn sections(h: &mut Html, r: &Report) {
+    let ipv6 = r.nat_ipv6.tested().is_some();
+    section(
+        h,
+        r,
+        &View {
+            id: "nat",
+            title: if ipv6 { "NAT type (IPv4)" } else { "NAT type" },
+            section: &r.nat,
+            family: Family::Ipv4,
+        },
+    );
+    if !not_run(&r.nat_ipv6) {
+        section(
+            h,
+            r,
+            &View {
+                id: "nat-ipv6",
+                title: "NAT type (IPv6)",
+                section: &r.nat_ipv6,
+                family: Family::Ipv6,
+            },
+        );
+    }
+}
+
+/// What sits between the device and the servers, as the diagram names it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Middle {
+    /// Nothing translates and nothing filters (or the verdict's old
+    /// "no NAT").
+    NoNat,
+    /// Nothing translates, but a firewall filters.
+    Firewall,
+    /// A NAT (NAT44, or unknown translation behind a NAT).
+    Nat,
+    /// A stateful IPv6 NAT.
+    Nat66,
+    /// RFC 6296 prefix translation.
+    Nptv6,
+}
+
+impl Middle {
+    fn of(v: &NatVerdict, family: Family) -> Middle {
+        match v.translation {
+            Some(Translation::None) if v.filtering == Behaviour::EndpointIndependent => {
+                Middle::NoNat
+            }
+            Some(Translation::None) => Middle::Firewall,
+            Some(Translation::Nptv6) => Middle::Nptv6,
+            Some(Translation::Nat) if family == Family::Ipv6 => Middle::Nat66,
+            Some(Translation::Nat) => Middle::Nat,
+            None if v.behind_nat == Some(false) => Middle::NoNat,
+            None if family == Family::Ipv6 && v.behind_nat == Some(true) => Middle::Nat66,
+            None => Middle::Nat,
+        }
+    }
+
+    /// The box's heading.
+    fn label(self) -> &'static str {
+        match self {
+            Middle::NoNat => "No NAT",
+            Middle::Firewall => "Firewall (no NAT)",
+            Middle::Nat => "NAT",
+            Middle::Nat66 => "NAT66",
+            Middle::Nptv6 => "NPTv6",
+        }
+    }
+}
+
+/// Whether the filtering is a firewall's rather than a NAT's: IPv6 with
+/// nothing translating, or only the stateless NPTv6 (which filters
+/// nothing itself).
+fn firewall_filters(v: &NatVerdict, family: Family) -> bool {
+    family == Family::Ipv6 && matches!(v.translation, Some(Translation::None | Translation::Nptv6))
+}
+
+fn section(h: &mut Html, r: &Report, view: &View<'_>) {
+    let Some(v) = open_section(h, view.id, view.title, view.section, |h, v| {
         h.t(v.rfc3489.name())
             .m(" · ")
             .m(behaviour_str(v.mapping))
@@ -27,21 +161,45 @@ pub(super) fn section(h: &mut Html, r: &Report) {
     }) else {
         return;
     };
-    h.m("<p class=\"lead\" id=\"nat-summary\">");
+    let id = view.id;
+    h.m("<p class=\"lead\" id=\"").m(id).m("-summary\">");
     plain_sentence(h, v);
     h.m("</p>\n");
-    diagram(h, r, v);
+    diagram(h, r, v, view);
 
     h.m("<h3>What this means</h3>\n<ul>");
-    h.m("<li><strong>Mapping</strong> (which public address:port the NAT gives you): ");
-    h.m(mapping_words(v.mapping)).m("</li>");
-    h.m("<li><strong>Filtering</strong> (who may send to you): ");
-    h.m(filtering_words(v.filtering)).m("</li>");
+    if let Some(t) = v.translation {
+        h.m("<li><strong>Translation</strong> (what rewrites your address): ")
+            .m(translation_words(t, view.family))
+            .m("</li>");
+    }
+    if view.family == Family::Ipv6 && v.translation == Some(Translation::None) {
+        h.m("<li><strong>Mapping</strong>: none — no translation: the servers see this host's own address and port, so peers can address you directly; whether they get in is the firewall's filtering.</li>");
+    } else {
+        h.m("<li><strong>Mapping</strong> (which public address:port the NAT gives you): ");
+        h.m(mapping_words(v.mapping)).m("</li>");
+    }
+    if firewall_filters(v, view.family) {
+        h.m("<li><strong>Filtering</strong> by the firewall (who may send to you): ");
+        h.m(firewall_filtering_words(v.filtering)).m("</li>");
+    } else {
+        h.m("<li><strong>Filtering</strong> (who may send to you): ");
+        h.m(filtering_words(v.filtering)).m("</li>");
+    }
     h.m("<li><strong>Peer-to-peer</strong>: ")
         .t(v.p2p.sentence())
         .m(".</li></ul>\n");
 
-    h.m("<div class=\"scroll\"><table class=\"kv\" id=\"nat-details\"><tbody>\n");
+    h.m("<div class=\"scroll\"><table class=\"kv\" id=\"")
+        .m(id)
+        .m("-details\"><tbody>\n");
+    // Per-family verdicts always say what translates (or that it is not
+    // known); older ones never did.
+    if v.translation.is_some() || v.family.is_some() {
+        h.m("<tr><th>Translation</th><td>")
+            .m(crate::format::translation(v.translation))
+            .m("</td></tr>\n");
+    }
     h.m("<tr><th>Mapping</th><td>");
     behaviour(h, v.mapping);
     h.m(" <span class=\"muted\">(confidence ");
@@ -120,7 +278,9 @@ pub(super) fn section(h: &mut Html, r: &Report) {
     h.m("</td></tr>\n</tbody></table></div>\n");
 
     if !v.servers.is_empty() {
-        h.m("<details class=\"sub\"><summary>Per server</summary>\n<div class=\"scroll\"><table id=\"nat-servers\"><thead><tr><th>Server</th><th>Status</th><th>Mapping</th><th>Filtering</th><th>Hairpinning</th><th>Public</th><th>Confidence</th></tr></thead><tbody>\n");
+        h.m("<details class=\"sub\"><summary>Per server</summary>\n<div class=\"scroll\"><table id=\"")
+            .m(id)
+            .m("-servers\"><thead><tr><th>Server</th><th>Status</th><th>Mapping</th><th>Filtering</th><th>Hairpinning</th><th>Public</th><th>Confidence</th></tr></thead><tbody>\n");
         for s in &v.servers {
             h.m("<tr><td><code class=\"addr\">")
                 .d(s.server)
@@ -164,7 +324,9 @@ pub(super) fn section(h: &mut Html, r: &Report) {
     }
 
     if !v.disagreements.is_empty() {
-        h.m("<h3>Disagreements</h3>\n<ul id=\"nat-disagreements\">");
+        h.m("<h3>Disagreements</h3>\n<ul id=\"")
+            .m(id)
+            .m("-disagreements\">");
         for d in &v.disagreements {
             h.m("<li><strong>")
                 .t(&d.aspect)
@@ -181,7 +343,9 @@ pub(super) fn section(h: &mut Html, r: &Report) {
         h.m("<details class=\"sub\"><summary>Evidence (")
             .int(v.evidence.len())
             .m(" tests)</summary>\n");
-        h.m("<div class=\"scroll\"><table id=\"nat-evidence\"><thead><tr><th>Test</th><th>Server</th><th>What happened</th></tr></thead><tbody>\n");
+        h.m("<div class=\"scroll\"><table id=\"")
+            .m(id)
+            .m("-evidence\"><thead><tr><th>Test</th><th>Server</th><th>What happened</th></tr></thead><tbody>\n");
         for e in &v.evidence {
             h.m("<tr><td><code class=\"addr\">")
                 .t(&e.test)
@@ -224,6 +388,41 @@ fn filtering_words(b: Behaviour) -> &'static str {
     }
 }
 
+/// The filtering of a firewall (IPv6 with no translation, or behind
+/// NPTv6), in RFC 4787 terms and RFC 6092's.
+fn firewall_filtering_words(b: Behaviour) -> &'static str {
+    match b {
+        Behaviour::EndpointIndependent => {
+            "endpoint-independent: the firewall lets anyone reach a port you have sent from (or does not filter at all)."
+        }
+        Behaviour::AddressDependent => {
+            "address-dependent: the firewall admits only hosts (IP addresses) you have sent to."
+        }
+        Behaviour::AddressAndPortDependent => {
+            "address-and-port-dependent: a stateful firewall admits only replies from the exact address:port you have sent to (the RFC 6092 default for home routers), so a direct connection needs both sides to send (hole punching)."
+        }
+        Behaviour::Unknown => "unknown: the tests could not tell (see the evidence).",
+    }
+}
+
+/// What rewrites the address, as "What this means" explains it.
+fn translation_words(t: Translation, family: Family) -> &'static str {
+    match (t, family) {
+        (Translation::None, _) => {
+            "none: the servers see this host's own address; nothing rewrites it (a firewall may still filter)."
+        }
+        (Translation::Nat, Family::Ipv6) => {
+            "NAT66: a stateful NAT replaces your IPv6 address with its own, and may replace ports."
+        }
+        (Translation::Nat, Family::Ipv4) => {
+            "NAT: a stateful NAT replaces your address with its own, and may replace ports."
+        }
+        (Translation::Nptv6, _) => {
+            "NPTv6 (RFC 6296): the network prefix is swapped statelessly; ports are kept and the translation itself filters nothing."
+        }
+    }
+}
+
 fn behaviour_str(b: Behaviour) -> &'static str {
     match b {
         Behaviour::EndpointIndependent => "endpoint-independent",
@@ -247,8 +446,8 @@ fn confidence(h: &mut Html, c: Confidence) {
 }
 
 /// Up to three server addresses to draw: the verdict's servers, else the
-/// STUN servers that answered.
-fn diagram_servers(r: &Report, v: &NatVerdict) -> (Vec<SocketAddr>, usize) {
+/// STUN servers that answered (of the verdict's family, when it is known).
+fn diagram_servers(r: &Report, v: &NatVerdict, family: Option<Family>) -> (Vec<SocketAddr>, usize) {
     let mut all: Vec<SocketAddr> = v.servers.iter().map(|s| s.server).collect();
     if all.is_empty()
         && let Some(stun) = r.stun.tested()
@@ -256,6 +455,7 @@ fn diagram_servers(r: &Report, v: &NatVerdict) -> (Vec<SocketAddr>, usize) {
         for s in &stun.servers {
             if let Some(a) = s.address
                 && s.mapped.is_some()
+                && family.is_none_or(|f| f == Family::of(a.ip()))
                 && !all.contains(&a)
             {
                 all.push(a);
@@ -328,13 +528,23 @@ fn local_label(h: &mut Html, local: &LocalSocket, max: usize) {
 /// The client → NAT → servers diagram (inline SVG, id `nat-diagram`), drawn
 /// twice: wide (`#nat-diagram`, side by side) and narrow
 /// (`#nat-diagram-narrow`, stacked, for phones); the stylesheet shows one.
-fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
+/// The IPv6 section's are `#nat-ipv6-diagram` and `#nat-ipv6-diagram-narrow`.
+fn diagram(h: &mut Html, r: &Report, v: &NatVerdict, view: &View<'_>) {
     let local = mapped_local(r, v);
-    let (servers, total) = diagram_servers(r, v);
+    let family = match view.family {
+        Family::Ipv6 => Some(Family::Ipv6),
+        Family::Ipv4 => v.family,
+    };
+    let (servers, total) = diagram_servers(r, v, family);
+    let middle = Middle::of(v, view.family);
     h.m("<figure class=\"chart\">");
-    diagram_wide(h, v, &local, &servers, total);
-    diagram_narrow(h, v, &local, &servers, total);
-    h.m("<figcaption>Your device sends through the NAT to the STUN servers; the NAT's mapping and filtering decide whether peers can reach you directly. ");
+    diagram_wide(h, v, view.id, middle, &local, &servers, total);
+    diagram_narrow(h, v, view.id, middle, &local, &servers, total);
+    h.m(match middle {
+        Middle::Firewall => "<figcaption>Your device sends through the firewall to the STUN servers; nothing translates its address, and the firewall's filtering decides whether peers can reach you directly. ",
+        Middle::Nptv6 => "<figcaption>Your device sends through the NPTv6 translator (and whatever firewall is beside it) to the STUN servers; only the prefix is rewritten, and the filtering decides whether peers can reach you directly. ",
+        Middle::NoNat | Middle::Nat | Middle::Nat66 => "<figcaption>Your device sends through the NAT to the STUN servers; the NAT's mapping and filtering decide whether peers can reach you directly. ",
+    });
     match &local {
         LocalSocket::Stun { server, .. } => {
             h.m("The local socket shown is the one of the STUN binding to ")
@@ -351,10 +561,26 @@ fn diagram(h: &mut Html, r: &Report, v: &NatVerdict) {
     h.m("</figcaption></figure>\n");
 }
 
-fn diagram_title(h: &mut Html, v: &NatVerdict, id: &'static str) {
+/// The diagram's `<title>`, id `{section}{suffix}` (e.g.
+/// `nat-diagram-title`).
+fn diagram_title(
+    h: &mut Html,
+    v: &NatVerdict,
+    section: &'static str,
+    suffix: &'static str,
+    middle: Middle,
+) {
     h.m("<title id=\"")
-        .m(id)
-        .m("\">Your device, the NAT (")
+        .m(section)
+        .m(suffix)
+        .m("\">Your device, the ")
+        .m(match middle {
+            Middle::Firewall => "firewall",
+            Middle::Nptv6 => "NPTv6 translator",
+            Middle::Nat66 => "NAT66",
+            Middle::NoNat | Middle::Nat => "NAT",
+        })
+        .m(" (")
         .m(behaviour_str(v.mapping))
         .m(" mapping, ")
         .m(behaviour_str(v.filtering))
@@ -366,13 +592,18 @@ fn diagram_title(h: &mut Html, v: &NatVerdict, id: &'static str) {
 fn diagram_wide(
     h: &mut Html,
     v: &NatVerdict,
+    id: &'static str,
+    middle: Middle,
     local: &LocalSocket,
     servers: &[SocketAddr],
     total: usize,
 ) {
-    let no_nat = v.behind_nat == Some(false);
-    h.m("<svg id=\"nat-diagram\" class=\"wide\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"nat-diagram-title\">");
-    diagram_title(h, v, "nat-diagram-title");
+    h.m("<svg id=\"")
+        .m(id)
+        .m("-diagram\" class=\"wide\" viewBox=\"0 0 760 250\" role=\"img\" aria-labelledby=\"")
+        .m(id)
+        .m("-diagram-title\">");
+    diagram_title(h, v, id, "-diagram-title", middle);
 
     // Client.
     h.m("<rect x=\"8\" y=\"60\" width=\"170\" height=\"90\" rx=\"10\" fill=\"#e8f0fb\" stroke=\"#0b5cad\"/>")
@@ -392,7 +623,7 @@ fn diagram_wide(
         .m(stroke)
         .m("\" stroke-width=\"2\"/>")
         .m("<text x=\"391\" y=\"46\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"600\" fill=\"#1b1f24\">")
-        .m(if no_nat { "No NAT" } else { "NAT" })
+        .m(middle.label())
         .m("</text>")
         .m("<text x=\"391\" y=\"70\" text-anchor=\"middle\" font-size=\"13\" fill=\"#1b1f24\">")
         .t_short(v.rfc3489.name(), 34)
@@ -479,11 +710,12 @@ fn diagram_wide(
 fn diagram_narrow(
     h: &mut Html,
     v: &NatVerdict,
+    id: &'static str,
+    middle: Middle,
     local: &LocalSocket,
     servers: &[SocketAddr],
     total: usize,
 ) {
-    let no_nat = v.behind_nat == Some(false);
     let boxes: Vec<Option<SocketAddr>> = if servers.is_empty() {
         vec![None]
     } else {
@@ -494,10 +726,14 @@ fn diagram_narrow(
     let more = if total > 3 { 20 } else { 0 };
     let banner = servers_top + row * boxes.len() as i64 + more + 8;
     let height = banner + 52;
-    h.m("<svg id=\"nat-diagram-narrow\" class=\"narrow\" viewBox=\"0 0 360 ")
+    h.m("<svg id=\"")
+        .m(id)
+        .m("-diagram-narrow\" class=\"narrow\" viewBox=\"0 0 360 ")
         .int(height)
-        .m("\" role=\"img\" aria-labelledby=\"nat-diagram-narrow-title\">");
-    diagram_title(h, v, "nat-diagram-narrow-title");
+        .m("\" role=\"img\" aria-labelledby=\"")
+        .m(id)
+        .m("-diagram-narrow-title\">");
+    diagram_title(h, v, id, "-diagram-narrow-title", middle);
     // Client.
     h.m("<rect x=\"4\" y=\"4\" width=\"352\" height=\"56\" rx=\"10\" fill=\"#e8f0fb\" stroke=\"#0b5cad\"/>")
         .m("<text x=\"180\" y=\"27\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"600\" fill=\"#0b3d73\">Your device</text>")
@@ -513,7 +749,7 @@ fn diagram_narrow(
         .m(stroke)
         .m("\" stroke-width=\"2\"/>")
         .m("<text x=\"180\" y=\"105\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"600\" fill=\"#1b1f24\">")
-        .m(if no_nat { "No NAT" } else { "NAT" })
+        .m(middle.label())
         .m("</text>")
         .m("<text x=\"180\" y=\"125\" text-anchor=\"middle\" font-size=\"13\" fill=\"#1b1f24\">")
         .t_short(v.rfc3489.name(), 44)

@@ -345,7 +345,7 @@ fn browser_fixture_has_a_browser_section() {
     // run.
     let mut again: Value = serde_json::from_str(&r.to_json_pretty()).expect("JSON");
     let original: Value = serde_json::from_str(&text).expect("JSON");
-    for key in ["audit", "load"] {
+    for key in ["audit", "load", "nat_ipv6"] {
         if original.get(key).is_none() {
             let added = again
                 .as_object_mut()
@@ -607,7 +607,7 @@ fn audit_and_load_paths_hold() {
 #[test]
 fn reports_without_audit_or_load_read_as_not_run() {
     let mut v = to_value(&common::full());
-    for key in ["audit", "load"] {
+    for key in ["audit", "load", "nat_ipv6"] {
         assert_eq!(
             at(&v, &format!("/{key}")),
             &json!({"status": "not-tested", "reason": "not run"})
@@ -617,6 +617,7 @@ fn reports_without_audit_or_load_read_as_not_run() {
     let r = report::from_json(&v.to_string()).expect("a report older than audit/load reads");
     assert_eq!(r.audit.reason(), Some("not run"));
     assert_eq!(r.load.reason(), Some("not run"));
+    assert_eq!(r.nat_ipv6.reason(), Some("not run"));
 }
 
 mod schema {

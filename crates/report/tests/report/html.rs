@@ -1052,3 +1052,144 @@ fn hostile_audit_and_load_strings_stay_text() {
     let html = assert_safe(&r);
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
 }
+
+/// The text of the section with element id `id`.
+fn section_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<section class=\"card\" id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let end = start + html[start..].find("</section>").expect("section closed");
+    &html[start..end]
+}
+
+#[test]
+fn ipv6_verdict_has_its_own_section_with_firewall_words() {
+    let r = crate::common::with_nat_ipv6("");
+    let html = assert_safe(&r);
+    let pos = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from the HTML"))
+    };
+    assert!(
+        pos("id=\"nat\"") < pos("id=\"nat-ipv6\"") && pos("id=\"nat-ipv6\"") < pos("id=\"stun\"")
+    );
+
+    let v4 = section_of(&html, "nat");
+    assert!(v4.contains("<h2>NAT type (IPv4) <span"), "{v4}");
+    assert!(
+        v4.contains("<tr><th>Translation</th><td>NAT</td></tr>"),
+        "{v4}"
+    );
+    assert!(v4.contains(">NAT</text>"), "IPv4 NAT box: {v4}");
+
+    let v6 = section_of(&html, "nat-ipv6");
+    assert!(v6.contains("data-status=\"tested\""), "{v6}");
+    for needle in [
+        "<h2>NAT type (IPv6) <span",
+        // Its own ids, none shared with the IPv4 section.
+        "id=\"nat-ipv6-summary\"",
+        "id=\"nat-ipv6-details\"",
+        "id=\"nat-ipv6-servers\"",
+        "id=\"nat-ipv6-evidence\"",
+        "<svg id=\"nat-ipv6-diagram\"",
+        "<svg id=\"nat-ipv6-diagram-narrow\"",
+        "aria-labelledby=\"nat-ipv6-diagram-title\"",
+        // Translation shown; the mapping says there is none; the
+        // filtering is the firewall's, in RFC 6092 terms.
+        "<tr><th>Translation</th><td>none (the host's own address)</td></tr>",
+        "<strong>Translation</strong> (what rewrites your address): none: the servers see this host's own address",
+        "<strong>Mapping</strong>: none — no translation",
+        "<strong>Filtering</strong> by the firewall (who may send to you): address-and-port-dependent: a stateful firewall admits only replies",
+        "RFC 6092",
+        // The diagram's middle box is the firewall.
+        ">Firewall (no NAT)</text>",
+        "Your device sends through the firewall",
+        "<tr><th>Behind a NAT</th><td>no</td></tr>",
+        "[2001:db8:1::10]:40002",
+    ] {
+        assert!(v6.contains(needle), "{needle:?} missing in:\n{v6}");
+    }
+    assert!(!v6.contains("the NAT gives you"), "no NAT words: {v6}");
+    assert_eq!(
+        v6.matches("id=\"nat-").count(),
+        v6.matches("id=\"nat-ipv6").count(),
+        "ids prefixed nat-ipv6: {v6}"
+    );
+    // Each id once in the page.
+    for id in [
+        "nat-summary",
+        "nat-details",
+        "nat-diagram",
+        "nat-ipv6-summary",
+        "nat-ipv6-diagram",
+    ] {
+        assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
+    }
+
+    // The verdict card names both families.
+    let verdict = section_of(&html, "verdict");
+    assert!(
+        verdict.contains("<strong>NAT (IPv4):</strong> "),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains(
+            "<strong>NAT (IPv6):</strong> no NAT; a stateful firewall admits only replies"
+        ),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn ipv6_middle_box_names_the_translation() {
+    for (t, label) in [
+        (Some(natclass::Translation::Nptv6), ">NPTv6</text>"),
+        (Some(natclass::Translation::Nat), ">NAT66</text>"),
+    ] {
+        let mut r = crate::common::with_nat_ipv6("");
+        if let Section::Tested(v) = &mut r.nat_ipv6 {
+            v.translation = t;
+            v.behind_nat = Some(true);
+        }
+        let html = assert_safe(&r);
+        let v6 = section_of(&html, "nat-ipv6");
+        assert_eq!(
+            v6.matches(label).count(),
+            2,
+            "wide and narrow {label}: {v6}"
+        );
+    }
+}
+
+#[test]
+fn without_an_ipv6_verdict_the_nat_section_is_unchanged() {
+    let html = assert_safe(&fixture("synthetic.json"));
+    assert!(!html.contains("id=\"nat-ipv6\""), "not run: nothing");
+    assert!(html.contains("<h2>NAT type <span"));
+    assert!(html.contains("<p><strong>NAT:</strong> "));
+    assert!(!html.contains("Translation"));
+    let mut r = fixture("synthetic.json");
+    r.nat_ipv6 = Section::not_tested("no IPv6 STUN server");
+    let html = assert_safe(&r);
+    assert!(html.contains("<h2>NAT type <span"));
+    let v6 = section_of(&html, "nat-ipv6");
+    assert!(v6.contains("data-status=\"not-tested\""), "{v6}");
+    assert!(v6.contains("not tested: no IPv6 STUN server"), "{v6}");
+}
+
+#[test]
+fn hostile_ipv6_verdict_strings_stay_text() {
+    let r = crate::common::with_nat_ipv6(&hostile());
+    let html = assert_safe(&r);
+    let v6 = section_of(&html, "nat-ipv6");
+    let shown = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(1)&gt;";
+    assert!(
+        v6.matches(shown).count() >= 2,
+        "summary (lead) and evidence escaped: {v6}"
+    );
+    let verdict = section_of(&html, "verdict");
+    assert!(
+        verdict.contains(shown),
+        "the card's IPv6 sentence: {verdict}"
+    );
+}

@@ -4,4 +4,5 @@
 mod common;
 mod contract;
 mod html;
+mod metrics;
 mod table;

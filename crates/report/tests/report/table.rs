@@ -775,3 +775,123 @@ fn load_with_no_step_and_no_values_renders() {
     }
     assert!(!l.contains("ignored packets"), "{l}");
 }
+
+/// The line of the table row `name` in `block`.
+fn row<'a>(block: &'a str, name: &str) -> &'a str {
+    block
+        .lines()
+        .find(|l| l.contains(&format!("│ {name} ")))
+        .unwrap_or_else(|| panic!("no {name:?} row in:\n{block}"))
+}
+
+/// The lines of `out` from the heading `title` to the next blank line
+/// after its table and evidence (the next section's heading).
+fn block<'a>(out: &'a str, title: &str) -> &'a str {
+    let start = out
+        .find(&format!("\n{title}\n"))
+        .unwrap_or_else(|| panic!("no {title:?} heading in:\n{out}"))
+        + 1;
+    let end = out[start..].find("\n\n").map_or(out.len(), |e| start + e);
+    &out[start..end]
+}
+
+#[test]
+fn ipv4_and_ipv6_verdicts_each_get_a_section_with_the_translation() {
+    let out = render(&common::with_nat_ipv6(""), PLAIN);
+    assert!(!out.contains("\nNAT\n"), "titled by family:\n{out}");
+    let v4 = out.find("\nNAT (IPv4)\n").expect("IPv4 heading");
+    let v6 = out.find("\nNAT (IPv6)\n").expect("IPv6 heading");
+    let turn = out.find("TURN: not tested").expect("TURN after NAT");
+    assert!(v4 < v6 && v6 < turn, "{out}");
+
+    let ipv4 = block(&out, "NAT (IPv4)");
+    assert!(row(ipv4, "translation").contains("NAT"), "{ipv4}");
+    assert!(row(ipv4, "behind NAT").contains("yes"), "{ipv4}");
+
+    let ipv6 = block(&out, "NAT (IPv6)");
+    assert!(
+        row(ipv6, "translation").contains("none (the host's own address)"),
+        "{ipv6}"
+    );
+    // No translation: "behind NAT" still says so.
+    assert!(row(ipv6, "behind NAT").contains("no"), "{ipv6}");
+    for needle in [
+        "IPv6: no NAT; a stateful firewall admits only replies",
+        "address and port dependent",
+        "symmetric udp firewall",
+        "[2001:db8:1::10]:40002",
+        "mapping-test-1: mapped [2001:db8:1::10]:40002 is this host's own socket",
+    ] {
+        assert!(
+            out[v6..turn].contains(needle),
+            "missing {needle:?} in:\n{ipv6}"
+        );
+    }
+}
+
+#[test]
+fn translation_words() {
+    let mut r = common::with_nat_ipv6("");
+    for (t, words) in [
+        (
+            Some(natclass::Translation::Nptv6),
+            "NPTv6 (RFC 6296 prefix translation)",
+        ),
+        (Some(natclass::Translation::Nat), "NAT"),
+        (None, "unknown"),
+    ] {
+        if let Section::Tested(v) = &mut r.nat_ipv6 {
+            v.translation = t;
+        }
+        let out = render(&r, PLAIN);
+        let line = row(block(&out, "NAT (IPv6)"), "translation");
+        assert!(line.contains(words), "{line}");
+    }
+}
+
+#[test]
+fn without_an_ipv6_verdict_the_nat_section_is_unchanged() {
+    // common::full(): an older verdict (no family, no translation) and no
+    // IPv6 section: the old title, no translation row.
+    let out = render(&common::full(), PLAIN);
+    assert!(out.contains("\nNAT\n"), "{out}");
+    assert!(
+        !out.contains("NAT (IPv4)") && !out.contains("NAT (IPv6)"),
+        "{out}"
+    );
+    assert!(!out.contains("translation"), "{out}");
+    // Not tested IPv6 (no IPv6 server): said, the IPv4 title unchanged.
+    let mut r = common::full();
+    r.nat_ipv6 = Section::not_tested("no IPv6 STUN server");
+    let out = render(&r, PLAIN);
+    assert!(out.contains("\nNAT\n"), "{out}");
+    assert!(
+        out.contains("NAT (IPv6): not tested (no IPv6 STUN server)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn hostile_ipv6_verdict_strings_are_sanitised() {
+    let out = render(&common::with_nat_ipv6(&hostile()), PLAIN);
+    assert_no_controls(&out);
+    assert!(out.contains("NAT (IPv6)"));
+    assert!(!out.contains("\u{1b}"), "{out}");
+}
+
+#[test]
+fn a_timed_out_server_says_how_long_it_was_waited_for() {
+    let mut r = common::full();
+    if let Section::Tested(s) = &mut r.stun {
+        for server in &mut s.servers {
+            server.waited_ms = Some(if server.outcome == Outcome::Timeout {
+                3012.0
+            } else {
+                23.4
+            });
+        }
+    }
+    let out = render(&r, PLAIN);
+    assert!(out.contains("timeout after 3.0 s"), "{out}");
+    assert!(!out.contains("ok after"), "only a timeout says it: {out}");
+}

@@ -21,6 +21,8 @@ pub fn diagnose(report: &Report) -> Diagnosis {
     sections(report, &mut f);
     network::stun(report, &mut f);
     network::nat(report, &mut f);
+    network::nat_ipv6(report, &mut f);
+    network::ipv6_paths(report, &mut f);
     relay::turn(report, &mut f);
     relay::ice(report, &mut f);
     network::portmap(report, &mut f);
@@ -125,7 +127,7 @@ pub(super) fn failed_checks(report: &Report, ids: &[CheckId]) -> Vec<CheckId> {
 /// cut short by the deadline are one cause (one finding), each other
 /// failure its own.
 fn sections(report: &Report, f: &mut Findings) {
-    let parts: [(&str, &str, Option<&str>); 9] = [
+    let parts: [(&str, &str, Option<&str>); 10] = [
         (
             "interfaces",
             "interfaces",
@@ -133,6 +135,11 @@ fn sections(report: &Report, f: &mut Findings) {
         ),
         ("stun", "STUN", report.stun.failed_reason()),
         ("nat", "NAT classification", report.nat.failed_reason()),
+        (
+            "nat_ipv6",
+            "IPv6 NAT classification",
+            report.nat_ipv6.failed_reason(),
+        ),
         ("turn", "TURN", report.turn.failed_reason()),
         ("ice", "ICE", report.ice.failed_reason()),
         ("portmap", "port mapping", report.portmap.failed_reason()),

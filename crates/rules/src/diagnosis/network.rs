@@ -90,8 +90,10 @@ pub(super) fn stun(report: &Report, f: &mut Findings) {
             );
         }
     } else {
+        let broken = broken_ipv6_paths(s);
         for (i, srv) in s.servers.iter().enumerate() {
-            if matches!(srv.outcome, Outcome::Timeout) {
+            // A silent AAAA beside an answering A has its own finding.
+            if matches!(srv.outcome, Outcome::Timeout) && !broken.iter().any(|(b, _)| *b == i) {
                 f.add(
                     finding(
                         FindingId::StunServerSilent,
@@ -110,6 +112,298 @@ pub(super) fn stun(report: &Report, f: &mut Findings) {
                 );
             }
         }
+    }
+}
+
+/// The per-server findings of a verdict (`prefix` `.nat` or `.nat_ipv6`):
+/// closed ports (explaining `explains`), plain and inconsistent servers.
+fn server_statuses(
+    report: &Report,
+    v: &natclass::NatVerdict,
+    prefix: &str,
+    explains: &[CheckId],
+    f: &mut Findings,
+) {
+    for (i, s) in v.servers.iter().enumerate() {
+        let path = format!("{prefix}.servers[{i}].status");
+        match s.status {
+            ServerStatus::NotRfc5780 => f.add(
+                finding(
+                    FindingId::StunNotRfc5780,
+                    Severity::Info,
+                    "The STUN servers do not support RFC 5780: NAT filtering could not be tested",
+                    "Add an RFC 5780 server (`natscope serve` on a host with two public \
+                     addresses, or coturn with two listening IPs) to learn the filtering",
+                )
+                .with_evidence(path, format!("{} answered without OTHER-ADDRESS", s.server)),
+            ),
+            ServerStatus::PortClosed => f.add(
+                finding(
+                    FindingId::StunPortClosed,
+                    Severity::Critical,
+                    format!("Nothing listens on {} (UDP): the port is closed", s.server),
+                    format!(
+                        "Check the port of {} (STUN's default is 3478) and that the STUN server is running",
+                        s.server
+                    ),
+                )
+                .with_evidence(path, "port-closed")
+                .explaining(failed_checks(report, explains)),
+            ),
+            ServerStatus::Inconsistent => f.add(
+                finding(
+                    FindingId::StunServerInconsistent,
+                    Severity::Warning,
+                    format!(
+                        "{}'s RFC 5780 answers contradict themselves: its tests were not used",
+                        s.server
+                    ),
+                    format!(
+                        "If {} is coturn, query it on its first listening address; otherwise \
+                         check its alternate address configuration",
+                        s.server
+                    ),
+                )
+                .with_evidence(path, "inconsistent OTHER-ADDRESS or response sources"),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Names with an IPv4 and an IPv6 address whose IPv4 answered while the
+/// IPv6 one stayed silent: `(IPv6 entry, IPv4 entry)` indices.
+fn broken_ipv6_paths(s: &model::StunSection) -> Vec<(usize, usize)> {
+    let v6 = |x: &model::StunServer| x.address.is_some_and(|a| a.is_ipv6());
+    s.servers
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.outcome == Outcome::Timeout && v6(x))
+        .filter_map(|(i, x)| {
+            s.servers
+                .iter()
+                .position(|y| {
+                    y.label == x.label
+                        && y.transport == x.transport
+                        && y.outcome == Outcome::Ok
+                        && y.address.is_some_and(|a| a.is_ipv4())
+                })
+                .map(|j| (i, j))
+        })
+        .collect()
+}
+
+/// Every dual-stack name whose AAAA path is broken: what it costs a browser
+/// and what this run waited for it.
+pub(super) fn ipv6_paths(report: &Report, f: &mut Findings) {
+    let Section::Tested(s) = &report.stun else {
+        return;
+    };
+    for (i, j) in broken_ipv6_paths(s) {
+        let (x, y) = (&s.servers[i], &s.servers[j]);
+        let (Some(a6), Some(a4)) = (x.address, y.address) else {
+            continue;
+        };
+        let waited = x
+            .waited_ms
+            .map(|ms| format!("{:.1} s", ms / 1000.0))
+            .unwrap_or_else(|| "the whole timeout".to_owned());
+        f.add(
+            finding(
+                FindingId::Ipv6PathBroken,
+                Severity::Warning,
+                format!(
+                    "{}'s IPv6 address {} does not answer while its IPv4 address {} does: \
+                     a broken IPv6 path",
+                    x.label,
+                    a6.ip(),
+                    a4.ip()
+                ),
+                format!(
+                    "Browsers gather over IPv6 as well: candidate gathering does not finish \
+                     until their requests to {} time out (tens of seconds), which delays \
+                     every call. If you run {}, make it answer on its IPv6 address (listening \
+                     address, firewall) or remove its AAAA record; if every IPv6 server is \
+                     silent, it is this network's IPv6 that is broken",
+                    a6.ip(),
+                    x.label
+                ),
+            )
+            .with_evidence(
+                format!(".stun.servers[{i}].outcome"),
+                format!("timeout after {waited} ({} transmissions)", x.transmissions),
+            )
+            .with_evidence(format!(".stun.servers[{j}].outcome"), "ok"),
+        );
+    }
+}
+
+/// Findings from the IPv6 verdict (`nat_ipv6`): its translation and the
+/// firewall's filtering, in IPv6 words; the mapping problems the IPv4
+/// rules know, with the family named.
+pub(super) fn nat_ipv6(report: &Report, f: &mut Findings) {
+    let Section::Tested(v) = &report.nat_ipv6 else {
+        return;
+    };
+    let v6_checks = [CheckId::UdpIpv6, CheckId::NatEimIpv6];
+    if v.udp == UdpStatus::Blocked {
+        f.add(
+            finding(
+                FindingId::UdpBlocked,
+                Severity::Warning,
+                "Outbound UDP over IPv6 is blocked (TCP reached the IPv6 servers)",
+                "IPv6 candidates will not connect: allow outbound UDP in the IPv6 firewall, \
+                 or rely on IPv4 and TURN",
+            )
+            .with_evidence(".nat_ipv6.udp", "blocked")
+            .explaining(failed_checks(report, &v6_checks)),
+        );
+        return;
+    }
+    server_statuses(report, v, ".nat_ipv6", &v6_checks, f);
+    let answered = v.servers.iter().any(|s| s.status.answered());
+    let closed = |s: &natclass::ServerVerdict| s.status == ServerStatus::PortClosed;
+    if !answered && v.servers.iter().all(closed) {
+        // Closed ports only: each has its own finding (above).
+        return;
+    }
+    if !answered {
+        let ipv4_works = report.nat.tested().is_some_and(|n| n.udp == UdpStatus::Ok)
+            || report.stun.tested().is_some_and(|s| {
+                s.servers
+                    .iter()
+                    .any(|x| x.outcome == Outcome::Ok && x.address.is_some_and(|a| a.is_ipv4()))
+            });
+        let silent: Vec<String> = v
+            .servers
+            .iter()
+            .filter(|s| !closed(s))
+            .map(|s| s.server.to_string())
+            .collect();
+        let (title, remedy) = if ipv4_works {
+            (
+                format!(
+                    "No IPv6 server answered ({}) while IPv4 works: this host's IPv6 path is \
+                     broken",
+                    silent.join(", ")
+                ),
+                "This host has an IPv6 route that does not reach the internet: browsers \
+                 gather IPv6 candidates that never connect and wait for them. Fix the IPv6 \
+                 uplink (router advertisements, the provider's prefix, a firewall dropping \
+                 outbound IPv6), or disable IPv6 on this host until it works",
+            )
+        } else {
+            (
+                format!("No IPv6 server answered ({})", silent.join(", ")),
+                "Check that the IPv6 servers are up and listen on their IPv6 addresses, and \
+                 that this network lets UDP out over IPv6",
+            )
+        };
+        f.add(
+            finding(FindingId::Ipv6PathBroken, Severity::Warning, title, remedy)
+                .with_evidence(".nat_ipv6.servers[].status", "no IPv6 server answered")
+                .explaining(failed_checks(report, &v6_checks)),
+        );
+        return;
+    }
+    let public = v.public.map(|p| p.ip().to_string()).unwrap_or_default();
+    match v.translation {
+        Some(natclass::Translation::None) => {
+            let title = match v.filtering {
+                Behaviour::AddressAndPortDependent => Some(
+                    "IPv6 has no NAT, but a stateful firewall admits only replies \
+                     (address-and-port-dependent filtering): a direct IPv6 connection works \
+                     only when both sides send",
+                ),
+                Behaviour::AddressDependent => Some(
+                    "IPv6 has no NAT, but a stateful firewall admits only addresses this host \
+                     has sent to (address-dependent filtering): a direct IPv6 connection needs \
+                     hole punching",
+                ),
+                _ => None,
+            };
+            if let Some(title) = title {
+                f.add(
+                    finding(
+                        FindingId::Ipv6Firewall,
+                        Severity::Info,
+                        title,
+                        "WebRTC (ICE) sends from both sides, so this works for calls; a peer \
+                         that cannot send first (a server, a forwarded port) needs the port \
+                         opened in the IPv6 firewall (RFC 6092 lets users open ports), and \
+                         peers without IPv6 still need IPv4 or TURN",
+                    )
+                    .with_evidence(".nat_ipv6.filtering", word(&v.filtering))
+                    .with_evidence(".nat_ipv6.translation", "none"),
+                );
+            }
+        }
+        Some(natclass::Translation::Nptv6) => f.add(
+            finding(
+                FindingId::Ipv6Nptv6,
+                Severity::Info,
+                format!(
+                    "IPv6 goes through NPTv6 prefix translation (RFC 6296): servers see {public} \
+                     instead of this host's own address"
+                ),
+                "ICE copes (its server-reflexive candidate carries the translated address); \
+                 protocols that write their own address into messages without ICE (plain \
+                 SIP, FTP) see the wrong one",
+            )
+            .with_evidence(".nat_ipv6.translation", "nptv6"),
+        ),
+        Some(natclass::Translation::Nat) => f.add(
+            finding(
+                FindingId::Ipv6Nat66,
+                Severity::Info,
+                format!("IPv6 goes through a NAT66: servers see {public}, the NAT's address"),
+                "Direct IPv6 then behaves like IPv4 behind a NAT (see the mapping and \
+                 filtering); a network that can route its prefix does better with plain \
+                 routing and a stateful firewall (RFC 6092)",
+            )
+            .with_evidence(".nat_ipv6.translation", "nat"),
+        ),
+        None => {}
+    }
+    match v.mapping {
+        Behaviour::AddressDependent | Behaviour::AddressAndPortDependent => f.add(
+            finding(
+                FindingId::NatSymmetric,
+                Severity::Warning,
+                format!(
+                    "IPv6: this NAT66 maps each destination to its own port ({} mapping): \
+                     direct IPv6 connections fail with most peers",
+                    word(&v.mapping)
+                ),
+                "Route the IPv6 prefix instead of translating it, or switch the NAT66 to \
+                 endpoint-independent mapping; peers need TURN meanwhile",
+            )
+            .with_evidence(".nat_ipv6.mapping", word(&v.mapping))
+            .explaining(failed_checks(report, &[CheckId::NatEimIpv6])),
+        ),
+        Behaviour::Unknown => f.add(
+            finding(
+                FindingId::NatUnknown,
+                Severity::Info,
+                "IPv6: the mapping behaviour could not be determined",
+                "Test against an RFC 5780 STUN server with two IPv6 addresses (natscope \
+                 serve, or coturn listening on two IPv6 addresses)",
+            )
+            .with_evidence(".nat_ipv6.summary", v.summary.clone()),
+        ),
+        Behaviour::EndpointIndependent => {}
+    }
+    for (i, d) in v.disagreements.iter().enumerate() {
+        f.add(
+            finding(
+                FindingId::ServersDisagree,
+                Severity::Warning,
+                format!("The IPv6 servers disagree about the {}", d.aspect),
+                "Compare the servers' answers (--format json): a server behind a load \
+                 balancer or several NATs on the path give different views",
+            )
+            .with_evidence(format!(".nat_ipv6.disagreements[{i}]"), d.detail.clone()),
+        );
     }
 }
 
@@ -170,51 +464,7 @@ pub(super) fn nat(report: &Report, f: &mut Findings) {
         f.add(udp_blocked(report).with_evidence(".nat.udp", "blocked"));
         return;
     }
-    for (i, s) in v.servers.iter().enumerate() {
-        let path = format!(".nat.servers[{i}].status");
-        match s.status {
-            ServerStatus::NotRfc5780 => f.add(
-                finding(
-                    FindingId::StunNotRfc5780,
-                    Severity::Info,
-                    "The STUN servers do not support RFC 5780: NAT filtering could not be tested",
-                    "Add an RFC 5780 server (`natscope serve` on a host with two public \
-                     addresses, or coturn with two listening IPs) to learn the filtering",
-                )
-                .with_evidence(path, format!("{} answered without OTHER-ADDRESS", s.server)),
-            ),
-            ServerStatus::PortClosed => f.add(
-                finding(
-                    FindingId::StunPortClosed,
-                    Severity::Critical,
-                    format!("Nothing listens on {} (UDP): the port is closed", s.server),
-                    format!(
-                        "Check the port of {} (STUN's default is 3478) and that the STUN server is running",
-                        s.server
-                    ),
-                )
-                .with_evidence(path, "port-closed")
-                .explaining(failed_checks(report, &[CheckId::Nat])),
-            ),
-            ServerStatus::Inconsistent => f.add(
-                finding(
-                    FindingId::StunServerInconsistent,
-                    Severity::Warning,
-                    format!(
-                        "{}'s RFC 5780 answers contradict themselves: its tests were not used",
-                        s.server
-                    ),
-                    format!(
-                        "If {} is coturn, query it on its first listening address; otherwise \
-                         check its alternate address configuration",
-                        s.server
-                    ),
-                )
-                .with_evidence(path, "inconsistent OTHER-ADDRESS or response sources"),
-            ),
-            _ => {}
-        }
-    }
+    server_statuses(report, v, ".nat", &[CheckId::Nat], f);
     // No server answered the NAT tests (the closed ports have their own
     // finding, above): the STUN finding explains it, or one is made.
     let nat_failed = failed_checks(report, &[CheckId::Nat]);
@@ -402,5 +652,229 @@ pub(super) fn portmap(report: &Report, f: &mut Findings) {
             ".portmap.double_nat",
             &p.double_nat.evidence.join("; "),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::conclude;
+    use model::diagnosis::FindingId;
+    use model::{CheckId, CheckStatus, Outcome, Report, Section, StunServer, Transport};
+    use natclass::{
+        Behaviour, Confidence, Family, NatVerdict, ServerStatus, ServerVerdict, Translation,
+        UdpStatus,
+    };
+
+    fn verdict(family: Family, t: Translation, m: Behaviour, f: Behaviour) -> NatVerdict {
+        let server = match family {
+            Family::Ipv4 => "203.0.113.100:3478",
+            Family::Ipv6 => "[2001:db8:ff::100]:3478",
+        };
+        NatVerdict {
+            mapping: m,
+            filtering: f,
+            behind_nat: Some(t != Translation::None),
+            udp: UdpStatus::Ok,
+            public: Some("[2001:db8:ff::1]:40000".parse().expect("literal")),
+            confidence: Confidence::High,
+            family: Some(family),
+            translation: Some(t),
+            servers: vec![ServerVerdict {
+                server: server.parse().expect("literal"),
+                status: ServerStatus::Rfc5780,
+                mapping: m,
+                filtering: f,
+                hairpinning: None,
+                public: None,
+                confidence: Confidence::High,
+            }],
+            ..NatVerdict::unknown()
+        }
+    }
+
+    fn dual(v6: NatVerdict) -> Report {
+        let mut r = Report::new("nat", "2026-12-07T00:00:00Z");
+        r.nat = Section::Tested(verdict(
+            Family::Ipv4,
+            Translation::Nat,
+            Behaviour::EndpointIndependent,
+            Behaviour::AddressAndPortDependent,
+        ));
+        r.nat_ipv6 = Section::Tested(v6);
+        conclude(&mut r);
+        r
+    }
+
+    fn ids(r: &Report) -> Vec<&str> {
+        r.diagnosis.findings.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_dual_stack_site_names_both_families() {
+        let r = dual(verdict(
+            Family::Ipv6,
+            Translation::None,
+            Behaviour::EndpointIndependent,
+            Behaviour::AddressAndPortDependent,
+        ));
+        let d = &r.diagnosis.verdict;
+        assert!(d.starts_with("Over IPv4, direct peer-to-peer"), "{d}");
+        assert!(
+            d.contains("over IPv6 there is no NAT and a stateful firewall admits only replies"),
+            "{d}"
+        );
+        assert!(ids(&r).contains(&"ipv6-firewall"), "{:?}", ids(&r));
+        // The IPv4 port-restricted NAT keeps its own finding.
+        assert!(ids(&r).contains(&"nat-port-restricted"), "{:?}", ids(&r));
+        let check = |id: CheckId| r.summary.check(&id).map(|c| c.status);
+        assert_eq!(check(CheckId::UdpIpv6), Some(CheckStatus::Pass));
+        assert_eq!(check(CheckId::NatEimIpv6), Some(CheckStatus::Pass));
+        assert_eq!(check(CheckId::NatEim), Some(CheckStatus::Pass));
+    }
+
+    #[test]
+    fn nat66_and_nptv6_are_named() {
+        let r = dual(verdict(
+            Family::Ipv6,
+            Translation::Nat,
+            Behaviour::AddressAndPortDependent,
+            Behaviour::AddressAndPortDependent,
+        ));
+        assert!(ids(&r).contains(&"ipv6-nat66"), "{:?}", ids(&r));
+        let sym = r
+            .diagnosis
+            .findings
+            .iter()
+            .find(|f| f.id == FindingId::NatSymmetric)
+            .expect("a symmetric NAT66 finding");
+        assert!(sym.title.starts_with("IPv6: "), "{}", sym.title);
+        assert!(sym.explains.contains(&CheckId::NatEimIpv6));
+        let r = dual(verdict(
+            Family::Ipv6,
+            Translation::Nptv6,
+            Behaviour::EndpointIndependent,
+            Behaviour::EndpointIndependent,
+        ));
+        assert!(ids(&r).contains(&"ipv6-nptv6"), "{:?}", ids(&r));
+        assert!(
+            r.diagnosis.verdict.contains("NPTv6"),
+            "{}",
+            r.diagnosis.verdict
+        );
+    }
+
+    #[test]
+    fn silent_ipv6_while_ipv4_works_is_a_broken_path() {
+        let mut v6 = verdict(
+            Family::Ipv6,
+            Translation::None,
+            Behaviour::Unknown,
+            Behaviour::Unknown,
+        );
+        v6.udp = UdpStatus::Unknown;
+        v6.servers[0].status = ServerStatus::NoUdpAnswer;
+        let r = dual(v6);
+        let broken = r
+            .diagnosis
+            .findings
+            .iter()
+            .find(|f| f.id == FindingId::Ipv6PathBroken)
+            .expect("broken IPv6 path");
+        assert!(
+            broken.title.contains("while IPv4 works"),
+            "{}",
+            broken.title
+        );
+        assert!(broken.explains.contains(&CheckId::UdpIpv6));
+        assert!(
+            r.diagnosis.verdict.contains("IPv6 is broken"),
+            "{}",
+            r.diagnosis.verdict
+        );
+        assert_eq!(
+            r.summary.check(&CheckId::UdpIpv6).map(|c| c.status),
+            Some(CheckStatus::Fail)
+        );
+    }
+
+    fn stun(label: &str, addr: &str, outcome: Outcome, waited: f64) -> StunServer {
+        StunServer {
+            label: label.into(),
+            uri: format!("stun:{label}"),
+            transport: Transport::Udp,
+            address: Some(addr.parse().expect("literal")),
+            local: None,
+            outcome,
+            mapped: None,
+            rtt_ms: None,
+            transmissions: 7,
+            response_origin: None,
+            other_address: None,
+            rfc5780: None,
+            rfc3489: None,
+            software: None,
+            error: None,
+            waited_ms: Some(waited),
+        }
+    }
+
+    #[test]
+    fn a_silent_aaaa_beside_an_answering_a_is_named_with_its_cost() {
+        let mut r = Report::new("stun", "2026-12-07T00:00:00Z");
+        r.stun = Section::Tested(model::StunSection {
+            servers: vec![
+                stun("stun.example.test", "192.0.2.1:3478", Outcome::Ok, 1.0),
+                stun(
+                    "stun.example.test",
+                    "[2001:db8::1]:3478",
+                    Outcome::Timeout,
+                    2950.0,
+                ),
+                stun("other.example.test", "192.0.2.2:3478", Outcome::Ok, 1.0),
+            ],
+            ..Default::default()
+        });
+        conclude(&mut r);
+        let f = r
+            .diagnosis
+            .findings
+            .iter()
+            .find(|f| f.id == FindingId::Ipv6PathBroken)
+            .expect("the broken AAAA is named");
+        assert!(
+            f.title
+                .contains("stun.example.test's IPv6 address 2001:db8::1"),
+            "{}",
+            f.title
+        );
+        assert!(f.remedy.contains("tens of seconds"), "{}", f.remedy);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.detail.contains("timeout after 3.0 s")),
+            "{:?}",
+            f.evidence
+        );
+        // Not also reported as a silent server.
+        assert!(!ids(&r).contains(&"stun-server-silent"), "{:?}", ids(&r));
+    }
+
+    #[test]
+    fn ipv6_only_runs_speak_of_ipv6_only() {
+        let mut r = Report::new("nat", "2026-12-07T00:00:00Z");
+        r.nat = Section::not_tested("skipped (-6)");
+        r.nat_ipv6 = Section::Tested(verdict(
+            Family::Ipv6,
+            Translation::None,
+            Behaviour::EndpointIndependent,
+            Behaviour::EndpointIndependent,
+        ));
+        conclude(&mut r);
+        let d = &r.diagnosis.verdict;
+        assert!(
+            d.starts_with("Over IPv6 there is no NAT and nothing filters"),
+            "{d}"
+        );
+        assert!(!d.contains("IPv4"), "{d}");
     }
 }

@@ -88,7 +88,11 @@ pub(super) fn sentence(
     let ran = |reason: Option<&str>| reason != Some(model::document::NOT_RUN);
     let nat_ran = ran(report.nat.reason());
     let turn_ran = ran(report.turn.reason());
-    let udp_blocked = findings.iter().any(|x| x.id == FindingId::UdpBlocked);
+    // Blocked UDP over IPv4 (IPv6's own has its own words, below).
+    let udp_blocked = findings.iter().any(|x| {
+        x.id == FindingId::UdpBlocked && !x.evidence.iter().any(|e| e.path.starts_with(".nat_ipv6"))
+    });
+    let ipv6_part = ipv6_sentence(report);
     let relay_part = relay_sentence(relay, findings);
     let mut parts: Vec<String> = Vec::new();
     if udp_blocked {
@@ -96,8 +100,15 @@ pub(super) fn sentence(
             "Direct peer-to-peer over UDP cannot work from this network (outbound UDP is blocked)"
                 .to_owned(),
         );
-    } else if nat_ran {
+    } else if nat_ran && (report.nat.tested().is_some() || ipv6_part.is_none()) {
         parts.push(direct_sentence(report, direct));
+    }
+    if let Some(v6) = ipv6_part {
+        // Both families looked at: say which one the first part is about.
+        if nat_ran && !parts.is_empty() && report.nat.tested().is_some() {
+            parts[0] = format!("over IPv4, {}", parts[0]);
+        }
+        parts.insert(usize::from(!parts.is_empty() && nat_ran), v6);
     }
     if turn_ran || (nat_ran && report.command.starts_with("diagnose")) {
         parts.push(relay_part);
@@ -132,6 +143,52 @@ pub(super) fn sentence(
         ));
     }
     sentence
+}
+
+/// The IPv6 part, when IPv6 was classified: its translation and what its
+/// firewall lets in, in a few words.
+fn ipv6_sentence(report: &Report) -> Option<String> {
+    use natclass::Translation;
+    let v = report.nat_ipv6.tested()?;
+    if v.udp == UdpStatus::Blocked {
+        return Some("over IPv6, UDP is blocked (IPv6 candidates will not connect)".to_owned());
+    }
+    if !v.servers.iter().any(|s| s.status.answered()) {
+        if v.servers
+            .iter()
+            .all(|s| s.status == natclass::ServerStatus::PortClosed)
+        {
+            return Some(
+                "over IPv6, no STUN server answered (nothing listens on their ports)".to_owned(),
+            );
+        }
+        return Some(
+            "IPv6 is broken on this network (no IPv6 server answered): browsers lose time on it"
+                .to_owned(),
+        );
+    }
+    let inbound = match v.filtering {
+        Behaviour::EndpointIndependent => "nothing filters what comes in",
+        Behaviour::AddressDependent => {
+            "a firewall admits only addresses this host has sent to (hole punching works)"
+        }
+        Behaviour::AddressAndPortDependent => {
+            "a stateful firewall admits only replies, so direct IPv6 works when both sides send (as ICE does)"
+        }
+        Behaviour::Unknown => "inbound filtering is unknown",
+    };
+    Some(match v.translation {
+        Some(Translation::None) => format!("over IPv6 there is no NAT and {inbound}"),
+        Some(Translation::Nptv6) => {
+            format!("over IPv6 an NPTv6 prefix translation keeps ports and {inbound}")
+        }
+        Some(Translation::Nat) => format!(
+            "over IPv6 a NAT66 ({}) stands in the way: {}",
+            v.rfc3489.name(),
+            v.p2p.sentence()
+        ),
+        None => format!("over IPv6, {}", v.summary),
+    })
 }
 
 /// The audit's part: how many high-level weaknesses, or none.

@@ -50,6 +50,7 @@ pub fn stun_server(label: &str, software: Option<&str>) -> StunServer {
         rfc3489: Some(false),
         software: software.map(str::to_owned),
         error: None,
+        waited_ms: None,
     }
 }
 
@@ -500,5 +501,59 @@ pub fn with_audit_load() -> Report {
         status: CheckStatus::Pass,
         reason: "30 allocations relayed".into(),
     });
+    r
+}
+
+/// An IPv6 verdict as natclass writes it for a host with no translation
+/// behind a stateful firewall (RFC 6092: address-and-port-dependent
+/// filtering), built through its JSON form. `text` goes into the summary
+/// and the evidence (pass something hostile to test escaping).
+pub fn verdict_ipv6(text: &str) -> natclass::NatVerdict {
+    serde_json::from_value(serde_json::json!({
+        "mapping": "endpoint-independent",
+        "filtering": "address-and-port-dependent",
+        "behind_nat": false,
+        "udp": "ok",
+        "hairpinning": null,
+        "public": "[2001:db8:1::10]:40002",
+        "double_nat": false,
+        "confidence": "high",
+        "mapping_confidence": "high",
+        "filtering_confidence": "high",
+        "rfc3489": "symmetric-udp-firewall",
+        "p2p": "turn-for-symmetric-peers",
+        "summary": format!("IPv6: no NAT; a stateful firewall admits only replies (address-and-port-dependent filtering, the RFC 6092 default): a direct connection works only when both sides send (hole punching) (confidence high){text}"),
+        "evidence": [
+            {
+                "test": "mapping-test-1",
+                "detail": format!("mapped [2001:db8:1::10]:40002 is this host's own socket{text}"),
+                "server": "[2001:db8::1]:3478"
+            },
+            {"test": "filtering-test-3", "detail": "no answer from [2001:db8::2]:3479 (change port only)"}
+        ],
+        "servers": [{
+            "server": "[2001:db8::1]:3478",
+            "status": "rfc5780",
+            "mapping": "endpoint-independent",
+            "filtering": "address-and-port-dependent",
+            "hairpinning": null,
+            "public": "[2001:db8:1::10]:40002",
+            "confidence": "high"
+        }],
+        "family": "ipv6",
+        "translation": "none"
+    }))
+    .expect("sample IPv6 verdict matches natclass::NatVerdict")
+}
+
+/// [`full`] with an IPv4 and a tested IPv6 verdict (no translation, APDF
+/// firewall); `text` as in [`verdict_ipv6`].
+pub fn with_nat_ipv6(text: &str) -> Report {
+    let mut r = full();
+    if let Section::Tested(v) = &mut r.nat {
+        v.family = Some(natclass::Family::Ipv4);
+        v.translation = Some(natclass::Translation::Nat);
+    }
+    r.nat_ipv6 = Section::Tested(verdict_ipv6(text));
     r
 }
