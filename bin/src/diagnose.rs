@@ -226,11 +226,11 @@ impl EmbeddedLab {
     }
 }
 
-/// Runs a section under the overall deadline; a section that fails or is
-/// still running then is "failed" with the reason.
 /// The reason of a section the overall deadline cut short.
 const PAST_DEADLINE: &str = "did not finish within the overall deadline (--timeout)";
 
+/// Runs a section under the overall deadline; a section that fails or is
+/// still running then is "failed" with the reason.
 async fn bounded<T>(
     deadline: tokio::time::Instant,
     fut: impl std::future::Future<Output = anyhow::Result<Section<T>>>,
@@ -405,7 +405,17 @@ pub async fn report(
                 let run = nat_cmd::nat_sections(s, &probe_args, &args.nat);
                 match tokio::time::timeout_at(deadline, run).await {
                     Ok(sections) => sections,
-                    Err(_) => both(Section::failed(PAST_DEADLINE)),
+                    Err(_) => {
+                        // A family -4/-6 excluded stays "skipped", not failed.
+                        let cut = |v6: bool| match args.family.skipped(v6) {
+                            Some(why) => Section::not_tested(why),
+                            None => Section::failed(PAST_DEADLINE),
+                        };
+                        nat_cmd::NatSections {
+                            ipv4: cut(false),
+                            ipv6: cut(true),
+                        }
+                    }
                 }
             }
         }

@@ -222,6 +222,16 @@ pub async fn nat_sections(
     } else if let model::Section::Tested(v) = &mut ipv6 {
         v.evidence.extend(unresolved);
     }
+    // The one family asked for (-4/-6) that could not be tested: the run
+    // did not do what it was asked.
+    for (section, asked) in [
+        (&mut ipv4, probe.family.ipv4_only),
+        (&mut ipv6, probe.family.ipv6_only),
+    ] {
+        if asked && let model::Section::NotTested { reason } = section {
+            *section = model::Section::failed(reason.clone());
+        }
+    }
     NatSections { ipv4, ipv6 }
 }
 

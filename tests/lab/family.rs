@@ -318,12 +318,17 @@ mod dns {
     /// A running zone on 127.0.0.1:53 inside a lab namespace.
     pub struct LabDns {
         resolv_dir: PathBuf,
+        /// The test made the directory (else only its file is removed).
+        made_dir: bool,
         _rt: tokio::runtime::Runtime,
     }
 
     impl Drop for LabDns {
         fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.resolv_dir);
+            let _ = std::fs::remove_file(self.resolv_dir.join("resolv.conf"));
+            if self.made_dir {
+                let _ = std::fs::remove_dir(&self.resolv_dir);
+            }
         }
     }
 
@@ -359,7 +364,9 @@ mod dns {
             std::future::pending::<()>().await;
             drop(server);
         });
+        // The namespace name carries this run's unique prefix.
         let resolv_dir = PathBuf::from("/etc/netns").join(lab.ns_name(ns));
+        let made_dir = !resolv_dir.exists();
         std::fs::create_dir_all(&resolv_dir).expect("/etc/netns/<ns>");
         std::fs::write(
             resolv_dir.join("resolv.conf"),
@@ -368,6 +375,7 @@ mod dns {
         .expect("resolv.conf for the namespace");
         LabDns {
             resolv_dir,
+            made_dir,
             _rt: rt,
         }
     }

@@ -527,7 +527,8 @@ fn p2p(udp: UdpStatus, behind: Option<bool>, m: Option<Class>, f: Option<Class>)
 fn firewall_sentence(f: Behaviour) -> &'static str {
     match f {
         Behaviour::EndpointIndependent => {
-            "inbound UDP is not filtered (endpoint-independent): direct connections likely"
+            "inbound UDP is admitted from anyone once this host has sent from that port \
+             (endpoint-independent filtering): direct connections likely"
         }
         Behaviour::AddressDependent => {
             "a stateful firewall admits UDP only from addresses this host has sent to \

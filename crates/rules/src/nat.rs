@@ -110,7 +110,7 @@ pub(crate) fn summarize_ipv6(v: &NatVerdict, summary: &mut Summary) {
         (_, Behaviour::EndpointIndependent) => summary.works.push(v.summary.clone()),
         (_, Behaviour::Unknown) => summary.problems.push(format!(
             "IPv6: the mapping behaviour could not be determined: {}",
-            v.summary
+            v.summary.trim_start_matches("IPv6: ")
         )),
         _ => {
             summary.problems.push(v.summary.clone());

@@ -44,7 +44,7 @@ fn v6(f: B, seen: &dyn Fn(SocketAddr) -> SocketAddr) -> Observations {
 #[test]
 fn ipv6_without_nat_is_a_firewall_in_rfc4787_terms() {
     for (f, words) in [
-        (B::Ei, "not filtered"),
+        (B::Ei, "admitted from anyone once this host has sent"),
         (B::Ad, "only from addresses this host has sent to"),
         (B::Apd, "only when both sides send"),
     ] {

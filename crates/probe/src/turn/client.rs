@@ -218,7 +218,26 @@ async fn resolve_families(
             out.push((t.0, t.1, ms));
         }
     }
+    // A family this host has no route for is not probed (an IPv4-only host
+    // and a dual-stack name): the other family's result stands for it.
+    if out.len() > 1 {
+        out.retain(|(a, _, _)| routable(*a));
+    }
+    if out.is_empty() {
+        return Err(TurnFailure::Dns {
+            detail: format!("{}: no address this host has a route to", host_name(uri)),
+        });
+    }
     Ok(out)
+}
+
+/// Whether the routing table has a route to `dest` (a connected UDP socket;
+/// nothing is sent).
+fn routable(dest: SocketAddr) -> bool {
+    let local = SocketAddr::new(crate::nat::unspecified_for(dest), 0);
+    std::net::UdpSocket::bind(local)
+        .and_then(|s| s.connect(dest))
+        .is_ok()
 }
 
 /// Every address of `uri` for `transport` of a family `cfg` allows, with

@@ -343,8 +343,13 @@ pub(super) fn nat_ipv6(report: &Report, f: &mut Findings) {
                 FindingId::Ipv6Nptv6,
                 Severity::Info,
                 format!(
-                    "IPv6 goes through NPTv6 prefix translation (RFC 6296): servers see {public} \
-                     instead of this host's own address"
+                    "IPv6 goes through NPTv6 prefix translation (RFC 6296): servers see {} \
+                     instead of this host's own address",
+                    if public.is_empty() {
+                        "another address"
+                    } else {
+                        public.as_str()
+                    }
                 ),
                 "ICE copes (its server-reflexive candidate carries the translated address); \
                  protocols that write their own address into messages without ICE (plain \
@@ -356,7 +361,14 @@ pub(super) fn nat_ipv6(report: &Report, f: &mut Findings) {
             finding(
                 FindingId::Ipv6Nat66,
                 Severity::Info,
-                format!("IPv6 goes through a NAT66: servers see {public}, the NAT's address"),
+                format!(
+                    "IPv6 goes through a NAT66: servers see {}, the NAT's address",
+                    if public.is_empty() {
+                        "another address"
+                    } else {
+                        public.as_str()
+                    }
+                ),
                 "Direct IPv6 then behaves like IPv4 behind a NAT (see the mapping and \
                  filtering); a network that can route its prefix does better with plain \
                  routing and a stateful firewall (RFC 6092)",
@@ -371,7 +383,7 @@ pub(super) fn nat_ipv6(report: &Report, f: &mut Findings) {
                 FindingId::NatSymmetric,
                 Severity::Warning,
                 format!(
-                    "IPv6: this NAT66 maps each destination to its own port ({} mapping): \
+                    "IPv6: the translation maps each destination to its own port ({} mapping): \
                      direct IPv6 connections fail with most peers",
                     word(&v.mapping)
                 ),
@@ -872,7 +884,7 @@ mod tests {
         conclude(&mut r);
         let d = &r.diagnosis.verdict;
         assert!(
-            d.starts_with("Over IPv6 there is no NAT and nothing filters"),
+            d.starts_with("Over IPv6 there is no NAT and anyone may send in"),
             "{d}"
         );
         assert!(!d.contains("IPv4"), "{d}");

@@ -148,6 +148,9 @@ fn udp_lost_but_streams_work(
         && turn_results(report).iter().any(|o| {
             o.ok && matches!(o.transport, TurnTransport::Tcp | TurnTransport::Tls)
                 && host(&o.uri) == host(&r.uri)
+                // The same family: a silent AAAA beside a working IPv4 TCP
+                // relay is a broken IPv6 path, not blocked UDP.
+                && o.server.map(|s| s.is_ipv4()) == r.server.map(|s| s.is_ipv4())
         })
 }
 

@@ -106,7 +106,7 @@ pub(super) fn sentence(
     if let Some(v6) = ipv6_part {
         // Both families looked at: say which one the first part is about.
         if nat_ran && !parts.is_empty() && report.nat.tested().is_some() {
-            parts[0] = format!("over IPv4, {}", parts[0]);
+            parts[0] = format!("over IPv4, {}", decapitalize(&parts[0]));
         }
         parts.insert(usize::from(!parts.is_empty() && nat_ran), v6);
     }
@@ -168,7 +168,9 @@ fn ipv6_sentence(report: &Report) -> Option<String> {
         );
     }
     let inbound = match v.filtering {
-        Behaviour::EndpointIndependent => "nothing filters what comes in",
+        Behaviour::EndpointIndependent => {
+            "anyone may send in once this host has sent from that port"
+        }
         Behaviour::AddressDependent => {
             "a firewall admits only addresses this host has sent to (hole punching works)"
         }
@@ -187,7 +189,10 @@ fn ipv6_sentence(report: &Report) -> Option<String> {
             v.rfc3489.name(),
             v.p2p.sentence()
         ),
-        None => format!("over IPv6, {}", v.summary),
+        None => format!(
+            "over IPv6, {}",
+            decapitalize(v.summary.trim_start_matches("IPv6: "))
+        ),
     })
 }
 
