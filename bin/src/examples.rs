@@ -38,6 +38,12 @@ pub const ICE: &str = "Examples:
   natscope ice --stun stun:stun.example.org --turn turn:turn.example.org --username alice --password s3cret
   natscope ice --ice-servers ice.json --filter relay-relay --connect-timeout 5s";
 
+/// `natscope peer`.
+pub const PEER: &str = "Examples:
+  natscope peer --rendezvous https://rv.example.org --stun stun:stun.example.org
+  natscope peer --rendezvous https://rv.example.org k7qd-2mfa-x9rt-w3hc --stun stun:stun.example.org
+  natscope peer --rendezvous https://rv.example.org --ice-servers ice.json -o peer.json";
+
 /// `natscope browser`.
 pub const BROWSER: &str = "Examples:
   natscope browser --lab --headless chromium

@@ -24,6 +24,7 @@ mod lab;
 mod load_cmd;
 mod nat_cmd;
 mod output;
+mod peer_cmd;
 mod portmap_cmd;
 mod progress;
 mod report_cmd;
@@ -92,6 +93,9 @@ enum Command {
     /// Two ICE agents on this machine: which candidate types (host, srflx, relay) connect.
     #[command(after_help = examples::ICE)]
     Ice(ice_cmd::IceCmd),
+    /// With natscope on another machine: ICE, a data channel and a hole punch, met through a rendezvous (docs/peer.md).
+    #[command(after_help = examples::PEER)]
+    Peer(peer_cmd::PeerCmd),
     /// Work with saved reports: `natscope report render REPORT.json -o report.html`.
     #[command(after_help = examples::REPORT)]
     Report(report_cmd::ReportArgs),
@@ -210,6 +214,7 @@ fn main() -> ExitCode {
             Command::Nat(args) => nat_cmd::run(args).await,
             Command::Report(args) => report_cmd::run(args).await,
             Command::Ice(args) => ice_cmd::run(args).await,
+            Command::Peer(args) => peer_cmd::run(args).await,
             Command::Browser(args) => browser_cmd::run(args).await,
             Command::Portmap(args) => portmap_cmd::run(args).await,
             Command::Serve(args) => serve::run(args).await.map(|()| Verdict::Pass),

@@ -1,5 +1,7 @@
 //! `natscope serve`: run the RFC 5780 STUN responder as a server, with an
-//! optional Prometheus `/metrics` endpoint. See docs/serve.md.
+//! optional Prometheus `/metrics` endpoint and, with `--rendezvous`, the
+//! rendezvous `natscope peer` meets through. See docs/serve.md and
+//! docs/rendezvous.md.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -56,12 +58,64 @@ pub struct ServeArgs {
     /// --lab` uses (RFC 5780 STUN; TURN over UDP, TCP and TLS with a fresh
     /// CA and password) — and print their iceServers JSON (with the
     /// password) for `natscope browser`, `ice` and `turn`.
-    #[arg(long, conflicts_with_all = ["primary", "alternate", "port", "alt_port", "metrics"])]
+    #[arg(long, conflicts_with_all = ["primary", "alternate", "port", "alt_port", "metrics", "rendezvous"])]
     pub embedded: bool,
     /// With --embedded: write the CA certificate the TLS listener chains to
     /// (pass it as --ca).
     #[arg(long, value_name = "FILE", requires = "embedded")]
     pub ca_out: Option<PathBuf>,
+    /// Also run the rendezvous `natscope peer` clients meet through (HTTP,
+    /// or HTTPS with --rendezvous-cert): signalling messages only, bounded
+    /// and expiring (docs/rendezvous.md).
+    #[arg(long)]
+    pub rendezvous: bool,
+    /// Where the rendezvous listens (TCP).
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_RENDEZVOUS_PORT)), requires = "rendezvous")]
+    pub rendezvous_listen: SocketAddr,
+    /// Serve the rendezvous over TLS with this PEM certificate chain (with
+    /// --rendezvous-key).
+    #[arg(long, value_name = "FILE", requires_all = ["rendezvous", "rendezvous_key"])]
+    pub rendezvous_cert: Option<PathBuf>,
+    /// The PEM private key of --rendezvous-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["rendezvous", "rendezvous_cert"])]
+    pub rendezvous_key: Option<PathBuf>,
+}
+
+/// The rendezvous' default TCP port.
+pub const DEFAULT_RENDEZVOUS_PORT: u16 = 8478;
+
+/// Binds and starts the rendezvous `args` ask for (none without
+/// `--rendezvous`).
+async fn start_rendezvous(
+    args: &ServeArgs,
+) -> anyhow::Result<Option<servers::rendezvous::RendezvousServer>> {
+    if !args.rendezvous {
+        return Ok(None);
+    }
+    let tls = match (&args.rendezvous_cert, &args.rendezvous_key) {
+        (Some(cert), Some(key)) => {
+            let chain = std::fs::read(cert)
+                .with_context(|| format!("cannot read --rendezvous-cert {}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .with_context(|| format!("cannot read --rendezvous-key {}", key.display()))?;
+            Some(
+                servers::http::tls_config(&chain, &key_pem)
+                    .context("cannot use --rendezvous-cert and --rendezvous-key")?,
+            )
+        }
+        _ => None,
+    };
+    let addr = args.rendezvous_listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind the rendezvous {addr}"))?;
+    let server = servers::rendezvous::RendezvousServer::start(
+        listener,
+        tls,
+        servers::rendezvous::Limits::default(),
+    )
+    .with_context(|| format!("cannot start the rendezvous on {addr}"))?;
+    Ok(Some(server))
 }
 
 impl ServeArgs {
@@ -129,6 +183,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let rendezvous = start_rendezvous(&args).await?;
     let addrs = responder.addrs();
     for a in addrs.udp() {
         println!("udp {a}");
@@ -139,6 +194,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     match addrs.other_address {
         Some(o) => println!("OTHER-ADDRESS {o} (RFC 5780 tests available)"),
         None => println!("single-address mode (no RFC 5780 NAT tests)"),
+    }
+    if let Some(r) = &rendezvous {
+        println!("rendezvous {}", r.url());
     }
     let metrics_task = match metrics_listener {
         Some(listener) => {
@@ -151,7 +209,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             };
             Some(tokio::spawn(servers::http::serve(
                 listener,
-                metrics_handler(responder.metrics(), process),
+                metrics_handler(
+                    responder.metrics(),
+                    rendezvous.as_ref().map(|r| r.metrics_source()),
+                    process,
+                ),
             )))
         }
         None => None,
@@ -164,6 +226,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let m = responder.metrics().snapshot();
     responder.shutdown().await;
+    if let Some(r) = rendezvous {
+        let rm = r.metrics();
+        r.shutdown();
+        eprintln!(
+            "natscope serve: rendezvous stopped; sessions opened={} joined={} closed={} \
+             expired={} messages={} refused={}",
+            rm.opened,
+            rm.joined,
+            rm.closed,
+            rm.expired,
+            rm.messages,
+            rm.refusals.iter().sum::<u64>()
+        );
+    }
     // The counters, once.
     eprintln!(
         "natscope serve: stopped; requests={} success={} errors={} malformed={} \
@@ -189,15 +265,24 @@ struct ProcessInfo {
     started: f64,
 }
 
-/// `GET /metrics`: the responder's counters and the process gauges.
-fn metrics_handler(metrics: Arc<Metrics>, process: ProcessInfo) -> Handler {
+/// `GET /metrics`: the responder's counters, the rendezvous' (with
+/// `--rendezvous`) and the process gauges.
+fn metrics_handler(
+    metrics: Arc<Metrics>,
+    rendezvous: Option<servers::rendezvous::MetricsSource>,
+    process: ProcessInfo,
+) -> Handler {
     Arc::new(move |asked: &Asked| {
         if asked.method == "GET" && asked.path == "/metrics" {
             Reply::ok(
                 PROMETHEUS_TEXT,
                 format!(
-                    "{}{}",
+                    "{}{}{}",
                     metrics.snapshot().to_prometheus(),
+                    rendezvous
+                        .as_ref()
+                        .map(|r| r.snapshot().to_prometheus())
+                        .unwrap_or_default(),
                     servers::responder::process_metrics(process.version, process.started)
                 ),
             )

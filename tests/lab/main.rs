@@ -13,6 +13,7 @@ mod ice;
 mod ipv6;
 mod nat;
 mod netns;
+mod peer;
 mod portmap;
 mod serve;
 mod turn;

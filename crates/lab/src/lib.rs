@@ -670,9 +670,13 @@ impl Lab {
     pub fn spawn(&self, ns: Ns, argv: &[&str]) -> Result<u32, LabError> {
         let name = self.existing(ns)?;
         self.ensure_workdir()?;
-        let log_path = self
-            .workdir
-            .join(format!("spawn-{}.log", argv.first().unwrap_or(&"cmd")));
+        // The program's file name: a path (`/usr/bin/x`) has slashes.
+        let program = argv
+            .first()
+            .and_then(|p| std::path::Path::new(p).file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("cmd");
+        let log_path = self.workdir.join(format!("spawn-{program}.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

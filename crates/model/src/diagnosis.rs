@@ -381,6 +381,20 @@ finding_ids! {
     /// A `turns:` URL names an IP address: Firefox makes no relay
     /// candidate from it (Chromium does).
     BrowserTurnsIpLiteral => "browser-turns-ip-literal",
+    /// `natscope peer`: the session with the other machine failed (the
+    /// rendezvous, the session code, the other side never came or left).
+    PeerSessionFailed => "peer-session-failed",
+    /// `natscope peer`: the two machines did not connect under any policy.
+    PeerNoConnection => "peer-no-connection",
+    /// `natscope peer`: no direct path between the two machines; only the
+    /// TURN relay connected them.
+    PeerRelayNeeded => "peer-relay-needed",
+    /// `natscope peer`: what happened is not what the two NAT verdicts
+    /// predicted (docs/holepunch.md).
+    PeerPredictionDiffers => "peer-prediction-differs",
+    /// `natscope peer`: ICE with direct candidates and the plain UDP hole
+    /// punch disagree (one got through, the other did not).
+    PeerPunchDisagrees => "peer-punch-disagrees",
     /// Audit: the server relays to its own host (loopback, or 0.0.0.0 / ::
     /// as in CVE-2020-26262).
     AuditRelaysLoopback => "audit-relays-loopback",

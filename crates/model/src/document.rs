@@ -77,6 +77,11 @@ pub struct Report {
     /// before this section existed read as "not tested: not run".
     #[serde(default = "not_run")]
     pub load: Section<crate::load::LoadSection>,
+    /// ICE, a data channel and a hole punch with natscope on another
+    /// machine (`natscope peer`). Reports written before this section
+    /// existed read as "not tested: not run".
+    #[serde(default = "not_run")]
+    pub peer: Section<crate::peer::PeerSection>,
     /// Plain-language summary and the checks.
     pub summary: Summary,
 }
@@ -156,6 +161,7 @@ impl Report {
             browser: not_run(),
             audit: not_run(),
             load: not_run(),
+            peer: not_run(),
             summary: Summary::default(),
         }
     }

@@ -42,6 +42,7 @@ pub mod document;
 pub mod ice;
 pub mod interfaces;
 pub mod load;
+pub mod peer;
 pub mod portmap;
 pub mod section;
 pub mod servers;

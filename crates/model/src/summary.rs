@@ -190,6 +190,16 @@ check_ids! {
     /// A real browser connected to natscope's WebRTC peer under policy
     /// `relay` (through a TURN server).
     BrowserRelay => "browser-relay",
+    /// `natscope peer`: the session with the other machine ran to its end
+    /// (fails when the rendezvous, the session code or the other side
+    /// failed it).
+    PeerSession => "peer-session",
+    /// `natscope peer`: the two machines connected under some ICE policy
+    /// (direct, or with TURN relays allowed).
+    PeerConnect => "peer-connect",
+    /// `natscope peer`: the two machines connected directly, without a
+    /// relay (fails when only the TURN relay connected them).
+    PeerDirect => "peer-direct",
     /// The TURN audit found no high-level weakness (`natscope turn
     /// --audit`).
     TurnAudit => "turn-audit",

@@ -26,6 +26,9 @@
 //!   and does its external address match what STUN sees (double NAT)?
 //! - [`push`]: one HTTP PUT of metrics to a Prometheus Pushgateway
 //!   (`natscope watch --once --push`).
+//! - [`rendezvous`]: the client of `natscope serve --rendezvous`: open or
+//!   join a session by its code and exchange signalling messages with the
+//!   other side (`natscope peer`).
 //!
 //! ## What it deliberately does not do
 //!
@@ -70,8 +73,10 @@ pub mod ice;
 pub mod icmp;
 pub mod interfaces;
 pub mod nat;
+pub mod peer;
 pub mod portmap;
 pub mod push;
+pub mod rendezvous;
 pub mod resolve;
 pub mod stun;
 pub mod turn;

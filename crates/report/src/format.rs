@@ -140,6 +140,150 @@ pub(crate) mod browser {
     }
 }
 
+/// What the renderers say about a session with natscope on another
+/// machine (the `peer` section). Strings these return may hold text from
+/// the other side or the rendezvous (reasons, NAT summaries): the caller
+/// sanitises or escapes them.
+pub(crate) mod peer {
+    use model::peer::{PeerObserved, PeerOutcome, PeerPolicyResult, PeerSection, PunchDirection};
+    use natclass::{HolePunchOutcome, NatVerdict};
+
+    /// `success (hole punched)`, `reversed (one side reachable)`, ….
+    pub(crate) fn outcome(o: PeerOutcome) -> &'static str {
+        match o {
+            PeerOutcome::Success => "success",
+            PeerOutcome::Reversed => "reversed (one side was reachable)",
+            PeerOutcome::Failed => "failed",
+            PeerOutcome::NotTested => "not tested",
+        }
+    }
+
+    /// What was predicted, in words.
+    pub(crate) fn predicted(o: HolePunchOutcome) -> &'static str {
+        match o {
+            HolePunchOutcome::Direct => "direct (one side reachable without a hole punch)",
+            HolePunchOutcome::DirectLikely => "direct by hole punching",
+            HolePunchOutcome::RelayNeeded => "a relay (TURN) is needed",
+            HolePunchOutcome::Unknown => "unknown (not enough evidence)",
+        }
+    }
+
+    /// What happened, in words.
+    pub(crate) fn observed(o: PeerObserved) -> &'static str {
+        match o {
+            PeerObserved::Direct => "direct without a hole punch",
+            PeerObserved::HolePunched => "direct by hole punching",
+            PeerObserved::Relayed => "only through the relay",
+            PeerObserved::NoConnection => "no connection",
+            PeerObserved::Unknown => "unknown (not enough was tested)",
+        }
+    }
+
+    /// Which side's packets got through, from this side's view.
+    pub(crate) fn direction(d: PunchDirection) -> &'static str {
+        match d {
+            PunchDirection::Both => "both ways",
+            PunchDirection::LocalToRemote => "only this side's packets",
+            PunchDirection::RemoteToLocal => "only the other side's packets",
+            PunchDirection::Neither => "neither way",
+        }
+    }
+
+    /// `yes`, `no`, or `unknown` for whether the prediction held.
+    pub(crate) fn held(v: Option<bool>) -> &'static str {
+        match v {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        }
+    }
+
+    /// A NAT verdict in one sentence (its own summary when it has one).
+    pub(crate) fn nat(v: &NatVerdict) -> String {
+        let summary = v.summary.trim();
+        if summary.is_empty() {
+            format!("{}: {}", v.rfc3489.name(), v.p2p.sentence())
+        } else {
+            summary.to_owned()
+        }
+    }
+
+    /// The data channel of a policy's run: `open after 12.8 ms`,
+    /// `failed: why`, or `-` when not tested.
+    pub(crate) fn data_channel(p: &PeerPolicyResult) -> String {
+        match p.ice.as_ref().and_then(|i| i.data_channel.as_ref()) {
+            None => "-".to_owned(),
+            Some(dc) if dc.works => match dc.time_to_open_ms {
+                Some(t) => format!("open after {}", super::ms(t)),
+                None => "open".to_owned(),
+            },
+            Some(dc) => match &dc.failure {
+                Some(f) => format!("failed: {f}"),
+                None => "failed".to_owned(),
+            },
+        }
+    }
+
+    /// A throughput figure in kbit/s, for people.
+    pub(crate) fn throughput(kbps: Option<f64>) -> String {
+        kbps.map_or_else(|| "-".to_owned(), |k| super::bitrate(k * 1e3))
+    }
+
+    /// `connected in 85.2 ms, RTT 31.5 ms, 2.5 Mbit/s`, or `-`.
+    pub(crate) fn measured(p: &PeerPolicyResult) -> String {
+        let ice = p.ice.as_ref();
+        let parts: Vec<String> = [
+            ice.and_then(|i| i.time_to_connected_ms)
+                .map(|t| format!("connected in {}", super::ms(t))),
+            ice.and_then(|i| i.rtt_ms)
+                .map(|t| format!("RTT {}", super::ms(t))),
+            p.throughput_kbps.map(|k| throughput(Some(k))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            "-".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Why a policy did not connect: its reason, then its ICE failure.
+    pub(crate) fn notes(p: &PeerPolicyResult) -> String {
+        let mut notes: Vec<String> = p.reason.iter().cloned().collect();
+        if let Some(f) = p.ice.as_ref().and_then(|i| i.failure.as_ref()) {
+            notes.push(f.describe());
+        }
+        notes.join("; ")
+    }
+
+    /// The one-line gist: this side, each policy's outcome, the prediction.
+    pub(crate) fn gist(p: &PeerSection) -> String {
+        let mut parts = vec![p.role.as_str().to_owned()];
+        for r in &p.policies {
+            let path = match &r.path {
+                Some(path) => format!(" ({path})"),
+                None => String::new(),
+            };
+            parts.push(format!(
+                "{}: {}{path}",
+                r.policy.as_str(),
+                r.outcome.as_str()
+            ));
+        }
+        match p.prediction_held {
+            Some(true) => parts.push("prediction held".to_owned()),
+            Some(false) => parts.push("prediction did not hold".to_owned()),
+            None => {}
+        }
+        if let Some(f) = &p.failure {
+            parts.push(format!("failed: {}", f.kind));
+        }
+        parts.join(" · ")
+    }
+}
+
 /// A number for people with `decimals` digits after the point; non-finite
 /// values (a hand-edited report) print as `—`.
 pub(crate) fn number(x: f64, decimals: usize) -> String {

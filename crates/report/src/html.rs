@@ -17,13 +17,16 @@ mod ice;
 mod interfaces;
 mod load;
 mod nat;
+mod peer;
 mod portmap;
 mod stun;
 mod turn;
 mod writer;
 
+use crate::merge::PeerPair;
 use model::diagnosis::{SecurityLevel, Severity};
 use model::document::Report;
+use model::peer::PeerRole;
 use model::section::Section;
 use model::summary::CheckStatus;
 use writer::Html;
@@ -44,23 +47,17 @@ const STYLE: &str = include_str!("html/style.css");
 /// (IPv4, then IPv6 when the report has an IPv6 verdict),
 /// the STUN servers with an RTT chart, TURN (with the audit and the load
 /// test, when run), ICE, port mapping, a real
-/// browser's view, the interfaces, and the raw JSON (embedded so that [`Report::from_json`]
+/// browser's view, a session with natscope on another machine (when run),
+/// the interfaces, and the raw JSON (embedded so that [`Report::from_json`]
 /// reads it back unchanged from the element with id [`JSON_ELEMENT_ID`]).
 pub fn render(report: &Report) -> String {
     let mut h = Html::new();
-    h.m("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-        .m("<meta http-equiv=\"Content-Security-Policy\" content=\"")
-        .t(CONTENT_SECURITY_POLICY)
-        .m("\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-        .m("<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"generator\" content=\"natscope ")
-        .t(&report.tool.version)
-        .m("\">\n<title>natscope report: ")
-        .t(&report.command)
-        .m(" — ")
-        .t(&report.generated_at)
-        .m("</title>\n<style>\n")
-        .m(STYLE)
-        .m("</style>\n</head>\n<body>\n");
+    head(&mut h, &report.tool.version, |h| {
+        h.m("natscope report: ")
+            .t(&report.command)
+            .m(" — ")
+            .t(&report.generated_at);
+    });
 
     header(&mut h, report);
     h.m("<main>\n");
@@ -73,6 +70,7 @@ pub fn render(report: &Report) -> String {
     ice::section(&mut h, &report.ice);
     portmap::section(&mut h, &report.portmap);
     browser::section(&mut h, &report.browser);
+    peer::section(&mut h, &report.peer);
     interfaces::section(&mut h, &report.interfaces);
     raw_json(&mut h, report);
     h.m("</main>\n<footer>Made by ")
@@ -85,6 +83,82 @@ pub fn render(report: &Report) -> String {
         .json(&report.to_json_pretty())
         .m("</script>\n</body>\n</html>\n");
     h.finish()
+}
+
+/// Render the two sides of one `natscope peer` session as one page: the
+/// session, then both sides next to each other (creator | joiner), each
+/// with its report's verdict, its NAT verdict and its peer section; both
+/// reports embedded as JSON (ids `natscope-report-creator` and
+/// `natscope-report-joiner`).
+pub fn render_pair(pair: &PeerPair<'_>) -> String {
+    let mut h = Html::new();
+    head(&mut h, &pair.creator.tool.version, |h| {
+        h.m("natscope peer session: ").t(pair.session);
+    });
+    h.m("<header class=\"top\"><h1>natscope peer session</h1><p><span><code>")
+        .t(pair.session)
+        .m("</code></span> · <span>both sides</span></p></header>\n<main>\n");
+    h.m("<section class=\"card\" id=\"peer\" data-status=\"tested\" data-merged=\"true\"><h2>Peer session <span class=\"badge pass\">both sides</span></h2>\n<p class=\"muted\">The reports of the two machines of one <code>natscope peer</code> session: each ran ICE, a data channel and a plain UDP hole punch towards the other, first with direct candidates only, then with the relay allowed. Each side measured from its own end.</p>\n<div class=\"pair\">\n");
+    for (role, report, p) in pair.sides() {
+        let (id, title) = match role {
+            PeerRole::Creator => ("peer-creator", "Creator (opened the session)"),
+            PeerRole::Joiner => ("peer-joiner", "Joiner (joined with the code)"),
+        };
+        h.m("<div class=\"side\" id=\"")
+            .m(id)
+            .m("\"><h3>")
+            .m(title)
+            .m("</h3>\n");
+        h.m("<p class=\"muted\">")
+            .t(&report.tool.name)
+            .m(" ")
+            .t(&report.tool.version)
+            .m(" · ")
+            .t(&report.generated_at)
+            .m("</p>\n");
+        if !report.diagnosis.verdict.is_empty() {
+            h.m("<div class=\"headline nt\">")
+                .t(&report.diagnosis.verdict)
+                .m("</div>\n");
+        }
+        // The side's own NAT verdict: the one its peer run made, else the
+        // report's NAT section.
+        match p.local_nat.as_ref().or_else(|| report.nat.tested()) {
+            Some(v) => {
+                h.m("<p><strong>NAT:</strong> ");
+                nat::plain_sentence(&mut h, v);
+                h.m("</p>\n");
+            }
+            None => {
+                h.m("<p><strong>NAT:</strong> <span class=\"muted\">no verdict</span></p>\n");
+            }
+        }
+        peer::body(&mut h, id, p);
+        h.m("</div>\n");
+    }
+    h.m("</div>\n</section>\n</main>\n<footer>Made by natscope from two reports. This page is self-contained: it loads nothing and runs no scripts.</footer>\n");
+    h.m("<script type=\"application/json\" id=\"natscope-report-creator\">")
+        .json(&pair.creator.to_json_pretty())
+        .m("</script>\n<script type=\"application/json\" id=\"natscope-report-joiner\">")
+        .json(&pair.joiner.to_json_pretty())
+        .m("</script>\n</body>\n</html>\n");
+    h.finish()
+}
+
+/// The document's head (strict CSP, the inline stylesheet) with `title`,
+/// and the opening `<body>`.
+fn head(h: &mut Html, version: &str, title: impl FnOnce(&mut Html)) {
+    h.m("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+        .m("<meta http-equiv=\"Content-Security-Policy\" content=\"")
+        .t(CONTENT_SECURITY_POLICY)
+        .m("\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+        .m("<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"generator\" content=\"natscope ")
+        .t(version)
+        .m("\">\n<title>");
+    title(h);
+    h.m("</title>\n<style>\n")
+        .m(STYLE)
+        .m("</style>\n</head>\n<body>\n");
 }
 
 fn header(h: &mut Html, r: &Report) {

@@ -10,6 +10,8 @@
 //! - [`table::render`] draws the terminal view, [`html::render`] the
 //!   single-file HTML page.
 //! - [`redact`]: public addresses replaced by stable placeholders.
+//! - [`merge`]: the two sides' reports of one `natscope peer` session,
+//!   paired for one page ([`html::render_pair`], [`table::render_pair`]).
 //! - [`metrics`]: `natscope watch`'s series, accumulated over runs and
 //!   written as OpenMetrics or the Prometheus text format.
 //! - [`sanitize`]: every string from the network passes through it before
@@ -32,6 +34,7 @@
 mod format;
 pub mod html;
 pub mod json;
+pub mod merge;
 pub mod metrics;
 pub mod redact;
 pub mod sanitize;

@@ -8,6 +8,7 @@
 //! [`TableOptions::color`] is set; the renderer never looks at the terminal
 //! itself.
 
+use crate::merge::PeerPair;
 use crate::{Report, format, sanitize};
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets};
 use model::audit::{AttemptOutcome, AuditSection, AuditServer};
@@ -16,6 +17,7 @@ use model::diagnosis::Severity;
 use model::ice::IceSection;
 use model::interfaces::Interfaces;
 use model::load::{LoadEnd, LoadSection};
+use model::peer::{PeerOutcome, PeerRole, PeerSection};
 use model::portmap::{CheckStatus as PmCheck, PortmapSection, PortmapStatus};
 use model::section::Section;
 use model::stun::{FamilyAgreement, Outcome, StunSection, Transport};
@@ -75,6 +77,43 @@ pub fn render(report: &Report, opts: TableOptions) -> String {
         r.portmap(c, o)
     });
     r.section(&mut out, "Browser", &report.browser, |o, c| r.browser(c, o));
+    r.section(&mut out, "Peer", &report.peer, |o, c| r.peer(c, o));
+    out
+}
+
+/// Render the two sides of one `natscope peer` session for a terminal:
+/// the session, then each side's peer section (creator first) with its
+/// NAT verdict.
+pub fn render_pair(pair: &PeerPair<'_>, opts: TableOptions) -> String {
+    let r = Renderer { opts };
+    let mut out = String::new();
+    let first = format!("{} ", r.bold("natscope peer session"));
+    r.para(&mut out, &first, "  ", &clean(pair.session));
+    out.push('\n');
+    for (role, report, peer) in pair.sides() {
+        let title = match role {
+            PeerRole::Creator => "Creator",
+            PeerRole::Joiner => "Joiner",
+        };
+        r.heading(&mut out, title);
+        let rest = format!(
+            "{} {} · {}",
+            clean(&report.tool.name),
+            clean(&report.tool.version),
+            clean(&report.generated_at)
+        );
+        r.para(&mut out, "report: ", "  ", &rest);
+        if !report.diagnosis.verdict.is_empty() {
+            r.para(
+                &mut out,
+                "verdict: ",
+                "  ",
+                &clean(&report.diagnosis.verdict),
+            );
+        }
+        out.push('\n');
+        r.peer(peer, &mut out);
+    }
     out
 }
 
@@ -897,6 +936,171 @@ impl Renderer {
             out.push('\n');
         }
     }
+    /// A session with natscope on another machine: who met where, one row
+    /// per ICE policy, the hole punch, prediction against observation, and
+    /// the session's failure with its remedy.
+    fn peer(&self, p: &PeerSection, out: &mut String) {
+        use crate::format::peer as fp;
+        if let Some(s) = &p.session {
+            self.para(out, "session: ", "  ", &clean(s));
+        }
+        self.para(out, "role: ", "  ", p.role.as_str());
+        self.para(out, "rendezvous: ", "  ", &clean(&p.rendezvous));
+        let other = match &p.remote_version {
+            Some(v) => format!("natscope {}", sanitize::terminal_short(v, SOFTWARE_MAX)),
+            None => "unknown".to_owned(),
+        };
+        self.para(out, "other side: ", "  ", &other);
+        self.para(out, "took: ", "  ", &format::ms(p.duration_ms));
+        out.push('\n');
+
+        if p.policies.is_empty() {
+            let _ = writeln!(out, "  (no ICE policy run)\n");
+        } else {
+            let mut t = self.table();
+            t.set_header(vec![
+                "policy",
+                "outcome",
+                "path",
+                "measured",
+                "data channel",
+                "notes",
+            ]);
+            for r in &p.policies {
+                let color = match r.outcome {
+                    PeerOutcome::Success | PeerOutcome::Reversed => Color::Green,
+                    PeerOutcome::Failed => Color::Red,
+                    PeerOutcome::NotTested => Color::Yellow,
+                };
+                t.add_row(vec![
+                    self.cell(r.policy.as_str(), None),
+                    self.cell(fp::outcome(r.outcome), Some(color)),
+                    self.cell(r.path.as_deref().unwrap_or("-"), None),
+                    self.cell(&fp::measured(r), None),
+                    self.cell(&fp::data_channel(r), None),
+                    self.cell(&fp::notes(r), None),
+                ]);
+            }
+            self.push_fitted(out, &mut t, &[4, 3]);
+        }
+
+        match &p.holepunch {
+            Section::Tested(hp) => {
+                self.heading(out, "Hole punch");
+                let reach = format!(
+                    "this side {}, the other side {}",
+                    if hp.local_reachable { "yes" } else { "no" },
+                    if hp.remote_reachable { "yes" } else { "no" }
+                );
+                self.para(out, "reachable unsolicited: ", "  ", &reach);
+                let addrs = format!(
+                    "this side {}, the other side {}",
+                    or_dash(hp.local_public),
+                    or_dash(hp.remote_public)
+                );
+                self.para(out, "public addresses: ", "  ", &addrs);
+                if let Some(from) = hp.remote_seen_from {
+                    let text = format!("{from} (not its advertised address)");
+                    self.para(out, "the other side's packets came from: ", "  ", &text);
+                }
+                if hp.attempts.is_empty() {
+                    let _ = writeln!(out, "  (no attempt made)");
+                } else {
+                    let mut t = self.table();
+                    t.set_header(vec![
+                        "attempt",
+                        "result",
+                        "got through",
+                        "first packet in",
+                        "first packet out",
+                        "sent / received",
+                    ]);
+                    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), format::ms);
+                    for a in &hp.attempts {
+                        let (text, color) = if a.success {
+                            ("success", Color::Green)
+                        } else {
+                            ("failed", Color::Red)
+                        };
+                        t.add_row(vec![
+                            self.cell(&a.attempt.to_string(), None),
+                            self.cell(text, Some(color)),
+                            self.cell(fp::direction(a.got_through), None),
+                            self.cell(&ms(a.first_in_ms), None),
+                            self.cell(&ms(a.first_out_ms), None),
+                            self.cell(&format!("{} / {}", a.sent, a.received), None),
+                        ]);
+                    }
+                    self.push_fitted(out, &mut t, &[5, 4]);
+                    out.pop();
+                }
+                let result = format!(
+                    "{} in {} of at most {} attempts; first-attempt success: {}",
+                    if hp.success { "succeeded" } else { "failed" },
+                    hp.attempts.len(),
+                    model::peer::HolePunch::MAX_ATTEMPTS,
+                    if hp.first_attempt_success {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                );
+                let result = if hp.success {
+                    result
+                } else {
+                    self.paint(&result, "31")
+                };
+                self.para(out, "hole punch: ", "  ", &result);
+            }
+            Section::NotTested { reason } => {
+                self.para(
+                    out,
+                    "hole punch: not tested ",
+                    "  ",
+                    &format!("({})", clean(reason)),
+                );
+            }
+            Section::Failed { reason } => {
+                let head = format!("hole punch: {} ", self.paint("failed", "31"));
+                self.para(out, &head, "  ", &format!("({})", clean(reason)));
+            }
+        }
+        out.push('\n');
+
+        if let Some(v) = &p.local_nat {
+            self.para(out, "this side's NAT: ", "  ", &clean(&fp::nat(v)));
+        }
+        if let Some(v) = &p.remote_nat {
+            self.para(out, "the other side's NAT: ", "  ", &clean(&fp::nat(v)));
+        }
+        match &p.predicted {
+            Some(pr) => {
+                let text = format!("{}: {}", fp::predicted(pr.outcome), clean(&pr.reason));
+                self.para(out, "predicted: ", "  ", &text);
+            }
+            None => self.para(
+                out,
+                "predicted: ",
+                "  ",
+                "nothing (a NAT verdict is missing)",
+            ),
+        }
+        self.para(out, "observed: ", "  ", fp::observed(p.observed));
+        let held = match p.prediction_held {
+            Some(false) => self.paint("no", "33"),
+            other => fp::held(other).to_owned(),
+        };
+        self.para(out, "prediction held: ", "  ", &held);
+        if let Some(f) = &p.failure {
+            let head = format!("{} ", self.paint("session failed:", "31"));
+            let text = format!("{}: {}", clean(&f.kind), clean(&f.message));
+            self.para(out, &head, "  ", &text);
+            let first = format!("  {} ", self.paint("→", "36"));
+            self.para(out, &first, "    ", &clean(&f.remedy));
+        }
+        out.push('\n');
+    }
+
     /// Per audited server: who it is, one allocation per transport, every
     /// forbidden-peer attempt by category, the quota and REST lines.
     fn audit(&self, a: &AuditSection, out: &mut String) {

@@ -208,6 +208,10 @@ fn mutate(r: &mut Report, rng: &mut Rng) {
     if let Section::Tested(b) = &mut r.browser {
         mutate_browser(b, rng);
     }
+    if !matches!(r.peer, Section::Tested(_)) && rng.chance(25) {
+        r.peer = Section::Tested(random_peer(rng));
+    }
+    maybe_fail!(r.peer);
     if let Section::Tested(s) = &mut r.stun {
         for srv in &mut s.servers {
             if rng.chance(30) {
@@ -368,6 +372,190 @@ fn mutate_browser(b: &mut model::browser::BrowserSection, rng: &mut Rng) {
     }
 }
 
+/// A `peer` section with random outcomes, verdicts, hole punch, prediction
+/// and failure (not always consistent with each other: a report read from
+/// a file need not be).
+fn random_peer(rng: &mut Rng) -> model::peer::PeerSection {
+    use crate::peer::tests::{punch, punched, relayed, unreachable, verdict};
+    use model::peer::{PeerFailure, PeerObserved, PeerOutcome, PunchDirection};
+    let mut s = match rng.below(3) {
+        0 => punched(),
+        1 => relayed(),
+        _ => unreachable(),
+    };
+    let outcomes = [
+        PeerOutcome::Success,
+        PeerOutcome::Reversed,
+        PeerOutcome::Failed,
+        PeerOutcome::NotTested,
+    ];
+    let paths = [
+        Some("srflx-srflx"),
+        Some("relay-host"),
+        Some("host-relay"),
+        Some("prflx-srflx"),
+        Some("host-host"),
+        None,
+    ];
+    for p in &mut s.policies {
+        if rng.chance(50) {
+            p.outcome = outcomes[rng.below(outcomes.len())];
+        }
+        if rng.chance(40) {
+            p.path = paths[rng.below(paths.len())].map(str::to_owned);
+        }
+        if rng.chance(20) {
+            p.reason =
+                [None, Some(String::new()), Some("two\nlines".to_owned())][rng.below(3)].clone();
+        }
+        if rng.chance(10) {
+            p.throughput_kbps = Some(f64::NAN);
+        }
+    }
+    if rng.chance(10) {
+        s.policies.pop();
+    }
+    if rng.chance(5) {
+        s.policies.clear();
+    }
+    let behaviours = [
+        Behaviour::EndpointIndependent,
+        Behaviour::AddressDependent,
+        Behaviour::AddressAndPortDependent,
+        Behaviour::Unknown,
+    ];
+    let nat = |rng: &mut Rng| {
+        (!rng.chance(20)).then(|| {
+            let mut v = verdict(
+                behaviours[rng.below(behaviours.len())],
+                behaviours[rng.below(behaviours.len())],
+            );
+            if rng.chance(10) {
+                v.udp = UdpStatus::Blocked;
+            }
+            if rng.chance(10) {
+                v.behind_nat = Some(false);
+            }
+            v
+        })
+    };
+    s.local_nat = nat(rng);
+    s.remote_nat = nat(rng);
+    s.predicted = match (&s.local_nat, &s.remote_nat) {
+        (Some(l), Some(r)) => Some(natclass::holepunch(l, r)),
+        _ => None,
+    };
+    let observed = [
+        PeerObserved::Direct,
+        PeerObserved::HolePunched,
+        PeerObserved::Relayed,
+        PeerObserved::NoConnection,
+        PeerObserved::Unknown,
+    ];
+    s.observed = observed[rng.below(observed.len())];
+    s.prediction_held = [None, Some(true), Some(false)][rng.below(3)];
+    s.holepunch = match rng.below(4) {
+        0 => Section::not_tested("turned off (--no-punch)"),
+        1 => Section::failed("the other side\nleft"),
+        _ => {
+            let mut h = punch(rng.chance(50));
+            h.local_reachable = rng.chance(20);
+            h.remote_reachable = rng.chance(20);
+            if rng.chance(20) {
+                h.attempts.clear();
+            } else if let Some(a) = h.attempts.first_mut() {
+                let d = [
+                    PunchDirection::Both,
+                    PunchDirection::LocalToRemote,
+                    PunchDirection::RemoteToLocal,
+                    PunchDirection::Neither,
+                ];
+                a.got_through = d[rng.below(d.len())];
+            }
+            Section::Tested(h)
+        }
+    };
+    if rng.chance(30) {
+        let kinds = [
+            "rendezvous-url",
+            "rendezvous-unreachable",
+            "unknown-session",
+            "session-full",
+            "peer-never-came",
+            "rendezvous-refused",
+            "rendezvous-bounds",
+            "rendezvous-error",
+            "peer-timeout",
+            "peer-left",
+            "peer-message",
+            "something-newer",
+        ];
+        s.failure = Some(PeerFailure {
+            kind: kinds[rng.below(kinds.len())].to_owned(),
+            message: ["", "the other side stopped:\n\u{1b}[2Jgone."][rng.below(2)].to_owned(),
+            remedy: ["", "Run again."][rng.below(2)].to_owned(),
+        });
+    } else if rng.chance(30) {
+        s.failure = None;
+    }
+    s
+}
+
+/// The peer section's own promises: not tested writes no peer check, a
+/// session failure fails the run, and its words are single lines.
+#[track_caller]
+fn check_peer(name: &str, r: &Report) {
+    let peer_checks = [
+        model::CheckId::PeerSession,
+        model::CheckId::PeerConnect,
+        model::CheckId::PeerDirect,
+    ];
+    match &r.peer {
+        Section::NotTested { .. } => {
+            for id in &peer_checks {
+                assert!(r.summary.check(id).is_none(), "{name}: {id} written");
+            }
+        }
+        Section::Failed { .. } => assert!(r.summary.any_failed(), "{name}: passed"),
+        Section::Tested(s) => {
+            if s.failure.is_some() {
+                assert!(
+                    r.summary
+                        .check(&model::CheckId::PeerSession)
+                        .is_some_and(|c| c.status == CheckStatus::Fail),
+                    "{name}: a failed session did not fail peer-session"
+                );
+            }
+            for id in &peer_checks {
+                assert!(r.summary.check(id).is_some(), "{name}: {id} missing");
+            }
+            let peer_findings = r
+                .diagnosis
+                .findings
+                .iter()
+                .filter(|f| f.id.as_str().starts_with("peer-"));
+            for f in peer_findings {
+                for text in [&f.title, &f.remedy]
+                    .into_iter()
+                    .chain(f.evidence.iter().map(|e| &e.detail))
+                {
+                    assert!(
+                        !text.chars().any(char::is_control),
+                        "{name}: control character in {text:?}"
+                    );
+                }
+            }
+            for c in peer_checks.iter().filter_map(|id| r.summary.check(id)) {
+                assert!(
+                    !c.reason.chars().any(char::is_control),
+                    "{name}: control character in {:?}",
+                    c.reason
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn random_reports_keep_every_promise() {
     let corpus = corpus();
@@ -378,6 +566,7 @@ fn random_reports_keep_every_promise() {
         mutate(&mut r, &mut rng);
         conclude(&mut r);
         check(&format!("{name} (round {round})"), &r);
+        check_peer(&format!("{name} (round {round})"), &r);
         // Deriving twice gives the same diagnosis (no hidden state).
         assert_eq!(diagnose(&r), r.diagnosis, "{name} (round {round})");
     }

@@ -9,9 +9,10 @@
 //!
 //! - [`conclude`]: the summary, then the diagnosis, into the report.
 //! - [`summarize`]: the whole summary, section by section (STUN, NAT,
-//!   TURN, ICE, port mapping, a real browser, the TURN audit and load
-//!   test), each check id once (the first section that
-//!   makes it wins: STUN's `udp` over the NAT probe's).
+//!   TURN, ICE, port mapping, a real browser, a peer-to-peer session with
+//!   another machine, the TURN audit and load test), each check id once
+//!   (the first section that makes it wins: STUN's `udp` over the NAT
+//!   probe's).
 //! - [`diagnose`]: the root causes (one finding per cause, with the checks
 //!   it explains and a remedy) and the verdict sentence.
 //! - [`verdict`], [`require`]: pass/fail for the exit code, and `--require`.
@@ -43,6 +44,7 @@ mod ice;
 mod invariants;
 mod load;
 mod nat;
+mod peer;
 pub mod portmap;
 mod stun;
 mod turn;
@@ -120,6 +122,7 @@ pub fn summarize(report: &Report) -> Summary {
             browser::summarize(b, &report.options.servers, p)
         })
     });
+    add(&|p| section(&report.peer, "peer", p, peer::summarize));
     add(&|p| section(&report.audit, "audit", p, audit::summarize));
     add(&|p| section(&report.load, "load", p, load::summarize));
     summary
@@ -200,6 +203,7 @@ fn section_name(key: &str) -> &str {
         "ice" => "ICE",
         "portmap" => "port mapping",
         "browser" => "browser",
+        "peer" => "peer-to-peer session",
         "audit" => "TURN audit",
         "load" => "TURN load test",
         other => other,
@@ -219,6 +223,9 @@ pub(crate) fn failed_section_check(key: &str) -> Option<CheckId> {
         // The browser's main check: a browser that could not run did not
         // connect.
         "browser" => CheckId::BrowserConnect,
+        // The peer's main check: a session that could not run did not
+        // connect.
+        "peer" => CheckId::PeerConnect,
         "audit" => CheckId::TurnAudit,
         "load" => CheckId::TurnLoad,
         _ => return None,

@@ -13,6 +13,9 @@
 //!   requests to the responder's single-address answerer, everything else
 //!   to turn-server-proto, and its poll loop, with relay sockets simulated
 //!   (an address handed out, nothing bound).
+//! - [`RendezvousCore`]: the rendezvous' whole request path (what every
+//!   HTTP request of `natscope serve --rendezvous` runs, under its lock),
+//!   with time and randomness given.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -36,6 +39,11 @@ use crate::turn::{
 };
 
 pub use turn_server_proto::stun::Instant as SansInstant;
+
+pub use crate::rendezvous::core::{
+    Core as RendezvousCore, Limits as RendezvousLimits, Outcome as RendezvousOutcome,
+    Randomness as RendezvousRandomness,
+};
 
 /// The largest request the responder reads (a UDP datagram or a TCP
 /// message; longer TCP messages close the connection).

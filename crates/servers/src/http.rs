@@ -7,7 +7,10 @@
 //! path, query, the `Accept` and `Cookie` headers) to a [`Reply`], for
 //! read-only endpoints: no body is read. An [`AsyncHandler`] also gets the
 //! body of a POST (at most [`MAX_BODY`] bytes; 413 beyond) and answers
-//! later.
+//! later. [`serve_with`] also serves HTTPS (tokio-rustls, ring provider)
+//! with a configuration from [`tls_config`], the one place a certificate
+//! and key given by the operator become a TLS server (the rendezvous of
+//! `natscope serve --rendezvous`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -142,6 +145,78 @@ pub async fn serve_async(
     serve_inner(listener, Some(gate), handler, true, limit).await
 }
 
+/// How [`serve_with`] serves.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Time per connection: TLS handshake, request and answer.
+    pub limit: Duration,
+    /// Connections served at once; more are closed unanswered.
+    pub max_connections: usize,
+    /// HTTPS with this configuration; plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for ServeOptions {
+    /// [`IO_TIMEOUT`], [`MAX_CONNECTIONS`], plain HTTP.
+    fn default() -> Self {
+        Self {
+            limit: IO_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            tls: None,
+        }
+    }
+}
+
+/// Why a certificate and key could not become a TLS server configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    /// The certificate file holds no PEM certificate.
+    #[error("no PEM certificate found in the certificate file")]
+    NoCertificate,
+    /// The key file holds no PEM private key.
+    #[error("no PEM private key found in the key file")]
+    NoKey,
+    /// rustls refused them (e.g. the key does not match the certificate).
+    #[error("the certificate and key cannot be used: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A TLS server configuration (ring provider, TLS 1.2 and 1.3, ALPN
+/// `http/1.1`) from a PEM certificate chain and a PEM private key.
+pub fn tls_config(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
+        .filter_map(Result::ok)
+        .collect();
+    if chain.is_empty() {
+        return Err(TlsConfigError::NoCertificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsConfigError::NoKey)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Serves `listener` as [`serve_async`] does (POST bodies, `gate` first
+/// when given), with `opts`' time, connection bound and TLS.
+pub async fn serve_with(
+    listener: TcpListener,
+    gate: Option<Gate>,
+    handler: AsyncHandler,
+    opts: ServeOptions,
+) {
+    serve_inner_with(listener, gate, handler, true, opts).await
+}
+
 async fn serve_inner(
     listener: TcpListener,
     gate: Option<Gate>,
@@ -149,7 +224,27 @@ async fn serve_inner(
     bodies: bool,
     limit: Duration,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let opts = ServeOptions {
+        limit,
+        ..ServeOptions::default()
+    };
+    serve_inner_with(listener, gate, handler, bodies, opts).await
+}
+
+/// A connection's byte stream: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+async fn serve_inner_with(
+    listener: TcpListener,
+    gate: Option<Gate>,
+    handler: AsyncHandler,
+    bodies: bool,
+    opts: ServeOptions,
+) {
+    let limit = opts.limit;
+    let acceptor = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             // EMFILE and friends: back off instead of spinning.
@@ -161,8 +256,27 @@ async fn serve_inner(
         };
         let handler = handler.clone();
         let gate = gate.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let started = tokio::time::Instant::now();
+            let stream: Box<dyn Io> = match acceptor {
+                None => Box::new(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let limit = limit.saturating_sub(started.elapsed());
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let header = |name: &str| {
                     req.headers()

@@ -15,6 +15,10 @@
 //!   `natscope browser` (the WebRTC peer that answers it is
 //!   `probe::browser`'s).
 //!
+//! - [`rendezvous`]: the rendezvous of `natscope serve --rendezvous`: two
+//!   `natscope peer` clients meet by a session code and exchange signalling
+//!   messages (bounded, expiring, rate-limited; plain HTTP or TLS).
+//!
 //! ## What it deliberately does not do
 //!
 //! - No client code: nothing here imports `natscope-probe`. Servers and
@@ -43,5 +47,6 @@ pub mod browser;
 pub mod fuzzing;
 pub mod http;
 pub mod pki;
+pub mod rendezvous;
 pub mod responder;
 pub mod turn;

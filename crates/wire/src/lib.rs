@@ -12,6 +12,9 @@
 //!   driver, servers).
 //! - [`guard`]: input a dependency would panic on (a stun-proto 2.0.4
 //!   NONCE bug), refused before it reaches it.
+//! - [`rendezvous`]: the `natscope serve --rendezvous` HTTP API's JSON
+//!   bodies, bounds and session-code format, with bounded parsers (shared
+//!   by `servers::rendezvous` and `probe::rendezvous`).
 //! - [`clock`]: the one bridge between tokio's clock and the sans-IO crates'
 //!   `Instant`.
 //! - Protocol constants shared by clients and servers ([`MAGIC_COOKIE`],
@@ -45,6 +48,7 @@ pub mod classic;
 pub mod clock;
 pub mod framing;
 pub mod guard;
+pub mod rendezvous;
 
 pub use clock::Clock;
 pub use framing::{FrameError, FrameKind, Framer};

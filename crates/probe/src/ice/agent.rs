@@ -143,6 +143,10 @@ pub(crate) struct AgentState {
     /// pacing waits skipped so far (see [`Pair::incoming_data`]).
     skipped: std::time::Duration,
     pub(crate) app_rx: VecDeque<Vec<u8>>,
+    /// Whether this process drives the agent: both in a local run; only
+    /// this machine's side when the other side is another natscope
+    /// ([`Pair::new`]'s `only`). An inactive agent is never polled.
+    pub(crate) active: bool,
 }
 
 impl AgentState {
@@ -242,6 +246,13 @@ impl AgentState {
 /// The two agents, indexed by [`Side`].
 pub(crate) type Sides = PerSide<AgentState>;
 
+impl PerSide<AgentState> {
+    /// The agents this process drives (see [`AgentState::active`]).
+    pub(crate) fn active(&self) -> impl Iterator<Item = &AgentState> {
+        self.iter().filter(|s| s.active)
+    }
+}
+
 /// Two agents, their sockets, and the loop that drives them.
 pub(crate) struct Pair {
     pub(crate) sides: Sides,
@@ -257,9 +268,13 @@ impl Pair {
     /// Two fresh agents ("a" controlling) with one stream and one component
     /// each, and random local ICE credentials.
     /// `tcp_connect_timeout` bounds each TCP connect to a TURN server.
+    /// With `only`, just that agent is driven: the other side is another
+    /// natscope, reached through signalling ([`Pair::local_description`],
+    /// [`Pair::set_remote`]).
     pub(crate) fn new(
         filter: IceFilter,
         tcp_connect_timeout: std::time::Duration,
+        only: Option<Side>,
     ) -> Result<Self, String> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let mk = |side: Side| -> Result<AgentState, String> {
@@ -305,6 +320,7 @@ impl Pair {
                 closed: false,
                 skipped: std::time::Duration::ZERO,
                 app_rx: VecDeque::new(),
+                active: only.is_none_or(|o| o == side),
             })
         };
         Ok(Self {
@@ -714,7 +730,9 @@ impl Pair {
         loop {
             let mut wake = deadline;
             for side in Side::BOTH {
-                wake = wake.min(self.service(side));
+                if self.sides[side].active {
+                    wake = wake.min(self.service(side));
+                }
             }
             if done(&self.sides) {
                 return true;
@@ -751,36 +769,57 @@ impl Pair {
         Ok(())
     }
 
-    /// Exchanges credentials and candidates between the agents (through
-    /// their SDP `a=candidate:` form) and closes both candidate lists.
-    pub(crate) fn exchange(&mut self) -> Result<(), String> {
-        let sdp = |s: &AgentState| s.local_candidate_sdp();
-        let creds = |s: &AgentState| {
-            s.agent
-                .stream(s.stream_id)
-                .and_then(|st| st.local_credentials())
-        };
-        let remote = [
-            (sdp(&self.sides[Side::B]), creds(&self.sides[Side::B])),
-            (sdp(&self.sides[Side::A]), creds(&self.sides[Side::A])),
-        ];
-        for (side, (lines, creds)) in Side::BOTH.into_iter().zip(remote) {
-            let s = &mut self.sides[side];
-            s.close_locals();
-            let sid = s.stream_id;
-            let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
-            if let Some(c) = creds {
-                stream.set_remote_credentials(c);
-            }
-            for line in &lines {
-                let cand: Candidate = line
-                    .parse()
-                    .map_err(|_| format!("the candidate {line:?} could not be read"))?;
-                stream.add_remote_candidate(cand);
-            }
-            stream.end_of_remote_candidates();
+    /// Agent `side`'s credentials and candidates, for the other side; its
+    /// local candidate list is closed (no more gathering).
+    pub(crate) fn local_description(&mut self, side: Side) -> model::peer::IceDescription {
+        let s = &mut self.sides[side];
+        s.close_locals();
+        let creds = s
+            .agent
+            .stream(s.stream_id)
+            .and_then(|st| st.local_credentials());
+        let (ufrag, pwd) = creds.map(|c| (c.ufrag, c.passwd)).unwrap_or_default();
+        model::peer::IceDescription {
+            ufrag,
+            pwd,
+            candidates: s.local_candidate_sdp(),
+            gave_up: None,
         }
+    }
+
+    /// Gives agent `side` the other side's credentials and candidates and
+    /// closes its remote list. A candidate line that cannot be read is an
+    /// error naming it (sanitised by the renderers).
+    pub(crate) fn set_remote(
+        &mut self,
+        side: Side,
+        remote: &model::peer::IceDescription,
+    ) -> Result<(), String> {
+        let s = &mut self.sides[side];
+        let sid = s.stream_id;
+        let mut stream = s.agent.mut_stream(sid).ok_or("no stream")?;
+        stream.set_remote_credentials(rice_proto::stream::Credentials::new(
+            remote.ufrag.clone(),
+            remote.pwd.clone(),
+        ));
+        for line in &remote.candidates {
+            let cand: Candidate = line
+                .parse()
+                .map_err(|_| format!("the candidate {line:?} could not be read"))?;
+            stream.add_remote_candidate(cand);
+        }
+        stream.end_of_remote_candidates();
         Ok(())
+    }
+
+    /// Exchanges credentials and candidates between the two local agents
+    /// (through their SDP `a=candidate:` form) and closes both candidate
+    /// lists.
+    pub(crate) fn exchange(&mut self) -> Result<(), String> {
+        let a = self.local_description(Side::A);
+        let b = self.local_description(Side::B);
+        self.set_remote(Side::A, &b)?;
+        self.set_remote(Side::B, &a)
     }
 
     /// The error seen from TURN server `i` by agent `side`, as a
@@ -802,6 +841,9 @@ impl Pair {
     /// polls).
     pub(crate) fn close(&mut self) {
         for side in Side::BOTH {
+            if !self.sides[side].active {
+                continue;
+            }
             let now = self.now(side);
             self.sides[side].agent.close(now);
         }

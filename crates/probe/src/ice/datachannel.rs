@@ -20,8 +20,10 @@ pub(crate) use crypto::provider as crypto_provider;
 
 use super::agent::Pair;
 use super::result::{DataChannelFailure, DataChannelPhase, DataChannelResult};
+use super::run::RemoteSignal;
 use super::side::PerSide;
 use model::ice::{IceFilter, Side};
+use model::peer::SdpKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,9 +82,19 @@ struct Bridge<'a> {
     pair: &'a mut Pair,
     peers: PerSide<Peer>,
     t0: Instant,
+    /// Only this side's peer runs here (the other is another natscope's).
+    only: Option<Side>,
 }
 
 impl Bridge<'_> {
+    /// The peers this process runs.
+    fn sides(&self) -> Vec<Side> {
+        match self.only {
+            Some(side) => vec![side],
+            None => Side::BOTH.to_vec(),
+        }
+    }
+
     /// Drains peer `side`'s output until its next timeout: transmits go over
     /// the selected pair, events are recorded.
     fn drain(&mut self, side: Side) -> Result<(), DataChannelFailure> {
@@ -136,7 +148,7 @@ impl Bridge<'_> {
     /// Feeds what each agent received (framed str0m datagrams) and due
     /// timeouts to the peers.
     fn feed(&mut self) -> Result<(), DataChannelFailure> {
-        for side in Side::BOTH {
+        for side in self.sides() {
             let inbound: Vec<Vec<u8>> = self.pair.sides[side]
                 .app_rx
                 .drain(..)
@@ -188,7 +200,11 @@ impl Bridge<'_> {
             if now >= deadline {
                 return Ok(false);
             }
-            let wake = self.peers.a.next.min(self.peers.b.next).min(deadline);
+            let wake = self
+                .sides()
+                .into_iter()
+                .map(|side| self.peers[side].next)
+                .fold(deadline, Instant::min);
             let wake = tokio::time::Instant::from_std(wake.max(now));
             self.pair
                 .drive_until(wake, |s| s.iter().any(|s| !s.app_rx.is_empty()))
@@ -204,11 +220,14 @@ fn since(t0: Instant, a: Option<Instant>, b: Option<Instant>) -> Option<Duration
 /// Opens a data channel between two str0m peers over `pair`'s selected
 /// pair and sends one message each way. `open_timeout` bounds ICE + DTLS +
 /// SCTP + channel open; `message_timeout` bounds the message exchange.
-pub(crate) async fn run(
+/// With `remote`, only that side's peer runs here and the SDP goes
+/// through the signalling to the other natscope, which runs the other.
+pub(crate) async fn run<'d>(
     pair: &mut Pair,
     filter: IceFilter,
     open_timeout: Duration,
     message_timeout: Duration,
+    remote: Option<(Side, &mut (dyn RemoteSignal + 'd))>,
 ) -> DataChannelResult {
     let mut res = DataChannelResult {
         failure: None,
@@ -231,18 +250,46 @@ pub(crate) async fn run(
         pair,
         peers,
         t0: now,
+        only: remote.as_ref().map(|r| r.0),
     };
-    let outcome = exchange(&mut br, filter, open_timeout, message_timeout, &mut res).await;
+    let outcome = match remote {
+        Some((side, signal)) => {
+            exchange_remote(
+                &mut br,
+                side,
+                signal,
+                filter,
+                open_timeout,
+                message_timeout,
+                &mut res,
+            )
+            .await
+        }
+        None => exchange(&mut br, filter, open_timeout, message_timeout, &mut res).await,
+    };
     let PerSide { a, b } = &br.peers;
-    res.ice_connected_after = since(br.t0, a.ice_connected, b.ice_connected);
-    res.dtls_connected_after = since(br.t0, a.dtls_connected, b.dtls_connected);
-    res.time_to_open = since(
-        br.t0,
-        a.open.as_ref().map(|o| o.2),
-        b.open.as_ref().map(|o| o.2),
-    );
-    res.label = b.open.as_ref().map(|o| o.1.clone());
-    res.datagrams = (a.sent, b.sent);
+    if let Some(side) = br.only {
+        let p = &br.peers[side];
+        res.ice_connected_after = since(br.t0, p.ice_connected, p.ice_connected);
+        res.dtls_connected_after = since(br.t0, p.dtls_connected, p.dtls_connected);
+        let open = p.open.as_ref().map(|o| o.2);
+        res.time_to_open = since(br.t0, open, open);
+        res.label = p.open.as_ref().map(|o| o.1.clone());
+        res.datagrams = match side {
+            Side::A => (p.sent, 0),
+            Side::B => (0, p.sent),
+        };
+    } else {
+        res.ice_connected_after = since(br.t0, a.ice_connected, b.ice_connected);
+        res.dtls_connected_after = since(br.t0, a.dtls_connected, b.dtls_connected);
+        res.time_to_open = since(
+            br.t0,
+            a.open.as_ref().map(|o| o.2),
+            b.open.as_ref().map(|o| o.2),
+        );
+        res.label = b.open.as_ref().map(|o| o.1.clone());
+        res.datagrams = (a.sent, b.sent);
+    }
     if let Err(f) = outcome {
         res.failure = Some(f);
     }
@@ -352,5 +399,142 @@ async fn exchange(
         });
     }
     res.message_rtt = Some(start.elapsed());
+    Ok(())
+}
+
+/// The remote form of [`exchange`]: this side's peer only; "a" offers and
+/// "b" answers through `signal`; then "a" sends a ping, "b" a pong, and
+/// "a" a last message so that "b" learns its pong arrived.
+async fn exchange_remote<'d>(
+    br: &mut Bridge<'_>,
+    side: Side,
+    signal: &mut (dyn RemoteSignal + 'd),
+    filter: IceFilter,
+    open_timeout: Duration,
+    message_timeout: Duration,
+    res: &mut DataChannelResult,
+) -> Result<(), DataChannelFailure> {
+    let setup = |e: &dyn std::fmt::Display| DataChannelFailure::Setup {
+        message: e.to_string(),
+    };
+    let c = Candidate::host(label(side), "udp").map_err(|e| setup(&e))?;
+    br.peers[side].rtc.add_local_candidate(c);
+    br.drain(side)?;
+    let sdp_deadline = tokio::time::Instant::now() + open_timeout;
+    let mut our_channel = None;
+    match side {
+        Side::A => {
+            let mut change = br.peers.a.rtc.sdp_api();
+            our_channel = Some(change.add_channel(format!("natscope-peer-{filter}")));
+            let (offer, pending) = change.apply().ok_or_else(|| setup(&"empty SDP change"))?;
+            br.drain(Side::A)?;
+            signal
+                .send_sdp(SdpKind::Offer, offer.to_sdp_string())
+                .await
+                .map_err(|m| setup(&m))?;
+            let answer = signal
+                .recv_sdp(SdpKind::Answer, sdp_deadline)
+                .await
+                .map_err(|m| setup(&m))?;
+            let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| setup(&e))?;
+            br.peers
+                .a
+                .rtc
+                .sdp_api()
+                .accept_answer(pending, answer)
+                .map_err(|e| setup(&e))?;
+            br.drain(Side::A)?;
+        }
+        Side::B => {
+            let offer = signal
+                .recv_sdp(SdpKind::Offer, sdp_deadline)
+                .await
+                .map_err(|m| setup(&m))?;
+            let offer = SdpOffer::from_sdp_string(&offer).map_err(|e| setup(&e))?;
+            let answer = br
+                .peers
+                .b
+                .rtc
+                .sdp_api()
+                .accept_offer(offer)
+                .map_err(|e| setup(&e))?;
+            br.drain(Side::B)?;
+            signal
+                .send_sdp(SdpKind::Answer, answer.to_sdp_string())
+                .await
+                .map_err(|m| setup(&m))?;
+        }
+    }
+    br.t0 = Instant::now();
+    let opened = br
+        .until(br.t0 + open_timeout, |p| p[side].open.is_some())
+        .await?;
+    if !opened {
+        let p = &br.peers[side];
+        let phase = if p.ice_connected.is_none() {
+            DataChannelPhase::Ice
+        } else if p.dtls_connected.is_none() {
+            DataChannelPhase::Dtls
+        } else {
+            DataChannelPhase::Open
+        };
+        return Err(DataChannelFailure::Timeout { phase });
+    }
+    let id = our_channel
+        .or_else(|| br.peers[side].open.as_ref().map(|o| o.0))
+        .ok_or_else(|| setup(&"no channel"))?;
+    let ping = format!("natscope data channel ping {filter}").into_bytes();
+    let pong = format!("natscope data channel pong {filter}").into_bytes();
+    let last = format!("natscope data channel done {filter}").into_bytes();
+    let write = |br: &mut Bridge<'_>, msg: &[u8]| {
+        let ok = br.peers[side]
+            .rtc
+            .channel(id)
+            .map(|mut ch| ch.write(true, msg))
+            .transpose()
+            .map_err(|e| DataChannelFailure::Peer {
+                peer: side.as_str().into(),
+                message: e.to_string(),
+            })?;
+        br.drain(side)?;
+        ok.ok_or_else(|| DataChannelFailure::Peer {
+            peer: side.as_str().into(),
+            message: "channel not available".into(),
+        })
+    };
+    let start = Instant::now();
+    let deadline = start + message_timeout;
+    let message_timeout_failure = DataChannelFailure::Timeout {
+        phase: DataChannelPhase::Message,
+    };
+    match side {
+        Side::A => {
+            write(br, &ping)?;
+            res.b_to_a = br.until(deadline, |p| p.a.received.contains(&pong)).await?;
+            // The pong answers the ping: both ways.
+            res.a_to_b = res.b_to_a;
+            if !res.b_to_a {
+                return Err(message_timeout_failure);
+            }
+            res.message_rtt = Some(start.elapsed());
+            write(br, &last)?;
+            // Time for the last message to leave (SCTP), bounded.
+            br.until(Instant::now() + Duration::from_millis(50), |_| false)
+                .await?;
+        }
+        Side::B => {
+            res.a_to_b = br.until(deadline, |p| p.b.received.contains(&ping)).await?;
+            if !res.a_to_b {
+                return Err(message_timeout_failure);
+            }
+            let t = Instant::now();
+            write(br, &pong)?;
+            res.b_to_a = br.until(deadline, |p| p.b.received.contains(&last)).await?;
+            if !res.b_to_a {
+                return Err(message_timeout_failure);
+            }
+            res.message_rtt = Some(t.elapsed());
+        }
+    }
     Ok(())
 }

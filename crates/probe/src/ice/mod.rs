@@ -44,7 +44,7 @@
 
 mod agent;
 pub mod datachannel;
-mod gather;
+pub(crate) mod gather;
 pub mod plan;
 pub mod result;
 pub mod run;
@@ -57,7 +57,7 @@ pub use result::{
     GatherError, HairpinNote, IceFailure, IcePhase, IceRunResult, PayloadExchange,
     SelectedPairInfo, ServerProblem, ice_section,
 };
-pub use run::{run_all, run_filter, run_filter_on_sockets};
+pub use run::{BurstSeen, RemoteSignal, run_all, run_filter, run_filter_on_sockets, run_remote};
 
 use model::Secret;
 use model::ice::RelayProtocol;

@@ -221,6 +221,8 @@ pub enum IcePhase {
     Checks,
     /// Sending payload over the selected pair.
     Payload,
+    /// Waiting for the other natscope's candidates ([`super::run_remote`]).
+    Signalling,
 }
 
 /// Why a run did not connect.
@@ -421,6 +423,7 @@ impl std::fmt::Display for IcePhase {
             IcePhase::Gathering => "gathering",
             IcePhase::Checks => "checks",
             IcePhase::Payload => "payload",
+            IcePhase::Signalling => "signalling",
         })
     }
 }

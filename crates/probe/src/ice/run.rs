@@ -10,6 +10,7 @@ use super::result::*;
 use super::side::PerSide;
 use super::{IceOptions, IceServers, IceTurnTransport, TurnServerSpec};
 use model::ice::{CandidateType, IceFilter, Side};
+use model::peer::{IceDescription, SdpKind};
 use rice_proto::candidate::{Candidate, CandidateType as RiceType, TransportType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -69,7 +70,7 @@ pub async fn run_filter(
     servers: &IceServers,
     opts: &IceOptions,
 ) -> IceRunResult {
-    run_bounded(filter, servers, opts, None).await
+    run_bounded(filter, servers, opts, None, None).await
 }
 
 /// Runs one ICE session restricted by `filter` on host sockets the caller
@@ -87,7 +88,74 @@ pub async fn run_filter_on_sockets(
     host_sockets: [Vec<std::net::UdpSocket>; 2],
 ) -> IceRunResult {
     let [a, b] = host_sockets;
-    run_bounded(filter, servers, opts, Some(PerSide { a, b })).await
+    run_bounded(filter, servers, opts, Some(PerSide { a, b }), None).await
+}
+
+/// Runs this machine's side of an ICE session with another natscope: one
+/// agent (`side` "a" controlling for the session's creator, "b" for the
+/// joiner) gathers from `servers`, sends its description and receives the
+/// other side's through `signal`, runs the checks, exchanges payload (and
+/// a short burst, whose receipt the caller learns from the other side),
+/// and opens a data channel whose SDP also goes through `signal`. The
+/// result lists this side's agent only.
+pub async fn run_remote(
+    side: Side,
+    servers: &IceServers,
+    opts: &IceOptions,
+    signal: &mut dyn RemoteSignal,
+) -> (IceRunResult, BurstSeen) {
+    let mut seen = BurstSeen::default();
+    let remote = Remote {
+        side,
+        signal,
+        burst: &mut seen,
+    };
+    let r = run_bounded(IceFilter::All, servers, opts, None, Some(remote)).await;
+    (r, seen)
+}
+
+/// The other side of a [`run_remote`]: carries this side's ICE description
+/// and data-channel SDP to the other natscope, and brings its own. Errors
+/// are plain words (the other side left, its message could not be read,
+/// the rendezvous failed).
+#[async_trait::async_trait]
+pub trait RemoteSignal: Send + Sync {
+    /// Sends this side's ICE description.
+    async fn send_description(&mut self, d: IceDescription) -> Result<(), String>;
+    /// The other side's ICE description, by `deadline`.
+    async fn recv_description(&mut self, deadline: Instant) -> Result<IceDescription, String>;
+    /// Tells the other side this side has its candidates and starts the
+    /// checks.
+    async fn send_ready(&mut self) -> Result<(), String>;
+    /// Waits until the other side has this side's candidates.
+    async fn recv_ready(&mut self, deadline: Instant) -> Result<(), String>;
+    /// Sends the data channel's SDP (an offer from "a", an answer from
+    /// "b").
+    async fn send_sdp(&mut self, kind: SdpKind, sdp: String) -> Result<(), String>;
+    /// The other side's SDP of `kind`, by `deadline`.
+    async fn recv_sdp(&mut self, kind: SdpKind, deadline: Instant) -> Result<String, String>;
+}
+
+/// What this side received of the other side's burst (see [`run_remote`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BurstSeen {
+    /// Bytes received.
+    pub bytes: u64,
+    /// From the first to the last burst datagram received.
+    pub span: Duration,
+}
+
+/// Datagrams in a remote run's burst, and their size: 300 kB, a short
+/// throughput figure that a relay's quota does not mind.
+const BURST: (u32, usize) = (256, 1200);
+/// Prefix of a burst datagram.
+const BURST_TAG: &[u8] = b"natscope-burst ";
+
+/// The remote side of a run, when there is one.
+pub(crate) struct Remote<'a> {
+    pub(crate) side: Side,
+    pub(crate) signal: &'a mut dyn RemoteSignal,
+    burst: &'a mut BurstSeen,
 }
 
 async fn run_bounded(
@@ -95,9 +163,10 @@ async fn run_bounded(
     servers: &IceServers,
     opts: &IceOptions,
     host_sockets: Option<PerSide<Vec<std::net::UdpSocket>>>,
+    remote: Option<Remote<'_>>,
 ) -> IceRunResult {
     let t0 = Instant::now();
-    let run = run_phases(filter, servers, opts, t0, host_sockets);
+    let run = run_phases(filter, servers, opts, t0, host_sockets, remote);
     match tokio::time::timeout(opts.run_bound(), run).await {
         Ok(r) => r,
         Err(_) => empty_result(
@@ -134,8 +203,10 @@ async fn run_phases(
     opts: &IceOptions,
     t0: Instant,
     given_sockets: Option<PerSide<Vec<std::net::UdpSocket>>>,
+    remote: Option<Remote<'_>>,
 ) -> IceRunResult {
-    let pair = match Pair::new(filter, opts.gather_timeout) {
+    let only = remote.as_ref().map(|r| r.side);
+    let pair = match Pair::new(filter, opts.gather_timeout, only) {
         Ok(p) => p,
         Err(message) => return empty_result(filter, IceFailure::Local { message }, t0.elapsed()),
     };
@@ -154,22 +225,41 @@ async fn run_phases(
             gathering_time: Duration::ZERO,
             gathering_complete: true,
         }),
+        remote,
     };
     let gathered = async {
         let host = run.host_sockets(given_sockets).await?;
-        run.host_and_srflx(host).await?;
+        // TURN allocations start first and progress while the srflx
+        // requests wait (a network that drops UDP to the STUN server would
+        // otherwise spend the whole gathering deadline before asking the
+        // TURN servers, over TCP too).
         run.start_relays().await?;
+        run.host_and_srflx(host).await?;
         run.gather().await;
         run.check_candidates()
     };
     match gathered.await {
         Ok(()) => run.connect().await,
-        Err(failure) => run.finish_early(failure),
+        Err(failure) => {
+            // The other side must not wait for candidates that will not
+            // come.
+            if let Some(r) = run.remote.as_mut() {
+                let gave_up = IceDescription {
+                    ufrag: String::new(),
+                    pwd: String::new(),
+                    candidates: Vec::new(),
+                    gave_up: Some(failure.to_string()),
+                };
+                let _ = r.signal.send_description(gave_up).await;
+            }
+            run.finish_early(failure)
+        }
     }
 }
 
 /// One run's state between phases.
-struct Run<'a> {
+struct Run<'a, 'r> {
+    remote: Option<Remote<'r>>,
     filter: IceFilter,
     servers: &'a IceServers,
     opts: &'a IceOptions,
@@ -186,7 +276,24 @@ fn local(message: String) -> IceFailure {
     IceFailure::Local { message }
 }
 
-impl Run<'_> {
+/// The other side's message did not come (or could not be read).
+fn signalling(message: String) -> IceFailure {
+    tracing::debug!("ice signalling: {message}");
+    IceFailure::Timeout {
+        phase: IcePhase::Signalling,
+    }
+}
+
+impl Run<'_, '_> {
+    /// The agents this process drives: both, or this machine's side of a
+    /// remote run.
+    fn sides(&self) -> Vec<Side> {
+        match &self.remote {
+            Some(r) => vec![r.side],
+            None => Side::BOTH.to_vec(),
+        }
+    }
+
     /// Whether `side` gathers host or srflx candidates (both sit on host
     /// sockets).
     fn needs_host_sockets(&self, side: Side) -> bool {
@@ -216,7 +323,7 @@ impl Run<'_> {
             }
             return Ok(socks);
         }
-        for side in Side::BOTH {
+        for side in self.sides() {
             if !self.needs_host_sockets(side) {
                 continue;
             }
@@ -230,7 +337,7 @@ impl Run<'_> {
         Ok(socks)
     }
 
-    /// Phase 2: srflx Binding requests from the host sockets (both agents
+    /// Phase 3: srflx Binding requests from the host sockets (both agents
     /// at once), then each socket's host candidate and its srflx ones.
     async fn host_and_srflx(&mut self, host: PerSide<Vec<UdpSocket>>) -> Phase<()> {
         let (servers, filter, deadline) = (self.servers, self.filter, self.gather_deadline);
@@ -246,7 +353,15 @@ impl Run<'_> {
                 out
             }
         };
-        let (a, b) = tokio::join!(srflx_of(Side::A), srflx_of(Side::B));
+        // The agents are driven meanwhile (their TURN gathering).
+        let (a, b) = {
+            let srflx = async { tokio::join!(srflx_of(Side::A), srflx_of(Side::B)) };
+            tokio::pin!(srflx);
+            tokio::select! {
+                r = &mut srflx => r,
+                _ = self.pair.drive_until(deadline, |_| false) => srflx.await,
+            }
+        };
         let srflx = PerSide { a, b };
         for (side, socks) in host.into_pairs() {
             let cid = self.pair.sides[side].component_id;
@@ -346,7 +461,7 @@ impl Run<'_> {
         }
     }
 
-    /// Phase 3: starts rice-proto's TURN gatherer: one local UDP socket per
+    /// Phase 2: starts rice-proto's TURN gatherer: one local UDP socket per
     /// TURN server over UDP; over TCP/TLS one connection per server, made
     /// when rice-proto asks for it (the driver runs TLS itself).
     async fn start_relays(&mut self) -> Phase<()> {
@@ -357,7 +472,7 @@ impl Run<'_> {
         let configs: Vec<rice_proto::turn::TurnConfig> =
             servers.turn.iter().map(turn_config).collect();
         let shared = shared_tcp_addresses(&servers.turn);
-        for side in Side::BOTH {
+        for side in self.sides() {
             if !self.filter.gathers(side, CandidateType::Relay) {
                 continue;
             }
@@ -414,7 +529,7 @@ impl Run<'_> {
             .await;
         let gather_end = self.t0.elapsed();
         let turn = &self.servers.turn;
-        for side in Side::BOTH {
+        for side in self.sides() {
             let s = &self.pair.sides[side];
             let report = &mut self.reports[side];
             let started = s.gathering_started;
@@ -475,7 +590,7 @@ impl Run<'_> {
     /// Phase 5: does each agent have a candidate of the type it is allowed?
     /// If not, the run ends with the most specific reason.
     fn check_candidates(&self) -> Phase<()> {
-        for side in Side::BOTH {
+        for side in self.sides() {
             let report = &self.reports[side];
             if report.candidates.iter().any(|c| c.used) {
                 continue;
@@ -526,28 +641,28 @@ impl Run<'_> {
     /// data channel, and the release of TURN allocations. Always ends the
     /// run.
     async fn connect(mut self) -> IceRunResult {
-        if let Err(message) = self.pair.exchange() {
-            return self.finish_early(local(message));
+        if let Err(failure) = self.exchange().await {
+            return self.finish_early(failure);
         }
         let checks_t0 = Instant::now();
         tracing::debug!(filter = %self.filter, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: checks start");
         let connect_deadline = checks_t0 + self.opts.connect_timeout;
         self.pair
             .drive_until(connect_deadline, |s| {
-                s.iter().all(|s| s.is_connected()) || s.iter().any(|s| s.failed)
+                s.active().all(|s| s.is_connected()) || s.active().any(|s| s.failed)
             })
             .await;
-        let connected = self.pair.sides.iter().all(|s| s.is_connected());
+        let connected = self.pair.sides.active().all(|s| s.is_connected());
         tracing::debug!(filter = %self.filter, connected, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: checks done");
         let time_to_connected = connected
-            .then(|| self.pair.sides.iter().filter_map(|s| s.connected).max())
+            .then(|| self.pair.sides.active().filter_map(|s| s.connected).max())
             .flatten()
             .map(|t| t.saturating_duration_since(checks_t0));
         let selected = self.selected_pair();
         let peer_reflexive_seen = self
             .pair
             .sides
-            .iter()
+            .active()
             .any(|s| s.known_kinds().contains(&CandidateType::Prflx))
             || selected.as_ref().is_some_and(|s| {
                 s.local_kind == CandidateType::Prflx || s.remote_kind == CandidateType::Prflx
@@ -555,7 +670,7 @@ impl Run<'_> {
         let hairpin = (self.filter == IceFilter::SrflxSrflx).then(|| hairpin_note(&self.reports));
 
         let (failure, payload) = if !connected {
-            let failure = if self.pair.sides.iter().any(|s| s.failed) {
+            let failure = if self.pair.sides.active().any(|s| s.failed) {
                 IceFailure::ChecksFailed
             } else {
                 IceFailure::Timeout {
@@ -564,7 +679,14 @@ impl Run<'_> {
             };
             (Some(failure), None)
         } else {
-            let p = exchange_payload(&mut self.pair, self.filter, self.opts).await;
+            let p = match self.remote.as_mut() {
+                Some(r) => {
+                    let (p, seen) = remote_payload(&mut self.pair, r.side, self.opts).await;
+                    *r.burst = seen;
+                    p
+                }
+                None => exchange_payload(&mut self.pair, self.filter, self.opts).await,
+            };
             (
                 (!p.both_ways()).then_some(IceFailure::PayloadFailed),
                 Some(p),
@@ -572,11 +694,13 @@ impl Run<'_> {
         };
         tracing::debug!(filter = %self.filter, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: payload done");
         let data_channel = if connected && self.opts.data_channel {
+            let remote = self.remote.as_mut().map(|r| (r.side, &mut *r.signal));
             let dc = super::datachannel::run(
                 &mut self.pair,
                 self.filter,
                 self.opts.connect_timeout,
                 self.opts.payload_timeout,
+                remote,
             );
             Some(dc.await)
         } else {
@@ -584,11 +708,12 @@ impl Run<'_> {
         };
         tracing::debug!(filter = %self.filter, at_ms = self.t0.elapsed().as_secs_f64() * 1e3, "ice: data channel done");
         self.release().await;
+        let agents = self.agents();
         IceRunResult {
             filter: self.filter,
             relay_only: None,
             failure,
-            agents: self.reports.into_vec(),
+            agents,
             selected,
             peer_reflexive_seen,
             time_to_connected,
@@ -609,7 +734,19 @@ impl Run<'_> {
                 .find(|c| c.kind == CandidateType::Relay && c.address == addr)
                 .and_then(|c| c.relay_protocol)
         };
-        let p = self.pair.sides[Side::A].selected.as_ref()?;
+        let ours = self.remote.as_ref().map_or(Side::A, |r| r.side);
+        let p = self.pair.sides[ours].selected.as_ref()?;
+        if self.remote.is_some() {
+            return Some(SelectedPairInfo {
+                local_relay_protocol: relay_protocol(ours, p.local.address),
+                remote_relay_protocol: None,
+                local_kind: candidate_type(p.local.candidate_type),
+                local_address: p.local.address,
+                remote_kind: candidate_type(p.remote.candidate_type),
+                remote_address: p.remote.address,
+                peer_view: None,
+            });
+        }
         Some(SelectedPairInfo {
             local_relay_protocol: relay_protocol(Side::A, p.local.address),
             remote_relay_protocol: relay_protocol(Side::B, p.remote.address),
@@ -636,12 +773,12 @@ impl Run<'_> {
             // answered), bounded.
             self.pair
                 .drive_until(Instant::now() + Duration::from_millis(200), |s| {
-                    s.iter().all(|s| s.closed)
+                    s.active().all(|s| s.closed)
                 })
                 .await;
             tracing::debug!(
                 filter = %self.filter,
-                closed = self.pair.sides.iter().all(|s| s.closed),
+                closed = self.pair.sides.active().all(|s| s.closed),
                 at_ms = self.t0.elapsed().as_secs_f64() * 1e3,
                 "ice: released"
             );
@@ -650,10 +787,58 @@ impl Run<'_> {
 
     /// The result of a run that ended early, with what the agents gathered.
     fn finish_early(self, failure: IceFailure) -> IceRunResult {
+        let (filter, elapsed) = (self.filter, self.t0.elapsed());
         IceRunResult {
-            agents: self.reports.into_vec(),
-            ..empty_result(self.filter, failure, self.t0.elapsed())
+            agents: self.agents(),
+            ..empty_result(filter, failure, elapsed)
         }
+    }
+
+    /// The agent reports: both, or this side's in a remote run.
+    fn agents(&self) -> Vec<AgentReport> {
+        self.sides()
+            .into_iter()
+            .map(|side| self.reports[side].clone())
+            .collect()
+    }
+
+    /// Phase 6a: the candidate exchange: in-process, or through the remote
+    /// signalling (this side's description out, the other side's in,
+    /// bounded by the other side's gathering plus the check time).
+    async fn exchange(&mut self) -> Phase<()> {
+        let Some(r) = self.remote.as_mut() else {
+            return self.pair.exchange().map_err(local);
+        };
+        let side = r.side;
+        let ours = self.pair.local_description(side);
+        r.signal.send_description(ours).await.map_err(signalling)?;
+        let deadline = Instant::now() + self.opts.gather_timeout + self.opts.connect_timeout;
+        let theirs = r
+            .signal
+            .recv_description(deadline)
+            .await
+            .map_err(signalling)?;
+        if let Some(why) = theirs.gave_up {
+            return Err(IceFailure::NoCandidates {
+                agent: side.other(),
+                kind: CandidateType::Host,
+                reason: format!("the other side gathered nothing: {why}"),
+            });
+        }
+        if theirs.candidates.is_empty() {
+            return Err(IceFailure::NoCandidates {
+                agent: side.other(),
+                kind: CandidateType::Host,
+                reason: "the other side sent no candidate".into(),
+            });
+        }
+        self.pair.set_remote(side, &theirs).map_err(local)?;
+        // Both sides start their checks only when both have the other's
+        // candidates: a check (and the nomination it may carry) that
+        // reaches an agent without the sender's credentials is lost.
+        r.signal.send_ready().await.map_err(signalling)?;
+        let deadline = Instant::now() + self.opts.connect_timeout;
+        r.signal.recv_ready(deadline).await.map_err(signalling)
     }
 }
 
@@ -812,4 +997,113 @@ async fn exchange_payload(
         }
     }
     p
+}
+
+/// Pings and pongs both ways over the selected pair between this side and
+/// the other natscope (each side pings, and answers the other side's
+/// pings), then a short burst each way. Returns the exchange from this
+/// side's view (`a_to_b` counts this side's pings answered, `b_to_a` the
+/// other side's pings seen, for side "a"; mirrored for "b") and what this
+/// side received of the other side's burst.
+async fn remote_payload(
+    pair: &mut Pair,
+    side: Side,
+    opts: &IceOptions,
+) -> (PayloadExchange, BurstSeen) {
+    let mut p = PayloadExchange {
+        sent: 0,
+        a_to_b: 0,
+        b_to_a: 0,
+        rtts: Vec::new(),
+    };
+    let mut answered = 0u32;
+    let mut seen_pings: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    let ping_prefix = format!("natscope-peer ping {} ", side.other()).into_bytes();
+    // Answers the other side's pings found in the queue; keeps the rest.
+    let answer = |pair: &mut Pair, seen: &mut std::collections::HashSet<Vec<u8>>| {
+        let got: Vec<Vec<u8>> = pair.sides[side].app_rx.drain(..).collect();
+        let mut keep = Vec::new();
+        for d in got {
+            if let Some(rest) = d.strip_prefix(ping_prefix.as_slice()) {
+                let mut pong = format!("natscope-peer pong {} ", side.other()).into_bytes();
+                pong.extend_from_slice(rest);
+                let _ = pair.send_app(side, &pong);
+                seen.insert(d);
+            } else {
+                keep.push(d);
+            }
+        }
+        pair.sides[side].app_rx.extend(keep);
+    };
+    let deadline = Instant::now() + opts.payload_timeout;
+    for i in 0..opts.pings {
+        let ping = format!("natscope-peer ping {side} {i}").into_bytes();
+        let pong = format!("natscope-peer pong {side} {i}").into_bytes();
+        let start = Instant::now();
+        if pair.send_app(side, &ping).is_err() {
+            break;
+        }
+        p.sent += 1;
+        let round = (start + opts.payload_timeout / opts.pings.max(1)).min(deadline);
+        loop {
+            answer(pair, &mut seen_pings);
+            if pair.sides[side].app_rx.iter().any(|d| *d == pong) {
+                pair.sides[side].app_rx.retain(|d| *d != pong);
+                answered += 1;
+                p.rtts.push(start.elapsed());
+                break;
+            }
+            if !pair
+                .drive_until(round, |s| !s[side].app_rx.is_empty())
+                .await
+            {
+                break;
+            }
+        }
+    }
+    // The other side may still be pinging: answer until it has had its
+    // rounds (its pings seen), bounded.
+    let linger = Instant::now() + opts.payload_timeout / 2;
+    while (seen_pings.len() as u32) < opts.pings && Instant::now() < linger {
+        pair.drive_until(linger, |s| !s[side].app_rx.is_empty())
+            .await;
+        answer(pair, &mut seen_pings);
+    }
+    let theirs = seen_pings.len() as u32;
+    (p.a_to_b, p.b_to_a) = match side {
+        Side::A => (answered, theirs),
+        Side::B => (theirs, answered),
+    };
+    // The burst: sent at once, counted for a bounded while.
+    let mut datagram = BURST_TAG.to_vec();
+    datagram.resize(BURST.1, b'.');
+    for _ in 0..BURST.0 {
+        if pair.send_app(side, &datagram).is_err() {
+            break;
+        }
+    }
+    let mut seen = BurstSeen::default();
+    let mut first: Option<Instant> = None;
+    let end = Instant::now() + Duration::from_millis(400);
+    let mut quiet_since = Instant::now();
+    loop {
+        let got: Vec<Vec<u8>> = pair.sides[side].app_rx.drain(..).collect();
+        for d in got {
+            if d.starts_with(BURST_TAG) {
+                let now = Instant::now();
+                let f = *first.get_or_insert(now);
+                seen.bytes += d.len() as u64;
+                seen.span = now.saturating_duration_since(f);
+                quiet_since = now;
+            }
+        }
+        let now = Instant::now();
+        // Done at the bound, or 100 ms after the last burst datagram.
+        if now >= end || (first.is_some() && now >= quiet_since + Duration::from_millis(100)) {
+            break;
+        }
+        let wake = end.min(now + Duration::from_millis(100));
+        pair.drive_until(wake, |s| !s[side].app_rx.is_empty()).await;
+    }
+    (p, seen)
 }

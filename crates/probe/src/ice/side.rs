@@ -44,11 +44,6 @@ impl<T> PerSide<T> {
     pub(crate) fn into_pairs(self) -> [(Side, T); 2] {
         [(Side::A, self.a), (Side::B, self.b)]
     }
-
-    /// Both values, "a" first, as a `Vec` (the report's order).
-    pub(crate) fn into_vec(self) -> Vec<T> {
-        vec![self.a, self.b]
-    }
 }
 
 impl<T> Index<Side> for PerSide<T> {

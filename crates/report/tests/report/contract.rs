@@ -345,7 +345,7 @@ fn browser_fixture_has_a_browser_section() {
     // run.
     let mut again: Value = serde_json::from_str(&r.to_json_pretty()).expect("JSON");
     let original: Value = serde_json::from_str(&text).expect("JSON");
-    for key in ["audit", "load", "nat_ipv6"] {
+    for key in ["audit", "load", "nat_ipv6", "peer"] {
         if original.get(key).is_none() {
             let added = again
                 .as_object_mut()

@@ -5,4 +5,5 @@ mod common;
 mod contract;
 mod html;
 mod metrics;
+mod peer;
 mod table;

@@ -7,6 +7,7 @@
 
 mod browser;
 mod network;
+mod peer;
 mod relay;
 mod verdict;
 
@@ -27,6 +28,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
     relay::ice(report, &mut f);
     network::portmap(report, &mut f);
     browser::browser(report, &mut f);
+    peer::peer(report, &mut f);
     if let model::Section::Tested(a) = &report.audit {
         for x in crate::audit::findings(a) {
             f.add(x);
@@ -127,7 +129,7 @@ pub(super) fn failed_checks(report: &Report, ids: &[CheckId]) -> Vec<CheckId> {
 /// cut short by the deadline are one cause (one finding), each other
 /// failure its own.
 fn sections(report: &Report, f: &mut Findings) {
-    let parts: [(&str, &str, Option<&str>); 10] = [
+    let parts: [(&str, &str, Option<&str>); 11] = [
         (
             "interfaces",
             "interfaces",
@@ -144,6 +146,7 @@ fn sections(report: &Report, f: &mut Findings) {
         ("ice", "ICE", report.ice.failed_reason()),
         ("portmap", "port mapping", report.portmap.failed_reason()),
         ("browser", "browser", report.browser.failed_reason()),
+        ("peer", "peer-to-peer session", report.peer.failed_reason()),
         ("audit", "TURN audit", report.audit.failed_reason()),
         ("load", "TURN load", report.load.failed_reason()),
     ];

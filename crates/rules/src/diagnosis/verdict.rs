@@ -116,6 +116,9 @@ pub(super) fn sentence(
     if let Some(b) = browser_sentence(report) {
         parts.push(b);
     }
+    if let Some(p) = peer_sentence(report) {
+        parts.push(p);
+    }
     if let Some(a) = audit_sentence(report, findings) {
         parts.push(a);
     }
@@ -402,6 +405,51 @@ fn browser_sentence(report: &Report) -> Option<String> {
         (None, None, None, None) => {
             format!("{who} gathered candidates but did not try to connect to natscope's peer")
         }
+    })
+}
+
+/// How this machine and the other one connected (`natscope peer`), and
+/// whether their NAT types predicted it.
+fn peer_sentence(report: &Report) -> Option<String> {
+    use crate::peer::{connected, direct_connection, failure_title, path, predicted_words, tried};
+    use model::peer::{PeerOutcome, PeerPolicy};
+    let s = report.peer.tested()?;
+    let held = match (s.prediction_held, &s.predicted) {
+        (Some(true), Some(_)) => ", as their NAT types predicted".to_owned(),
+        (Some(false), Some(p)) => format!(
+            ", although their NAT types predicted {}",
+            predicted_words(p.outcome)
+        ),
+        _ => String::new(),
+    };
+    let pair =
+        |p: &model::peer::PeerPolicyResult| path(p).map(|x| format!(" ({x})")).unwrap_or_default();
+    let both = "this machine and the other machine";
+    let relay = s.policy(PeerPolicy::RelayAllowed);
+    Some(if let Some(p) = direct_connection(s) {
+        if p.outcome == PeerOutcome::Reversed {
+            format!(
+                "{both} connect directly{}, one of them reachable without a hole punch{held}",
+                pair(p)
+            )
+        } else {
+            format!("{both} connect directly by hole punching{}{held}", pair(p))
+        }
+    } else if let Some(p) = relay.filter(|p| connected(p)) {
+        format!(
+            "{both} connect only through the TURN relay{}{held}",
+            pair(p)
+        )
+    } else if s.policies.iter().any(tried) {
+        if relay.is_some_and(tried) {
+            format!("{both} do not connect, neither directly nor through the TURN relay{held}")
+        } else {
+            format!("{both} do not connect directly, and no TURN relay was tried{held}")
+        }
+    } else if let Some(f) = &s.failure {
+        decapitalize(&failure_title(f))
+    } else {
+        format!("whether {both} connect was not tested")
     })
 }
 

@@ -557,3 +557,186 @@ pub fn with_nat_ipv6(text: &str) -> Report {
     r.nat_ipv6 = Section::Tested(verdict_ipv6(text));
     r
 }
+
+/// A real `natscope peer` report: `creator` and `joiner` of one session on
+/// loopback (one rendezvous, both sides on this machine, no NAT), as the
+/// two sides wrote them; `failed`, a joiner with a wrong code.
+pub fn peer_fixture(role: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/report/fixtures")
+        .join(format!("peer-{role}.json"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// One side's ICE run of a peer session: connected srflx → srflx with a
+/// data channel (the agent list holds this side only).
+pub fn peer_ice() -> ice::IceRun {
+    use ice::*;
+    IceRun {
+        filter: IceFilter::All,
+        relay_only: None,
+        connected: true,
+        failure: None,
+        agents: vec![IceAgent {
+            role: Side::A,
+            allowed: None,
+            candidates: vec![IceCandidate {
+                kind: CandidateType::Srflx,
+                protocol: "udp".into(),
+                address: addr("203.0.113.7:40001"),
+                related_address: Some(addr("192.0.2.10:40001")),
+                server: Some("stun:stun.example.net:3478".into()),
+                gathered_ms: 20.5,
+                used: true,
+                dropped: None,
+                relay_protocol: None,
+            }],
+            server_problems: Vec::new(),
+            gathering_ms: 20.5,
+            gathering_complete: true,
+        }],
+        selected: Some(IcePair {
+            local_type: CandidateType::Srflx,
+            local_address: addr("203.0.113.7:40001"),
+            remote_type: CandidateType::Srflx,
+            remote_address: addr("198.51.100.30:50001"),
+            local_relay_protocol: None,
+            remote_relay_protocol: None,
+        }),
+        peer_reflexive_seen: false,
+        time_to_connected_ms: Some(85.25),
+        rtt_ms: Some(31.5),
+        payload: Some(IcePayload {
+            sent: 3,
+            a_to_b: 3,
+            b_to_a: 3,
+        }),
+        hairpin: None,
+        data_channel: Some(IceDataChannel {
+            works: true,
+            failure: None,
+            time_to_open_ms: Some(140.75),
+            dtls_connected_ms: Some(120.0),
+            a_to_b: true,
+            b_to_a: true,
+            message_rtt_ms: Some(32.0),
+        }),
+        duration_ms: 900.0,
+    }
+}
+
+/// A tested peer session of every shape: direct succeeded by hole
+/// punching (srflx-srflx), relay-allowed failed with a reason; two
+/// hole-punch attempts, the second through; both NAT verdicts, the
+/// prediction held. `remote_version` and the prediction's reason are
+/// `untrusted` (pass hostile text to test escaping).
+pub fn peer(role: peer::PeerRole, untrusted: &str) -> peer::PeerSection {
+    use peer::*;
+    let mut remote = verdict();
+    remote.public = Some(addr("198.51.100.30:50000"));
+    PeerSection {
+        session: Some("5f2a9c0e7b1d4a36".into()),
+        rendezvous: "https://rendezvous.example.net:8478".into(),
+        role,
+        remote_version: Some(format!("0.1.0{untrusted}")),
+        local_nat: Some(verdict()),
+        remote_nat: Some(remote),
+        predicted: Some(natclass::HolePunchPrediction {
+            outcome: natclass::HolePunchOutcome::DirectLikely,
+            reason: format!("both map endpoint-independently{untrusted}"),
+        }),
+        observed: PeerObserved::HolePunched,
+        prediction_held: Some(true),
+        policies: vec![
+            PeerPolicyResult {
+                policy: PeerPolicy::Direct,
+                outcome: PeerOutcome::Success,
+                reason: None,
+                path: Some("srflx-srflx".into()),
+                throughput_kbps: Some(2450.5),
+                ice: Some(peer_ice()),
+            },
+            PeerPolicyResult {
+                policy: PeerPolicy::RelayAllowed,
+                outcome: PeerOutcome::Failed,
+                reason: Some(format!("the TURN server refused{untrusted}")),
+                path: None,
+                throughput_kbps: None,
+                ice: None,
+            },
+        ],
+        holepunch: Section::Tested(HolePunch {
+            local_public: Some(addr("203.0.113.7:40002")),
+            remote_public: Some(addr("198.51.100.30:50002")),
+            local_reachable: false,
+            remote_reachable: false,
+            attempts: vec![
+                PunchAttempt {
+                    attempt: 1,
+                    success: false,
+                    got_through: PunchDirection::LocalToRemote,
+                    first_in_ms: None,
+                    first_out_ms: Some(41.25),
+                    sent: 10,
+                    received: 0,
+                },
+                PunchAttempt {
+                    attempt: 2,
+                    success: true,
+                    got_through: PunchDirection::Both,
+                    first_in_ms: Some(33.5),
+                    first_out_ms: Some(35.75),
+                    sent: 10,
+                    received: 9,
+                },
+            ],
+            success: true,
+            first_attempt_success: false,
+            remote_seen_from: Some(addr("198.51.100.30:50003")),
+        }),
+        failure: None,
+        duration_ms: 2750.5,
+    }
+}
+
+/// A peer session that failed before the two sides met: no session label,
+/// nothing run, the failure with its remedy.
+pub fn peer_failed() -> peer::PeerSection {
+    use peer::*;
+    PeerSection {
+        session: None,
+        rendezvous: "http://rendezvous.example.net:8478".into(),
+        role: PeerRole::Joiner,
+        remote_version: None,
+        local_nat: None,
+        remote_nat: None,
+        predicted: None,
+        observed: PeerObserved::Unknown,
+        prediction_held: None,
+        policies: PeerPolicy::ALL
+            .into_iter()
+            .map(|policy| PeerPolicyResult {
+                policy,
+                outcome: PeerOutcome::NotTested,
+                reason: Some("the session never began".into()),
+                path: None,
+                throughput_kbps: None,
+                ice: None,
+            })
+            .collect(),
+        holepunch: Section::not_tested("the session never began"),
+        failure: Some(PeerFailure {
+            kind: "unknown-session".into(),
+            message: "the rendezvous knows no session with this code".into(),
+            remedy: "check the code the other side printed, or ask it to start again".into(),
+        }),
+        duration_ms: 120.0,
+    }
+}
+
+/// A `natscope peer` report from `role`'s side with [`peer`].
+pub fn with_peer(role: peer::PeerRole, untrusted: &str) -> Report {
+    let mut r = Report::new("peer", "2025-01-15T10:30:00Z");
+    r.peer = Section::Tested(peer(role, untrusted));
+    r
+}
