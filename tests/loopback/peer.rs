@@ -66,20 +66,12 @@ async fn two_sides_connect_directly_and_through_the_relay() {
     let o = opts();
     let (mut ca, mut cb) = (Channel::new(ta), Channel::new(tb));
     let (a, b) = tokio::join!(
-        run(
-            &mut ca,
-            info(PeerRole::Creator),
-            &servers,
-            &o,
-            async { None }
-        ),
-        run(
-            &mut cb,
-            info(PeerRole::Joiner),
-            &servers,
-            &o,
-            async { None }
-        ),
+        run(&mut ca, info(PeerRole::Creator), &servers, &o, async {
+            None
+        }),
+        run(&mut cb, info(PeerRole::Joiner), &servers, &o, async {
+            None
+        }),
     );
     for s in [&a, &b] {
         let pretty = serde_json::to_string_pretty(s).unwrap();
