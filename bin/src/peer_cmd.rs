@@ -158,7 +158,7 @@ pub async fn run(cmd: PeerCmd) -> anyhow::Result<crate::Verdict> {
         PeerRole::Creator
     };
     let shown = url.to_string();
-    let mut section = empty_section(&shown, role);
+    let mut section = PeerSection::empty(&shown, role, "the session did not start");
     let t0 = std::time::Instant::now();
     let rv = match &code {
         Some(code) => Rendezvous::join(&url, code, &ropts).await,
@@ -205,22 +205,4 @@ pub async fn run(cmd: PeerCmd) -> anyhow::Result<crate::Verdict> {
     rules::conclude(&mut rep);
     cmd.output.emit(&rep)?;
     Ok(rules::verdict(&rep.summary))
-}
-
-fn empty_section(rendezvous: &str, role: PeerRole) -> PeerSection {
-    PeerSection {
-        session: None,
-        rendezvous: rendezvous.to_string(),
-        role,
-        remote_version: None,
-        local_nat: None,
-        remote_nat: None,
-        predicted: None,
-        observed: model::peer::PeerObserved::Unknown,
-        prediction_held: None,
-        policies: Vec::new(),
-        holepunch: model::Section::not_tested("the session did not start"),
-        failure: None,
-        duration_ms: 0.0,
-    }
 }

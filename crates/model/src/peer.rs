@@ -301,6 +301,26 @@ pub struct PeerSection {
 }
 
 impl PeerSection {
+    /// A section with nothing measured yet: `role` at `rendezvous`, the
+    /// hole punch not tested for `why`.
+    pub fn empty(rendezvous: &str, role: PeerRole, why: &str) -> PeerSection {
+        PeerSection {
+            session: None,
+            rendezvous: rendezvous.to_string(),
+            role,
+            remote_version: None,
+            local_nat: None,
+            remote_nat: None,
+            predicted: None,
+            observed: PeerObserved::Unknown,
+            prediction_held: None,
+            policies: Vec::new(),
+            holepunch: crate::Section::not_tested(why),
+            failure: None,
+            duration_ms: 0.0,
+        }
+    }
+
     /// The result of `policy`, when run.
     pub fn policy(&self, policy: PeerPolicy) -> Option<&PeerPolicyResult> {
         self.policies.iter().find(|p| p.policy == policy)

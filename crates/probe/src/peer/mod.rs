@@ -141,18 +141,11 @@ pub async fn run(
     tokio::pin!(nat_task);
     let mut section = PeerSection {
         session: info.session.clone(),
-        rendezvous: info.rendezvous.clone(),
-        role: info.role,
-        remote_version: None,
-        local_nat: None,
-        remote_nat: None,
-        predicted: None,
-        observed: PeerObserved::Unknown,
-        prediction_held: None,
-        policies: Vec::new(),
-        holepunch: Section::not_tested("the session ended before the measurement"),
-        failure: None,
-        duration_ms: 0.0,
+        ..PeerSection::empty(
+            &info.rendezvous,
+            info.role,
+            "the session ended before the measurement",
+        )
     };
     let steps = steps(channel, &info, servers, opts, &mut section, &mut nat_task);
     let result = steps.await;
