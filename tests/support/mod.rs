@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod gobuild;
+#[cfg(target_os = "linux")]
+pub mod peer;
 
 /// The natscope binary built for this test run.
 pub fn natscope() -> Command {
