@@ -31,7 +31,9 @@ pub const LAB: &str = "Examples:
 /// `natscope serve`.
 pub const SERVE: &str = "Examples:
   natscope serve --primary 192.0.2.10 --alternate 192.0.2.11
-  natscope serve --primary 127.0.0.1 --port 0 --metrics 127.0.0.1:9464 -v";
+  natscope serve --primary 127.0.0.1 --port 0 --metrics 127.0.0.1:9464 -v
+  natscope serve --rendezvous --rendezvous-listen 0.0.0.0:8478      # for natscope peer (docs/rendezvous.md)
+  natscope serve --rendezvous --rendezvous-listen 0.0.0.0:443 --rendezvous-cert chain.pem --rendezvous-key key.pem";
 
 /// `natscope ice`.
 pub const ICE: &str = "Examples:
@@ -42,7 +44,8 @@ pub const ICE: &str = "Examples:
 pub const PEER: &str = "Examples:
   natscope peer --rendezvous https://rv.example.org --stun stun:stun.example.org
   natscope peer --rendezvous https://rv.example.org k7qd-2mfa-x9rt-w3hc --stun stun:stun.example.org
-  natscope peer --rendezvous https://rv.example.org --ice-servers ice.json -o peer.json";
+  natscope peer --rendezvous https://rv.example.org --ice-servers ice.json -o peer.json
+  natscope peer --rendezvous https://rv.internal:8478 --rendezvous-ca ca.pem --stun stun:stun.example.org --step-timeout 20s";
 
 /// `natscope browser`.
 pub const BROWSER: &str = "Examples:
@@ -53,7 +56,8 @@ pub const BROWSER: &str = "Examples:
 /// `natscope report`.
 pub const REPORT: &str = "Examples:
   natscope report render natscope.json -o natscope.html
-  natscope report render natscope.json --format table";
+  natscope report render natscope.json --format table
+  natscope report render a.json b.json -o session.html    # both sides of one natscope peer session";
 
 /// `natscope nat`.
 pub const NAT: &str = "Examples:

@@ -60,7 +60,8 @@ pub struct PeerArgs {
     /// Connectivity-check deadline per ICE run (100ms to 120s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
-    /// Skip the plain UDP hole-punch measurement.
+    /// Skip the plain UDP hole-punch measurement and the TCP simultaneous
+    /// open.
     #[arg(long)]
     pub no_punch: bool,
     /// Skip this side's NAT test (the prediction then has nothing to go
@@ -189,7 +190,7 @@ pub async fn run(cmd: PeerCmd) -> anyhow::Result<crate::Verdict> {
                 session: Some(rv.session_label().to_string()),
                 rendezvous: shown.clone(),
             };
-            let mut channel = Channel::new(Box::new(RendezvousTransport(Some(rv))));
+            let mut channel = Channel::new(Box::new(RendezvousTransport(rv)));
             section = probe::peer::run(&mut channel, info, &servers, &opts, nat).await;
             channel.close().await;
         }

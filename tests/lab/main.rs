@@ -14,6 +14,7 @@ mod ipv6;
 mod nat;
 mod netns;
 mod peer;
+mod peer_restart;
 mod portmap;
 mod serve;
 mod turn;

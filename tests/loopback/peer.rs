@@ -18,7 +18,8 @@ fn responder() -> Responder {
     let cfg = ResponderConfig {
         primary: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
-        tcp: false,
+        // TCP too: the TCP simultaneous open learns its address over it.
+        tcp: true,
         alternate: None,
         ..ResponderConfig::loopback_lab()
     };
@@ -91,12 +92,40 @@ async fn two_sides_connect_directly_and_through_the_relay() {
         let h = s.holepunch.tested().expect("hole punch measured");
         assert!(h.success && h.first_attempt_success, "{pretty}");
         assert!(h.local_reachable && h.remote_reachable, "{pretty}");
+        // TCP: no NAT on loopback, so one side's connect reaches the
+        // other side's listener (or both cross) on the first attempt.
+        let t = s.tcp.tested().expect("TCP simultaneous open measured");
+        assert!(t.success && t.first_attempt_success, "{pretty}");
+        assert_eq!(t.local_public, t.local_addr, "{pretty}");
+        assert_eq!(t.remote_public, t.remote_addr, "{pretty}");
+        let first = &t.attempts[0];
+        assert!(first.connected && first.open.is_some(), "{pretty}");
+        // An incoming connection may be taken before this side tried.
+        if first.open != Some(model::peer::TcpOpen::Incoming) {
+            assert!(first.tries >= 1, "{pretty}");
+        }
+        assert!(
+            first.time_to_connect_ms.is_some_and(|ms| ms < 1500.0),
+            "{pretty}"
+        );
         assert_eq!(s.observed, PeerObserved::Direct);
         assert!(!pretty.contains(PASSWORD));
         assert!(s.duration_ms < 5000.0, "{pretty}");
     }
     assert_eq!(a.role, PeerRole::Creator);
     assert_eq!(b.role, PeerRole::Joiner);
+    // The two ends of the one TCP connection.
+    let (ta, tb) = (a.tcp.tested().unwrap(), b.tcp.tested().unwrap());
+    assert_eq!(ta.local_addr, tb.remote_addr);
+    assert_eq!(ta.remote_addr, tb.local_addr);
+    let open = |t: &model::peer::TcpPunch| t.attempts[0].open;
+    use model::peer::TcpOpen::*;
+    match (open(ta), open(tb)) {
+        (Some(Simultaneous), Some(Simultaneous))
+        | (Some(Outgoing), Some(Incoming))
+        | (Some(Incoming), Some(Outgoing)) => {}
+        other => panic!("the two sides disagree on how TCP connected: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

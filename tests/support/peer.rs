@@ -227,7 +227,7 @@ pub fn outcome<'a>(r: &'a serde_json::Value, policy: &str) -> &'a str {
 pub fn line(r: &serde_json::Value) -> String {
     let p = &r["peer"];
     format!(
-        "role={} observed={} predicted={} held={} direct={} ({}) relay={} ({}) punch={} reach(l/r)={}/{} nat(l)={} nat(r)={} failure={}",
+        "role={} observed={} predicted={} held={} direct={} ({}) relay={} ({}) punch={} reach(l/r)={}/{} tcp={} ({}, {} attempts, {}) nat(l)={} nat(r)={} failure={}",
         p["role"],
         p["observed"],
         p["predicted"]["outcome"],
@@ -239,8 +239,131 @@ pub fn line(r: &serde_json::Value) -> String {
         p["holepunch"]["success"],
         p["holepunch"]["local_reachable"],
         p["holepunch"]["remote_reachable"],
+        p["tcp"]["success"],
+        p["tcp"]["attempts"]
+            .as_array()
+            .and_then(|a| a.last())
+            .map_or(serde_json::Value::Null, |a| a["open"].clone()),
+        p["tcp"]["attempts"].as_array().map_or(0, Vec::len),
+        p["tcp"]["reason"],
         p["local_nat"]["summary"],
         p["remote_nat"]["summary"],
         p["failure"],
     )
+}
+
+/// `natscope serve` as [`start_servers`] runs it, but as a child the test
+/// owns (to kill or restart it mid-session): SIGKILLed and reaped on drop.
+/// Its output goes to `<workdir>/serve-N.log`.
+pub struct OwnedServe {
+    child: std::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl OwnedServe {
+    /// Starts it in the server namespace (the same addresses and ports as
+    /// [`start_servers`]) and returns once the rendezvous accepts
+    /// connections.
+    pub fn start(lab: &Lab, n: u32) -> OwnedServe {
+        let a = lab.addrs();
+        let (p, alt) = (a.server_primary.to_string(), a.server_alternate.to_string());
+        let listen = format!("{}:{RENDEZVOUS_PORT}", a.server_primary);
+        let argv: Vec<String> = [
+            env!("CARGO_BIN_EXE_natscope"),
+            "serve",
+            "--primary",
+            &p,
+            "--alternate",
+            &alt,
+            "--port",
+            &STUN_PORT.to_string(),
+            "--alt-port",
+            &STUN_ALT_PORT.to_string(),
+            "--rendezvous",
+            "--rendezvous-listen",
+            &listen,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = lab.workdir().join(format!("serve-{n}.log"));
+        std::fs::create_dir_all(lab.workdir()).expect("the lab's workdir");
+        let out = std::fs::File::create(&log).expect("serve's log file");
+        let err = out.try_clone().expect("serve's log file");
+        let child = in_ns(lab, Ns::Server, &argv)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("natscope serve starts in the server namespace");
+        let serve = OwnedServe { child, log };
+        serve.wait_listening(lab);
+        serve
+    }
+
+    fn wait_listening(&self, lab: &Lab) {
+        let a = lab.addrs();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = lab
+                .exec(
+                    Ns::Server,
+                    &[
+                        "bash",
+                        "-c",
+                        &format!("exec 3<>/dev/tcp/{}/{RENDEZVOUS_PORT}", a.server_primary),
+                    ],
+                )
+                .expect("server namespace");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the rendezvous never listened: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id (`ip netns exec` execs natscope: the same process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, then reaped: the rendezvous is gone at once, every session
+    /// with it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnedServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// [`start_servers`] with `natscope serve` as an [`OwnedServe`] (coturn
+/// is the lab's, as there).
+pub fn start_servers_owned(lab: &Lab) -> (Servers, OwnedServe) {
+    let serve = OwnedServe::start(lab, 1);
+    let a = lab.addrs();
+    let copts = CoturnOptions::default();
+    let coturn = lab
+        .start_coturn(copts.clone())
+        .expect("coturn starts in the server namespace");
+    let servers = Servers {
+        rendezvous: format!("http://{}:{RENDEZVOUS_PORT}", a.server_primary),
+        stun: format!("stun:{}:{STUN_PORT}", a.server_primary),
+        turn: vec![
+            format!("turn:{}?transport=udp", coturn.primary),
+            format!("turn:{}?transport=tcp", coturn.primary),
+        ],
+        user: coturn.user.clone(),
+        password: copts.password.clone(),
+    };
+    (servers, serve)
 }

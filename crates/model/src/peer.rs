@@ -217,6 +217,97 @@ impl HolePunch {
     pub const MAX_ATTEMPTS: u32 = 3;
 }
 
+/// How an attempt's TCP connection came about, seen from this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TcpOpen {
+    /// Both sides' `connect()` met: a TCP simultaneous open (each side's
+    /// SYN crossed the other's), the hole punched for TCP.
+    Simultaneous,
+    /// This side's `connect()` reached the other side's listening socket:
+    /// the other side was reachable unsolicited by TCP.
+    Outgoing,
+    /// The other side's `connect()` reached this side's listening socket:
+    /// this side was reachable unsolicited by TCP.
+    Incoming,
+}
+
+impl TcpOpen {
+    /// From whether each side's connection came in through its listener
+    /// (both false: both sides connected out).
+    pub fn of(local_accepted: bool, remote_accepted: bool) -> TcpOpen {
+        match (local_accepted, remote_accepted) {
+            (true, _) => TcpOpen::Incoming,
+            (false, true) => TcpOpen::Outgoing,
+            (false, false) => TcpOpen::Simultaneous,
+        }
+    }
+
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpOpen::Simultaneous => "simultaneous",
+            TcpOpen::Outgoing => "outgoing",
+            TcpOpen::Incoming => "incoming",
+        }
+    }
+}
+
+/// One TCP simultaneous-open attempt: both sides `connect()` from their
+/// port to each other's public address at the same time, again and again,
+/// for a fixed window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpAttempt {
+    /// 1-based.
+    pub attempt: u32,
+    /// A connection was made and both sides read the other's greeting on
+    /// it (a stray listener does not count).
+    pub connected: bool,
+    /// How the connection came about, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<TcpOpen>,
+    /// From the attempt's start to the connection, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_connect_ms: Option<f64>,
+    /// `connect()` calls this side made in the attempt.
+    pub tries: u32,
+    /// Of them, refused at once (a TCP reset: the other side's NAT or
+    /// host had no connection for it yet).
+    pub refused: u32,
+}
+
+/// The TCP simultaneous-open measurement: one port per side, its public
+/// mapping learnt by STUN over TCP from that port, then up to
+/// [`TcpPunch::MAX_ATTEMPTS`] attempts in lock step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpPunch {
+    /// This side's port as the STUN server saw it over TCP (what the other
+    /// side connected to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_public: Option<SocketAddr>,
+    /// The other side's advertised address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_public: Option<SocketAddr>,
+    /// The connection's local address on this host, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_addr: Option<SocketAddr>,
+    /// The connection's remote address as this host saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<SocketAddr>,
+    /// The attempts made, at most [`TcpPunch::MAX_ATTEMPTS`]; stops at the
+    /// first success.
+    pub attempts: Vec<TcpAttempt>,
+    /// Some attempt connected.
+    pub success: bool,
+    /// The first attempt connected.
+    pub first_attempt_success: bool,
+}
+
+impl TcpPunch {
+    /// Attempts per measurement (as the UDP hole punch).
+    pub const MAX_ATTEMPTS: u32 = 3;
+}
+
 /// What happened, in the prediction's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -293,6 +384,10 @@ pub struct PeerSection {
     pub policies: Vec<PeerPolicyResult>,
     /// The plain UDP hole-punch measurement, or why it was not made.
     pub holepunch: crate::Section<HolePunch>,
+    /// The TCP simultaneous-open measurement, or why it was not made
+    /// (absent in reports of natscope before it: not tested).
+    #[serde(default = "tcp_not_recorded")]
+    pub tcp: crate::Section<TcpPunch>,
     /// The session failed (rendezvous, the other side): why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<PeerFailure>,
@@ -302,7 +397,7 @@ pub struct PeerSection {
 
 impl PeerSection {
     /// A section with nothing measured yet: `role` at `rendezvous`, the
-    /// hole punch not tested for `why`.
+    /// hole punches (UDP and TCP) not tested for `why`.
     pub fn empty(rendezvous: &str, role: PeerRole, why: &str) -> PeerSection {
         PeerSection {
             session: None,
@@ -316,6 +411,7 @@ impl PeerSection {
             prediction_held: None,
             policies: Vec::new(),
             holepunch: crate::Section::not_tested(why),
+            tcp: crate::Section::not_tested(why),
             failure: None,
             duration_ms: 0.0,
         }
@@ -325,6 +421,10 @@ impl PeerSection {
     pub fn policy(&self, policy: PeerPolicy) -> Option<&PeerPolicyResult> {
         self.policies.iter().find(|p| p.policy == policy)
     }
+}
+
+fn tcp_not_recorded() -> crate::Section<TcpPunch> {
+    crate::Section::not_tested("this natscope did not measure TCP")
 }
 
 /// A selected path's name: `local-remote` candidate types.
@@ -337,7 +437,8 @@ pub fn path_name(local: CandidateType, remote: CandidateType) -> String {
 // ---------------------------------------------------------------------------
 
 /// The signalling protocol's version; a peer with another one is named.
-pub const SIGNAL_VERSION: u32 = 1;
+/// 2: the two policies run at the same time (1 ran them in turn).
+pub const SIGNAL_VERSION: u32 = 2;
 /// Largest signalling message accepted, bytes.
 pub const MAX_SIGNAL: usize = 16 * 1024;
 /// Most candidates in one description.
@@ -441,6 +542,28 @@ pub enum Signal {
         /// Where they came from.
         from: Option<SocketAddr>,
     },
+    /// TCP simultaneous open: the sender's port as the STUN server saw it
+    /// over TCP, ready for an attempt.
+    TcpReady {
+        /// The sender's public address for TCP (absent: STUN over TCP got
+        /// no answer, so it has nothing to connect from).
+        public: Option<SocketAddr>,
+        /// The attempt about to start (1-based), or 0 for the address
+        /// exchange.
+        attempt: u32,
+        /// Marks the sender's greeting on a connection (random per run).
+        nonce: u64,
+    },
+    /// TCP simultaneous open: what the sender saw in one attempt.
+    TcpSeen {
+        /// The attempt.
+        attempt: u32,
+        /// The sender has a connection on which it read this side's
+        /// greeting.
+        connected: bool,
+        /// The sender's connection came in through its listening socket.
+        accepted: bool,
+    },
     /// The sender is done; nothing more follows.
     Bye {
         /// Why it stops early, if it does.
@@ -525,6 +648,8 @@ fn check_bounds(s: &Signal) -> Result<(), SignalError> {
         | Signal::ChecksReady { .. }
         | Signal::PunchReady { .. }
         | Signal::PunchSeen { .. }
+        | Signal::TcpReady { .. }
+        | Signal::TcpSeen { .. }
         | Signal::Nat { .. }
         | Signal::Bye { reason: None } => Ok(()),
     }
@@ -571,6 +696,24 @@ mod tests {
         ));
         assert!(matches!(
             parse_signal(r#"{"type":"bye","extra":1}"#),
+            Err(SignalError::Malformed(_))
+        ));
+        for m in [
+            Signal::TcpReady {
+                public: Some("203.0.113.1:40010".parse().unwrap()),
+                attempt: 1,
+                nonce: 7,
+            },
+            Signal::TcpSeen {
+                attempt: 2,
+                connected: true,
+                accepted: false,
+            },
+        ] {
+            assert_eq!(parse_signal(&signal_text(&m)).unwrap(), m);
+        }
+        assert!(matches!(
+            parse_signal(r#"{"type":"tcp-seen","attempt":1,"connected":true}"#),
             Err(SignalError::Malformed(_))
         ));
         assert!(matches!(

@@ -637,13 +637,26 @@ fn client_config(
 
 /// One side of a session at a rendezvous.
 pub struct Rendezvous {
-    client: Client,
     side: RendezvousSide,
     label: String,
-    token: String,
     joined: bool,
+    tx: RendezvousSender,
+    rx: RendezvousReceiver,
+}
+
+/// The sending half of a [`Rendezvous`] ([`Rendezvous::split`]): usable
+/// while the receiving half waits.
+pub struct RendezvousSender {
+    client: Client,
+    token: String,
     /// Messages this side sent (the next one's number is `sent + 1`).
     sent: u32,
+}
+
+/// The receiving half of a [`Rendezvous`] ([`Rendezvous::split`]).
+pub struct RendezvousReceiver {
+    client: Client,
+    token: String,
     /// The other side's last message number taken.
     seen: u32,
     /// Taken but not yet returned by `recv`.
@@ -653,11 +666,11 @@ pub struct Rendezvous {
 impl std::fmt::Debug for Rendezvous {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rendezvous")
-            .field("url", &self.client.url)
+            .field("url", &self.tx.client.url)
             .field("side", &self.side)
             .field("label", &self.label)
-            .field("sent", &self.sent)
-            .field("seen", &self.seen)
+            .field("sent", &self.tx.sent)
+            .field("seen", &self.rx.seen)
             .finish_non_exhaustive()
     }
 }
@@ -677,6 +690,37 @@ fn poll_wait(deadline: Instant) -> Duration {
 }
 
 impl Rendezvous {
+    fn new(
+        client: Client,
+        side: RendezvousSide,
+        label: String,
+        token: String,
+        joined: bool,
+    ) -> Rendezvous {
+        Rendezvous {
+            side,
+            label,
+            joined,
+            tx: RendezvousSender {
+                client: client.clone(),
+                token: token.clone(),
+                sent: 0,
+            },
+            rx: RendezvousReceiver {
+                client,
+                token,
+                seen: 0,
+                inbox: VecDeque::new(),
+            },
+        }
+    }
+
+    /// The two halves, to send while a receive waits (the session's
+    /// token is in both; [`RendezvousSender::close`] ends it).
+    pub fn split(self) -> (RendezvousSender, RendezvousReceiver) {
+        (self.tx, self.rx)
+    }
+
     /// Opens a session: this side is the [`RendezvousSide::Creator`]; the
     /// code is for the other side.
     pub async fn open(
@@ -692,16 +736,7 @@ impl Rendezvous {
             why: "the code is not a session code",
         })?;
         Ok((
-            Rendezvous {
-                client,
-                side: RendezvousSide::Creator,
-                label: r.label,
-                token: r.token,
-                joined: false,
-                sent: 0,
-                seen: 0,
-                inbox: VecDeque::new(),
-            },
+            Rendezvous::new(client, RendezvousSide::Creator, r.label, r.token, false),
             SessionCode(code),
         ))
     }
@@ -718,16 +753,13 @@ impl Rendezvous {
             code: code.canonical().to_owned(),
         });
         let r: api::JoinResponse = client.call(Op::Join, body, Duration::ZERO).await?;
-        Ok(Rendezvous {
+        Ok(Rendezvous::new(
             client,
-            side: RendezvousSide::Joiner,
-            label: r.label,
-            token: r.token,
-            joined: true,
-            sent: 0,
-            seen: 0,
-            inbox: VecDeque::new(),
-        })
+            RendezvousSide::Joiner,
+            r.label,
+            r.token,
+            true,
+        ))
     }
 
     /// Which side this is.
@@ -748,16 +780,16 @@ impl Rendezvous {
         while !self.joined {
             if Instant::now() >= deadline {
                 return Err(RendezvousError::PeerNeverCame {
-                    host: self.client.host(),
+                    host: self.tx.client.host(),
                 });
             }
             let wait = poll_wait(deadline);
             let asked = Instant::now();
             let body = api::to_body(&api::WaitRequest {
-                token: self.token.clone(),
+                token: self.tx.token.clone(),
                 wait_ms: wait.as_millis() as u64,
             });
-            let r: api::WaitResponse = self.client.call_again(Op::Wait, body, wait).await?;
+            let r: api::WaitResponse = self.tx.client.call_again(Op::Wait, body, wait).await?;
             self.joined = r.joined;
             if !r.joined {
                 pace(asked, wait, deadline).await;
@@ -766,6 +798,26 @@ impl Rendezvous {
         Ok(())
     }
 
+    /// Sends one message (UTF-8 text, at most [`MAX_MESSAGE`] bytes) to the
+    /// other side.
+    pub async fn send(&mut self, msg: &str) -> Result<(), RendezvousError> {
+        self.tx.send(msg).await
+    }
+
+    /// The other side's next message, in the order sent, each exactly
+    /// once; [`RendezvousError::Timeout`] when `deadline` passes first.
+    pub async fn recv(&mut self, deadline: Instant) -> Result<String, RendezvousError> {
+        self.rx.recv(deadline).await
+    }
+
+    /// Ends the session on the server (both sides' messages are deleted);
+    /// best effort, bounded by the request timeout (at most 2 s).
+    pub async fn close(self) {
+        self.tx.close().await;
+    }
+}
+
+impl RendezvousSender {
     /// Sends one message (UTF-8 text, at most [`MAX_MESSAGE`] bytes) to the
     /// other side.
     pub async fn send(&mut self, msg: &str) -> Result<(), RendezvousError> {
@@ -802,6 +854,23 @@ impl Rendezvous {
         Ok(())
     }
 
+    /// Ends the session on the server (both sides' messages are deleted);
+    /// best effort, bounded by the request timeout (at most 2 s).
+    pub async fn close(self) {
+        let client = Client {
+            timeout: self.client.timeout.min(Duration::from_secs(2)),
+            ..self.client.clone()
+        };
+        let r: Result<api::Empty, _> = client
+            .call(Op::Close, token_body(&self.token), Duration::ZERO)
+            .await;
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "rendezvous close failed");
+        }
+    }
+}
+
+impl RendezvousReceiver {
     /// The other side's next message, in the order sent, each exactly
     /// once; [`RendezvousError::Timeout`] when `deadline` passes first.
     pub async fn recv(&mut self, deadline: Instant) -> Result<String, RendezvousError> {
@@ -828,21 +897,6 @@ impl Rendezvous {
             if empty {
                 pace(asked, wait, deadline).await;
             }
-        }
-    }
-
-    /// Ends the session on the server (both sides' messages are deleted);
-    /// best effort, bounded by the request timeout (at most 2 s).
-    pub async fn close(self) {
-        let client = Client {
-            timeout: self.client.timeout.min(Duration::from_secs(2)),
-            ..self.client.clone()
-        };
-        let r: Result<api::Empty, _> = client
-            .call(Op::Close, token_body(&self.token), Duration::ZERO)
-            .await;
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "rendezvous close failed");
         }
     }
 }
@@ -1136,16 +1190,13 @@ mod tests {
     async fn a_server_that_does_not_hold_long_polls_is_paced_and_bounded() {
         // Answers every recv at once with nothing.
         let (url, t) = hostile(Some(http("200 OK", br#"{"messages":[]}"#))).await;
-        let mut r = Rendezvous {
-            client: Client::new(&url, &RendezvousOptions::default()).expect("client"),
-            side: RendezvousSide::Joiner,
-            label: "l".into(),
-            token: api::hex(&[1; api::TOKEN_BYTES]),
-            joined: true,
-            sent: 0,
-            seen: 0,
-            inbox: VecDeque::new(),
-        };
+        let mut r = Rendezvous::new(
+            Client::new(&url, &RendezvousOptions::default()).expect("client"),
+            RendezvousSide::Joiner,
+            "l".into(),
+            api::hex(&[1; api::TOKEN_BYTES]),
+            true,
+        );
         let started = Instant::now();
         let e = r
             .recv(Instant::now() + Duration::from_millis(1200))
@@ -1160,7 +1211,7 @@ mod tests {
             br#"{"messages":[{"seq":2,"text":"b"}]}"#,
         )))
         .await;
-        r.client = Client::new(&url, &RendezvousOptions::default()).expect("client");
+        r.rx.client = Client::new(&url, &RendezvousOptions::default()).expect("client");
         let e = r
             .recv(Instant::now() + Duration::from_secs(2))
             .await

@@ -145,7 +145,9 @@ pub(crate) mod browser {
 /// the other side or the rendezvous (reasons, NAT summaries): the caller
 /// sanitises or escapes them.
 pub(crate) mod peer {
-    use model::peer::{PeerObserved, PeerOutcome, PeerPolicyResult, PeerSection, PunchDirection};
+    use model::peer::{
+        PeerObserved, PeerOutcome, PeerPolicyResult, PeerSection, PunchDirection, TcpOpen,
+    };
     use natclass::{HolePunchOutcome, NatVerdict};
 
     /// `success (hole punched)`, `reversed (one side reachable)`, ….
@@ -186,6 +188,15 @@ pub(crate) mod peer {
             PunchDirection::LocalToRemote => "only this side's packets",
             PunchDirection::RemoteToLocal => "only the other side's packets",
             PunchDirection::Neither => "neither way",
+        }
+    }
+
+    /// How a TCP connection came about, in words.
+    pub(crate) fn tcp_open(o: TcpOpen) -> &'static str {
+        match o {
+            TcpOpen::Simultaneous => "simultaneous open (both sides' connection requests crossed)",
+            TcpOpen::Outgoing => "this side reached the other side's listening port",
+            TcpOpen::Incoming => "the other side reached this side's listening port",
         }
     }
 

@@ -1067,6 +1067,83 @@ impl Renderer {
         }
         out.push('\n');
 
+        match &p.tcp {
+            Section::Tested(tp) => {
+                self.heading(out, "TCP simultaneous open");
+                let addrs = format!(
+                    "this side {}, the other side {}",
+                    or_dash(tp.local_public),
+                    or_dash(tp.remote_public)
+                );
+                self.para(out, "public addresses: ", "  ", &addrs);
+                if let (Some(l), Some(r)) = (tp.local_addr, tp.remote_addr) {
+                    self.para(out, "connection: ", "  ", &format!("{l} to {r}"));
+                }
+                if tp.attempts.is_empty() {
+                    let _ = writeln!(out, "  (no attempt made)");
+                } else {
+                    let mut t = self.table();
+                    t.set_header(vec![
+                        "attempt",
+                        "result",
+                        "how",
+                        "connected after",
+                        "tries / refused",
+                    ]);
+                    for a in &tp.attempts {
+                        let (text, color) = if a.connected {
+                            ("connected", Color::Green)
+                        } else {
+                            ("failed", Color::Red)
+                        };
+                        t.add_row(vec![
+                            self.cell(&a.attempt.to_string(), None),
+                            self.cell(text, Some(color)),
+                            self.cell(a.open.map_or("-", fp::tcp_open), None),
+                            self.cell(
+                                &a.time_to_connect_ms
+                                    .map_or_else(|| "-".to_owned(), format::ms),
+                                None,
+                            ),
+                            self.cell(&format!("{} / {}", a.tries, a.refused), None),
+                        ]);
+                    }
+                    self.push_fitted(out, &mut t, &[2]);
+                    out.pop();
+                }
+                let result = format!(
+                    "{} in {} of at most {} attempts; first-attempt success: {}",
+                    if tp.success { "connected" } else { "failed" },
+                    tp.attempts.len(),
+                    model::peer::TcpPunch::MAX_ATTEMPTS,
+                    if tp.first_attempt_success {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                );
+                let result = if tp.success {
+                    result
+                } else {
+                    self.paint(&result, "31")
+                };
+                self.para(out, "TCP: ", "  ", &result);
+            }
+            Section::NotTested { reason } => {
+                self.para(
+                    out,
+                    "TCP simultaneous open: not tested ",
+                    "  ",
+                    &format!("({})", clean(reason)),
+                );
+            }
+            Section::Failed { reason } => {
+                let head = format!("TCP simultaneous open: {} ", self.paint("failed", "31"));
+                self.para(out, &head, "  ", &format!("({})", clean(reason)));
+            }
+        }
+        out.push('\n');
+
         if let Some(v) = &p.local_nat {
             self.para(out, "this side's NAT: ", "  ", &clean(&fp::nat(v)));
         }

@@ -647,6 +647,7 @@ pub(crate) mod tests {
                 ),
             ],
             holepunch: Section::Tested(punch(true)),
+            tcp: Section::not_tested("turned off (--no-punch)"),
             failure: None,
             duration_ms: 2400.0,
         }
@@ -688,6 +689,7 @@ pub(crate) mod tests {
             prediction_held: None,
             policies: Vec::new(),
             holepunch: Section::not_tested("the session did not start"),
+            tcp: Section::not_tested("the session did not start"),
             failure: Some(PeerFailure {
                 kind: "rendezvous-unreachable".into(),
                 message: "the rendezvous https://rv.example.net did not answer\n(connection \

@@ -6,13 +6,15 @@
 //!
 //! 1. `hello` both ways (protocol version, natscope version, whether the
 //!    side has a TURN server);
-//! 2. per policy (`direct`: host and srflx only; `relay-allowed`: TURN
-//!    too), a real ICE session (rice-proto, [`crate::ice::run_remote`]):
+//! 2. both policies at the same time (`direct`: host and srflx only;
+//!    `relay-allowed`: TURN too; each message names its policy), each a
+//!    real ICE session (rice-proto, [`crate::ice::run_remote`]):
 //!    candidates through the channel, checks, pings and a short burst over
 //!    the selected pair, a WebRTC data channel (str0m) whose SDP also goes
 //!    through the channel, then `policy-done` with what was received of
 //!    the other side's burst (its throughput);
-//! 3. the plain UDP hole-punch measurement ([`punch`]);
+//! 3. meanwhile, the plain UDP hole-punch measurement ([`punch`]) and TCP
+//!    simultaneous open ([`tcp`]);
 //! 4. each side's NAT verdict (the caller's NAT test, run meanwhile), so
 //!    both reports hold both verdicts, the prediction
 //!    (`natclass::holepunch`) and whether it held;
@@ -28,6 +30,7 @@
 
 pub mod punch;
 pub mod signal;
+pub mod tcp;
 
 pub use signal::{
     Channel, RendezvousTransport, SignalFailure, SignalTransport, memory_pair, rendezvous_failure,
@@ -147,10 +150,29 @@ pub async fn run(
             "the session ended before the measurement",
         )
     };
-    let steps = steps(channel, &info, servers, opts, &mut section, &mut nat_task);
+    // Whether the NAT test's future has finished (it must not be polled
+    // again then).
+    let mut nat_done = false;
+    let steps = steps(
+        channel,
+        &info,
+        servers,
+        opts,
+        &mut section,
+        (&mut nat_task, &mut nat_done),
+    );
     let result = steps.await;
     if let Err(e) = &result {
         section.failure = Some(failure_of(e));
+        // This side's NAT test ran meanwhile: keep its verdict (briefly
+        // bounded: it has usually finished).
+        if !nat_done {
+            let bound = opts.step_timeout.min(Duration::from_secs(2));
+            section.local_nat = tokio::time::timeout(bound, nat_task.as_mut())
+                .await
+                .ok()
+                .flatten();
+        }
         let bye = Signal::Bye {
             reason: Some(format!("this side stopped: {e}")),
         };
@@ -190,7 +212,10 @@ async fn steps(
     servers: &IceServers,
     opts: &PeerOptions,
     section: &mut PeerSection,
-    nat: &mut std::pin::Pin<&mut (impl Future<Output = Option<NatVerdict>> + Send)>,
+    (nat, nat_done): (
+        &mut std::pin::Pin<&mut (impl Future<Output = Option<NatVerdict>> + Send)>,
+        &mut bool,
+    ),
 ) -> Result<(), SignalFailure> {
     let side = side_of(info.role);
     let hello = Signal::Hello {
@@ -217,116 +242,79 @@ async fn steps(
         )));
     }
 
-    let mut stun_silent = false;
-    for policy in PeerPolicy::ALL {
-        if policy == PeerPolicy::RelayAllowed && servers.turn.is_empty() && !their_relay {
-            section.policies.push(PeerPolicyResult {
-                policy,
-                outcome: PeerOutcome::NotTested,
-                reason: Some("neither side has a TURN server (give one with --turn)".into()),
-                path: None,
-                throughput_kbps: None,
-                ice: None,
-            });
-            continue;
+    // Both policies, the UDP hole punch and TCP simultaneous open, all at
+    // once (each message names its step): a relay fallback does not wait
+    // for the direct run to fail, nor the punches for either.
+    let shared: &Channel = channel;
+    let host_ip = opts
+        .ice
+        .host_ips
+        .iter()
+        .copied()
+        .find(IpAddr::is_ipv4)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let udp_punch = async {
+        if !opts.punch {
+            return Ok(Section::not_tested("turned off (--no-punch)"));
         }
-        // STUN servers that gave the direct run nothing are not asked
-        // again (each silent one costs the whole gathering deadline).
-        let stun = if stun_silent {
-            Vec::new()
-        } else {
-            servers.stun.clone()
-        };
-        let servers = match policy {
-            PeerPolicy::Direct => IceServers {
-                stun,
-                turn: Vec::new(),
-            },
-            PeerPolicy::RelayAllowed => IceServers {
-                stun,
-                turn: servers.turn.clone(),
-            },
-        };
-        let mut ps = signal::PolicySignal {
-            channel: &mut *channel,
-            policy,
-        };
-        let (result, burst) = run_remote(side, &servers, &opts.ice, &mut ps).await;
-        let connected = result.failure.is_none();
-        stun_silent |= !servers.stun.is_empty() && no_srflx_answer(&result);
-        let done = Signal::PolicyDone {
-            policy,
-            connected,
-            burst_received: burst.bytes,
-            burst_span_us: u64::try_from(burst.span.as_micros()).unwrap_or(u64::MAX),
-        };
-        channel.send(&done).await?;
-        let deadline = Instant::now() + opts.step_timeout + opts.ice.run_bound();
-        let (their_connected, their_bytes, their_span) = channel
-            .recv("end of the run", deadline, None, |s| match s {
-                Signal::PolicyDone {
-                    policy: p,
-                    connected,
-                    burst_received,
-                    burst_span_us,
-                } if *p == policy => Some((*connected, *burst_received, *burst_span_us)),
-                _ => None,
-            })
-            .await?;
-        channel.forget_policy(policy);
-        let model_run = model::ice::IceRun::from(&result);
-        let path = result
-            .selected
-            .as_ref()
-            .map(|p| path_name(p.local_kind, p.remote_kind));
-        let (outcome, reason) = match (connected, their_connected) {
-            (true, true) => (PeerOutcome::Success, None),
-            (true, false) => (
-                PeerOutcome::Failed,
-                Some("this side connected, the other side did not".to_string()),
-            ),
-            (false, _) => (
-                PeerOutcome::Failed,
-                result.failure.as_ref().map(ToString::to_string),
-            ),
-        };
-        section.policies.push(PeerPolicyResult {
-            policy,
-            outcome,
-            reason,
-            path,
-            throughput_kbps: throughput(their_bytes, their_span),
-            ice: Some(model_run),
-        });
+        match punch::measure(shared, &servers.stun, host_ip, opts.step_timeout).await {
+            Ok(h) => Ok(Section::Tested(h)),
+            Err(punch::PunchSkipped::NotTested(why)) => Ok(Section::not_tested(why)),
+            Err(punch::PunchSkipped::Signal(e)) => Err(e),
+        }
+    };
+    // Its STUN request goes over TCP, so a STUN server silent over UDP is
+    // still asked.
+    let tcp_punch = async {
+        if !opts.punch {
+            return Ok(Section::not_tested("turned off (--no-punch)"));
+        }
+        match tcp::measure(shared, &servers.stun, host_ip, opts.step_timeout).await {
+            Ok(t) => Ok(Section::Tested(t)),
+            Err(punch::PunchSkipped::NotTested(why)) => Ok(Section::not_tested(why)),
+            Err(punch::PunchSkipped::Signal(e)) => Err(e),
+        }
+    };
+    let (direct, relay, udp, tcp) = tokio::join!(
+        policy_run(shared, side, servers, opts, PeerPolicy::Direct, their_relay),
+        policy_run(
+            shared,
+            side,
+            servers,
+            opts,
+            PeerPolicy::RelayAllowed,
+            their_relay
+        ),
+        udp_punch,
+        tcp_punch,
+    );
+    // What was measured is kept even when the signalling failed in one
+    // of them; the first failure then ends the session.
+    let mut failed = None;
+    for (result, e) in [direct, relay] {
+        section.policies.push(result);
+        failed = failed.or(e);
     }
-
-    if opts.punch {
-        let host_ip = opts
-            .ice
-            .host_ips
-            .iter()
-            .copied()
-            .find(IpAddr::is_ipv4)
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let stun = if stun_silent {
-            &[][..]
-        } else {
-            &servers.stun[..]
-        };
-        section.holepunch = match punch::measure(channel, stun, host_ip, opts.step_timeout).await {
-            Ok(h) => Section::Tested(h),
-            Err(punch::PunchSkipped::NotTested(why)) => Section::not_tested(why),
-            Err(punch::PunchSkipped::Signal(e)) => return Err(e),
-        };
-    } else {
-        section.holepunch = Section::not_tested("turned off (--no-punch)");
+    match udp {
+        Ok(h) => section.holepunch = h,
+        Err(e) => failed = failed.or(Some(e)),
+    }
+    match tcp {
+        Ok(t) => section.tcp = t,
+        Err(e) => failed = failed.or(Some(e)),
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
 
     // This side's NAT verdict (its test ran meanwhile), bounded.
-    let verdict = tokio::time::timeout(opts.step_timeout, nat.as_mut())
-        .await
-        .ok()
-        .flatten();
+    let verdict = match tokio::time::timeout(opts.step_timeout, nat.as_mut()).await {
+        Ok(v) => {
+            *nat_done = true;
+            v
+        }
+        Err(_) => None,
+    };
     section.local_nat = verdict.clone();
     channel.send(&Signal::Nat { nat: verdict }).await?;
     let deadline = Instant::now() + opts.step_timeout * 2;
@@ -350,22 +338,92 @@ async fn steps(
     Ok(())
 }
 
-/// Whether every STUN server stayed silent for this side's srflx requests
-/// (UDP to them is blocked): no srflx candidate, and each problem is "no
-/// response".
-fn no_srflx_answer(r: &crate::ice::IceRunResult) -> bool {
-    use crate::ice::GatherError;
-    use model::ice::CandidateType;
-    r.agents.iter().all(|a| {
-        !a.candidates.iter().any(|c| c.kind == CandidateType::Srflx)
-            && a.server_problems
-                .iter()
-                .filter(|p| p.kind == CandidateType::Srflx)
-                .all(|p| matches!(p.error, GatherError::NoResponse))
-            && a.server_problems
-                .iter()
-                .any(|p| p.kind == CandidateType::Srflx)
-    })
+/// One policy's ICE run with the other side; with the signalling failure
+/// that cut its end short, if any (what was measured is kept).
+async fn policy_run(
+    channel: &Channel,
+    side: Side,
+    servers: &IceServers,
+    opts: &PeerOptions,
+    policy: PeerPolicy,
+    their_relay: bool,
+) -> (PeerPolicyResult, Option<SignalFailure>) {
+    if policy == PeerPolicy::RelayAllowed && servers.turn.is_empty() && !their_relay {
+        let result = PeerPolicyResult {
+            policy,
+            outcome: PeerOutcome::NotTested,
+            reason: Some("neither side has a TURN server (give one with --turn)".into()),
+            path: None,
+            throughput_kbps: None,
+            ice: None,
+        };
+        return (result, None);
+    }
+    let servers = match policy {
+        PeerPolicy::Direct => IceServers {
+            stun: servers.stun.clone(),
+            turn: Vec::new(),
+        },
+        PeerPolicy::RelayAllowed => servers.clone(),
+    };
+    let mut ps = signal::PolicySignal { channel, policy };
+    let (result, burst) = run_remote(side, &servers, &opts.ice, &mut ps).await;
+    let connected = result.failure.is_none();
+    let done = Signal::PolicyDone {
+        policy,
+        connected,
+        burst_received: burst.bytes,
+        burst_span_us: u64::try_from(burst.span.as_micros()).unwrap_or(u64::MAX),
+    };
+    let their_end = async {
+        channel.send(&done).await?;
+        let deadline = Instant::now() + opts.step_timeout + opts.ice.run_bound();
+        channel
+            .recv("end of the run", deadline, None, |s| match s {
+                Signal::PolicyDone {
+                    policy: p,
+                    connected,
+                    burst_received,
+                    burst_span_us,
+                } if *p == policy => Some((*connected, *burst_received, *burst_span_us)),
+                _ => None,
+            })
+            .await
+    };
+    let (their, failure) = match their_end.await {
+        Ok(t) => (Some(t), None),
+        Err(e) => (None, Some(e)),
+    };
+    channel.forget_policy(policy);
+    let model_run = model::ice::IceRun::from(&result);
+    let path = result
+        .selected
+        .as_ref()
+        .map(|p| path_name(p.local_kind, p.remote_kind));
+    let (outcome, reason) = match (connected, their.map(|t| t.0)) {
+        (true, Some(true)) => (PeerOutcome::Success, None),
+        (true, Some(false)) => (
+            PeerOutcome::Failed,
+            Some("this side connected, the other side did not".to_string()),
+        ),
+        (true, None) => (
+            PeerOutcome::Failed,
+            Some("this side connected; the other side's end of the run never came".to_string()),
+        ),
+        (false, _) => (
+            PeerOutcome::Failed,
+            result.failure.as_ref().map(ToString::to_string),
+        ),
+    };
+    let result = PeerPolicyResult {
+        policy,
+        outcome,
+        reason,
+        path,
+        throughput_kbps: their.and_then(|t| throughput(t.1, t.2)),
+        ice: Some(model_run),
+    };
+    (result, failure)
 }
 
 /// kbit/s from bytes received over a span in µs (a span under 1 ms counts

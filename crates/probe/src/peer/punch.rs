@@ -82,7 +82,7 @@ fn read_packet(data: &[u8], nonce: u64, attempt: u32) -> Option<bool> {
     (n == nonce && a == attempt && it.next().is_none()).then_some(seen)
 }
 
-fn random_nonce() -> u64 {
+pub(crate) fn random_nonce() -> u64 {
     let mut b = [0u8; 8];
     // SystemRandom fails only without an OS random source; a fixed nonce
     // then still works (it only marks packets).
@@ -175,7 +175,7 @@ fn ms(us: Option<u64>) -> Option<f64> {
 /// [`HolePunch::MAX_ATTEMPTS`] attempts, each side in lock step with the
 /// other through `channel`. `step` bounds each wait for the other side.
 pub(crate) async fn measure(
-    channel: &mut Channel,
+    channel: &Channel,
     stun: &[StunServerSpec],
     host_ip: IpAddr,
     step: Duration,
@@ -327,7 +327,7 @@ pub(crate) async fn measure(
 /// The other side's `punch-seen` of `attempt`: whether it received, and
 /// its time to the first packet.
 async fn their_seen(
-    channel: &mut Channel,
+    channel: &Channel,
     attempt: u32,
     step: Duration,
 ) -> Result<(bool, Option<u64>), SignalFailure> {

@@ -6,6 +6,7 @@
 
 use model::peer::{IceDescription, PeerPolicy, SdpKind, Signal, parse_signal, signal_text};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use tokio::time::Instant;
 
 /// Most messages kept for later steps; beyond it the other side is not
@@ -13,19 +14,32 @@ use tokio::time::Instant;
 const BUFFER: usize = 64;
 
 /// A text transport to the other side (the rendezvous, or a channel in
-/// tests). Errors are plain words.
+/// tests), split into halves that work at the same time: a [`Channel`]
+/// receives in the background while its users send. Errors are plain
+/// words.
+pub trait SignalTransport: Send {
+    /// The sending and receiving halves.
+    fn split(self: Box<Self>) -> (Box<dyn SignalSender>, Box<dyn SignalReceiver>);
+}
+
+/// The sending half of a [`SignalTransport`].
 #[async_trait::async_trait]
-pub trait SignalTransport: Send + Sync {
+pub trait SignalSender: Send + Sync {
     /// Sends one message.
     async fn send(&mut self, text: &str) -> Result<(), SignalFailure>;
-    /// The other side's next message, by `deadline`.
-    async fn recv(&mut self, deadline: Instant) -> Result<String, SignalFailure>;
     /// Ends the session (best effort, bounded).
     async fn close(&mut self) {}
 }
 
+/// The receiving half of a [`SignalTransport`].
+#[async_trait::async_trait]
+pub trait SignalReceiver: Send + Sync {
+    /// The other side's next message, by `deadline`.
+    async fn recv(&mut self, deadline: Instant) -> Result<String, SignalFailure>;
+}
+
 /// The rendezvous as a [`SignalTransport`].
-pub struct RendezvousTransport(pub Option<crate::rendezvous::Rendezvous>);
+pub struct RendezvousTransport(pub crate::rendezvous::Rendezvous);
 
 /// A rendezvous error as a [`SignalFailure`], with a stable kind.
 pub fn rendezvous_failure(e: &crate::rendezvous::RendezvousError) -> SignalFailure {
@@ -49,8 +63,21 @@ pub fn rendezvous_failure(e: &crate::rendezvous::RendezvousError) -> SignalFailu
     }
 }
 
-#[async_trait::async_trait]
 impl SignalTransport for RendezvousTransport {
+    fn split(self: Box<Self>) -> (Box<dyn SignalSender>, Box<dyn SignalReceiver>) {
+        let (tx, rx) = self.0.split();
+        (
+            Box::new(RendezvousOut(Some(tx))),
+            Box::new(RendezvousIn(rx)),
+        )
+    }
+}
+
+struct RendezvousOut(Option<crate::rendezvous::RendezvousSender>);
+struct RendezvousIn(crate::rendezvous::RendezvousReceiver);
+
+#[async_trait::async_trait]
+impl SignalSender for RendezvousOut {
     async fn send(&mut self, text: &str) -> Result<(), SignalFailure> {
         let Some(r) = self.0.as_mut() else {
             return Err(SignalFailure::PeerLeft("the session is closed".into()));
@@ -58,17 +85,20 @@ impl SignalTransport for RendezvousTransport {
         r.send(text).await.map_err(|e| rendezvous_failure(&e))
     }
 
-    async fn recv(&mut self, deadline: Instant) -> Result<String, SignalFailure> {
-        let Some(r) = self.0.as_mut() else {
-            return Err(SignalFailure::PeerLeft("the session is closed".into()));
-        };
-        r.recv(deadline).await.map_err(|e| rendezvous_failure(&e))
-    }
-
     async fn close(&mut self) {
         if let Some(r) = self.0.take() {
             r.close().await;
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl SignalReceiver for RendezvousIn {
+    async fn recv(&mut self, deadline: Instant) -> Result<String, SignalFailure> {
+        self.0
+            .recv(deadline)
+            .await
+            .map_err(|e| rendezvous_failure(&e))
     }
 }
 
@@ -97,41 +127,116 @@ pub enum SignalFailure {
     },
 }
 
-/// Typed messages over a [`SignalTransport`].
+/// Typed messages over a [`SignalTransport`]. A background task reads
+/// the other side's messages as they come (so several steps may wait at
+/// once, each for its own message); `&self` methods, so concurrent runs
+/// share one channel.
 pub struct Channel {
-    transport: Box<dyn SignalTransport>,
+    tx: tokio::sync::Mutex<Box<dyn SignalSender>>,
+    inbox: Arc<Shared>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+/// What the reader task found, shared with the waiting steps.
+struct Shared {
+    state: std::sync::Mutex<Inbox>,
+    arrived: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Inbox {
     buffer: VecDeque<Signal>,
     /// The other side said goodbye (with its reason).
     bye: Option<String>,
+    /// Reading stopped: why (the transport failed, a bad message, too
+    /// many unread).
+    failed: Option<SignalFailure>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        // A panic while holding the lock cannot leave the buffer half
+        // written (push/remove only): the data is still good.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How long one background read waits before it asks again (a quiet
+/// other side is not a failure: each step has its own deadline).
+const READ_SPAN: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn read_all(mut rx: Box<dyn SignalReceiver>, shared: Arc<Shared>) {
+    loop {
+        let failed = match rx.recv(Instant::now() + READ_SPAN).await {
+            Ok(text) => match parse_signal(&text) {
+                Ok(s) => {
+                    let mut inbox = shared.lock();
+                    if let Signal::Bye { reason } = &s {
+                        let why = reason
+                            .clone()
+                            .unwrap_or_else(|| "it finished before this step".into());
+                        inbox.bye = Some(why);
+                    }
+                    if inbox.buffer.len() >= BUFFER {
+                        Some(SignalFailure::BadMessage(format!(
+                            "more than {BUFFER} messages out of order"
+                        )))
+                    } else {
+                        inbox.buffer.push_back(s);
+                        None
+                    }
+                }
+                Err(e) => Some(SignalFailure::BadMessage(e.to_string())),
+            },
+            Err(SignalFailure::Timeout(_)) => None,
+            Err(e) => Some(e),
+        };
+        let stop = failed.is_some();
+        if let Some(e) = failed {
+            shared.lock().failed = Some(e);
+        }
+        shared.arrived.notify_waiters();
+        if stop {
+            return;
+        }
+    }
 }
 
 impl Channel {
-    /// A channel over `transport`.
+    /// A channel over `transport`; starts reading (call inside a tokio
+    /// runtime).
     pub fn new(transport: Box<dyn SignalTransport>) -> Channel {
+        let (tx, rx) = transport.split();
+        let inbox = Arc::new(Shared {
+            state: std::sync::Mutex::new(Inbox::default()),
+            arrived: tokio::sync::Notify::new(),
+        });
+        let reader = tokio::spawn(read_all(rx, inbox.clone()));
         Channel {
-            transport,
-            buffer: VecDeque::new(),
-            bye: None,
+            tx: tokio::sync::Mutex::new(tx),
+            inbox,
+            reader,
         }
     }
 
     /// Ends the session on the transport (best effort, bounded).
-    pub async fn close(&mut self) {
-        self.transport.close().await;
+    pub async fn close(&self) {
+        self.reader.abort();
+        self.tx.lock().await.close().await;
     }
 
     /// Sends one message.
-    pub async fn send(&mut self, s: &Signal) -> Result<(), SignalFailure> {
-        self.transport.send(&signal_text(s)).await
+    pub async fn send(&self, s: &Signal) -> Result<(), SignalFailure> {
+        self.tx.lock().await.send(&signal_text(s)).await
     }
 
-    /// The first message `pick` accepts (earlier ones stay buffered for
-    /// later steps), by `deadline`. `what` names the awaited step in
-    /// errors. With `within`, the other side's end of that policy's run
-    /// (its `policy-done`, left buffered) ends the wait: the step will not
+    /// The first message `pick` accepts (others stay buffered for other
+    /// steps), by `deadline`. `what` names the awaited step in errors.
+    /// With `within`, the other side's end of that policy's run (its
+    /// `policy-done`, left buffered) ends the wait: the step will not
     /// come.
     pub async fn recv<T>(
-        &mut self,
+        &self,
         what: &str,
         deadline: Instant,
         within: Option<PeerPolicy>,
@@ -139,53 +244,44 @@ impl Channel {
     ) -> Result<T, SignalFailure> {
         let ended =
             |s: &Signal| matches!(s, Signal::PolicyDone { policy, .. } if Some(*policy) == within);
-        let gone = |what: &str| {
-            SignalFailure::PeerLeft(format!("it ended this run before sending its {what}"))
-        };
-        if let Some(i) = self.buffer.iter().position(|s| pick(s).is_some()) {
-            // The position was just found.
-            let s = self.buffer.remove(i).expect("index from position");
-            return pick(&s).ok_or_else(|| SignalFailure::Timeout(what.into()));
-        }
-        if self.buffer.iter().any(ended) {
-            return Err(gone(what));
-        }
-        if let Some(why) = &self.bye {
-            return Err(SignalFailure::PeerLeft(why.clone()));
-        }
         loop {
-            let text = match self.transport.recv(deadline).await {
-                Ok(t) => t,
-                Err(SignalFailure::Timeout(_)) => return Err(SignalFailure::Timeout(what.into())),
-                Err(e) => return Err(e),
-            };
-            let s = parse_signal(&text).map_err(|e| SignalFailure::BadMessage(e.to_string()))?;
-            if let Some(t) = pick(&s) {
-                return Ok(t);
+            // Registered before looking, so a message that arrives between
+            // the look and the wait still wakes this step.
+            let arrived = self.inbox.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            {
+                let mut inbox = self.inbox.lock();
+                if let Some((i, t)) = inbox
+                    .buffer
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, s)| pick(s).map(|t| (i, t)))
+                {
+                    inbox.buffer.remove(i);
+                    return Ok(t);
+                }
+                if inbox.buffer.iter().any(ended) {
+                    return Err(SignalFailure::PeerLeft(format!(
+                        "it ended this run before sending its {what}"
+                    )));
+                }
+                if let Some(why) = &inbox.bye {
+                    return Err(SignalFailure::PeerLeft(why.clone()));
+                }
+                if let Some(e) = &inbox.failed {
+                    return Err(e.clone());
+                }
             }
-            if let Signal::Bye { reason } = &s {
-                let why = reason
-                    .clone()
-                    .unwrap_or_else(|| "it finished before this step".into());
-                self.bye = Some(why.clone());
-                return Err(SignalFailure::PeerLeft(why));
-            }
-            if self.buffer.len() >= BUFFER {
-                return Err(SignalFailure::BadMessage(format!(
-                    "more than {BUFFER} messages out of order"
-                )));
-            }
-            let end = ended(&s);
-            self.buffer.push_back(s);
-            if end {
-                return Err(gone(what));
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Err(SignalFailure::Timeout(what.into()));
             }
         }
     }
 
     /// Drops buffered messages of `policy` (its run is over here).
-    pub fn forget_policy(&mut self, policy: PeerPolicy) {
-        self.buffer.retain(|s| match s {
+    pub fn forget_policy(&self, policy: PeerPolicy) {
+        self.inbox.lock().buffer.retain(|s| match s {
             Signal::Ice { policy: p, .. }
             | Signal::ChecksReady { policy: p }
             | Signal::Sdp { policy: p, .. }
@@ -195,10 +291,16 @@ impl Channel {
     }
 }
 
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
 /// [`crate::ice::RemoteSignal`] for one policy's ICE run over a
 /// [`Channel`].
 pub(crate) struct PolicySignal<'c> {
-    pub(crate) channel: &'c mut Channel,
+    pub(crate) channel: &'c Channel,
     pub(crate) policy: PeerPolicy,
 }
 
@@ -288,17 +390,29 @@ struct Memory {
     rx: tokio::sync::mpsc::Receiver<String>,
 }
 
-#[async_trait::async_trait]
 impl SignalTransport for Memory {
+    fn split(self: Box<Self>) -> (Box<dyn SignalSender>, Box<dyn SignalReceiver>) {
+        (Box::new(MemoryOut(self.tx)), Box::new(MemoryIn(self.rx)))
+    }
+}
+
+struct MemoryOut(tokio::sync::mpsc::Sender<String>);
+struct MemoryIn(tokio::sync::mpsc::Receiver<String>);
+
+#[async_trait::async_trait]
+impl SignalSender for MemoryOut {
     async fn send(&mut self, text: &str) -> Result<(), SignalFailure> {
-        self.tx
+        self.0
             .send(text.to_string())
             .await
             .map_err(|_| SignalFailure::PeerLeft("the channel closed".into()))
     }
+}
 
+#[async_trait::async_trait]
+impl SignalReceiver for MemoryIn {
     async fn recv(&mut self, deadline: Instant) -> Result<String, SignalFailure> {
-        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+        match tokio::time::timeout_at(deadline, self.0.recv()).await {
             Ok(Some(t)) => Ok(t),
             Ok(None) => Err(SignalFailure::PeerLeft("the channel closed".into())),
             Err(_) => Err(SignalFailure::Timeout("message".into())),

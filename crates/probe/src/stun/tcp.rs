@@ -54,6 +54,17 @@ impl TcpStunClient {
                     source,
                 })?;
         }
+        Self::connect_socket(socket, to, deadline).await
+    }
+
+    /// Connects the caller's `socket` (already bound, with whatever
+    /// options it needs, such as `SO_REUSEPORT` to share its port) to `to`
+    /// by `deadline`.
+    pub async fn connect_socket(
+        socket: TcpSocket,
+        to: SocketAddr,
+        deadline: Instant,
+    ) -> Result<Self, TransactionError> {
         let stream = match tokio::time::timeout_at(deadline, socket.connect(to)).await {
             Err(_) => return Err(TransactionError::ConnectTimeout(to)),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {

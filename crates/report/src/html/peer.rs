@@ -14,7 +14,7 @@ use super::{close_section, open_section};
 use crate::format;
 use crate::format::peer as fp;
 use model::peer::{
-    HolePunch, PeerObserved, PeerOutcome, PeerPolicyResult, PeerSection, PunchDirection,
+    HolePunch, PeerObserved, PeerOutcome, PeerPolicyResult, PeerSection, PunchDirection, TcpPunch,
 };
 use model::section::Section;
 
@@ -50,6 +50,20 @@ pub(super) fn body(h: &mut Html, id: &'static str, p: &PeerSection) {
     h.m("<h3>Hole punch</h3>\n");
     match &p.holepunch {
         Section::Tested(hp) => holepunch(h, id, hp),
+        Section::NotTested { reason } => {
+            h.m("<p class=\"reason\">not tested: ")
+                .t(reason)
+                .m("</p>\n");
+        }
+        Section::Failed { reason } => {
+            h.m("<p class=\"reason failed\">failed: ")
+                .t(reason)
+                .m("</p>\n");
+        }
+    }
+    h.m("<h3>TCP simultaneous open</h3>\n");
+    match &p.tcp {
+        Section::Tested(tp) => tcp(h, id, tp),
         Section::NotTested { reason } => {
             h.m("<p class=\"reason\">not tested: ")
                 .t(reason)
@@ -288,6 +302,80 @@ fn holepunch(h: &mut Html, id: &'static str, hp: &HolePunch) {
             .m(" more</td></tr>\n");
     }
     h.m("</tbody></table></div>\n<p class=\"muted\">First packet in: from this side's first packet to the other side's first one received here; out: the other side's figure.</p>\n");
+}
+
+/// The TCP result, the public addresses, the connection, the attempts.
+fn tcp(h: &mut Html, id: &'static str, tp: &TcpPunch) {
+    h.m("<div class=\"scroll\"><table class=\"kv\" id=\"")
+        .m(id)
+        .m("-tcp\"><tbody><tr><th>Result</th><td>")
+        .m(if tp.success {
+            "<span class=\"badge pass\">✔ connected</span>"
+        } else {
+            "<span class=\"badge fail\">✘ did not connect</span>"
+        })
+        .m(" in ")
+        .int(tp.attempts.len())
+        .m(" of at most ")
+        .int(TcpPunch::MAX_ATTEMPTS)
+        .m(" attempts</td></tr><tr><th>First-attempt success</th><td>")
+        .m(if tp.first_attempt_success {
+            "yes"
+        } else {
+            "no"
+        })
+        .m("</td></tr><tr><th>Public addresses</th><td>this side <code class=\"addr\">");
+    super::opt(h, tp.local_public);
+    h.m("</code>, the other side <code class=\"addr\">");
+    super::opt(h, tp.remote_public);
+    h.m("</code></td></tr>");
+    if let (Some(l), Some(r)) = (tp.local_addr, tp.remote_addr) {
+        h.m("<tr><th>Connection</th><td><code class=\"addr\">")
+            .d(l)
+            .m("</code> to <code class=\"addr\">")
+            .d(r)
+            .m("</code></td></tr>");
+    }
+    h.m("</tbody></table></div>\n");
+    if tp.attempts.is_empty() {
+        h.m("<p class=\"muted\">No attempt was made.</p>\n");
+        return;
+    }
+    h.m("<div class=\"scroll\"><table id=\"")
+        .m(id)
+        .m("-tcp-attempts\"><thead><tr><th>Attempt</th><th>Result</th><th>How</th><th>Connected after</th><th>Tries / refused</th></tr></thead><tbody>\n");
+    for a in tp.attempts.iter().take(MAX_ROWS) {
+        h.m("<tr><td class=\"num\">")
+            .int(a.attempt)
+            .m("</td><td>")
+            .m(if a.connected {
+                "<span class=\"badge pass\">✔ connected</span>"
+            } else {
+                "<span class=\"badge fail\">✘ failed</span>"
+            })
+            .m("</td><td>");
+        match a.open {
+            Some(o) => {
+                h.m(fp::tcp_open(o));
+            }
+            None => {
+                h.m("<span class=\"muted\">—</span>");
+            }
+        }
+        h.m("</td><td class=\"num\">");
+        opt_ms(h, a.time_to_connect_ms);
+        h.m("</td><td class=\"num\">")
+            .int(a.tries)
+            .m(" / ")
+            .int(a.refused)
+            .m("</td></tr>\n");
+    }
+    if tp.attempts.len() > MAX_ROWS {
+        h.m("<tr><td class=\"muted\">… and ")
+            .int(tp.attempts.len() - MAX_ROWS)
+            .m(" more</td></tr>\n");
+    }
+    h.m("</tbody></table></div>\n<p class=\"muted\">Tries: connection requests this side sent; refused: answered at once by a reset (the other side's NAT or host had no connection for it yet).</p>\n");
 }
 
 /// Both NAT verdicts, what they predicted, what happened, whether it held.

@@ -248,6 +248,11 @@ fn table_shows_the_session_policies_holepunch_and_prediction() {
         "observed: direct by hole punching",
         "prediction held: yes",
         "this side's NAT: ",
+        "TCP simultaneous open",
+        "192.168.1.20:40010 to 198.51.100.30:50010",
+        "7 / 6",
+        "12.2 ms",
+        "TCP: connected in 2 of at most 3 attempts",
     ] {
         assert!(peer.contains(want), "{want:?} missing in:\n{peer}");
     }
@@ -349,6 +354,8 @@ fn html_has_a_peer_section_with_everything() {
         "data-policy=\"relay-allowed\"",
         "the TURN server refused",
         "id=\"peer-holepunch\"",
+        "id=\"peer-tcp\"",
+        "id=\"peer-tcp-attempts\"",
         "id=\"peer-attempts\"",
         "data-direction=\"local-to-remote\"",
         "only this side's packets",

@@ -694,6 +694,32 @@ pub fn peer(role: peer::PeerRole, untrusted: &str) -> peer::PeerSection {
             first_attempt_success: false,
             remote_seen_from: Some(addr("198.51.100.30:50003")),
         }),
+        tcp: Section::Tested(TcpPunch {
+            local_public: Some(addr("203.0.113.7:40010")),
+            remote_public: Some(addr("198.51.100.30:50010")),
+            local_addr: Some(addr("192.168.1.20:40010")),
+            remote_addr: Some(addr("198.51.100.30:50010")),
+            attempts: vec![
+                TcpAttempt {
+                    attempt: 1,
+                    connected: false,
+                    open: None,
+                    time_to_connect_ms: None,
+                    tries: 7,
+                    refused: 6,
+                },
+                TcpAttempt {
+                    attempt: 2,
+                    connected: true,
+                    open: Some(TcpOpen::Simultaneous),
+                    time_to_connect_ms: Some(12.25),
+                    tries: 2,
+                    refused: 1,
+                },
+            ],
+            success: true,
+            first_attempt_success: false,
+        }),
         failure: None,
         duration_ms: 2750.5,
     }
@@ -725,6 +751,7 @@ pub fn peer_failed() -> peer::PeerSection {
             })
             .collect(),
         holepunch: Section::not_tested("the session never began"),
+        tcp: Section::not_tested("the session never began"),
         failure: Some(PeerFailure {
             kind: "unknown-session".into(),
             message: "the rendezvous knows no session with this code".into(),
