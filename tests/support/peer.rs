@@ -72,28 +72,7 @@ pub fn start_servers(lab: &Lab) -> Servers {
         .start_coturn(copts.clone())
         .expect("coturn starts in the server namespace");
     // The rendezvous answers before a client may use it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = lab
-            .exec(
-                Ns::Server,
-                &[
-                    "bash",
-                    "-c",
-                    &format!("exec 3<>/dev/tcp/{}/{RENDEZVOUS_PORT}", a.server_primary),
-                ],
-            )
-            .expect("server namespace");
-        if out.status.success() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the rendezvous never listened: {}",
-            std::fs::read_to_string(lab.workdir().join("spawn-natscope.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_rendezvous(lab, &lab.workdir().join("spawn-natscope.log"));
     Servers {
         rendezvous: format!("http://{listen}"),
         stun: format!("stun:{}:{STUN_PORT}", a.server_primary),
@@ -301,29 +280,7 @@ impl OwnedServe {
     }
 
     fn wait_listening(&self, lab: &Lab) {
-        let a = lab.addrs();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = lab
-                .exec(
-                    Ns::Server,
-                    &[
-                        "bash",
-                        "-c",
-                        &format!("exec 3<>/dev/tcp/{}/{RENDEZVOUS_PORT}", a.server_primary),
-                    ],
-                )
-                .expect("server namespace");
-            if out.status.success() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the rendezvous never listened: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_rendezvous(lab, &self.log);
     }
 
     /// The process id (`ip netns exec` execs natscope: the same process).
@@ -366,4 +323,32 @@ pub fn start_servers_owned(lab: &Lab) -> (Servers, OwnedServe) {
         password: copts.password.clone(),
     };
     (servers, serve)
+}
+
+/// Waits until the rendezvous in the server namespace accepts a TCP
+/// connection (at most 10 s; then fails with natscope serve's `log`).
+fn wait_rendezvous(lab: &Lab, log: &std::path::Path) {
+    let a = lab.addrs();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = lab
+            .exec(
+                Ns::Server,
+                &[
+                    "bash",
+                    "-c",
+                    &format!("exec 3<>/dev/tcp/{}/{RENDEZVOUS_PORT}", a.server_primary),
+                ],
+            )
+            .expect("server namespace");
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rendezvous never listened: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
