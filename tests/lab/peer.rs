@@ -99,6 +99,19 @@ fn row(a: NatBehaviour) {
             line(&ra)
         );
         check_pair(&label, &ra, &rb);
+        // TCP simultaneous open: the lab's NATs filter TCP port-restricted
+        // (their EIF/ADF maps are UDP only), so it opens exactly when both
+        // mappings are endpoint-independent (UDP blocked is EIM for TCP).
+        let symmetric = |k: &NatBehaviour| matches!(k, NatBehaviour::Adm | NatBehaviour::Apdm);
+        let want = !symmetric(&a) && !symmetric(b);
+        for r in [&ra, &rb] {
+            assert_eq!(
+                r["peer"]["tcp"]["success"],
+                want,
+                "{label}: TCP simultaneous open: {}",
+                line(r)
+            );
+        }
     }
 }
 

@@ -98,13 +98,17 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
     }
 
     if spec.nat != NatBehaviour::None {
-        // Like a real CPE's firewall: unsolicited UDP from the WAN to the
-        // router itself is dropped. Without this, such a packet (e.g. a
+        // Like a real CPE's firewall: unsolicited UDP and TCP from the WAN
+        // to the router itself are dropped. Without this, such a packet (e.g. a
         // peer's ICE check arriving before our client has sent anything)
         // is delivered locally, its conntrack entry gets confirmed, and
         // masquerade then has to give our client's later flow to that peer
         // a different port than the one it advertised (a lab artefact, not
         // RFC 4787 behaviour). A dropped packet's entry is never confirmed.
+        // TCP the same way (RFC 5382): a peer's SYN of a simultaneous open
+        // that arrives first would otherwise be answered by the router's
+        // own reset, and the entry it leaves (closed, 10 s) moves the
+        // client's port for its own SYN to that peer.
         // DNAT-ed packets (EIF/ADF) go through forward, not input.
         // The lab's own STUN servers stay reachable: miniupnpd's
         // `ext_perform_stun` self-test needs their CHANGE-REQUEST answers.
@@ -113,7 +117,7 @@ pub fn ruleset(spec: &LabSpec, a: &LabAddrs) -> Option<String> {
             own.push(c.to_string());
         }
         input.push(format!(
-            r#"iifname "wan" ip saddr != {{ {} }} meta l4proto udp ct state new drop"#,
+            r#"iifname "wan" ip saddr != {{ {} }} meta l4proto {{ tcp, udp }} ct state new drop"#,
             own.join(", ")
         ));
     }

@@ -95,11 +95,11 @@ pub fn ruleset6(spec: &LabSpec, a: &LabAddrs) -> Ipv6Rules {
         }
         Ipv6Behaviour::Nat66 => {
             post.push(r#"oifname "wan" masquerade"#.into());
-            // As for IPv4 (see nat.rs): unsolicited UDP from the WAN to the
+            // As for IPv4 (see nat.rs): unsolicited UDP and TCP from the WAN to the
             // router itself is dropped, so that its conntrack entry is never
             // confirmed and cannot make masquerade move a client's port.
             // No exemption: miniupnpd's STUN self-test is IPv4 only.
-            input.push(r#"iifname "wan" meta l4proto udp ct state new drop"#.into());
+            input.push(r#"iifname "wan" meta l4proto { tcp, udp } ct state new drop"#.into());
         }
         Ipv6Behaviour::Npt => {
             let outside = prefix_of(a.expected_public6.unwrap_or(client), SITE6_PREFIX);
@@ -386,7 +386,7 @@ mod tests {
     fn nat66_masquerades_and_guards_the_router() {
         let t = nft(Ipv6Behaviour::Nat66);
         assert!(t.contains("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"wan\" masquerade\n  }\n"), "{t}");
-        assert!(t.contains("  chain filter_input {\n    type filter hook input priority filter; policy accept;\n    iifname \"wan\" meta l4proto udp ct state new drop\n  }\n"), "{t}");
+        assert!(t.contains("  chain filter_input {\n    type filter hook input priority filter; policy accept;\n    iifname \"wan\" meta l4proto { tcp, udp } ct state new drop\n  }\n"), "{t}");
         assert!(!t.contains("filter_forward"), "{t}");
     }
 
