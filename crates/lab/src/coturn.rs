@@ -492,18 +492,32 @@ fn listening_ips(two: bool) -> &'static [Ipv4Addr] {
 }
 
 /// A port P such that P and P+1 are free for UDP and TCP on every address.
+/// The lowest port [`free_port_pair`] picks.
+const PICK_FROM: u16 = 10000;
+
+/// The low end of the kernel's ephemeral port range (32768 when unknown).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// A random number (std's per-process random hash keys, mixed with `i`).
+fn random_u64(i: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(i);
+    h.finish()
+}
+
 fn free_port_pair(ips: &[Ipv4Addr]) -> Result<u16, LabError> {
-    for _ in 0..200 {
-        let probe = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| LabError::io("finding a free port", e))?;
-        let p = probe
-            .local_addr()
-            .map_err(|e| LabError::io("finding a free port", e))?
-            .port();
-        drop(probe);
-        if p >= u16::MAX - 1 {
-            continue;
-        }
+    // Below the kernel's ephemeral range: a port picked there (as port 0
+    // gives) can be taken by any other test's outgoing socket before
+    // coturn binds it (seen: coturn's DTLS listener failing with errno 98).
+    let low = ephemeral_low().saturating_sub(2).max(PICK_FROM + 100);
+    for i in 0..200u64 {
+        let p = PICK_FROM + (random_u64(i) % u64::from(low - PICK_FROM)) as u16;
         let free = ips.iter().all(|ip| {
             [p, p + 1].iter().all(|port| {
                 UdpSocket::bind((*ip, *port)).is_ok()
