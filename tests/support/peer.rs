@@ -43,30 +43,38 @@ pub struct Servers {
     pub password: String,
 }
 
-pub fn start_servers(lab: &Lab) -> Servers {
+/// `natscope serve` as the lab runs it in the server namespace: RFC 5780
+/// STUN on both server addresses and the rendezvous on the primary.
+fn serve_argv(lab: &Lab) -> Vec<String> {
     let a = lab.addrs();
     let (p, alt) = (a.server_primary.to_string(), a.server_alternate.to_string());
     let listen = format!("{}:{RENDEZVOUS_PORT}", a.server_primary);
-    let bin = env!("CARGO_BIN_EXE_natscope");
-    lab.spawn(
-        Ns::Server,
-        &[
-            bin,
-            "serve",
-            "--primary",
-            &p,
-            "--alternate",
-            &alt,
-            "--port",
-            &STUN_PORT.to_string(),
-            "--alt-port",
-            &STUN_ALT_PORT.to_string(),
-            "--rendezvous",
-            "--rendezvous-listen",
-            &listen,
-        ],
-    )
-    .expect("natscope serve starts in the server namespace");
+    [
+        env!("CARGO_BIN_EXE_natscope"),
+        "serve",
+        "--primary",
+        &p,
+        "--alternate",
+        &alt,
+        "--port",
+        &STUN_PORT.to_string(),
+        "--alt-port",
+        &STUN_ALT_PORT.to_string(),
+        "--rendezvous",
+        "--rendezvous-listen",
+        &listen,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+pub fn start_servers(lab: &Lab) -> Servers {
+    let a = lab.addrs();
+    let argv = serve_argv(lab);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    lab.spawn(Ns::Server, &argv)
+        .expect("natscope serve starts in the server namespace");
     let copts = CoturnOptions::default();
     let coturn = lab
         .start_coturn(copts.clone())
@@ -74,7 +82,7 @@ pub fn start_servers(lab: &Lab) -> Servers {
     // The rendezvous answers before a client may use it.
     wait_rendezvous(lab, &lab.workdir().join("spawn-natscope.log"));
     Servers {
-        rendezvous: format!("http://{listen}"),
+        rendezvous: format!("http://{}:{RENDEZVOUS_PORT}", a.server_primary),
         stun: format!("stun:{}:{STUN_PORT}", a.server_primary),
         turn: vec![
             format!("turn:{}?transport=udp", coturn.primary),
@@ -244,27 +252,7 @@ impl OwnedServe {
     /// [`start_servers`]) and returns once the rendezvous accepts
     /// connections.
     pub fn start(lab: &Lab, n: u32) -> OwnedServe {
-        let a = lab.addrs();
-        let (p, alt) = (a.server_primary.to_string(), a.server_alternate.to_string());
-        let listen = format!("{}:{RENDEZVOUS_PORT}", a.server_primary);
-        let argv: Vec<String> = [
-            env!("CARGO_BIN_EXE_natscope"),
-            "serve",
-            "--primary",
-            &p,
-            "--alternate",
-            &alt,
-            "--port",
-            &STUN_PORT.to_string(),
-            "--alt-port",
-            &STUN_ALT_PORT.to_string(),
-            "--rendezvous",
-            "--rendezvous-listen",
-            &listen,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let argv = serve_argv(lab);
         let log = lab.workdir().join(format!("serve-{n}.log"));
         std::fs::create_dir_all(lab.workdir()).expect("the lab's workdir");
         let out = std::fs::File::create(&log).expect("serve's log file");
